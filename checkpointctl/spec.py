@@ -1,0 +1,257 @@
+"""Desired state: what one host should look like, as frozen, typed data.
+
+``policy`` builds these objects from validated, templated and merged YAML; resources read them
+and never see a dict. Everything here is immutable so a desired state can be shared between
+threads and compared in tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from checkpointctl.errors import Location
+from checkpointctl.model import Secret
+
+CHECKPOINT_ROOT = "/etc/checkpoint"
+STATE_DIR = "/var/lib/checkpointctl"
+OWNER_LABEL = "io.checkpointctl.managed"
+CONFIG_DIGEST_LABEL = "io.checkpointctl.config-digest"
+
+COLLECTION_TOGGLES: tuple[str, ...] = (
+    "screenshots",
+    "page_content",
+    "console_logs",
+    "http_headers",
+    "http_bodies",
+    "resolved_ips",
+    "traces",
+    "agent_telemetry",
+)
+"""What a checkpoint may send off-site. Order is the order of the rendered file."""
+
+COLLECTION_PROFILES: Mapping[str, Mapping[str, bool]] = {
+    # minimal: only health data leaves the site (the article: health is needed, the rest optional)
+    "minimal": {t: t == "agent_telemetry" for t in COLLECTION_TOGGLES},
+    "standard": {
+        t: t in ("screenshots", "console_logs", "traces", "agent_telemetry")
+        for t in COLLECTION_TOGGLES
+    },
+    "full": dict.fromkeys(COLLECTION_TOGGLES, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image pinned by digest: ``registry/repository@sha256:<hex>``."""
+
+    repository: str
+    digest: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+    @property
+    def registry(self) -> str:
+        """The registry host[:port]; Docker Hub when the first part is not a host."""
+        first = self.repository.split("/", 1)[0]
+        if "/" in self.repository and ("." in first or ":" in first or first == "localhost"):
+            return first
+        return "docker.io"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A bind mount into a container; read-only unless the policy says otherwise."""
+
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits: memory in bytes, CPUs as a fraction, max number of processes."""
+
+    memory: int | None = None
+    cpus: float | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Healthcheck:
+    """A Docker healthcheck; durations in seconds."""
+
+    test: tuple[str, ...]
+    interval: float = 30.0
+    timeout: float = 5.0
+    retries: int = 3
+    start_period: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """One checkpoint container and its hardened runtime."""
+
+    name: str
+    image: ImageRef
+    command: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str | Secret], ...] = ()
+    user: str = "65534:65534"
+    read_only: bool = True
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    no_new_privileges: bool = True
+    privileged: bool = False
+    ports: tuple[str, ...] = ()
+    network_mode: str = "bridge"
+    mounts: tuple[Mount, ...] = ()
+    tmpfs: tuple[str, ...] = ()
+    limits: Limits = Limits()
+    restart: str = "unless-stopped"
+    healthcheck: Healthcheck | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    credentials: tuple[str, ...] = ()
+    """Names of the credentials mounted into this container (from the credentials' scopes)."""
+    config_digest: str = ""
+    """Digest of this container's desired credential and collection files; see containers."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedRegistry:
+    """A registry host and the repository prefix images may come from."""
+
+    registry: str
+    prefix: str = ""
+
+    def allows(self, image: ImageRef) -> bool:
+        if image.registry != self.registry:
+            return False
+        path = image.repository.split("/", 1)[1] if "/" in image.repository else image.repository
+        return path.startswith(self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanGate:
+    """Refuse images whose scan report (a file per digest) shows findings at or above a level."""
+
+    required: bool = False
+    max_severity: Literal["low", "medium", "high", "critical"] = "high"
+    reports: str = "scans"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistriesSpec:
+    trusted: tuple[TrustedRegistry, ...] = ()
+    scan: ScanGate = ScanGate()
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallRule:
+    """One allow rule. Empty ``cidrs`` and ``hosts`` mean any address; ``port`` None means any."""
+
+    proto: Literal["tcp", "udp", "icmp", "any"] = "tcp"
+    port: int | None = None
+    cidrs: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallSpec:
+    """The one nftables table checkpointctl owns on a host."""
+
+    table: str = "checkpointctl"
+    inbound_default: Literal["drop", "accept"] = "drop"
+    outbound_default: Literal["drop", "accept"] = "drop"
+    inbound: tuple[FirewallRule, ...] = ()
+    outbound: tuple[FirewallRule, ...] = ()
+    management_port: int = 22
+    management_from: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    ntp: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialSpec:
+    """A login credential a monitor uses, with the narrowest scope it needs."""
+
+    name: str
+    username: str
+    secret: Secret
+    containers: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+    expires: date | None = None
+    path: str = ""
+
+    @property
+    def file_path(self) -> str:
+        return self.path or f"{CHECKPOINT_ROOT}/credentials/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSpec:
+    """What one container's checkpoint may send off-site."""
+
+    container: str
+    profile: str
+    settings: tuple[tuple[str, bool], ...]
+
+    @property
+    def file_path(self) -> str:
+        return f"{CHECKPOINT_ROOT}/{self.container}/collection.json"
+
+    def render(self) -> bytes:
+        """The file the agent reads: canonical JSON, so equal settings give equal bytes."""
+        doc = {"profile": self.profile, "collect": dict(self.settings)}
+        return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatesSpec:
+    strategy: Literal["gitops", "manual"] = "gitops"
+    window: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    require_healthy: bool = True
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """Everything one host should be, after templating and layering."""
+
+    host: str
+    containers: tuple[ContainerSpec, ...] = ()
+    firewall: FirewallSpec | None = None
+    credentials: tuple[CredentialSpec, ...] = ()
+    collection: tuple[CollectionSpec, ...] = ()
+    registries: RegistriesSpec = RegistriesSpec()
+    updates: UpdatesSpec = UpdatesSpec()
+    health: HealthSpec = HealthSpec()
+    policies: tuple[str, ...] = ()
+    sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
+
+    def source(self, path: str) -> Location | None:
+        """The policy location that set ``path`` (or its nearest parent), for plan messages."""
+        while path:
+            if path in self.sources:
+                return self.sources[path]
+            path = path.rpartition(".")[0]
+        return None
+
+
+def config_digest(files: Mapping[str, bytes]) -> str:
+    """A stable digest over a container's config files (path → content), for its label."""
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
+    return "sha256:" + h.hexdigest()
