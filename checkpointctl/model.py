@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal, TypeAlias
 
 from checkpointctl.errors import Location
@@ -22,7 +22,7 @@ FORMAT_VERSION = "1.0"
 REDACTED = "<sensitive>"
 
 JSONValue: TypeAlias = (
-    None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
+    bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 )
 
 
@@ -61,7 +61,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self.digest())
 
-    def __reduce__(self) -> object:  # pickling would be a way around redaction
+    def __reduce__(self) -> str | tuple[object, ...]:  # pickling would bypass redaction
         raise TypeError("Secret values cannot be pickled")
 
 
@@ -89,7 +89,7 @@ class Host:
     vars: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What a change does. The text renderer shows :attr:`symbol`, as Terraform users expect."""
 
     NOOP = "no-op"
@@ -162,7 +162,7 @@ class Finding:
     severity: Literal["info", "warning", "error"] = "warning"
 
 
-class HostStatus(str, Enum):
+class HostStatus(StrEnum):
     """Where a host ended up in a run."""
 
     IN_SYNC = "in-sync"

@@ -7,15 +7,16 @@ threads and compared in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
 from checkpointctl.errors import Location
-from checkpointctl.model import Secret
+from checkpointctl.model import REDACTED, Secret
 
 CHECKPOINT_ROOT = "/etc/checkpoint"
 STATE_DIR = "/var/lib/checkpointctl"
@@ -189,6 +190,9 @@ class CredentialSpec:
     permissions: tuple[str, ...] = ()
     expires: date | None = None
     path: str = ""
+    uid: int = 0
+    """Owner of the credential file: the uid the receiving container runs as."""
+    gid: int = 0
 
     @property
     def file_path(self) -> str:
@@ -255,3 +259,40 @@ def config_digest(files: Mapping[str, bytes]) -> str:
     for path in sorted(files):
         h.update(path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
     return "sha256:" + h.hexdigest()
+
+
+_PAIR_FIELDS = frozenset({"env", "labels", "settings"})
+"""Tuples of (key, value) pairs that read better as mappings in ``render``."""
+
+
+def _to_data(value: object, secret: Callable[[Secret], object]) -> object:
+    if isinstance(value, Secret):
+        return secret(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(value):
+            if f.name == "sources":
+                continue
+            item = getattr(value, f.name)
+            if f.name in _PAIR_FIELDS:
+                out[f.name] = {k: _to_data(v, secret) for k, v in item}
+            else:
+                out[f.name] = _to_data(item, secret)
+        return out
+    if isinstance(value, tuple | list):
+        return [_to_data(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_data(v, secret) for k, v in value.items()}
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def state_to_data(
+    state: DesiredState, secret: Callable[[Secret], object] = lambda s: REDACTED
+) -> dict[str, object]:
+    """Plain data for ``render`` and bundles. Secrets go through ``secret`` (redacted by
+    default; a bundle passes a sealing function instead)."""
+    out = _to_data(state, secret)
+    assert isinstance(out, dict)
+    return out

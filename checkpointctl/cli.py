@@ -1,0 +1,255 @@
+"""The command line: argparse wiring, one ``_cmd_<verb>`` per command, one error boundary.
+
+Each verb returns its exit code. Expected failures are :class:`CheckpointctlError` and are
+printed as ``checkpointctl: error: ...`` (a traceback only with ``-v``); anything else is a bug
+and says so. Output to a pipe is plain and stable; colour and progress only on a TTY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from checkpointctl import __version__
+from checkpointctl.errors import CheckpointctlError, PolicyError
+
+if TYPE_CHECKING:
+    from checkpointctl.inventory import Inventory
+    from checkpointctl.policy.loader import LoadResult
+
+DEFAULT_PATHS = ["policies"]
+
+
+def _err(text: str) -> None:
+    for line in text.splitlines() or [""]:
+        print(f"checkpointctl: error: {line}" if line else "", file=sys.stderr)
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _write_output(text: str, path: str | None) -> None:
+    if path and path != "-":
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, path)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# --- shared loading ------------------------------------------------------------------------
+
+
+def _inventory(args: argparse.Namespace) -> Inventory:
+    from checkpointctl.inventory import load_inventory
+
+    if not args.inventory:
+        raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
+    return load_inventory(args.inventory)
+
+
+def _decrypt(args: argparse.Namespace, *, required: bool) -> Any:
+    """A decrypt function for vaulted values, or None when no key is configured."""
+    from checkpointctl.model import Secret
+    from checkpointctl.trust import vault
+
+    key = vault.load_key(
+        getattr(args, "vault_password_file", None), interactive=sys.stdin.isatty()
+    )
+    if key is None:
+        return None
+
+    def decrypt(text: str, path: str) -> Secret:
+        return Secret(vault.decrypt(text, key, path))
+
+    return decrypt
+
+
+def _load(
+    args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool
+) -> LoadResult:
+    from checkpointctl.policy.loader import load_desired
+
+    hosts = inventory.select(getattr(args, "limit", None))
+    decrypt = _decrypt(args, required=need_secrets)
+    result = load_desired(args.paths or DEFAULT_PATHS, inventory, hosts, decrypt=decrypt)
+    for w in result.warnings:
+        _warn(str(w))
+    if result.errors:
+        raise PolicyError(result.errors)
+    if need_secrets and decrypt is None and any(s.credentials for s in result.states.values()):
+        raise CheckpointctlError(
+            "the policies hold vaulted credentials: give the vault key with "
+            "--vault-password-file FILE or CHECKPOINTCTL_VAULT_PASSWORD(_FILE)"
+        )
+    return result
+
+
+# --- verbs ---------------------------------------------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from checkpointctl.policy.loader import load_desired, load_policies
+
+    paths = args.paths or DEFAULT_PATHS
+    if args.inventory:
+        inventory = _inventory(args)
+        result = load_desired(paths, inventory)
+        diags = result.diagnostics
+        n_policies, n_hosts = len(result.policies), len(result.states)
+        unselected = result.unselected
+    else:
+        policies, _, diags = load_policies(paths)
+        n_policies, n_hosts, unselected = len(policies), 0, []
+    errors = [d for d in diags if d.severity.value == "error"]
+    for d in diags:
+        print(str(d), file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s)", file=sys.stderr)
+        return 1
+    msg = f"ok: {n_policies} policies"
+    if args.inventory:
+        msg += f", {n_hosts} hosts"
+        if unselected:
+            msg += f" ({len(unselected)} hosts selected by no policy: {', '.join(unselected[:5])})"
+    print(msg)
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import yaml
+
+    from checkpointctl.spec import state_to_data
+
+    inventory = _inventory(args)
+    if args.host:
+        args.limit = args.host
+    result = _load(args, inventory, need_secrets=False)
+    data = {name: state_to_data(state) for name, state in result.states.items()}
+    if args.host:
+        data = {args.host: data.get(args.host, {})}
+    if args.format == "json":
+        _write_output(json.dumps(data, indent=2, sort_keys=True), None)
+    else:
+        _write_output(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), None)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from checkpointctl.policy.schema import policy_schema
+
+    _write_output(json.dumps(policy_schema(), indent=2), None)
+    return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from checkpointctl import lab
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.lab_cmd == "up":
+        info = lab.up(full=args.hosts, light=args.light, progress=progress)
+        print(f"lab is up; inventory: {info.inventory}")
+    elif args.lab_cmd == "down":
+        lab.down(progress=progress)
+        print("lab is down")
+    elif args.lab_cmd == "status":
+        print(str(lab.status()))
+    elif args.lab_cmd == "exec":
+        argv = list(args.argv)
+        if argv and argv[0] == "--":
+            argv = argv[1:]
+        if not argv:
+            raise CheckpointctlError("lab exec HOST -- COMMAND...: no command given")
+        prefix = lab.exec_argv(args.host)
+        os.execvp(prefix[0], [*prefix, *argv])  # noqa: S606 (argv list, no shell)
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _add_common(p: argparse.ArgumentParser, *, paths: bool = True, inventory: bool = True) -> None:
+    if paths:
+        p.add_argument("paths", nargs="*", metavar="PATHS",
+                       help="policy files or folders (default: policies/)")
+    if inventory:
+        p.add_argument("-i", "--inventory", metavar="INVENTORY",
+                       help="Ansible-layout YAML inventory")
+    p.add_argument("--vault-password-file", metavar="FILE",
+                   help="file holding the vault passphrase (or an executable printing it)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkpointctl",
+        description="Declarative configuration for fleets of private monitoring checkpoints.",
+    )
+    parser.add_argument("--version", action="version", version=f"checkpointctl {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="schema + lint of policies (and inventory)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("render", help="the desired state each host gets")
+    _add_common(p)
+    p.add_argument("--host", help="only this host")
+    p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
+    p.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("lab", help="a local fleet in network namespaces (demo, tests, bench)")
+    lab_sub = p.add_subparsers(dest="lab_cmd", required=True)
+    q = lab_sub.add_parser("up", help="start (or complete) the lab")
+    q.add_argument("--hosts", type=int, default=2, help="full hosts (sshd + dockerd)")
+    q.add_argument("--light", type=int, default=0, help="light hosts (sshd + nftables)")
+    lab_sub.add_parser("down", help="stop everything the lab started")
+    lab_sub.add_parser("status", help="what runs")
+    q = lab_sub.add_parser("exec", help="run a command inside a lab host")
+    q.add_argument("host")
+    q.add_argument("argv", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_lab)
+
+    for extra in _EXTRA_VERBS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_VERBS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``checkpointctl`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except CheckpointctlError as exc:
+        _err(exc.diagnostics())
+        if args.verbose:
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception:  # a bug: say so, with the traceback the user can report
+        traceback.print_exc()
+        _err("internal error (a bug in checkpointctl): please report it with the traceback above")
+        return 70

@@ -1,0 +1,267 @@
+"""From a host's merged, linted spec (plain data) to frozen :mod:`checkpointctl.spec` objects.
+
+This is where cross-resource wiring happens, once, in pure code: collection files and the
+credentials in a container's scope become read-only mounts of that container, and their desired
+contents are hashed into the container's config digest, so a changed file shows up as a container
+replacement without any handler mechanism.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from checkpointctl.errors import Location
+from checkpointctl.model import Secret
+from checkpointctl.spec import (
+    CHECKPOINT_ROOT,
+    COLLECTION_PROFILES,
+    COLLECTION_TOGGLES,
+    CollectionSpec,
+    ContainerSpec,
+    CredentialSpec,
+    DesiredState,
+    FirewallRule,
+    FirewallSpec,
+    Healthcheck,
+    HealthSpec,
+    ImageRef,
+    Limits,
+    Mount,
+    RegistriesSpec,
+    ScanGate,
+    TrustedRegistry,
+    UpdatesSpec,
+    config_digest,
+)
+
+VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
+Decrypt = Callable[[str, str], Secret]
+"""(ciphertext, logical path) → Secret. Raises VaultError on a wrong key or tampering."""
+
+COLLECTION_MOUNT = "/etc/checkpoint/collection.json"
+SECRETS_DIR = "/run/secrets"
+
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
+_MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
+
+
+def seconds(text: str | None, default: float) -> float:
+    if not text:
+        return default
+    m = _DURATION.match(text)
+    if not m:
+        return default
+    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    return float(m.group(1)) * factor
+
+
+def memory_bytes(text: str | None) -> int | None:
+    if not text:
+        return None
+    m = _MEMORY.match(text)
+    if not m:
+        return None
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+
+
+def sealed(text: str, path: str, decrypt: Decrypt | None) -> Secret:
+    """A vaulted value as a Secret. Without a key the Secret holds the ciphertext, which is
+    enough to validate and render (a Secret never prints) but never to converge a host."""
+    if decrypt is None:
+        return Secret(text)
+    return decrypt(text, path)
+
+
+def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | None,
+                   container: str) -> CollectionSpec:
+    """Profile defaults, then host-level toggles, then the container's own toggles."""
+    merged = {**host_level, **(override or {})}
+    profile = str(merged.get("profile") or "minimal")
+    values = dict(COLLECTION_PROFILES[profile])
+    for toggle in COLLECTION_TOGGLES:
+        if isinstance(merged.get(toggle), bool):
+            values[toggle] = bool(merged[toggle])
+    return CollectionSpec(container, profile, tuple((t, values[t]) for t in COLLECTION_TOGGLES))
+
+
+def _uid_gid(user: str) -> tuple[int, int]:
+    uid, _, gid = user.partition(":")
+    try:
+        return int(uid), int(gid or uid)
+    except ValueError:
+        return 0, 0  # a named user: the lint requires a numeric uid for credential owners
+
+
+def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
+    if not isinstance(fw, dict):
+        return None
+
+    def rules(items: Any, key: str) -> tuple[FirewallRule, ...]:
+        out = []
+        for r in items or []:
+            out.append(
+                FirewallRule(
+                    proto=r.get("proto", "tcp"),
+                    port=r.get("port"),
+                    cidrs=tuple(r.get(key) or ()),
+                    hosts=tuple(r.get("hosts") or ()),
+                    comment=str(r.get("comment") or ""),
+                )
+            )
+        return tuple(out)
+
+    inbound = fw.get("inbound") or {}
+    outbound = fw.get("outbound") or {}
+    mgmt = fw.get("management") or {}
+    return FirewallSpec(
+        table=str(fw.get("table") or "checkpointctl"),
+        inbound_default=inbound.get("default", "drop"),
+        outbound_default=outbound.get("default", "drop"),
+        inbound=rules(inbound.get("allow"), "from"),
+        outbound=rules(outbound.get("allow"), "to"),
+        management_port=int(mgmt.get("ssh_port", 22)),
+        management_from=tuple(mgmt.get("from") or ()),
+        dns=tuple(outbound.get("dns") or ()),
+        ntp=tuple(outbound.get("ntp") or ()),
+    )
+
+
+def build_state(
+    host: str,
+    spec: Mapping[str, Any],
+    sources: Mapping[str, Location],
+    policies: tuple[str, ...],
+    decrypt: Decrypt | None,
+) -> DesiredState:
+    """The typed desired state of one host (the spec must already be valid and linted)."""
+    host_collection = spec.get("data_collection") or {}
+    raw_containers = spec.get("containers") or []
+    container_users = {str(c["name"]): str(c.get("user") or "65534:65534") for c in raw_containers}
+
+    credentials: list[CredentialSpec] = []
+    for cred in spec.get("credentials") or []:
+        name = str(cred["name"])
+        scope = cred.get("scope") or {}
+        in_scope = tuple(str(c) for c in scope.get("containers") or ())
+        owner = next((container_users[c] for c in in_scope if c in container_users), "0:0")
+        uid, gid = _uid_gid(owner)
+        expires = cred.get("expires")
+        credentials.append(
+            CredentialSpec(
+                name=name,
+                username=str(cred["username"]),
+                secret=sealed(str(cred["secret"]), f"credentials.{name}.secret", decrypt),
+                containers=in_scope,
+                targets=tuple(str(t) for t in scope.get("targets") or ()),
+                permissions=tuple(str(p) for p in scope.get("permissions") or ()),
+                expires=date.fromisoformat(str(expires)) if expires else None,
+                path=str(cred.get("path") or ""),
+                uid=uid,
+                gid=gid,
+            )
+        )
+
+    collections: list[CollectionSpec] = []
+    containers: list[ContainerSpec] = []
+    for c in raw_containers:
+        name = str(c["name"])
+        collection = collection_for(host_collection, c.get("data_collection"), name)
+        collections.append(collection)
+        mine = [cr for cr in credentials if name in cr.containers]
+        mounts = [
+            Mount(str(m["source"]), str(m["target"]), bool(m.get("read_only", True)))
+            for m in c.get("mounts") or ()
+        ]
+        mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
+        mounts.extend(Mount(cr.file_path, f"{SECRETS_DIR}/{cr.name}", True) for cr in mine)
+        files: dict[str, bytes] = {collection.file_path: collection.render()}
+        for cr in mine:
+            files[cr.file_path] = json.dumps(
+                [cr.username, cr.secret.digest(), cr.targets, cr.permissions]
+            ).encode()
+        repo, _, digest = str(c["image"]).partition("@")
+        env: list[tuple[str, str | Secret]] = []
+        for key, value in sorted((c.get("env") or {}).items()):
+            if isinstance(value, str) and value.startswith(VAULT_PREFIX):
+                env.append((key, sealed(value, f"containers.{name}.env.{key}", decrypt)))
+            else:
+                env.append((key, value if isinstance(value, str) else json.dumps(value)))
+        hc = c.get("healthcheck")
+        res = c.get("resources") or {}
+        containers.append(
+            ContainerSpec(
+                name=name,
+                image=ImageRef(repo, digest),
+                command=tuple(c["command"]) if c.get("command") is not None else None,
+                env=tuple(env),
+                user=str(c.get("user") or "65534:65534"),
+                read_only=bool(c.get("read_only", True)),
+                cap_drop=tuple(c.get("cap_drop", ["ALL"])),
+                cap_add=tuple(c.get("cap_add") or ()),
+                no_new_privileges=bool(c.get("no_new_privileges", True)),
+                privileged=bool(c.get("privileged", False)),
+                ports=tuple(str(p) for p in c.get("ports") or ()),
+                network_mode=str(c.get("network_mode") or "bridge"),
+                mounts=tuple(sorted(mounts, key=lambda m: m.target)),
+                tmpfs=tuple(c.get("tmpfs") or ()),
+                limits=Limits(
+                    memory=memory_bytes(res.get("memory")),
+                    cpus=float(res["cpus"]) if res.get("cpus") is not None else None,
+                    pids=int(res["pids"]) if res.get("pids") is not None else None,
+                ),
+                restart=str(c.get("restart") or "unless-stopped"),
+                healthcheck=(
+                    Healthcheck(
+                        test=tuple(hc["test"]),
+                        interval=seconds(hc.get("interval"), 30.0),
+                        timeout=seconds(hc.get("timeout"), 5.0),
+                        retries=int(hc.get("retries", 3)),
+                        start_period=seconds(hc.get("start_period"), 0.0),
+                    )
+                    if hc
+                    else None
+                ),
+                labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
+                credentials=tuple(cr.name for cr in mine),
+                config_digest=config_digest(files),
+            )
+        )
+
+    regs = spec.get("registries") or {}
+    scan = regs.get("scan") or {}
+    updates = spec.get("updates") or {}
+    health = spec.get("health") or {}
+    return DesiredState(
+        host=host,
+        containers=tuple(containers),
+        firewall=_firewall(spec.get("firewall")),
+        credentials=tuple(credentials),
+        collection=tuple(collections),
+        registries=RegistriesSpec(
+            trusted=tuple(
+                TrustedRegistry(str(t["registry"]), str(t.get("prefix") or ""))
+                for t in regs.get("trusted") or ()
+            ),
+            scan=ScanGate(
+                required=bool(scan.get("required", False)),
+                max_severity=scan.get("max_severity", "high"),
+                reports=str(scan.get("reports") or "scans"),
+            ),
+        ),
+        updates=UpdatesSpec(
+            strategy=updates.get("strategy", "gitops"), window=updates.get("window")
+        ),
+        health=HealthSpec(
+            require_healthy=bool(health.get("require_healthy", True)),
+            timeout=seconds(health.get("timeout"), 60.0),
+        ),
+        policies=policies,
+        sources=dict(sources),
+    )
+
+
+__all__ = ["CHECKPOINT_ROOT", "Decrypt", "build_state"]

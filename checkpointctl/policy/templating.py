@@ -1,0 +1,196 @@
+"""Sandboxed Jinja2 in policy strings.
+
+Only strings containing ``{{``, ``{%`` or ``{#`` are templates; everything else is returned as
+is. A string that is exactly one ``{{ expression }}`` keeps the expression's type (so
+``port: "{{ registry_port }}"`` gives an integer and ``from: "{{ controller_cidrs }}"`` a list),
+as Ansible users expect; the result is then checked against the schema like any literal.
+
+Templates are compiled once per policy, and a policy is rendered once per distinct set of the
+variables it actually uses, so 1,000 hosts sharing a region render a regional policy once. Values
+that come from hosts are never templates: rendering happens only on policy text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from checkpointctl.errors import Diagnostic, Location
+from checkpointctl.policy.schema import is_template
+from checkpointctl.yamlsource import Document, PathKey, field_path
+
+MAX_RENDERED = 64 * 1024
+"""A rendered policy string longer than this is refused (template loops that blow up)."""
+
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+)
+
+
+_WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}|\{%|\{#).)*)\}\}$", re.S)
+
+
+def _plain(value: object) -> object:
+    """Keep JSON-like values; anything else (a Jinja object, a date) becomes its text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+class _Expression:
+    """A whole-string ``{{ expr }}`` template rendering to a native value."""
+
+    def __init__(self, expr: str) -> None:
+        self._fn = _ENV.compile_expression(expr, undefined_to_none=False)
+
+    def render(self, variables: Mapping[str, object]) -> object:
+        value = self._fn(**variables)
+        if isinstance(value, StrictUndefined):
+            str(value)  # raises UndefinedError with the variable's name
+        return _plain(value)
+
+
+class TemplateFailure(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(str(diagnostic))
+        self.diagnostic = diagnostic
+
+
+@dataclass(frozen=True)
+class CompiledTemplates:
+    """The templates of one policy document, compiled, with the variables they read."""
+
+    items: tuple[tuple[PathKey, Any], ...]
+    variables: frozenset[str]
+
+
+def _walk(value: Any, at: PathKey) -> list[tuple[PathKey, str]]:
+    if isinstance(value, dict):
+        out: list[tuple[PathKey, str]] = []
+        for k, v in value.items():
+            out.extend(_walk(v, at + (k,)))
+        return out
+    if isinstance(value, list):
+        out = []
+        for i, v in enumerate(value):
+            out.extend(_walk(v, at + (i,)))
+        return out
+    if is_template(value):
+        return [(at, value)]
+    return []
+
+
+def _loc(doc: Document, at: PathKey, lineno: int | None = None) -> Location:
+    base = doc.where(at)
+    if lineno and lineno > 1:
+        return Location(base.path, base.line + lineno - 1, 1)
+    return base
+
+
+def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]]:
+    """Compile every template string of ``doc['spec']``; syntax errors become diagnostics."""
+    items: list[tuple[PathKey, Any]] = []
+    variables: set[str] = set()
+    errors: list[Diagnostic] = []
+    spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+    for at, source in _walk(spec, ("spec",)):
+        try:
+            ast = _ENV.parse(source)
+            variables |= meta.find_undeclared_variables(ast)
+            # attribute access on literals is how sandbox escapes start; refuse it up front
+            for node in ast.find_all(nodes.Getattr):
+                if node.attr.startswith("_"):
+                    raise TemplateFailure(
+                        Diagnostic(
+                            f"template accesses the unsafe attribute {node.attr!r}",
+                            _loc(doc, at, node.lineno),
+                            field=field_path(at),
+                        )
+                    )
+            whole = _WHOLE_EXPRESSION.match(source)
+            items.append(
+                (at, _Expression(whole.group("expr")) if whole else _ENV.from_string(ast))
+            )
+        except TemplateSyntaxError as exc:
+            errors.append(
+                Diagnostic(
+                    f"template syntax error: {exc.message}",
+                    _loc(doc, at, exc.lineno),
+                    field=field_path(at),
+                )
+            )
+        except TemplateFailure as exc:
+            errors.append(exc.diagnostic)
+    return CompiledTemplates(tuple(items), frozenset(variables)), errors
+
+
+def _set(data: Any, at: PathKey, value: object) -> Any:
+    """A copy of ``data`` with ``at`` replaced, copying only the containers on the way."""
+    if not at:
+        return value
+    head, rest = at[0], at[1:]
+    if isinstance(data, dict):
+        copy: Any = dict(data)
+        copy[head] = _set(data[head], rest, value)
+        return copy
+    copy = list(data)
+    copy[head] = _set(data[head], rest, value)
+    return copy
+
+
+def render_document(
+    doc: Document, compiled: CompiledTemplates, variables: Mapping[str, object], host: str
+) -> Any:
+    """``doc.data`` with every template rendered for one host; raises TemplateFailure."""
+    data = doc.data
+    for at, template in compiled.items:
+        try:
+            text = template.render(variables)
+        except UndefinedError as exc:
+            raise TemplateFailure(
+                Diagnostic(
+                    f"undefined variable in template: {exc.message} (host {host})",
+                    doc.where(at),
+                    field=field_path(at),
+                    hint="define it in the inventory (host or group vars)",
+                )
+            ) from None
+        except SecurityError as exc:
+            raise TemplateFailure(
+                Diagnostic(
+                    f"template refused by the sandbox: {exc}", doc.where(at), field=field_path(at)
+                )
+            ) from None
+        except Exception as exc:  # a template can raise anything (TypeError, ZeroDivision...)
+            raise TemplateFailure(
+                Diagnostic(
+                    f"template failed: {type(exc).__name__}: {exc} (host {host})",
+                    doc.where(at),
+                    field=field_path(at),
+                )
+            ) from None
+        if len(str(text)) > MAX_RENDERED:
+            raise TemplateFailure(
+                Diagnostic(
+                    f"template renders to {len(str(text))} characters (limit {MAX_RENDERED})",
+                    doc.where(at),
+                    field=field_path(at),
+                )
+            )
+        data = _set(data, at, text)
+    return data
+
+
+def variables_key(names: frozenset[str], variables: Mapping[str, object]) -> tuple[object, ...]:
+    """A hashable key of the values a policy's templates read (for render caching)."""
+    return tuple((n, repr(variables.get(n, "<undefined>"))) for n in sorted(names))

@@ -1,0 +1,223 @@
+"""YAML documents with the location of every value (policies and inventories share it).
+
+We compose with PyYAML's *safe* loader and convert nodes ourselves, so that every value keeps its
+``path:line:col`` for error messages, only the plain YAML types are accepted (a Python tag is an
+error, not an object), and aliases cannot blow up memory (a node budget bounds the expansion).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from checkpointctl.errors import Diagnostic, Location
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""Policies are small; a bigger file is a mistake or an attack, refused before parsing."""
+
+MAX_NODES = 100_000
+"""Upper bound on values after alias expansion (the billion-laughs defence)."""
+
+MAX_DEPTH = 64
+
+PathKey = tuple[str | int, ...]
+
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+}
+
+
+class SourceError(Exception):
+    """Raised inside this module; converted to a Diagnostic at the module boundary."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(str(diagnostic))
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class Document:
+    """One YAML document: plain Python data plus where each value was written."""
+
+    path: str
+    data: Any
+    locations: dict[PathKey, Location] = field(default_factory=dict)
+    key_locations: dict[PathKey, Location] = field(default_factory=dict)
+
+    def where(self, path: PathKey) -> Location:
+        """The location of ``path`` or of its nearest written ancestor."""
+        p = tuple(path)
+        while p:
+            if p in self.locations:
+                return self.locations[p]
+            p = p[:-1]
+        return self.locations.get((), Location(self.path, 1, 1))
+
+    def where_key(self, path: PathKey) -> Location:
+        """The location of the *key* of ``path`` (for 'unknown field' messages)."""
+        return self.key_locations.get(tuple(path)) or self.where(path)
+
+
+def field_path(path: PathKey) -> str:
+    """``('spec', 'containers', 0, 'image')`` → ``spec.containers[0].image``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _loc(path: str, mark: yaml.Mark) -> Location:
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+class _Converter:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.nodes = 0
+        self.doc = Document(path, None)
+        self._scalar = yaml.SafeLoader("")  # only its scalar constructors are used
+
+    def convert(self, node: yaml.Node, at: PathKey, depth: int = 0) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise SourceError(
+                Diagnostic(
+                    f"document expands to more than {MAX_NODES} values (alias bomb?)",
+                    _loc(self.path, node.start_mark),
+                    hint="policies rarely need YAML aliases; write the values out",
+                )
+            )
+        if depth > MAX_DEPTH:
+            raise SourceError(
+                Diagnostic(f"nesting deeper than {MAX_DEPTH}", _loc(self.path, node.start_mark))
+            )
+        if node.tag not in _PLAIN_TAGS:
+            raise SourceError(
+                Diagnostic(
+                    f"tag {node.tag!r} is not allowed (only plain YAML values)",
+                    _loc(self.path, node.start_mark),
+                    field=field_path(at) or None,
+                )
+            )
+        self.doc.locations.setdefault(at, _loc(self.path, node.start_mark))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise SourceError(
+                        Diagnostic(
+                            "YAML merge keys (<<) are not supported",
+                            _loc(self.path, key_node.start_mark),
+                        )
+                    )
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                    raise SourceError(
+                        Diagnostic(
+                            "mapping keys must be plain scalars",
+                            _loc(self.path, key_node.start_mark),
+                            field=field_path(at) or None,
+                        )
+                    )
+                key = str(self._scalar.construct_object(key_node))
+                if key in out:
+                    raise SourceError(
+                        Diagnostic(
+                            f"duplicate key {key!r}",
+                            _loc(self.path, key_node.start_mark),
+                            field=field_path(at) or None,
+                        )
+                    )
+                self.doc.key_locations[at + (key,)] = _loc(self.path, key_node.start_mark)
+                out[key] = self.convert(value_node, at + (key,), depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(v, at + (i,), depth + 1) for i, v in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        value = self._scalar.construct_object(node, deep=True)
+        if isinstance(value, datetime.datetime | datetime.date):
+            return value.isoformat()
+        return value
+
+
+def parse_documents(text: str, path: str) -> Iterator[Document]:
+    """Parse every document of a YAML stream; raises SourceError with a location on failure."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is None:
+                    continue
+                conv = _Converter(path)
+                conv.doc.data = conv.convert(node, ())
+                yield conv.doc
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = _loc(path, mark) if mark is not None else Location(path, 1, 1)
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise SourceError(Diagnostic(f"YAML syntax error: {message}", loc)) from None
+    except yaml.YAMLError as exc:
+        raise SourceError(
+            Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))
+        ) from None
+
+
+def read_text(path: Path) -> str:
+    """Read a policy file within the size limit, as UTF-8; raises SourceError otherwise."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(
+                Diagnostic(
+                    f"file is {size} bytes, over the {MAX_FILE_BYTES}-byte limit for policies",
+                    Location(str(path), 1, 1),
+                )
+            )
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            Diagnostic(f"not UTF-8 text ({exc.reason})", Location(str(path), 1, 1))
+        ) from None
+    except OSError as exc:
+        raise SourceError(
+            Diagnostic(f"cannot read: {exc.strerror}", Location(str(path), 1, 1))
+        ) from None
+
+
+def load_file(path: Path) -> list[Document]:
+    """All documents of one YAML file (empty documents skipped)."""
+    text = read_text(path)
+    return [d for d in parse_documents(text, str(path)) if d.data is not None]
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Policy files from files and folders (``*.yml``/``*.yaml``, recursively, sorted)."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(
+                sorted(q for q in path.rglob("*") if q.suffix in (".yml", ".yaml") and q.is_file())
+            )
+        else:
+            out.append(path)
+    return out
