@@ -1,0 +1,248 @@
+"""The transport for the machine checkpointctl runs on (``connection: local``).
+
+Used by pull mode (``agent``) and by inventories that manage the controller itself. It keeps the
+same contract as the SSH transport: argv lists only (never a shell), a timeout on every command,
+atomic file writes, and one Docker client reused for the whole run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import stat as stat_mod
+import subprocess
+import tempfile
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from checkpointctl.errors import TransportError
+from checkpointctl.model import Host
+from checkpointctl.transport.base import CommandResult, FileStat
+from checkpointctl.transport.command import check_argv, describe, finish
+
+#: The local Docker engine. Fixed on purpose: the lab's hosts have their own at this path too.
+DOCKER_SOCKET_URL = "unix:///var/run/docker.sock"
+#: Mode of parent directories ``write_file`` creates.
+DIR_MODE = 0o755
+
+
+class LocalTransport:
+    """Commands, files and Docker on this machine.
+
+    Every method raises :class:`~checkpointctl.errors.TransportError` (or its subclass
+    ``CommandFailed``) for failures a user can meet, never a bare ``OSError``.
+    """
+
+    host: Host
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self._docker: Any = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LocalTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run argv (no shell) and collect its output.
+
+        The command gets ``stdin`` (or an empty stdin) and runs in its own process group, so a
+        timeout kills everything it started, not only the first process. A missing or
+        non-executable program is reported like a shell would (exit 127 / 126), so callers see
+        the same result as over SSH.
+
+        Raises:
+            CommandFailed: ``check`` and a non-zero exit.
+            TransportError: the command did not finish within ``timeout`` seconds.
+        """
+        args = check_argv(argv)
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            missing = CommandResult(args, 127, b"", f"{args[0]}: command not found\n".encode())
+            return finish(self.host.name, missing, check=check)
+        except PermissionError:
+            denied = CommandResult(args, 126, b"", f"{args[0]}: permission denied\n".encode())
+            return finish(self.host.name, denied, check=check)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise TransportError(
+                f"{self.host.name}: `{describe(args)}` did not finish within {timeout:g}s"
+            ) from None
+        except BaseException:  # Ctrl-C or anything else: leave no orphaned command behind
+            _kill_group(proc)
+            raise
+        result = CommandResult(args, proc.returncode, out, err)
+        return finish(self.host.name, result, check=check)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def read_file(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it (or a parent directory) does not exist.
+
+        Raises:
+            TransportError: the path exists but cannot be read (a directory, no permission).
+        """
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot read {path}: {e.strerror}") from e
+
+    def stat(self, path: str) -> FileStat | None:
+        """Permission bits, owner and size of ``path`` (symlinks followed), or None if absent.
+
+        Raises:
+            TransportError: the path cannot be inspected (no permission).
+        """
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot stat {path}: {e.strerror}") from e
+        return FileStat(
+            mode=stat_mod.S_IMODE(st.st_mode),
+            uid=st.st_uid,
+            gid=st.st_gid,
+            size=st.st_size,
+            is_dir=stat_mod.S_ISDIR(st.st_mode),
+        )
+
+    def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
+        """Replace ``path`` atomically with ``data``, owned ``uid:gid`` with ``mode``.
+
+        A reader sees the old file or the new one, never a mix: the data goes to a temp file in
+        the same directory (created 0600, so a secret is never readable by others, even
+        briefly), is fsynced, gets its owner and mode, and is renamed over ``path``; then the
+        directory is fsynced so the rename survives a crash. Missing parents are created 0755.
+
+        Raises:
+            TransportError: the file could not be written (permissions, disk full, ...).
+        """
+        parent = os.path.dirname(os.path.abspath(path))
+        try:
+            _makedirs(parent)
+            fd, tmp = tempfile.mkstemp(
+                dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".checkpointctl"
+            )
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    st = os.fstat(fd)
+                    if (st.st_uid, st.st_gid) != (uid, gid):
+                        os.fchown(fd, uid, gid)  # before chmod: chown clears setuid bits
+                    os.fchmod(fd, mode)
+                    os.fsync(fd)
+                os.replace(tmp, path)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            _fsync_dir(parent)
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot write {path}: {e.strerror}") from e
+
+    def remove_file(self, path: str) -> None:
+        """Remove ``path`` if it exists.
+
+        Raises:
+            TransportError: it exists but cannot be removed.
+        """
+        try:
+            os.unlink(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot remove {path}: {e.strerror}") from e
+
+    # -- docker -----------------------------------------------------------------------------
+
+    def docker(self) -> Any:
+        """The Docker client for ``/var/run/docker.sock``, created on first use and reused.
+
+        The ``docker`` package is imported here, not at module import, so commands that never
+        talk to Docker (``checkpointctl --version``, ``validate``) do not pay for it.
+
+        Raises:
+            TransportError: the engine cannot be reached.
+        """
+        with self._lock:
+            if self._docker is None:
+                import docker  # lazy on purpose: see the docstring
+
+                try:
+                    self._docker = docker.DockerClient(base_url=DOCKER_SOCKET_URL)
+                except docker.errors.DockerException as e:
+                    raise TransportError(
+                        f"{self.host.name}: cannot reach the Docker engine at "
+                        f"{DOCKER_SOCKET_URL}: {e}"
+                    ) from e
+            return self._docker
+
+    def close(self) -> None:
+        """Close the Docker client, if one was created. Safe to call twice."""
+        with self._lock:
+            client, self._docker = self._docker, None
+        if client is not None:
+            client.close()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command's whole process group and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()  # in case it left its group; harmless if already dead
+    proc.communicate()
+
+
+def _makedirs(path: str) -> None:
+    """``mkdir -p`` where each directory created gets exactly :data:`DIR_MODE`.
+
+    Explicit chmod because ``mkdir``'s mode is filtered by the umask.
+    """
+    if os.path.isdir(path):
+        return
+    _makedirs(os.path.dirname(path))
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        return  # created concurrently by someone else: theirs to mode
+    os.chmod(path, DIR_MODE)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -1,0 +1,480 @@
+"""The SSH transport: one authenticated paramiko connection per host, reused for everything.
+
+Every command is a channel on that connection, files go through one SFTP session on it, and the
+Docker client speaks HTTP over more channels on it (``docker system dial-stdio``), so a run logs
+in to each host exactly once. Host keys are checked strictly (see :mod:`hostkeys`), keys are
+never looked up in ``~/.ssh`` behind the user's back, and the agent is used only on request and
+never forwarded.
+
+This module holds the one place in checkpointctl where an argv becomes a string
+(:func:`command_line`), because the SSH protocol carries a command as one string that the
+remote shell splits again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import secrets
+import select
+import shlex
+import stat as stat_mod
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import paramiko
+
+from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
+from checkpointctl.model import Host
+from checkpointctl.transport.base import CommandResult, FileStat
+from checkpointctl.transport.command import check_argv, describe, finish
+from checkpointctl.transport.hostkeys import (
+    DEFAULT_KNOWN_HOSTS,
+    OfferedKey,
+    RecordUnknownKey,
+    RefuseUnknownKey,
+    changed_key_message,
+    tofu_without_file_message,
+)
+
+#: Seconds of silence after which a keepalive is sent, so a dead peer is noticed mid-run.
+KEEPALIVE_SECONDS = 30
+#: Timeout for one SFTP request; files are small, so this only fires on a dead connection.
+SFTP_TIMEOUT = 60.0
+#: Mode of parent directories ``write_file`` creates.
+DIR_MODE = 0o755
+_CHUNK = 32768
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The remote command string for argv: :func:`shlex.join`, which the remote shell splits back.
+
+    The only place in checkpointctl where argv becomes a string. ``shlex.join`` single-quotes
+    every argument that needs it, so spaces, quotes, ``$(...)``, ``;`` and newlines reach the
+    program exactly as given and are never interpreted by the remote shell.
+
+    Raises:
+        TypeError, ValueError: argv is not a non-empty sequence of NUL-free strings.
+    """
+    return shlex.join(check_argv(argv))
+
+
+def use_agent(host_vars: Mapping[str, object]) -> bool:
+    """Whether the host opted in to the SSH agent (``ssh_use_agent: true``); off by default."""
+    value = host_vars.get("ssh_use_agent", False)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return value is True
+
+
+def known_hosts_path(host: Host) -> str:
+    """The known_hosts file for ``host``: its own, or the user's (read-only) when unset."""
+    return os.path.expanduser(host.known_hosts or DEFAULT_KNOWN_HOSTS)
+
+
+class SshTransport:
+    """Commands, files and Docker on one host over one SSH connection.
+
+    Create it with :meth:`open`. Methods may be called from one thread at a time per host (the
+    engine's model); the connection itself multiplexes channels safely.
+    """
+
+    host: Host
+
+    def __init__(self, host: Host, client: paramiko.SSHClient) -> None:
+        """Wrap an already connected and authenticated client (use :meth:`open`)."""
+        self.host = host
+        self._client = client
+        self._where = f"{host.name} ({host.address}:{host.port})"
+        self._lock = threading.Lock()
+        self._sftp_client: paramiko.SFTPClient | None = None
+        self._docker: Any = None
+
+    @classmethod
+    def open(cls, host: Host, *, timeout: float | None = None) -> SshTransport:
+        """Connect, check the host key and authenticate, all within ``timeout`` per step.
+
+        ``timeout`` (default ``host.connect_timeout``) bounds the TCP connect, the banner, the
+        key exchange and the authentication each.
+
+        Raises:
+            HostKeyError: the host key is unknown (without trust on first use) or changed.
+            HostUnreachable: the host cannot be reached, does not speak SSH in time, or refused
+                our key.
+            TransportError: the host's SSH settings are unusable (no key configured, missing
+                identity file, unreadable known_hosts).
+        """
+        limit = host.connect_timeout if timeout is None else timeout
+        where = f"{host.name} ({host.address}:{host.port})"
+        known_hosts = known_hosts_path(host)
+        identity = os.path.expanduser(host.identity_file) if host.identity_file else None
+        agent = identity is None and use_agent(host.vars)
+        if identity is None and not agent:
+            raise TransportError(
+                f"{where}: no SSH key configured\n"
+                "  hint: set `identity_file` (or `ansible_ssh_private_key_file`) for the host, "
+                "or `ssh_use_agent: true` to use the SSH agent"
+            )
+        if identity is not None and not os.path.isfile(identity):
+            raise TransportError(f"{where}: identity file {identity} does not exist")
+
+        client = paramiko.SSHClient()
+        if os.path.exists(known_hosts):
+            try:
+                client.load_system_host_keys(known_hosts)
+            except (OSError, paramiko.SSHException) as e:
+                raise TransportError(f"{where}: cannot read known_hosts {known_hosts}: {e}") from e
+        if host.trust_on_first_use:
+            if host.known_hosts is None:
+                raise HostKeyError(tofu_without_file_message(host.name, host.address, host.port))
+            client.set_missing_host_key_policy(
+                RecordUnknownKey(host.address, host.port, known_hosts)
+            )
+        else:
+            client.set_missing_host_key_policy(
+                RefuseUnknownKey(host.name, host.address, host.port, known_hosts)
+            )
+
+        try:
+            client.connect(
+                hostname=host.address,
+                port=host.port,
+                username=host.user,
+                key_filename=identity,
+                allow_agent=agent,
+                look_for_keys=False,
+                timeout=limit,
+                banner_timeout=limit,
+                auth_timeout=limit,
+                channel_timeout=limit,
+            )
+        except Exception as e:
+            client.close()
+            mapped = _connect_error(e, host, where, known_hosts, limit, identity)
+            if mapped is e:
+                raise
+            raise mapped from e
+        except BaseException:
+            client.close()
+            raise
+        transport = client.get_transport()
+        if transport is None:  # connect() returned, so this is a paramiko bug
+            raise HostUnreachable(f"{where}: connection closed right after login")
+        transport.set_keepalive(KEEPALIVE_SECONDS)
+        return cls(host, client)
+
+    def __enter__(self) -> SshTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> paramiko.Transport:
+        """The single paramiko connection every command, file and Docker call uses.
+
+        Raises:
+            HostUnreachable: the connection has been closed.
+        """
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise HostUnreachable(f"{self._where}: the SSH connection is closed")
+        return transport
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run argv on the host in a new channel of the shared connection.
+
+        stdout and stderr are read while ``stdin`` is being sent, so neither side can stall the
+        other however much they write. ``timeout`` bounds the whole command; on expiry the
+        channel is closed. A command killed by a signal reports exit status -1.
+
+        Raises:
+            CommandFailed: ``check`` and a non-zero exit.
+            TransportError: the command did not finish within ``timeout`` seconds.
+            HostUnreachable: the connection broke.
+        """
+        args = check_argv(argv)
+        line = command_line(args)
+        deadline = time.monotonic() + timeout
+        try:
+            chan = self.connection.open_session(timeout=min(timeout, self.host.connect_timeout))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise HostUnreachable(f"{self._where}: cannot open a channel: {e}") from e
+        try:
+            chan.exec_command(line)
+            out, err = _exchange(chan, stdin or b"", deadline)
+            if out is None or err is None:
+                raise TransportError(
+                    f"{self.host.name}: `{describe(args)}` did not finish within {timeout:g}s"
+                )
+            rc = chan.recv_exit_status()
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise HostUnreachable(
+                f"{self._where}: connection lost running `{describe(args)}`: {e}"
+            ) from e
+        finally:
+            chan.close()
+        return finish(self.host.name, CommandResult(args, rc, out, err), check=check)
+
+    # -- files ------------------------------------------------------------------------------
+
+    def read_file(self, path: str) -> bytes | None:
+        """The file's bytes over SFTP, or None when it does not exist.
+
+        Raises:
+            TransportError: it exists but cannot be read.
+        """
+        sftp = self._sftp()
+        try:
+            with sftp.open(path, "rb") as f:
+                size = f.stat().st_size or 0
+                if size > _CHUNK:
+                    f.prefetch(size)  # pipelined reads instead of one round trip per 32 KiB
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot read {path}: {_why(e)}") from e
+
+    def stat(self, path: str) -> FileStat | None:
+        """Permission bits, owner and size (symlinks followed), or None when absent.
+
+        Raises:
+            TransportError: the path cannot be inspected.
+        """
+        try:
+            st = self._sftp().stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot stat {path}: {_why(e)}") from e
+        mode = st.st_mode or 0
+        return FileStat(
+            mode=stat_mod.S_IMODE(mode),
+            uid=st.st_uid or 0,
+            gid=st.st_gid or 0,
+            size=st.st_size or 0,
+            is_dir=stat_mod.S_ISDIR(mode),
+        )
+
+    def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
+        """Replace ``path`` atomically over SFTP, owned ``uid:gid`` with ``mode``.
+
+        SFTP cannot create a file with a chosen mode, so the temp file is made inside a private
+        0700 directory next to the target: nobody but its owner can open it while it holds the
+        data with the server's default mode. It gets its owner and mode, is flushed to disk
+        (``sync FILE`` on the host, as SFTP in paramiko has no fsync), and is moved over ``path``
+        with ``posix-rename``, which is atomic. Missing parents are created 0755.
+
+        Raises:
+            TransportError: the file could not be written.
+        """
+        sftp = self._sftp()
+        parent = posixpath.dirname(path) or "."
+        scratch = posixpath.join(parent, f".checkpointctl-{secrets.token_hex(8)}")
+        tmp = posixpath.join(scratch, posixpath.basename(path))
+        try:
+            self._makedirs(sftp, parent)
+            sftp.mkdir(scratch, 0o700)
+            try:
+                with sftp.open(tmp, "wb") as f:
+                    f.set_pipelined(True)
+                    f.write(data)
+                sftp.chown(tmp, uid, gid)  # before chmod: chown clears setuid bits
+                sftp.chmod(tmp, mode)
+                # Best effort durability: a failing `sync` must not fail the write itself.
+                self.run(["sync", "--", tmp], timeout=SFTP_TIMEOUT, check=False)
+                sftp.posix_rename(tmp, path)
+            finally:
+                _remove_quietly(sftp, tmp)
+                _rmdir_quietly(sftp, scratch)
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot write {path}: {_why(e)}") from e
+
+    def remove_file(self, path: str) -> None:
+        """Remove ``path`` if it exists.
+
+        Raises:
+            TransportError: it exists but cannot be removed.
+        """
+        try:
+            self._sftp().remove(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as e:
+            raise TransportError(f"{self.host.name}: cannot remove {path}: {_why(e)}") from e
+
+    def _sftp(self) -> paramiko.SFTPClient:
+        """The one SFTP session, opened on first use."""
+        with self._lock:
+            if self._sftp_client is None:
+                try:
+                    sftp = paramiko.SFTPClient.from_transport(self.connection)
+                except (paramiko.SSHException, EOFError, OSError) as e:
+                    raise HostUnreachable(f"{self._where}: cannot start SFTP: {e}") from e
+                if sftp is None:
+                    raise HostUnreachable(f"{self._where}: the host refused the SFTP subsystem")
+                channel = sftp.get_channel()
+                if channel is not None:
+                    channel.settimeout(SFTP_TIMEOUT)
+                self._sftp_client = sftp
+            return self._sftp_client
+
+    def _makedirs(self, sftp: paramiko.SFTPClient, path: str) -> None:
+        """``mkdir -p`` over SFTP; each directory created gets exactly :data:`DIR_MODE`."""
+        try:
+            if stat_mod.S_ISDIR(sftp.stat(path).st_mode or 0):
+                return
+        except FileNotFoundError:
+            pass
+        parent = posixpath.dirname(path)
+        if parent and parent != path:
+            self._makedirs(sftp, parent)
+        try:
+            sftp.mkdir(path, DIR_MODE)
+        except OSError:
+            # SFTP reports "exists" as a generic failure: fine if it is a directory now.
+            if not stat_mod.S_ISDIR(sftp.stat(path).st_mode or 0):
+                raise
+            return
+        sftp.chmod(path, DIR_MODE)  # mkdir's mode is filtered by the server's umask
+
+    # -- docker -----------------------------------------------------------------------------
+
+    def docker(self) -> Any:
+        """A Docker client whose HTTP requests travel over this host's SSH connection.
+
+        Created on first use and reused; see :mod:`checkpointctl.transport.dockerssh`. The
+        ``docker`` package is imported only here, so runs that never use Docker do not load it.
+
+        Raises:
+            TransportError: the host's engine cannot be reached through ``dial-stdio``.
+        """
+        with self._lock:
+            if self._docker is None:
+                from checkpointctl.transport.dockerssh import open_docker_client
+
+                self._docker = open_docker_client(self.connection, where=self._where)
+            return self._docker
+
+    def close(self) -> None:
+        """Close the Docker client, the SFTP session and the connection. Safe to call twice."""
+        with self._lock:
+            client, self._docker = self._docker, None
+            sftp, self._sftp_client = self._sftp_client, None
+        try:
+            if client is not None:
+                client.close()
+            if sftp is not None:
+                sftp.close()
+        finally:
+            self._client.close()
+
+
+def _exchange(
+    chan: paramiko.Channel, stdin: bytes, deadline: float
+) -> tuple[bytes, bytes] | tuple[None, None]:
+    """Send stdin and collect stdout/stderr until the command exits, or (None, None) on timeout.
+
+    Waits with ``select`` on the channel (paramiko signals its buffers through a pipe), sending
+    stdin in chunks only as the window allows so a command that writes before it reads cannot
+    deadlock against us.
+    """
+    out: list[bytes] = []
+    err: list[bytes] = []
+    pending = memoryview(stdin)
+    if not pending:
+        chan.shutdown_write()
+    while True:
+        while chan.recv_ready():
+            out.append(chan.recv(_CHUNK))
+        while chan.recv_stderr_ready():
+            err.append(chan.recv_stderr(_CHUNK))
+        if pending and chan.send_ready():
+            sent = chan.send(bytes(pending[:_CHUNK]))
+            pending = pending[sent:]
+            if not pending:
+                chan.shutdown_write()
+            continue
+        if chan.exit_status_ready():
+            # Data precedes the exit status on the wire, so the buffers now hold all of it.
+            while chan.recv_ready():
+                out.append(chan.recv(_CHUNK))
+            while chan.recv_stderr_ready():
+                err.append(chan.recv_stderr(_CHUNK))
+            return b"".join(out), b"".join(err)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, None
+        # While stdin waits for window space nothing may become readable: poll briefly.
+        select.select([chan], [], [], min(remaining, 0.05) if pending else remaining)
+
+
+def _connect_error(
+    e: Exception,
+    host: Host,
+    where: str,
+    known_hosts: str,
+    limit: float,
+    identity: str | None,
+) -> Exception:
+    """Translate what paramiko and the socket layer raise on connect into our errors."""
+    if isinstance(e, HostKeyError | TransportError):
+        return e
+    if isinstance(e, paramiko.BadHostKeyException):
+        return HostKeyError(
+            changed_key_message(
+                host.name,
+                host.address,
+                host.port,
+                OfferedKey.of(e.key),
+                OfferedKey.of(e.expected_key),
+                known_hosts,
+            )
+        )
+    if isinstance(e, paramiko.PasswordRequiredException):
+        return TransportError(
+            f"{where}: identity file {identity} is encrypted\n"
+            "  hint: load it into an agent and set `ssh_use_agent: true`, or use a key "
+            "without passphrase kept in your secret store"
+        )
+    if isinstance(e, paramiko.AuthenticationException):
+        used = f"key {identity}" if identity else "the SSH agent's keys"
+        return HostUnreachable(f"{where}: authentication as {host.user} with {used} failed: {e}")
+    if isinstance(e, TimeoutError):
+        return HostUnreachable(f"{where}: timed out after {limit:g}s")
+    if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+        reasons = sorted({getattr(err, "strerror", None) or str(err) for err in e.errors.values()})
+        return HostUnreachable(f"{where}: {'; '.join(reasons)}")
+    if isinstance(e, OSError):
+        return HostUnreachable(f"{where}: {e.strerror or e}")
+    if isinstance(e, paramiko.SSHException | EOFError):
+        return HostUnreachable(f"{where}: SSH handshake failed: {e or type(e).__name__}")
+    return e
+
+
+def _why(e: OSError) -> str:
+    """The reason in an SFTP ``OSError`` (paramiko puts the server's text in ``strerror``)."""
+    return e.strerror or str(e)
+
+
+def _remove_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+    with contextlib.suppress(OSError):
+        sftp.remove(path)
+
+
+def _rmdir_quietly(sftp: paramiko.SFTPClient, path: str) -> None:
+    with contextlib.suppress(OSError):
+        sftp.rmdir(path)
