@@ -142,6 +142,73 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rollout(args: argparse.Namespace) -> Any:
+    from checkpointctl.engine import Rollout
+
+    serial: int | str | None = None
+    if args.serial:
+        text = str(args.serial).strip()
+        valid = text.endswith("%") and text[:-1].replace(".", "", 1).isdigit()
+        if not valid and not text.isdigit():
+            raise CheckpointctlError(f"--serial must be N or N% (got {text!r})")
+        serial = text if text.endswith("%") else int(text)
+    max_fail = None
+    if args.max_fail is not None:
+        text = str(args.max_fail).rstrip("%")
+        try:
+            max_fail = float(text) / 100
+        except ValueError:
+            raise CheckpointctlError(
+                f"--max-fail must be a percentage (got {args.max_fail!r})"
+            ) from None
+    return Rollout(canary=args.canary, serial=serial, max_fail=max_fail)
+
+
+def _run(args: argparse.Namespace, mode: str) -> int:
+    from checkpointctl.engine import run_fleet
+    from checkpointctl.report import render
+    from checkpointctl.transport.connect import connect
+
+    inventory = _inventory(args)
+    result = _load(args, inventory, need_secrets=True)
+    hosts = inventory.select(args.limit)
+    rollout = _rollout(args) if mode == "apply" else None
+    observer = _observer(args)
+    report = run_fleet(
+        hosts, result.states, mode,  # type: ignore[arg-type]
+        connect, forks=args.forks, rollout=rollout, observer=observer,
+    )
+    fmt = args.format
+    out = args.output
+    color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    _write_output(render(report, fmt, color=color), out)
+    if out and fmt != "text":
+        # CI logs still get the one-line summary when the report goes to a file
+        from checkpointctl.report import summary_line
+
+        print(summary_line(report), file=sys.stderr)
+    return report.exit_code
+
+
+def _observer(args: argparse.Namespace) -> Any:
+    """Progress on a TTY (stderr), nothing otherwise: pipes and CI logs stay stable."""
+    if not sys.stderr.isatty() or args.quiet:
+        return None
+    try:
+        from checkpointctl.progress import ProgressObserver
+    except ImportError:
+        return None
+    return ProgressObserver()
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    return _run(args, "drift")
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    return _run(args, "check" if args.check else "apply")
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from checkpointctl.policy.schema import policy_schema
 
@@ -208,6 +275,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
     p.add_argument("--format", choices=["yaml", "json"], default="yaml")
     p.set_defaults(func=_cmd_render)
+
+    for verb, helptext, func in (
+        ("drift", "read actual state, diff, report (exit 2 on drift)", _cmd_drift),
+        ("apply", "converge hosts to the desired state", _cmd_apply),
+    ):
+        p = sub.add_parser(verb, help=helptext)
+        _add_common(p)
+        p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
+        p.add_argument("--forks", type=int, default=50, help="hosts handled at once (50)")
+        p.add_argument("--format", choices=["text", "json", "junit", "markdown"],
+                       default="text")
+        p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+        if verb == "apply":
+            p.add_argument("--check", action="store_true",
+                           help="only show what would change (exit 2 if anything would)")
+            p.add_argument("--canary", type=int, default=0, metavar="N",
+                           help="converge N hosts first; stop if any fails")
+            p.add_argument("--serial", metavar="N|P%",
+                           help="then converge in batches of N hosts or P%% of the fleet")
+            p.add_argument("--max-fail", metavar="P%",
+                           help="halt when more than P%% of finished hosts failed")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
     p.set_defaults(func=_cmd_schema)

@@ -1,0 +1,137 @@
+"""Data-collection settings: what each checkpoint container may send off-site.
+
+One JSON file per container, ``/etc/checkpoint/<container>/collection.json`` (mode 0644, root),
+mounted read-only into the container. Drift is shown per toggle ("screenshots: false → true"),
+because that is the question a privacy reviewer asks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import ClassVar
+
+from checkpointctl.errors import ResourceError
+from checkpointctl.model import Action, Change, FieldChange, Finding, JSONValue
+from checkpointctl.resources.files import (
+    FileState,
+    FileWant,
+    glob_files,
+    metadata_changes,
+    stat_files,
+    write,
+)
+from checkpointctl.spec import CHECKPOINT_ROOT, CollectionSpec, DesiredState
+from checkpointctl.transport.base import Transport
+
+FILE_MODE = 0o644
+GLOB = f"{CHECKPOINT_ROOT}/*/collection.json"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionActual:
+    files: dict[str, FileState]
+    contents: dict[str, bytes]
+    """Full contents of the files whose hash differs from the desired one (to explain drift)."""
+
+
+def _want(spec: CollectionSpec) -> FileWant:
+    return FileWant(spec.file_path, spec.render(), FILE_MODE, 0, 0)
+
+
+def _settings(raw: bytes) -> dict[str, JSONValue]:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    collect = doc.get("collect")
+    profile = doc.get("profile")
+    out: dict[str, JSONValue] = {"profile": profile if isinstance(profile, str) else None}
+    if isinstance(collect, dict):
+        out.update({str(k): v for k, v in collect.items() if isinstance(v, bool | str | int)})
+    return out
+
+
+def content_changes(want: CollectionSpec, actual: bytes | None) -> list[FieldChange]:
+    """Per-toggle differences between the desired settings and the file's content."""
+    desired: dict[str, JSONValue] = {"profile": want.profile, **dict(want.settings)}
+    have = _settings(actual) if actual is not None else {}
+    out = [
+        FieldChange(key, have.get(key), value)
+        for key, value in desired.items()
+        if have.get(key) != value
+    ]
+    out.extend(FieldChange(k, v, None) for k, v in sorted(have.items()) if k not in desired)
+    if not out and actual is not None:
+        out.append(FieldChange("content", "non-canonical", "canonical JSON"))
+    return out
+
+
+class CollectionResource:
+    """The collection files of all desired containers, plus removal of stale ones."""
+
+    kind: ClassVar[str] = "collection"
+
+    def read(self, transport: Transport, desired: DesiredState) -> CollectionActual:
+        existing = glob_files(transport, GLOB)
+        paths = sorted({*existing, *(c.file_path for c in desired.collection)})
+        files = stat_files(transport, paths)
+        wants = {c.file_path: _want(c) for c in desired.collection}
+        contents: dict[str, bytes] = {}
+        for path, state in files.items():
+            want = wants.get(path)
+            if state.exists and want is not None and state.sha256 != want.sha256:
+                data = transport.read_file(path)
+                if data is not None:
+                    contents[path] = data
+        return CollectionActual(files, contents)
+
+    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+        assert isinstance(actual, CollectionActual)
+        changes: list[Change] = []
+        wanted = set()
+        for spec in desired.collection:
+            want = _want(spec)
+            wanted.add(want.path)
+            have = actual.files.get(want.path, FileState(want.path, False))
+            address = f"collection/{spec.container}"
+            source = desired.source("data_collection")
+            if not have.exists:
+                changes.append(
+                    Change(address, Action.CREATE,
+                           (FieldChange("profile", None, spec.profile),
+                            *(FieldChange(k, None, v) for k, v in spec.settings)),
+                           reason=f"{want.path} is missing", source=source, desired=want)
+                )
+                continue
+            fields = metadata_changes(want, have)
+            if have.sha256 != want.sha256:
+                fields = content_changes(spec, actual.contents.get(want.path)) + fields
+            if fields:
+                changes.append(
+                    Change(address, Action.UPDATE, tuple(fields),
+                           reason=f"{want.path} differs", source=source, desired=want)
+                )
+        for path, have in sorted(actual.files.items()):
+            if have.exists and path not in wanted:
+                container = path.removeprefix(CHECKPOINT_ROOT + "/").split("/", 1)[0]
+                changes.append(
+                    Change(f"collection/{container}", Action.DELETE,
+                           (FieldChange("file", path, None),),
+                           reason="no policy wants this container any more", desired=path)
+                )
+        return changes
+
+    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+        return []
+
+    def apply(self, transport: Transport, change: Change) -> None:
+        if change.action is Action.DELETE:
+            assert isinstance(change.desired, str)
+            transport.remove_file(change.desired)
+            return
+        if not isinstance(change.desired, FileWant):
+            raise ResourceError(f"{change.address}: nothing to apply")
+        write(transport, change.desired)

@@ -1,0 +1,96 @@
+"""Managed files: read many in one round trip, diff mode/owner/content, write atomically.
+
+Reading is the hot path of every ``drift``: one fixed shell script, with the paths passed as
+positional arguments (never interpolated), reports mode, owner and content hash of every file at
+once, so checking a host's files costs one command however many files it has. Only files whose
+hash differs are read in full, and only when their content may be shown (never secrets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from checkpointctl.model import FieldChange
+from checkpointctl.transport.base import Transport
+
+# Fixed text: the paths arrive as "$@", so no value is ever parsed by the shell.
+_STAT_SCRIPT = (
+    'for f do if [ -f "$f" ]; then '
+    "printf '%s %s\\n' \"$(stat -c '%a %u %g' -- \"$f\")\" "
+    '"$(sha256sum < "$f" | cut -d" " -f1)"; '
+    "else echo -; fi; done"
+)
+_GLOB_SCRIPT = 'for f in $1; do [ -f "$f" ] && printf "%s\\n" "$f"; done; true'
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What a file is on the host (``exists`` False means absent)."""
+
+    path: str
+    exists: bool
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileWant:
+    """What a file must be. ``content`` is the exact bytes to write."""
+
+    path: str
+    content: bytes
+    mode: int
+    uid: int = 0
+    gid: int = 0
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def parse_stat_output(paths: Sequence[str], text: str) -> dict[str, FileState]:
+    """Pure parse of the stat script's output: one line per path, in order."""
+    lines = text.splitlines()
+    if len(lines) != len(paths):
+        raise ValueError(f"expected {len(paths)} lines from the file check, got {len(lines)}")
+    out: dict[str, FileState] = {}
+    for path, line in zip(paths, lines, strict=True):
+        if line.strip() == "-":
+            out[path] = FileState(path, False)
+            continue
+        mode, uid, gid, digest = line.split()
+        out[path] = FileState(path, True, int(mode, 8), int(uid), int(gid), digest)
+    return out
+
+
+def stat_files(transport: Transport, paths: Sequence[str]) -> dict[str, FileState]:
+    """Mode, owner and hash of every path, in one command."""
+    if not paths:
+        return {}
+    result = transport.run(["sh", "-c", _STAT_SCRIPT, "sh", *paths])
+    return parse_stat_output(paths, result.text())
+
+
+def glob_files(transport: Transport, pattern: str) -> list[str]:
+    """Existing files matching a glob on the host (for finding orphans); the pattern is ours."""
+    result = transport.run(["sh", "-c", _GLOB_SCRIPT, "sh", pattern])
+    return sorted(line for line in result.text().splitlines() if line)
+
+
+def metadata_changes(want: FileWant, have: FileState) -> list[FieldChange]:
+    """Mode and owner differences, as field changes."""
+    out: list[FieldChange] = []
+    if have.mode != want.mode:
+        out.append(FieldChange("mode", f"{have.mode:04o}", f"{want.mode:04o}"))
+    if (have.uid, have.gid) != (want.uid, want.gid):
+        out.append(FieldChange("owner", f"{have.uid}:{have.gid}", f"{want.uid}:{want.gid}"))
+    return out
+
+
+def write(transport: Transport, want: FileWant) -> None:
+    """Atomic write with mode and owner (the transport writes a temp file and renames it)."""
+    transport.write_file(want.path, want.content, mode=want.mode, uid=want.uid, gid=want.gid)
