@@ -174,10 +174,14 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     hosts = inventory.select(args.limit)
     rollout = _rollout(args) if mode == "apply" else None
     observer = _observer(args)
-    report = run_fleet(
-        hosts, result.states, mode,  # type: ignore[arg-type]
-        connect, forks=args.forks, rollout=rollout, observer=observer,
-    )
+    try:
+        report = run_fleet(
+            hosts, result.states, mode,  # type: ignore[arg-type]
+            connect, forks=args.forks, rollout=rollout, observer=observer,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
     fmt = args.format
     out = args.output
     color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
