@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 DIAL_STDIO = "docker system dial-stdio"
 #: The URL the Docker client believes it talks to. Never contacted: the adapter is mounted for
 #: every ``http://`` and ``https://`` URL of the client's session.
-BASE_URL = "http://localhost"
+BASE_URL = "http://localhost:2375"
 #: Idle dial-stdio channels kept for reuse. Each open channel counts against sshd's
 #: ``MaxSessions`` (10 by default) together with the SFTP session and running commands.
 POOL_SIZE = 4
