@@ -78,7 +78,7 @@ def test_run_timeout_raises_and_kills_the_process_group(
 ) -> None:
     pidfile = tmp_path / "child.pid"
     script = f"sleep 30 & echo $! > {pidfile}; wait"
-    with pytest.raises(TransportError, match="did not finish within 0.5s"):
+    with pytest.raises(TransportError, match=r"did not finish within 0\.5s"):
         local.run(["/bin/sh", "-c", script], timeout=0.5)
     child = int(pidfile.read_text())
     # The background sleep was in the command's process group, so it was killed too. SIGKILL
