@@ -1,0 +1,388 @@
+"""Transports against the lab: SSH to real sshd/dockerd hosts, and the local transport inside one.
+
+What is checked independently of the transport under test: connection counts with ``ss``, file
+modes and Docker state through ``nsenter`` into the lab host (``exec_argv``), fingerprints with
+``ssh-keygen``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkpointctl.errors import CommandFailed, HostKeyError, HostUnreachable, TransportError
+from checkpointctl.lab import LabInfo, exec_argv
+from checkpointctl.lab import info as lab_info
+from checkpointctl.model import Host
+from checkpointctl.transport.base import FileStat
+from checkpointctl.transport.connect import connect
+from checkpointctl.transport.ssh import SshTransport
+
+pytestmark = pytest.mark.lab
+
+#: Inside the lab's range, on no host: nothing answers there.
+DOWN_ADDRESS = "10.213.250.77"
+
+HOSTILE_ARGS = [
+    "two words",
+    "it's",
+    'say "hi"',
+    "$(touch /tmp/checkpointctl-pwned)",
+    "`id`",
+    "a; rm -rf /",
+    "line1\nline2",
+    "",
+    "*",
+    "ünï 🙂",
+]
+
+
+@pytest.fixture(scope="module")
+def lab_env(request: pytest.FixtureRequest) -> LabInfo:
+    """The lab from the session fixture ``lab`` (tests/integration/conftest.py).
+
+    Falls back to an already running lab if that fixture is not there.
+    """
+    try:
+        value = request.getfixturevalue("lab")
+    except pytest.FixtureLookupError:
+        value = lab_info()
+    assert isinstance(value, LabInfo)
+    return value
+
+
+def lab_host(lab: LabInfo, name: str, **overrides: Any) -> Host:
+    """The lab host as an inventory would describe it, with some settings overridden."""
+    host = Host(
+        name=name,
+        address=lab.host(name).address,
+        identity_file=str(lab.identity_file),
+        known_hosts=str(lab.known_hosts),
+        connect_timeout=10.0,
+    )
+    return dataclasses.replace(host, **overrides)
+
+
+def as_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+@pytest.fixture(scope="module")
+def full(lab_env: LabInfo) -> str:
+    if not lab_env.full_hosts:
+        pytest.skip("the lab has no full host")
+    return lab_env.full_hosts[0].name
+
+
+@pytest.fixture
+def ssh(lab_env: LabInfo, full: str) -> Iterator[SshTransport]:
+    transport = connect(lab_host(lab_env, full))
+    assert isinstance(transport, SshTransport)
+    yield transport
+    transport.close()
+
+
+@pytest.fixture
+def scratch(ssh: SshTransport, full: str) -> Iterator[str]:
+    """A fresh directory under /etc/checkpoint on the host, removed afterwards."""
+    path = f"/etc/checkpoint/test-transport-{uuid.uuid4().hex[:8]}"
+    yield path
+    on_host(full, ["rm", "-rf", path])
+
+
+def on_host(name: str, argv: list[str], stdin: bytes | None = None) -> str:
+    """Run argv inside a lab host *without* our transports, for independent checks."""
+    return subprocess.run(
+        exec_argv(name) + argv, input=stdin, capture_output=True, check=True
+    ).stdout.decode()
+
+
+def established_ssh_connections(address: str) -> int:
+    """TCP connections from this process to ``address:22`` (counted by the kernel, via ss)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", "dst", address, "dport", "=", ":22"],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    return sum(1 for line in out.splitlines() if f"pid={os.getpid()}," in line)
+
+
+def host_key_fingerprint(lab: LabInfo, address: str) -> str:
+    """The fingerprint of the host's key as recorded by the lab, computed by ssh-keygen."""
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-F", address, "-f", str(lab.known_hosts)],
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    found = re.search(r"SHA256:[A-Za-z0-9+/]+", out)
+    assert found, out
+    return found.group(0)
+
+
+# -- commands and files -------------------------------------------------------------------------
+
+
+def test_hostile_argv_reaches_the_remote_program_unchanged(ssh: SshTransport) -> None:
+    result = ssh.run(["printf", "%s\\0", *HOSTILE_ARGS])
+    assert result.stdout.decode().split("\0")[:-1] == HOSTILE_ARGS
+    assert not ssh.run(["test", "-e", "/tmp/checkpointctl-pwned"], check=False).ok
+
+
+def test_run_stdin_stderr_exit_codes_and_check(ssh: SshTransport) -> None:
+    result = ssh.run(["sh", "-c", "cat; echo oops >&2; exit 3"], stdin=b"in\n", check=False)
+    assert (result.rc, result.stdout, result.stderr) == (3, b"in\n", b"oops\n")
+    with pytest.raises(CommandFailed) as info:
+        ssh.run(["sh", "-c", "echo why >&2; exit 5"])
+    assert (info.value.rc, info.value.stderr_tail) == (5, "why")
+
+
+def test_run_moves_large_stdin_and_stdout_both_ways(ssh: SshTransport) -> None:
+    data = os.urandom(3 * 1024 * 1024)
+    assert ssh.run(["cat"], stdin=data).stdout == data
+
+
+def test_run_timeout(ssh: SshTransport) -> None:
+    with pytest.raises(TransportError, match="did not finish within 1s"):
+        ssh.run(["sleep", "30"], timeout=1)
+    assert ssh.run(["echo", "still usable"]).stdout == b"still usable\n"
+
+
+def test_files_over_sftp(ssh: SshTransport, scratch: str, full: str) -> None:
+    path = f"{scratch}/deep/er/secret.json"
+    assert ssh.read_file(path) is None
+    assert ssh.stat(path) is None
+    ssh.write_file(path, b'{"token": "x"}', mode=0o600, uid=0, gid=0)
+    assert ssh.read_file(path) == b'{"token": "x"}'
+    assert ssh.stat(path) == FileStat(mode=0o600, uid=0, gid=0, size=14, is_dir=False)
+    # Independently, inside the host: mode, owner, parents 0755, no temp left behind.
+    assert on_host(full, ["stat", "-c", "%a %u %g %s", path]) == "600 0 0 14\n"
+    assert on_host(full, ["stat", "-c", "%a", f"{scratch}/deep", f"{scratch}/deep/er"]) == (
+        "755\n755\n"
+    )
+    assert on_host(full, ["ls", "-A", f"{scratch}/deep/er"]) == "secret.json\n"
+
+    ssh.write_file(path, b"v2", mode=0o640, uid=1000, gid=1000)
+    assert on_host(full, ["cat", path]) == "v2"
+    assert on_host(full, ["stat", "-c", "%a %u %g", path]) == "640 1000 1000\n"
+
+    big = os.urandom(300_000)
+    ssh.write_file(f"{scratch}/big", big, mode=0o644)
+    assert ssh.read_file(f"{scratch}/big") == big
+
+    ssh.remove_file(path)
+    ssh.remove_file(path)  # already gone: fine
+    assert ssh.stat(path) is None
+    dir_stat = ssh.stat(scratch)
+    assert dir_stat is not None
+    assert dir_stat.is_dir
+
+
+def test_one_connection_serves_commands_files_and_docker(
+    lab_env: LabInfo, ssh: SshTransport, scratch: str
+) -> None:
+    address = ssh.host.address
+    connection = ssh.connection
+    before = established_ssh_connections(address)
+    for i in range(5):
+        ssh.run(["echo", str(i)])
+        ssh.write_file(f"{scratch}/f{i}", b"x", mode=0o644)
+        ssh.read_file(f"{scratch}/f{i}")
+    client = ssh.docker()
+    for _ in range(5):
+        client.version()
+    client.images.list()
+    assert ssh.docker() is client
+    assert ssh.connection is connection
+    assert before == 1
+    assert established_ssh_connections(address) == 1
+
+
+# -- docker -------------------------------------------------------------------------------------
+
+
+def test_docker_over_the_ssh_connection_sees_the_hosts_engine(ssh: SshTransport, full: str) -> None:
+    client = ssh.docker()
+    version = client.version()
+    assert version["ApiVersion"]
+    assert as_tuple(client.api.api_version) <= as_tuple(version["ApiVersion"])
+    ours = sorted(image.id for image in client.images.list(all=True))
+    theirs = sorted(on_host(full, ["docker", "image", "ls", "-aq", "--no-trunc"]).split())
+    assert ours == sorted(set(theirs))
+    engine_id = on_host(full, ["docker", "info", "--format", "{{.ID}}"]).strip()
+    assert client.info()["ID"] == engine_id
+
+
+def test_docker_on_a_host_without_engine_says_why(lab_env: LabInfo) -> None:
+    if not lab_env.light_hosts:
+        pytest.skip("the lab has no light host")
+    light = lab_host(lab_env, lab_env.light_hosts[0].name)
+    with (
+        closing(connect(light)) as transport,
+        pytest.raises(TransportError, match="dial-stdio") as info,
+    ):
+        transport.docker()
+    assert "exited" in str(info.value)
+
+
+# -- host keys ----------------------------------------------------------------------------------
+
+
+def test_unknown_host_key_is_refused_and_known_hosts_untouched(
+    lab_env: LabInfo, full: str, tmp_path: Path
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    host = lab_host(lab_env, full, known_hosts=str(known))
+    with pytest.raises(HostKeyError) as info:
+        connect(host)
+    message = str(info.value)
+    assert host_key_fingerprint(lab_env, host.address) in message
+    assert f"ssh-keyscan -t ed25519 {host.address} >> {known}" in message
+    assert "trust_on_first_use: true" in message
+    assert known.read_text() == ""
+
+
+def test_changed_host_key_is_refused_even_with_trust_on_first_use(
+    lab_env: LabInfo, full: str, tmp_path: Path
+) -> None:
+    keygen = tmp_path / "impostor"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keygen)], check=True)
+    impostor = (tmp_path / "impostor.pub").read_text().split()
+    address = lab_env.host(full).address
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{address} {impostor[0]} {impostor[1]}\n")
+    content = known.read_bytes()
+    for tofu in (False, True):
+        host = lab_host(lab_env, full, known_hosts=str(known), trust_on_first_use=tofu)
+        with pytest.raises(HostKeyError, match="possible man-in-the-middle") as info:
+            connect(host)
+        expected_old = subprocess.run(
+            ["ssh-keygen", "-lf", str(tmp_path / "impostor.pub")],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[1]
+        assert expected_old in str(info.value)
+        assert host_key_fingerprint(lab_env, address) in str(info.value)
+        assert known.read_bytes() == content
+
+
+def test_trust_on_first_use_records_the_key(lab_env: LabInfo, full: str, tmp_path: Path) -> None:
+    known = tmp_path / "new" / "known_hosts"
+    known.parent.mkdir()
+    host = lab_host(lab_env, full, known_hosts=str(known), trust_on_first_use=True)
+    with closing(connect(host)) as transport:
+        assert transport.run(["true"]).ok
+    recorded = subprocess.run(
+        ["ssh-keygen", "-l", "-F", host.address, "-f", str(known)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert host_key_fingerprint(lab_env, host.address) in recorded
+    assert len(known.read_text().splitlines()) == 1
+    # The recorded key is now trusted strictly.
+    strict = lab_host(lab_env, full, known_hosts=str(known))
+    with closing(connect(strict)) as transport:
+        assert transport.run(["true"]).ok
+    assert len(known.read_text().splitlines()) == 1
+
+
+# -- failures to connect ------------------------------------------------------------------------
+
+
+def test_down_host_is_unreachable(lab_env: LabInfo) -> None:
+    host = Host(
+        name="ghost",
+        address=DOWN_ADDRESS,
+        identity_file=str(lab_env.identity_file),
+        known_hosts=str(lab_env.known_hosts),
+        connect_timeout=2.0,
+    )
+    with pytest.raises(HostUnreachable, match=rf"^ghost \({re.escape(DOWN_ADDRESS)}:22\): "):
+        connect(host)
+
+
+def test_wrong_key_is_an_authentication_failure(
+    lab_env: LabInfo, full: str, tmp_path: Path
+) -> None:
+    key = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    with pytest.raises(HostUnreachable, match=r"authentication as root with key .* failed"):
+        connect(lab_host(lab_env, full, identity_file=str(key)))
+
+
+# -- the local transport, run inside a lab host -------------------------------------------------
+
+LOCAL_SNIPPET = """
+import json, os, sys
+from checkpointctl.model import Host
+from checkpointctl.transport.connect import connect
+path = sys.argv[1]
+with connect(Host("inside", "127.0.0.1", connection="local")) as t:
+    t.write_file(path, b"local", mode=0o640, uid=0, gid=0)
+    st = t.stat(path)
+    client = t.docker()
+    print(json.dumps({
+        "read": t.read_file(path).decode(),
+        "mode": st.mode,
+        "echo": t.run(["hostname"]).text(),
+        "engine": client.info()["ID"],
+        "images": sorted(i.id for i in client.images.list(all=True)),
+    }))
+    t.remove_file(path)
+"""
+
+
+def test_local_transport_inside_a_lab_host(ssh: SshTransport, full: str, scratch: str) -> None:
+    path = f"{scratch}/local.txt"
+    repo = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [*exec_argv(full), "env", f"PYTHONPATH={repo}", sys.executable, "-c", LOCAL_SNIPPET, path],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    seen = json.loads(out)
+    assert seen["read"] == "local"
+    assert seen["mode"] == 0o640
+    assert seen["echo"] == ssh.run(["hostname"]).text()
+    # The same engine as SSH reaches, seen through the local socket of that host.
+    client = ssh.docker()
+    assert seen["engine"] == client.info()["ID"]
+    assert seen["images"] == sorted(i.id for i in client.images.list(all=True))
+    assert ssh.stat(path) is None
+
+
+def test_docker_containers_exec_and_logs_over_ssh(lab_env: LabInfo, ssh: SshTransport) -> None:
+    """The calls the containers resource relies on, including docker-py's raw-socket reads."""
+    client = ssh.docker()
+    image = lab_env.checkpoint_image
+    client.images.pull(image)
+    name = f"test-transport-{uuid.uuid4().hex[:8]}"
+    container = client.containers.run(
+        image, ["sh", "-c", "echo started; exec sleep 60"], name=name, detach=True
+    )
+    try:
+        rc, output = container.exec_run(["sh", "-c", "echo out; echo err >&2; exit 7"])
+        assert rc == 7
+        assert sorted(output.decode().split()) == ["err", "out"]
+        container.reload()
+        assert container.status == "running"
+        assert client.containers.get(name).id == container.id
+    finally:
+        container.remove(force=True)
+    assert name not in {c.name for c in client.containers.list(all=True)}
