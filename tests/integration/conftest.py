@@ -1,0 +1,76 @@
+"""The session lab for integration tests, and a way to act on a lab host as its operator would.
+
+``lab`` reuses a running lab when it already has the shape the tests need (two full hosts and
+``$CHECKPOINTCTL_LAB_LIGHT`` light hosts, default 3), extends or repairs it otherwise, and tears
+it down at the end only if this session created it and ``$CHECKPOINTCTL_LAB_KEEP`` is unset:
+other people (and other sessions) may be using a lab that was already there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+import checkpointctl.lab as lab_api
+from checkpointctl.lab import LabInfo
+
+FULL_HOSTS = 2
+
+OnHost = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[LabInfo]:
+    """The running lab (brought up if needed), for the whole session."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network namespaces, sshd, dockerd)")
+    light = int(os.environ.get("CHECKPOINTCTL_LAB_LIGHT", "3"))
+    before = lab_api.status()
+    if before.running and before.full >= FULL_HOSTS and before.light >= light:
+        info = lab_api.info()
+        created_here = False
+    else:
+        # Never shrink a lab someone else made bigger; only add to it or repair it.
+        info = lab_api.up(full=max(FULL_HOSTS, before.full), light=max(light, before.light))
+        created_here = not before.hosts
+    yield info
+    if created_here and not os.environ.get("CHECKPOINTCTL_LAB_KEEP"):
+        lab_api.down()
+
+
+@pytest.fixture(scope="session")
+def on_host(lab: LabInfo) -> OnHost:
+    """``on_host(host, argv, *, input=None, check=True, timeout=60)`` runs argv inside a host.
+
+    It enters the host's network, mount and UTS namespaces (``lab.exec_argv``), so the command
+    sees the host's /etc/checkpoint, its dockerd socket and its nftables, as an operator logged
+    in there would, without going through SSH or checkpointctl's transports.
+    """
+
+    def run(
+        host: str,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*lab_api.exec_argv(host), *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"on {host}: {list(argv)} exited {proc.returncode}\n"
+                f"stdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
+            )
+        return proc
+
+    return run
