@@ -274,9 +274,9 @@ class SshTransport:
 
         SFTP cannot create a file with a chosen mode, so the temp file is made inside a private
         0700 directory next to the target: nobody but its owner can open it while it holds the
-        data with the server's default mode. It gets its owner and mode, is flushed to disk
-        (``sync FILE`` on the host, as SFTP in paramiko has no fsync), and is moved over ``path``
-        with ``posix-rename``, which is atomic. Missing parents are created 0755.
+        data with the server's default mode. It is fsynced (OpenSSH's ``fsync@openssh.com``), gets
+        its owner and mode, and is moved over ``path`` with ``posix-rename``, which is atomic.
+        Missing parents are created 0755.
 
         Raises:
             TransportError: the file could not be written.
@@ -292,10 +292,10 @@ class SshTransport:
                 with sftp.open(tmp, "wb") as f:
                     f.set_pipelined(True)
                     f.write(data)
+                    f.flush()
+                    _fsync(sftp, f)
                 sftp.chown(tmp, uid, gid)  # before chmod: chown clears setuid bits
                 sftp.chmod(tmp, mode)
-                # Best effort durability: a failing `sync` must not fail the write itself.
-                self.run(["sync", "--", tmp], timeout=SFTP_TIMEOUT, check=False)
                 sftp.posix_rename(tmp, path)
             finally:
                 _remove_quietly(sftp, tmp)
@@ -463,6 +463,20 @@ def _connect_error(
     if isinstance(e, paramiko.SSHException | EOFError):
         return HostUnreachable(f"{where}: SSH handshake failed: {e or type(e).__name__}")
     return e
+
+
+def _fsync(sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:
+    """Flush an open remote file to disk with OpenSSH's ``fsync@openssh.com`` extension.
+
+    paramiko has no public call for it, so this sends the extended request the way paramiko's
+    own ``posix_rename`` does. A server without the extension leaves the write un-synced, which
+    keeps it atomic (rename) if not durable across a power cut; that is not worth failing for.
+    """
+    request = getattr(sftp, "_request", None)
+    if request is None:
+        return
+    with contextlib.suppress(OSError):
+        request(paramiko.sftp.CMD_EXTENDED, "fsync@openssh.com", f.handle)
 
 
 def _why(e: OSError) -> str:
