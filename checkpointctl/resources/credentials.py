@@ -1,0 +1,607 @@
+"""Credential files: the login secrets monitors use, each kept to the narrowest scope it needs.
+
+On the host every credential is one small JSON file (``/etc/checkpoint/credentials/<name>`` or
+the policy's ``path``), mode 0400, owned by the uid the receiving container runs as, so only that
+container's user can read it through its read-only mount at ``/run/secrets/<name>``. Beside the
+files, ``manifest.json`` (0444, root) lists each credential's scope, expiry and owner for the
+agent to enforce. The manifest holds nothing derived from a secret: a hash of a low-entropy
+password can be brute-forced offline, and the manifest is world-readable.
+
+Drift never needs the secret from the host. One fixed script (paths as arguments, never parsed
+by the shell) reports mode, owner and a *keyed* SHA-256 of every credential file, plus the
+manifest, in one round trip. The key is 32 fresh random bytes per read, sent on stdin (not argv,
+so ``ps`` does not show it) and never stored: a digest that escaped into a log or a ``repr``
+could not be brute-forced without it. Non-secret fields (username, targets, permissions,
+expiry) are explained from the manifest; when the digest still differs after accounting for
+them, the secret changed and the plan says ``secret: <sensitive> → <sensitive>``.
+
+:func:`render_credential` is the only place a secret is revealed, to build the exact bytes that
+are written (or hashed for the comparison); no message, field value or ``repr`` ever holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import posixpath
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import ClassVar
+
+from checkpointctl.errors import ResourceError
+from checkpointctl.model import Action, Change, FieldChange, Finding, JSONValue, Secret
+from checkpointctl.spec import CHECKPOINT_ROOT, CredentialSpec, DesiredState
+from checkpointctl.transport.base import Transport
+
+CREDENTIALS_DIR = f"{CHECKPOINT_ROOT}/credentials"
+MANIFEST_PATH = f"{CREDENTIALS_DIR}/manifest.json"
+MANIFEST_ADDRESS = "credential/manifest"
+MANIFEST_VERSION = 1
+FILE_MODE = 0o400
+MANIFEST_MODE = 0o444
+EXPIRY_WARNING = timedelta(days=14)
+"""Same window as the policy lint's warning, so ``validate`` and ``drift`` agree."""
+
+RESERVED_NAMES = frozenset({"manifest", "manifest.json"})
+"""Names that would collide with the manifest's file or its plan address."""
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_MANIFEST_MARKER = b"--manifest--"
+_UNKNOWN_SECRET = Secret(b"\x00actual value not read")
+"""The ``before`` of a secret change: the host's value is never read, and prints redacted."""
+
+# Fixed text. stdin carries the hash key; $1 is the credentials directory; the other arguments
+# are credential paths outside it. Lines: "<mode> <uid> <gid> <keyed sha256> <path>" for each
+# existing regular file (names holding a newline are skipped: they cannot be parsed back), then,
+# if the manifest exists, a "--manifest--" line followed by its raw bytes.
+_READ_SCRIPT = r"""IFS= read -r key || exit 3
+dir=$1; shift
+nl='
+'
+one() {
+  case $1 in *"$nl"*) return 0;; esac
+  printf '%s %s %s\n' "$(stat -c '%a %u %g' -- "$1")" \
+    "$({ printf '%s' "$key"; cat -- "$1"; } | sha256sum | cut -d' ' -f1)" "$1"
+}
+for f do [ -f "$f" ] && one "$f"; done
+for f in "$dir"/*; do [ -f "$f" ] && one "$f"; done
+if [ -f "$dir/manifest.json" ]; then echo '--manifest--'; cat -- "$dir/manifest.json"; fi
+exit 0
+"""
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialFile:
+    """A file as the read script saw it. ``digest`` is keyed by the read's one-time key."""
+
+    path: str
+    mode: int
+    uid: int
+    gid: int
+    digest: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """What the manifest records for one credential (nothing derived from the secret)."""
+
+    path: str
+    username: str
+    containers: tuple[str, ...]
+    targets: tuple[str, ...]
+    permissions: tuple[str, ...]
+    expires: str | None
+    uid: int
+    gid: int
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {
+            "path": self.path,
+            "username": self.username,
+            "containers": list(self.containers),
+            "targets": list(self.targets),
+            "permissions": list(self.permissions),
+            "expires": self.expires,
+            "uid": self.uid,
+            "gid": self.gid,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsActual:
+    """The credential files on a host, its manifest, and the key their digests are made with.
+
+    ``files`` holds every existing file in the credentials directory and every existing desired
+    path outside it. ``manifest`` is None when absent; ``manifest_entries`` is None when the
+    manifest is absent or not a document this version understands.
+    """
+
+    files: Mapping[str, CredentialFile]
+    manifest: bytes | None
+    manifest_entries: Mapping[str, ManifestEntry] | None
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestWant:
+    """The manifest to write (public data only, so carrying its bytes is fine)."""
+
+    content: bytes
+
+
+# -- pure functions -----------------------------------------------------------------------------
+
+
+def _scope(items: Iterable[str]) -> list[str]:
+    """Scopes are sets: sorted and de-duplicated, so reordering a policy changes no bytes."""
+    return sorted(set(items))
+
+
+def _canonical(doc: Mapping[str, JSONValue]) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _render(
+    name: str,
+    username: str,
+    secret: Secret,
+    targets: Iterable[str],
+    permissions: Iterable[str],
+    expires: str | None,
+) -> bytes:
+    """The credential file's exact bytes. The one place a secret is revealed.
+
+    Raises:
+        ResourceError: the secret is not UTF-8 text (the message names only the credential).
+    """
+    try:
+        plaintext = secret.reveal().decode("utf-8")
+    except UnicodeDecodeError:
+        # `from None`: the decode error's text quotes a byte of the secret.
+        raise ResourceError(
+            f"credential {name!r}: the secret is not UTF-8 text and cannot be written as JSON"
+        ) from None
+    return _canonical(
+        {
+            "username": username,
+            "secret": plaintext,
+            "targets": list(_scope(targets)),
+            "permissions": list(_scope(permissions)),
+            "expires": expires,
+        }
+    )
+
+
+def _expires(spec: CredentialSpec) -> str | None:
+    return spec.expires.isoformat() if spec.expires else None
+
+
+def render_credential(spec: CredentialSpec) -> bytes:
+    """Canonical JSON of one credential: equal specs give equal bytes.
+
+    ``{"expires": "YYYY-MM-DD" | null, "permissions": [...], "secret": "...", "targets": [...],
+    "username": "..."}`` with sorted keys, two-space indent and a final newline. The receiving
+    container reads it at ``/run/secrets/<name>``.
+    """
+    return _render(
+        spec.name, spec.username, spec.secret, spec.targets, spec.permissions, _expires(spec)
+    )
+
+
+def manifest_entry(spec: CredentialSpec) -> ManifestEntry:
+    """The manifest's record of one desired credential."""
+    return ManifestEntry(
+        path=spec.file_path,
+        username=spec.username,
+        containers=tuple(_scope(spec.containers)),
+        targets=tuple(_scope(spec.targets)),
+        permissions=tuple(_scope(spec.permissions)),
+        expires=_expires(spec),
+        uid=spec.uid,
+        gid=spec.gid,
+    )
+
+
+def render_manifest(specs: Iterable[CredentialSpec]) -> bytes:
+    """Canonical JSON of the manifest: ``{"version": 1, "credentials": {name: entry}}``."""
+    entries: dict[str, JSONValue] = {s.name: manifest_entry(s).to_json() for s in specs}
+    return _canonical({"version": MANIFEST_VERSION, "credentials": entries})
+
+
+def keyed_digest(key: str, content: bytes) -> str:
+    """SHA-256 of ``key`` then ``content``: what the read script computes on the host."""
+    return hashlib.sha256(key.encode() + content).hexdigest()
+
+
+def _str_list(value: object) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(value)
+
+
+def parse_manifest(raw: bytes) -> dict[str, ManifestEntry] | None:
+    """The manifest's entries, or None when it is not a manifest this version wrote."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("version") != MANIFEST_VERSION:
+        return None
+    creds = doc.get("credentials")
+    if not isinstance(creds, dict):
+        return None
+    out: dict[str, ManifestEntry] = {}
+    for name, item in creds.items():
+        if not isinstance(item, dict):
+            return None
+        lists = [_str_list(item.get(k)) for k in ("containers", "targets", "permissions")]
+        path, username, expires = item.get("path"), item.get("username"), item.get("expires")
+        uid, gid = item.get("uid"), item.get("gid")
+        if (
+            lists[0] is None
+            or lists[1] is None
+            or lists[2] is None
+            or not isinstance(path, str)
+            or not isinstance(username, str)
+            or not (expires is None or isinstance(expires, str))
+            or not isinstance(uid, int)
+            or not isinstance(gid, int)
+        ):
+            return None
+        out[str(name)] = ManifestEntry(
+            path, username, lists[0], lists[1], lists[2], expires, uid, gid
+        )
+    return out
+
+
+def parse_read_output(output: bytes, key: str) -> CredentialsActual:
+    """Pure parse of the read script's output (see ``_READ_SCRIPT`` for the format).
+
+    Raises:
+        ResourceError: a line is not in the script's format (the host is not what we expect).
+    """
+    files: dict[str, CredentialFile] = {}
+    manifest: bytes | None = None
+    rest = output
+    number = 0
+    while rest:
+        number += 1
+        line, sep, after = rest.partition(b"\n")
+        if line == _MANIFEST_MARKER:
+            manifest = after
+            break
+        parts = line.decode("utf-8", "surrogateescape").split(" ", 4)
+        try:
+            mode, uid, gid, digest, path = parts
+            files[path] = CredentialFile(path, int(mode, 8), int(uid), int(gid), digest)
+        except ValueError:
+            # The line is not quoted: an unexpected answer is not ours to echo into a report.
+            raise ResourceError(
+                f"unexpected output from the credential check (line {number})"
+            ) from None
+        if not sep:
+            break
+        rest = after
+    entries = parse_manifest(manifest) if manifest is not None else None
+    return CredentialsActual(files, manifest, entries, key)
+
+
+def read_credentials(
+    transport: Transport, directory: str, outside: Iterable[str] = ()
+) -> CredentialsActual:
+    """Run the read script: every regular file in ``directory`` and the existing ones among
+    ``outside``, with a fresh key for their digests (one command, one round trip)."""
+    key = secrets.token_hex(32)
+    result = transport.run(
+        ["sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside))],
+        stdin=key.encode() + b"\n",
+    )
+    return parse_read_output(result.stdout, key)
+
+
+def check_specs(specs: Sequence[CredentialSpec]) -> None:
+    """Refuse credentials this resource cannot manage safely (defence in depth behind lint).
+
+    Raises:
+        ResourceError: a name is reserved or malformed, a path escapes ``/etc/checkpoint``,
+            is the manifest, or two credentials share one file.
+    """
+    seen: dict[str, str] = {}
+    for spec in specs:
+        if spec.name in RESERVED_NAMES or not _NAME.match(spec.name):
+            raise ResourceError(
+                f"credential {spec.name!r}: reserved or invalid name "
+                f"(names match {_NAME.pattern} and are not {sorted(RESERVED_NAMES)})"
+            )
+        path = spec.file_path
+        if (
+            posixpath.normpath(path) != path
+            or not path.startswith(CHECKPOINT_ROOT + "/")
+            or not path.isprintable()
+            or path == MANIFEST_PATH
+        ):
+            raise ResourceError(
+                f"credential {spec.name!r}: path {path!r} must be a normalised file path under "
+                f"{CHECKPOINT_ROOT}/ other than the manifest"
+            )
+        if path in seen:
+            raise ResourceError(
+                f"credentials {seen[path]!r} and {spec.name!r} both use the file {path}"
+            )
+        seen[path] = spec.name
+
+
+def _owner(uid: int, gid: int) -> str:
+    return f"{uid}:{gid}"
+
+
+def _metadata_changes(have: CredentialFile, mode: int, uid: int, gid: int) -> list[FieldChange]:
+    out: list[FieldChange] = []
+    if have.mode != mode:
+        out.append(FieldChange("mode", f"{have.mode:04o}", f"{mode:04o}"))
+    if (have.uid, have.gid) != (uid, gid):
+        out.append(FieldChange("owner", _owner(have.uid, have.gid), _owner(uid, gid)))
+    return out
+
+
+def _content_fields(
+    spec: CredentialSpec, have: CredentialFile, entry: ManifestEntry | None, key: str
+) -> list[FieldChange]:
+    """Which fields explain a digest mismatch, using the manifest for the non-secret ones.
+
+    The file was written from the fields the manifest records. Rebuilding it from those fields
+    and the *desired* secret tells whether the secret differs too, without reading the file.
+    """
+    if entry is None:
+        return [FieldChange("content", _UNKNOWN_SECRET, spec.secret)]
+    want = manifest_entry(spec)
+    out: list[FieldChange] = []
+    if entry.username != want.username:
+        out.append(FieldChange("username", entry.username, want.username))
+    if _scope(entry.targets) != list(want.targets):
+        out.append(FieldChange("targets", list(entry.targets), list(want.targets)))
+    if _scope(entry.permissions) != list(want.permissions):
+        out.append(FieldChange("permissions", list(entry.permissions), list(want.permissions)))
+    if entry.expires != want.expires:
+        out.append(FieldChange("expires", entry.expires, want.expires))
+    rebuilt = _render(
+        spec.name, entry.username, spec.secret, entry.targets, entry.permissions, entry.expires
+    )
+    if not hmac.compare_digest(keyed_digest(key, rebuilt), have.digest):
+        out.append(FieldChange("secret", _UNKNOWN_SECRET, spec.secret))
+    return out
+
+
+def _create_fields(spec: CredentialSpec) -> tuple[FieldChange, ...]:
+    want = manifest_entry(spec)
+    fields = [
+        FieldChange("username", None, spec.username),
+        FieldChange("secret", None, spec.secret),
+        FieldChange("targets", None, list(want.targets)),
+        FieldChange("permissions", None, list(want.permissions)),
+    ]
+    if want.expires is not None:
+        fields.append(FieldChange("expires", None, want.expires))
+    fields.append(FieldChange("mode", None, f"{FILE_MODE:04o}"))
+    fields.append(FieldChange("owner", None, _owner(spec.uid, spec.gid)))
+    return tuple(fields)
+
+
+def _manifest_fields(
+    want: Mapping[str, ManifestEntry], have: Mapping[str, ManifestEntry] | None
+) -> list[FieldChange]:
+    """Per credential and field, how the manifest's scopes differ (``name.field``)."""
+    if have is None:
+        return [FieldChange("content", "unreadable", "manifest v1")]
+    out: list[FieldChange] = []
+    for name in sorted({*want, *have}):
+        before = have[name].to_json() if name in have else {}
+        after = want[name].to_json() if name in want else {}
+        for key in sorted({*before, *after}):
+            if before.get(key) != after.get(key):
+                out.append(FieldChange(f"{name}.{key}", before.get(key), after.get(key)))
+    if not out:
+        out.append(FieldChange("content", "non-canonical", "canonical JSON"))
+    return out
+
+
+def _stale_address(path: str, taken: set[str]) -> str:
+    """``credential/<file name>``, or the whole path when a wanted credential has that name."""
+    address = f"credential/{posixpath.basename(path)}"
+    return f"credential/{path.removeprefix('/')}" if address in taken else address
+
+
+def days_left(spec: CredentialSpec, today: date) -> int | None:
+    """Days until ``spec`` expires (negative once expired), or None when it never does."""
+    return (spec.expires - today).days if spec.expires else None
+
+
+# -- the resource -------------------------------------------------------------------------------
+
+
+class CredentialsResource:
+    """Every desired credential file, the manifest of their scopes, and removal of stale ones.
+
+    ``today`` fixes the date expiry findings are computed against (tests); by default it is the
+    controller's local date when ``findings`` runs.
+    """
+
+    kind: ClassVar[str] = "credential"
+
+    def __init__(self, today: date | None = None) -> None:
+        self._today = today
+
+    def read(self, transport: Transport, desired: DesiredState) -> CredentialsActual:
+        """Mode, owner and keyed digest of every credential file, and the manifest: one command.
+
+        Raises:
+            ResourceError: a desired credential is unsafe (see :func:`check_specs`) or the
+                host's answer cannot be parsed.
+        """
+        check_specs(desired.credentials)
+        outside = [
+            s.file_path
+            for s in desired.credentials
+            if posixpath.dirname(s.file_path) != CREDENTIALS_DIR
+        ]
+        return read_credentials(transport, CREDENTIALS_DIR, outside)
+
+    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+        """Credential changes by name, then stale files by path, then the manifest (last, so
+        the agent's view of scopes changes only once the files it describes are in place)."""
+        if not isinstance(actual, CredentialsActual):
+            raise TypeError(f"expected CredentialsActual, got {type(actual).__name__}")
+        check_specs(desired.credentials)
+        specs = sorted(desired.credentials, key=lambda s: s.name)
+        entries = actual.manifest_entries or {}
+        changes: list[Change] = []
+        for spec in specs:
+            address = f"credential/{spec.name}"
+            source = desired.source(f"credentials.{spec.name}.name")
+            have = actual.files.get(spec.file_path)
+            if have is None:
+                changes.append(
+                    Change(
+                        address,
+                        Action.CREATE,
+                        _create_fields(spec),
+                        reason=f"{spec.file_path} is missing",
+                        source=source,
+                        desired=spec,
+                    )
+                )
+                continue
+            fields: list[FieldChange] = []
+            content_differs = not hmac.compare_digest(
+                have.digest, keyed_digest(actual.key, render_credential(spec))
+            )
+            if content_differs:
+                fields = _content_fields(spec, have, entries.get(spec.name), actual.key)
+            fields += _metadata_changes(have, FILE_MODE, spec.uid, spec.gid)
+            if fields:
+                what = "content differs" if content_differs else "permissions or owner changed"
+                changes.append(
+                    Change(
+                        address,
+                        Action.UPDATE,
+                        tuple(fields),
+                        reason=f"{spec.file_path}: {what}",
+                        source=source,
+                        desired=spec,
+                    )
+                )
+        wanted = {s.file_path for s in specs} | {MANIFEST_PATH}
+        taken = {f"credential/{s.name}" for s in specs} | {MANIFEST_ADDRESS}
+        for path in sorted(actual.files):
+            if path in wanted or posixpath.dirname(path) != CREDENTIALS_DIR:
+                continue
+            address = _stale_address(path, taken)
+            taken.add(address)
+            changes.append(
+                Change(
+                    address,
+                    Action.DELETE,
+                    (FieldChange("file", path, None),),
+                    reason="stale credential removed: no policy wants it",
+                    desired=path,
+                )
+            )
+        manifest = self._manifest_change(desired, specs, actual)
+        if manifest is not None:
+            changes.append(manifest)
+        return changes
+
+    @staticmethod
+    def _manifest_change(
+        desired: DesiredState, specs: Sequence[CredentialSpec], actual: CredentialsActual
+    ) -> Change | None:
+        have = actual.files.get(MANIFEST_PATH)
+        source = desired.source("credentials")
+        if not specs:
+            if have is None:
+                return None
+            return Change(
+                MANIFEST_ADDRESS,
+                Action.DELETE,
+                (FieldChange("file", MANIFEST_PATH, None),),
+                reason="no credentials are wanted on this host",
+                desired=MANIFEST_PATH,
+            )
+        content = render_manifest(specs)
+        want = {s.name: manifest_entry(s) for s in specs}
+        if have is None:
+            fields = _manifest_fields(want, {})
+            return Change(
+                MANIFEST_ADDRESS,
+                Action.CREATE,
+                tuple(fields),
+                reason=f"{MANIFEST_PATH} is missing",
+                source=source,
+                desired=ManifestWant(content),
+            )
+        fields = []
+        if actual.manifest != content:
+            fields = _manifest_fields(want, actual.manifest_entries)
+        fields += _metadata_changes(have, MANIFEST_MODE, 0, 0)
+        if not fields:
+            return None
+        return Change(
+            MANIFEST_ADDRESS,
+            Action.UPDATE,
+            tuple(fields),
+            reason=f"{MANIFEST_PATH} differs",
+            source=source,
+            desired=ManifestWant(content),
+        )
+
+    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+        """Credentials that expire within 14 days (warning) or have expired (error)."""
+        today = self._today or date.today()
+        out: list[Finding] = []
+        for spec in sorted(desired.credentials, key=lambda s: s.name):
+            left = days_left(spec, today)
+            if left is None:
+                continue
+            when = _expires(spec)
+            if left < 0:
+                out.append(
+                    Finding(
+                        f"credential/{spec.name}", f"expired on {when}; rotate it", severity="error"
+                    )
+                )
+            elif timedelta(days=left) <= EXPIRY_WARNING:
+                out.append(
+                    Finding(
+                        f"credential/{spec.name}",
+                        f"expires on {when} (in {left} days); rotate it soon",
+                    )
+                )
+        return out
+
+    def apply(self, transport: Transport, change: Change) -> None:
+        """Write one credential (0400, its container's uid:gid) or the manifest (0444, root)
+        atomically, or remove a stale file."""
+        target = change.desired
+        if change.action is Action.DELETE:
+            if not isinstance(target, str):
+                raise ResourceError(f"{change.address}: no path to remove")
+            transport.remove_file(target)
+        elif isinstance(target, CredentialSpec):
+            transport.write_file(
+                target.file_path,
+                render_credential(target),
+                mode=FILE_MODE,
+                uid=target.uid,
+                gid=target.gid,
+            )
+        elif isinstance(target, ManifestWant):
+            transport.write_file(MANIFEST_PATH, target.content, mode=MANIFEST_MODE, uid=0, gid=0)
+        else:
+            raise ResourceError(f"{change.address}: nothing to apply")
