@@ -298,8 +298,8 @@ def diff_containers(desired: DesiredState, actual: ContainersActual) -> list[Cha
 def _publishes(c: ContainerActual) -> list[str]:
     out = []
     for p in c.ports:
-        where = f"{p.proto}/{p.host_port}" if p.host_port else f"{p.proto}/<random>"
-        out.append(f"{p.host_ip}:{where}" if p.host_ip else where)
+        where = f"{p.proto}/{p.host_port}" if p.host_port else f"{p.proto}/<random port>"
+        out.append(f"{where} on {p.host_ip}" if p.host_ip else where)
     return out
 
 
