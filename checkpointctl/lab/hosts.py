@@ -95,8 +95,9 @@ class HostPids:
 
 
 def _launcher_needle(paths: LabPaths, host: LabHost) -> str:
+    # Not the full path of host.sh: a lab started from another checkout is still this lab.
     # The trailing space keeps cp-1 from matching cp-10's launcher.
-    return f"{LAUNCHER} {paths.host_dir(host)} "
+    return f"/{LAUNCHER.name} {paths.host_dir(host)} "
 
 
 def pids(paths: LabPaths, host: LabHost) -> HostPids:
@@ -118,14 +119,16 @@ def pids(paths: LabPaths, host: LabHost) -> HostPids:
     return HostPids(launcher, sshd_pid, dockerd_pid)
 
 
-def healthy(paths: LabPaths, host: LabHost) -> bool:
-    """True if the host's launcher and sshd (and answering dockerd when full) are running."""
+def alive(paths: LabPaths, host: LabHost) -> bool:
+    """True if the host's launcher and sshd (and dockerd when full) are running.
+
+    Only processes are checked: a busy dockerd that is slow to answer must not get its host
+    torn down by a second ``up``. ``up`` then waits for kept hosts to answer, like new ones.
+    """
     running = pids(paths, host)
     if running.launcher is None or running.sshd is None:
         return False
-    if host.kind == "light":
-        return True
-    return running.dockerd is not None and dockerd.answers(running.dockerd)
+    return host.kind == "light" or running.dockerd is not None
 
 
 def _ssh_banner(address: str) -> bool:

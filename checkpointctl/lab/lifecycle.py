@@ -1,7 +1,7 @@
 """``up``, ``down``, ``status``, ``info`` and ``exec_argv``: the lab as a whole.
 
 ``up`` is level-based like the rest of checkpointctl: it looks at what exists (namespaces,
-veths, host directories, pidfiles), keeps the hosts that are healthy and wanted, removes the
+veths, host directories, pidfiles), keeps the wanted hosts whose processes run, removes the
 rest (including the leftovers of an earlier lab whose processes were killed), and creates what
 is missing. Running it twice is therefore safe and, the second time, quick. ``down`` removes
 everything ``up`` made, and is safe when nothing is up. Both hold a machine-wide lock, because
@@ -111,7 +111,7 @@ def _ensure_dirs(record: LabRecord | None) -> tuple[str, ...]:
 def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabInfo:
     """Bring the lab to ``full`` full hosts and ``light`` light hosts; return where it is.
 
-    Idempotent: healthy wanted hosts are kept, unhealthy or unwanted ones (and stale leftovers
+    Idempotent: running wanted hosts are kept, broken or unwanted ones (and stale leftovers
     of an earlier lab) are removed, missing ones are created. Writes ``inventory.yml``,
     ``known_hosts`` and ``images.json`` under the lab root.
 
@@ -128,10 +128,11 @@ def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabIn
         old = load_record(paths)
         by_name = {h.name: h for h in wanted}
         present = _present_host_names(paths, old)
-        keep = {n for n in present if n in by_name and lab_hosts.healthy(paths, by_name[n])}
+        wired = network.lab_netns_names() & network.lab_veth_names()
+        keep = {n for n in present & wired if n in by_name and lab_hosts.alive(paths, by_name[n])}
         doomed = present - keep
         if doomed:
-            say(f"removing {len(doomed)} host(s) that are unwanted or not healthy")
+            say(f"removing {len(doomed)} host(s) that are unwanted or not running")
             _remove_hosts(paths, doomed)
         record = LabRecord(full, light, _ensure_dirs(old))
         save_record(paths, record)
@@ -149,7 +150,8 @@ def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabIn
                 lab_hosts.prepare(paths, host)
             network.add_hosts(new)
             lab_hosts.start_all(paths, new)
-            lab_hosts.wait_ready(paths, new)
+        # Kept full hosts too: their dockerd must answer before up returns.
+        lab_hosts.wait_ready(paths, [h for h in wanted if h not in new and h.kind == "full"] + new)
         sshd.write_known_hosts(paths, wanted)
         inventory.write(paths.inventory, inventory.render(paths, wanted, entries))
         say(
