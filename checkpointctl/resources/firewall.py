@@ -165,7 +165,12 @@ class FirewallResource:
                 f"{transport.host.name}: cannot list the nftables ruleset: "
                 f"{result.stderr.decode('utf-8', 'replace').strip() or f'exit {result.rc}'}"
             )
-        ruleset = parse_ruleset(result.stdout)
+        listing = None
+        if b'"xt"' in result.stdout:
+            # iptables-nft rules (Docker's) hide NAT targets from JSON; the text shows them.
+            text = transport.run(["nft", "-a", "list", "ruleset"], check=False)
+            listing = text.text() if text.ok else None
+        ruleset = parse_ruleset(result.stdout, listing)
         resolutions: Mapping[str, tuple[str, ...]] = {}
         ssh_connection = None
         if spec is not None:

@@ -176,14 +176,7 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
             limit=ECHO_LIMIT,
             comment="cpctl:icmpv6-echo",
         ),
-        *_address_rules(
-            "saddr",
-            Rule("accept", proto="tcp", dport=(str(spec.management_port),)),
-            spec.management_from,
-            (),
-            present,
-            "cpctl:management",
-        ),
+        *_management_rules(spec),
         *(
             r
             for i, rule in enumerate(spec.inbound)
@@ -218,13 +211,24 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
     )
 
 
+def _management_rules(spec: FirewallSpec) -> list[Rule]:
+    """SSH from ``management_from``; none when it is empty (pull mode), never "from any"."""
+    if not spec.management_from:
+        return []
+    ssh = Rule("accept", proto="tcp", dport=(str(spec.management_port),))
+    return _address_rules("saddr", ssh, spec.management_from, (), set(), "cpctl:management")
+
+
 def _egress_rules(spec: FirewallSpec, present: set[str]) -> Iterable[Rule]:
-    dns = Rule("accept", proto="tcp,udp", dport=("53",))
-    yield from _address_rules("daddr", dns, spec.dns, (), present, "cpctl:dns")
-    ntp = Rule("accept", proto="udp", dport=("123",))
-    ntp_cidrs = tuple(s for s in spec.ntp if is_ip_literal(s))
-    ntp_hosts = tuple(s for s in spec.ntp if not is_ip_literal(s))
-    yield from _address_rules("daddr", ntp, ntp_cidrs, ntp_hosts, present, "cpctl:ntp")
+    # No resolvers (or time servers) listed means none allowed: never "to any".
+    if spec.dns:
+        dns = Rule("accept", proto="tcp,udp", dport=("53",))
+        yield from _address_rules("daddr", dns, spec.dns, (), present, "cpctl:dns")
+    if spec.ntp:
+        ntp = Rule("accept", proto="udp", dport=("123",))
+        ntp_cidrs = tuple(s for s in spec.ntp if is_ip_literal(s))
+        ntp_hosts = tuple(s for s in spec.ntp if not is_ip_literal(s))
+        yield from _address_rules("daddr", ntp, ntp_cidrs, ntp_hosts, present, "cpctl:ntp")
     for i, rule in enumerate(spec.outbound):
         yield from _allow_rules("daddr", rule, present, _comment("outbound", i, rule))
 
@@ -278,12 +282,7 @@ def _address_rules(
         mine = _of_version(networks, version)
         if mine:
             out.append(with_addresses(family, mine))
-    seen: set[str] = set()
-    for host in hosts:
-        host = host.lower().rstrip(".")
-        if host in seen:
-            continue
-        seen.add(host)
+    for host in sorted({h.lower().rstrip(".") for h in hosts}):
         for version, family in ((4, "ip"), (6, "ip6")):
             name = set_name(host, version)
             if only in (None, version) and name in present:

@@ -16,7 +16,8 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-HOOK_WORDS = {"input": "from", "output": "to"}
+HOOK_WORDS = {"input": "from", "output": "to", "forward": "to"}
+"""How a chain names the far side of a rule: input traffic comes *from* it, egress goes *to* it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,8 @@ def describe(rule: Rule, chain: str, labels: Mapping[str, str] | None = None) ->
         "reject": "rejects",
         "": "matches",
     }.get(rule.verdict, rule.verdict)
+    if rule.verdict.startswith(("jump ", "goto ")):
+        verdict = f"{rule.verdict.replace('jump', 'jumps to').replace('goto', 'goes to')} for"
     words = [verdict, _what(rule)]
     if rule.iif:
         words.append(f"on iif {rule.iif}")

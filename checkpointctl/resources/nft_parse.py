@@ -10,8 +10,9 @@ masquerading as one of ours.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.resources.firewall_lint import normalize_network
@@ -31,12 +32,17 @@ _IGNORED = ("counter",)
 _L4_NAMES = {"ipv6-icmp": "icmpv6"}
 
 
-def parse_ruleset(text: str | bytes) -> Ruleset:
+def parse_ruleset(text: str | bytes, listing: str | None = None) -> Ruleset:
     """Every table in ``nft -j list ruleset`` (or ``list table``) output.
+
+    ``listing`` is the optional text of ``nft -a list ruleset``: rules that iptables-nft wrote
+    (Docker's) show their NAT target only as ``{"xt": ...}`` in JSON, without the address, and
+    the text listing fills it in (see :func:`nat_targets`).
 
     Raises:
         ResourceError: the text is not nft's JSON document.
     """
+    targets = nat_targets(listing) if listing else {}
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -68,7 +74,7 @@ def parse_ruleset(text: str | bytes) -> Ruleset:
         elif kind == "set" and (b := builder(body)) is not None:
             b.sets.append(parse_set(body))
         elif kind == "rule" and (b := builder(body)) is not None:
-            b.add_rule(body)
+            b.add_rule(body, targets.get((b.family, b.name, body.get("handle"))))
     built = sorted((b.build() for b in tables.values()), key=lambda t: (t.family, t.name))
     return Ruleset(tables=tuple(built), version=version)
 
@@ -86,9 +92,12 @@ class _TableBuilder:
         self.chains[name] = body
         self.rules.setdefault(name, [])
 
-    def add_rule(self, body: dict[str, object]) -> None:
+    def add_rule(self, body: dict[str, object], nat_target: str | None = None) -> None:
         chain = str(body.get("chain", ""))
-        self.rules.setdefault(chain, []).append(parse_rule(body))
+        rule = parse_rule(body)
+        if nat_target and rule.verdict in ("dnat", "snat"):
+            rule = replace(rule, verdict=f"{rule.verdict} to {nat_target}")
+        self.rules.setdefault(chain, []).append(rule)
 
     def build(self) -> Table:
         chains = []
@@ -169,6 +178,10 @@ class _RuleParts:
             return True
         if kind in ("dnat", "snat", "redirect", "masquerade"):
             self.verdict = _nat(kind, body)
+            return True
+        if kind == "xt" and isinstance(body, dict) and body.get("type") == "target":
+            # iptables-nft's targets (Docker's DNAT); the JSON omits their arguments.
+            self.verdict = str(body.get("name", "xt")).lower()
             return True
         if kind == "limit" and isinstance(body, dict) and not self.limit:
             return self._limit(body)
@@ -253,6 +266,23 @@ class _RuleParts:
             other=tuple(self.other),
             comment=comment,
         )
+
+
+_TABLE_LINE = re.compile(r"^table (\S+) (\S+) \{")
+_NAT_LINE = re.compile(r"\b(dnat|snat) to (\S+).*# handle (\d+)$")
+
+
+def nat_targets(listing: str) -> dict[tuple[str, str, object], str]:
+    """``(family, table, handle)`` → NAT target (``172.17.0.2:80``) from ``nft -a list`` text."""
+    out: dict[tuple[str, str, object], str] = {}
+    table: tuple[str, str] | None = None
+    for line in listing.splitlines():
+        line = line.strip()
+        if m := _TABLE_LINE.match(line):
+            table = (m.group(1), m.group(2))
+        elif table and (m := _NAT_LINE.search(line)):
+            out[(*table, int(m.group(3)))] = m.group(2)
+    return out
 
 
 def _flat(right: object) -> list[object]:
