@@ -386,7 +386,9 @@ class SshTransport:
 def _exchange(
     chan: paramiko.Channel, stdin: bytes, deadline: float
 ) -> tuple[bytes, bytes] | tuple[None, None]:
-    """Send stdin and collect stdout/stderr until the command exits, or (None, None) on timeout.
+    """Send stdin, collect stdout/stderr until output ends and the exit status is in.
+
+    Returns (None, None) when ``deadline`` passes first.
 
     Waits with ``select`` on the channel (paramiko signals its buffers through a pipe), sending
     stdin in chunks only as the window allows so a command that writes before it reads cannot
@@ -408,8 +410,11 @@ def _exchange(
             if not pending:
                 chan.shutdown_write()
             continue
-        if chan.exit_status_ready():
-            # Data precedes the exit status on the wire, so the buffers now hold all of it.
+        if chan.eof_received or chan.closed:
+            # End of output. Only now is all data in: OpenSSH may send the exit status before
+            # it has forwarded everything the command wrote.
+            if not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                return None, None
             while chan.recv_ready():
                 out.append(chan.recv(_CHUNK))
             while chan.recv_stderr_ready():

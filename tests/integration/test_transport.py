@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ import pytest
 
 from checkpointctl.errors import CommandFailed, HostKeyError, HostUnreachable, TransportError
 from checkpointctl.lab import LabInfo, exec_argv
-from checkpointctl.lab import info as lab_info
 from checkpointctl.model import Host
 from checkpointctl.transport.base import FileStat
 from checkpointctl.transport.connect import connect
@@ -33,6 +32,8 @@ pytestmark = pytest.mark.lab
 
 #: Inside the lab's range, on no host: nothing answers there.
 DOWN_ADDRESS = "10.213.250.77"
+
+OnHost = Callable[..., "subprocess.CompletedProcess[str]"]
 
 HOSTILE_ARGS = [
     "two words",
@@ -46,20 +47,6 @@ HOSTILE_ARGS = [
     "*",
     "ünï 🙂",
 ]
-
-
-@pytest.fixture(scope="module")
-def lab_env(request: pytest.FixtureRequest) -> LabInfo:
-    """The lab from the session fixture ``lab`` (tests/integration/conftest.py).
-
-    Falls back to an already running lab if that fixture is not there.
-    """
-    try:
-        value = request.getfixturevalue("lab")
-    except pytest.FixtureLookupError:
-        value = lab_info()
-    assert isinstance(value, LabInfo)
-    return value
 
 
 def lab_host(lab: LabInfo, name: str, **overrides: Any) -> Host:
@@ -79,33 +66,24 @@ def as_tuple(version: str) -> tuple[int, ...]:
 
 
 @pytest.fixture(scope="module")
-def full(lab_env: LabInfo) -> str:
-    if not lab_env.full_hosts:
-        pytest.skip("the lab has no full host")
-    return lab_env.full_hosts[0].name
+def full(lab: LabInfo) -> str:
+    return lab.full_hosts[0].name
 
 
 @pytest.fixture
-def ssh(lab_env: LabInfo, full: str) -> Iterator[SshTransport]:
-    transport = connect(lab_host(lab_env, full))
+def ssh(lab: LabInfo, full: str) -> Iterator[SshTransport]:
+    transport = connect(lab_host(lab, full))
     assert isinstance(transport, SshTransport)
     yield transport
     transport.close()
 
 
 @pytest.fixture
-def scratch(ssh: SshTransport, full: str) -> Iterator[str]:
+def scratch(ssh: SshTransport, full: str, on_host: OnHost) -> Iterator[str]:
     """A fresh directory under /etc/checkpoint on the host, removed afterwards."""
     path = f"/etc/checkpoint/test-transport-{uuid.uuid4().hex[:8]}"
     yield path
     on_host(full, ["rm", "-rf", path])
-
-
-def on_host(name: str, argv: list[str], stdin: bytes | None = None) -> str:
-    """Run argv inside a lab host *without* our transports, for independent checks."""
-    return subprocess.run(
-        exec_argv(name) + argv, input=stdin, capture_output=True, check=True
-    ).stdout.decode()
 
 
 def established_ssh_connections(address: str) -> int:
@@ -152,6 +130,12 @@ def test_run_stdin_stderr_exit_codes_and_check(ssh: SshTransport) -> None:
 def test_run_moves_large_stdin_and_stdout_both_ways(ssh: SshTransport) -> None:
     data = os.urandom(3 * 1024 * 1024)
     assert ssh.run(["cat"], stdin=data).stdout == data
+    # Output still in flight when the command exits must not be cut (the exit status can
+    # arrive before the last data); repeated because that ordering is a race.
+    script = "head -c 4000000 /dev/zero; head -c 1000000 /dev/zero >&2"
+    for _ in range(5):
+        result = ssh.run(["sh", "-c", script])
+        assert (len(result.stdout), len(result.stderr)) == (4_000_000, 1_000_000)
 
 
 def test_run_timeout(ssh: SshTransport) -> None:
@@ -160,7 +144,7 @@ def test_run_timeout(ssh: SshTransport) -> None:
     assert ssh.run(["echo", "still usable"]).stdout == b"still usable\n"
 
 
-def test_files_over_sftp(ssh: SshTransport, scratch: str, full: str) -> None:
+def test_files_over_sftp(ssh: SshTransport, scratch: str, full: str, on_host: OnHost) -> None:
     path = f"{scratch}/deep/er/secret.json"
     assert ssh.read_file(path) is None
     assert ssh.stat(path) is None
@@ -168,15 +152,15 @@ def test_files_over_sftp(ssh: SshTransport, scratch: str, full: str) -> None:
     assert ssh.read_file(path) == b'{"token": "x"}'
     assert ssh.stat(path) == FileStat(mode=0o600, uid=0, gid=0, size=14, is_dir=False)
     # Independently, inside the host: mode, owner, parents 0755, no temp left behind.
-    assert on_host(full, ["stat", "-c", "%a %u %g %s", path]) == "600 0 0 14\n"
-    assert on_host(full, ["stat", "-c", "%a", f"{scratch}/deep", f"{scratch}/deep/er"]) == (
+    assert on_host(full, ["stat", "-c", "%a %u %g %s", path]).stdout == "600 0 0 14\n"
+    assert on_host(full, ["stat", "-c", "%a", f"{scratch}/deep", f"{scratch}/deep/er"]).stdout == (
         "755\n755\n"
     )
-    assert on_host(full, ["ls", "-A", f"{scratch}/deep/er"]) == "secret.json\n"
+    assert on_host(full, ["ls", "-A", f"{scratch}/deep/er"]).stdout == "secret.json\n"
 
     ssh.write_file(path, b"v2", mode=0o640, uid=1000, gid=1000)
-    assert on_host(full, ["cat", path]) == "v2"
-    assert on_host(full, ["stat", "-c", "%a %u %g", path]) == "640 1000 1000\n"
+    assert on_host(full, ["cat", path]).stdout == "v2"
+    assert on_host(full, ["stat", "-c", "%a %u %g", path]).stdout == "640 1000 1000\n"
 
     big = os.urandom(300_000)
     ssh.write_file(f"{scratch}/big", big, mode=0o644)
@@ -191,7 +175,7 @@ def test_files_over_sftp(ssh: SshTransport, scratch: str, full: str) -> None:
 
 
 def test_one_connection_serves_commands_files_and_docker(
-    lab_env: LabInfo, ssh: SshTransport, scratch: str
+    lab: LabInfo, ssh: SshTransport, scratch: str
 ) -> None:
     address = ssh.host.address
     connection = ssh.connection
@@ -213,22 +197,24 @@ def test_one_connection_serves_commands_files_and_docker(
 # -- docker -------------------------------------------------------------------------------------
 
 
-def test_docker_over_the_ssh_connection_sees_the_hosts_engine(ssh: SshTransport, full: str) -> None:
+def test_docker_over_the_ssh_connection_sees_the_hosts_engine(
+    ssh: SshTransport, full: str, on_host: OnHost
+) -> None:
     client = ssh.docker()
     version = client.version()
     assert version["ApiVersion"]
     assert as_tuple(client.api.api_version) <= as_tuple(version["ApiVersion"])
     ours = sorted(image.id for image in client.images.list(all=True))
-    theirs = sorted(on_host(full, ["docker", "image", "ls", "-aq", "--no-trunc"]).split())
+    theirs = sorted(on_host(full, ["docker", "image", "ls", "-aq", "--no-trunc"]).stdout.split())
     assert ours == sorted(set(theirs))
-    engine_id = on_host(full, ["docker", "info", "--format", "{{.ID}}"]).strip()
+    engine_id = on_host(full, ["docker", "info", "--format", "{{.ID}}"]).stdout.strip()
     assert client.info()["ID"] == engine_id
 
 
-def test_docker_on_a_host_without_engine_says_why(lab_env: LabInfo) -> None:
-    if not lab_env.light_hosts:
+def test_docker_on_a_host_without_engine_says_why(lab: LabInfo) -> None:
+    if not lab.light_hosts:
         pytest.skip("the lab has no light host")
-    light = lab_host(lab_env, lab_env.light_hosts[0].name)
+    light = lab_host(lab, lab.light_hosts[0].name)
     with (
         closing(connect(light)) as transport,
         pytest.raises(TransportError, match="dial-stdio") as info,
@@ -241,32 +227,32 @@ def test_docker_on_a_host_without_engine_says_why(lab_env: LabInfo) -> None:
 
 
 def test_unknown_host_key_is_refused_and_known_hosts_untouched(
-    lab_env: LabInfo, full: str, tmp_path: Path
+    lab: LabInfo, full: str, tmp_path: Path
 ) -> None:
     known = tmp_path / "known_hosts"
     known.write_text("")
-    host = lab_host(lab_env, full, known_hosts=str(known))
+    host = lab_host(lab, full, known_hosts=str(known))
     with pytest.raises(HostKeyError) as info:
         connect(host)
     message = str(info.value)
-    assert host_key_fingerprint(lab_env, host.address) in message
+    assert host_key_fingerprint(lab, host.address) in message
     assert f"ssh-keyscan -t ed25519 {host.address} >> {known}" in message
     assert "trust_on_first_use: true" in message
     assert known.read_text() == ""
 
 
 def test_changed_host_key_is_refused_even_with_trust_on_first_use(
-    lab_env: LabInfo, full: str, tmp_path: Path
+    lab: LabInfo, full: str, tmp_path: Path
 ) -> None:
     keygen = tmp_path / "impostor"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keygen)], check=True)
     impostor = (tmp_path / "impostor.pub").read_text().split()
-    address = lab_env.host(full).address
+    address = lab.host(full).address
     known = tmp_path / "known_hosts"
     known.write_text(f"{address} {impostor[0]} {impostor[1]}\n")
     content = known.read_bytes()
     for tofu in (False, True):
-        host = lab_host(lab_env, full, known_hosts=str(known), trust_on_first_use=tofu)
+        host = lab_host(lab, full, known_hosts=str(known), trust_on_first_use=tofu)
         with pytest.raises(HostKeyError, match="possible man-in-the-middle") as info:
             connect(host)
         expected_old = subprocess.run(
@@ -276,14 +262,14 @@ def test_changed_host_key_is_refused_even_with_trust_on_first_use(
             check=True,
         ).stdout.split()[1]
         assert expected_old in str(info.value)
-        assert host_key_fingerprint(lab_env, address) in str(info.value)
+        assert host_key_fingerprint(lab, address) in str(info.value)
         assert known.read_bytes() == content
 
 
-def test_trust_on_first_use_records_the_key(lab_env: LabInfo, full: str, tmp_path: Path) -> None:
+def test_trust_on_first_use_records_the_key(lab: LabInfo, full: str, tmp_path: Path) -> None:
     known = tmp_path / "new" / "known_hosts"
     known.parent.mkdir()
-    host = lab_host(lab_env, full, known_hosts=str(known), trust_on_first_use=True)
+    host = lab_host(lab, full, known_hosts=str(known), trust_on_first_use=True)
     with closing(connect(host)) as transport:
         assert transport.run(["true"]).ok
     recorded = subprocess.run(
@@ -292,10 +278,10 @@ def test_trust_on_first_use_records_the_key(lab_env: LabInfo, full: str, tmp_pat
         text=True,
         check=True,
     ).stdout
-    assert host_key_fingerprint(lab_env, host.address) in recorded
+    assert host_key_fingerprint(lab, host.address) in recorded
     assert len(known.read_text().splitlines()) == 1
     # The recorded key is now trusted strictly.
-    strict = lab_host(lab_env, full, known_hosts=str(known))
+    strict = lab_host(lab, full, known_hosts=str(known))
     with closing(connect(strict)) as transport:
         assert transport.run(["true"]).ok
     assert len(known.read_text().splitlines()) == 1
@@ -304,25 +290,23 @@ def test_trust_on_first_use_records_the_key(lab_env: LabInfo, full: str, tmp_pat
 # -- failures to connect ------------------------------------------------------------------------
 
 
-def test_down_host_is_unreachable(lab_env: LabInfo) -> None:
+def test_down_host_is_unreachable(lab: LabInfo) -> None:
     host = Host(
         name="ghost",
         address=DOWN_ADDRESS,
-        identity_file=str(lab_env.identity_file),
-        known_hosts=str(lab_env.known_hosts),
+        identity_file=str(lab.identity_file),
+        known_hosts=str(lab.known_hosts),
         connect_timeout=2.0,
     )
     with pytest.raises(HostUnreachable, match=rf"^ghost \({re.escape(DOWN_ADDRESS)}:22\): "):
         connect(host)
 
 
-def test_wrong_key_is_an_authentication_failure(
-    lab_env: LabInfo, full: str, tmp_path: Path
-) -> None:
+def test_wrong_key_is_an_authentication_failure(lab: LabInfo, full: str, tmp_path: Path) -> None:
     key = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     with pytest.raises(HostUnreachable, match=r"authentication as root with key .* failed"):
-        connect(lab_host(lab_env, full, identity_file=str(key)))
+        connect(lab_host(lab, full, identity_file=str(key)))
 
 
 # -- the local transport, run inside a lab host -------------------------------------------------
@@ -367,10 +351,10 @@ def test_local_transport_inside_a_lab_host(ssh: SshTransport, full: str, scratch
     assert ssh.stat(path) is None
 
 
-def test_docker_containers_exec_and_logs_over_ssh(lab_env: LabInfo, ssh: SshTransport) -> None:
+def test_docker_containers_exec_and_logs_over_ssh(lab: LabInfo, ssh: SshTransport) -> None:
     """The calls the containers resource relies on, including docker-py's raw-socket reads."""
     client = ssh.docker()
-    image = lab_env.checkpoint_image
+    image = lab.checkpoint_image
     client.images.pull(image)
     name = f"test-transport-{uuid.uuid4().hex[:8]}"
     container = client.containers.run(
