@@ -122,6 +122,7 @@ def main() -> None:
     save("image-tool.json", inspect("image", info.untrusted_image))
     for n in NAMES:
         docker("rm", "-f", n, check=False)
+    transport.run(["rm", "-rf", "/etc/checkpoint/probe"], check=False)
     transport.close()
 
 
