@@ -461,13 +461,20 @@ def _connect_error(
     if isinstance(e, TimeoutError):
         return HostUnreachable(f"{where}: timed out after {limit:g}s")
     if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
-        reasons = sorted({getattr(err, "strerror", None) or str(err) for err in e.errors.values()})
+        reasons = sorted(
+            {_lower(getattr(err, "strerror", None) or str(err)) for err in e.errors.values()}
+        )
         return HostUnreachable(f"{where}: {'; '.join(reasons)}")
     if isinstance(e, OSError):
-        return HostUnreachable(f"{where}: {e.strerror or e}")
+        return HostUnreachable(f"{where}: {_lower(e.strerror or str(e))}")
     if isinstance(e, paramiko.SSHException | EOFError):
         return HostUnreachable(f"{where}: SSH handshake failed: {e or type(e).__name__}")
     return e
+
+
+def _lower(reason: str) -> str:
+    """OS reasons start with a capital ("Connection refused"); our messages are lower-case."""
+    return reason[:1].lower() + reason[1:]
 
 
 def _fsync(sftp: paramiko.SFTPClient, f: paramiko.SFTPFile) -> None:

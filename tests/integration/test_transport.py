@@ -302,6 +302,12 @@ def test_down_host_is_unreachable(lab: LabInfo) -> None:
         connect(host)
 
 
+def test_closed_port_is_unreachable_at_once(lab: LabInfo, full: str) -> None:
+    host = lab_host(lab, full, port=2222)
+    with pytest.raises(HostUnreachable, match=r":2222\): connection refused$"):
+        connect(host)
+
+
 def test_wrong_key_is_an_authentication_failure(lab: LabInfo, full: str, tmp_path: Path) -> None:
     key = tmp_path / "stranger"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
