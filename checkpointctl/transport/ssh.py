@@ -202,7 +202,8 @@ class SshTransport:
 
         Raises:
             CommandFailed: ``check`` and a non-zero exit.
-            TransportError: the command did not finish within ``timeout`` seconds.
+            TransportError: the command did not finish within ``timeout`` seconds, or the host
+                refused another channel.
             HostUnreachable: the connection broke.
         """
         args = check_argv(argv)
@@ -210,6 +211,11 @@ class SshTransport:
         deadline = time.monotonic() + timeout
         try:
             chan = self.connection.open_session(timeout=min(timeout, self.host.connect_timeout))
+        except paramiko.ChannelException as e:
+            raise TransportError(
+                f"{self._where}: the host refused a new channel ({e.text}); too many at once "
+                "for its sshd MaxSessions?"
+            ) from e
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise HostUnreachable(f"{self._where}: cannot open a channel: {e}") from e
         try:
