@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import Collection, Iterable, Sequence
@@ -28,9 +29,11 @@ from checkpointctl.lab.process import (
     pids_in_netns,
     read_pidfile,
     recorded_pid,
+    signal_pids,
     spawn_detached,
     stop_pids,
     tail,
+    wait_gone,
 )
 
 LAUNCHER = Path(__file__).with_name("host.sh")
@@ -184,8 +187,14 @@ def stop(paths: LabPaths, hosts: Collection[LabHost]) -> None:
     running = [pids(paths, h) for h in hosts]
     daemons = [p.dockerd for p in running if p.dockerd is not None]
     if daemons:
-        # dockerd stops its containers (--shutdown-timeout) before it exits.
-        stop_pids(daemons, timeout=30)
+        # dockerd stops its containers before it exits, but waits for each container's own
+        # stop timeout (10 s by default). The lab's containers need no grace: once dockerd is
+        # shutting down (it no longer restarts them), kill what is in the hosts' cgroups.
+        signal_pids(daemons, signal.SIGTERM)
+        if wait_gone(daemons, 1.0):
+            for host in hosts:
+                signal_pids(_cgroup_procs(host), signal.SIGKILL)
+        stop_pids(wait_gone(daemons, 0), timeout=30)
     rest = {pid for p in running for pid in (p.sshd, p.launcher) if pid is not None}
     if rest:
         stop_pids(rest, timeout=5)
@@ -218,17 +227,22 @@ def _cgroup_dirs(host: LabHost) -> list[Path]:
     return found
 
 
-def _clear_cgroups(host: LabHost) -> None:
-    """Kill container processes a dead dockerd left in the host's cgroups; remove the cgroups."""
-    dirs = _cgroup_dirs(host)
-    leftovers: set[int] = set()
-    for top in dirs:
+def _cgroup_procs(host: LabHost) -> set[int]:
+    """PIDs in the host's container cgroups: processes of containers its dockerd started."""
+    found: set[int] = set()
+    for top in _cgroup_dirs(host):
         for current, _subdirs, files in os.walk(top):
             if "cgroup.procs" in files:
-                leftovers |= _read_procs(Path(current) / "cgroup.procs")
+                found |= _read_procs(Path(current) / "cgroup.procs")
+    return found
+
+
+def _clear_cgroups(host: LabHost) -> None:
+    """Kill container processes a dead dockerd left in the host's cgroups; remove the cgroups."""
+    leftovers = _cgroup_procs(host)
     if leftovers:
         stop_pids(leftovers, timeout=2)
-    for top in dirs:
+    for top in _cgroup_dirs(host):
         for current, _subdirs, _files in os.walk(top, topdown=False):
             with contextlib.suppress(OSError):  # still in use: leave it
                 os.rmdir(current)

@@ -91,12 +91,13 @@ def add_hosts(hosts: Sequence[LabHost]) -> None:
     run(["ip", "-batch", "-"], stdin=("\n".join(lines) + "\n").encode())
 
 
-def remove_hosts(names: Iterable[str], timeout: float = 30.0) -> None:
+def remove_hosts(names: Iterable[str], timeout: float = 2.0) -> None:
     """Delete the namespaces and veths of these hosts; missing pieces are skipped.
 
     Deleting a namespace destroys its veth pair with it, and the kernel does that in one batch
-    for many namespaces, so this is much faster than deleting links one by one. Links are
-    deleted explicitly only when they outlive that (an orphan whose namespace is gone).
+    for many namespaces, much faster than deleting links one by one. Links still there after
+    ``timeout`` are deleted explicitly: an orphan whose namespace is gone, or a namespace the
+    kernel keeps alive for a while (a socket of a killed sshd lingering in FIN_WAIT holds it).
     """
     wanted = set(names)
     netns = lab_netns_names() & wanted

@@ -103,23 +103,31 @@ def _alive(pid: int) -> bool:
     return cmdline(pid) is not None
 
 
-def stop_pids(pids: Collection[int], timeout: float) -> list[int]:
-    """SIGTERM ``pids``, wait up to ``timeout`` s for them to exit, SIGKILL the rest.
-
-    Callers pass only PIDs they verified as the lab's. Returns the PIDs that needed SIGKILL.
-    """
+def signal_pids(pids: Iterable[int], sig: signal.Signals) -> None:
+    """Send ``sig`` to each PID (the caller verified they are the lab's); gone ones are skipped."""
     for pid in pids:
-        _signal(pid, signal.SIGTERM)
+        _signal(pid, sig)
+
+
+def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` s for the processes to exit; return those still alive."""
     deadline = time.monotonic() + timeout
     pending = [p for p in pids if _alive(p)]
     while pending and time.monotonic() < deadline:
         time.sleep(0.05)
         pending = [p for p in pending if _alive(p)]
-    for pid in pending:
-        _signal(pid, signal.SIGKILL)
-    killed_deadline = time.monotonic() + 5
-    while any(_alive(p) for p in pending) and time.monotonic() < killed_deadline:
-        time.sleep(0.05)
+    return pending
+
+
+def stop_pids(pids: Collection[int], timeout: float) -> list[int]:
+    """SIGTERM ``pids``, wait up to ``timeout`` s for them to exit, SIGKILL the rest.
+
+    Callers pass only PIDs they verified as the lab's. Returns the PIDs that needed SIGKILL.
+    """
+    signal_pids(pids, signal.SIGTERM)
+    pending = wait_gone(pids, timeout)
+    signal_pids(pending, signal.SIGKILL)
+    wait_gone(pending, 5)
     return pending
 
 
