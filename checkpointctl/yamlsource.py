@@ -11,9 +11,12 @@ import datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.resolver import Resolver
 
 from checkpointctl.errors import Diagnostic, Location
 
@@ -37,6 +40,70 @@ _PLAIN_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
 }
+
+
+class _Limits:
+    """Depth and size limits enforced while composing, before any value is built.
+
+    PyYAML's composer recurses once per nesting level, so ``[[[[...`` a few hundred levels deep
+    would end in a RecursionError before the converter's own depth check saw a node; and a
+    2 MB file of one-character items would take a minute to compose. Counting here bounds
+    both. (Aliases are not composed again, so the alias bomb is the converter's to count.)
+    """
+
+    source_path = "<string>"
+    _depth = 0
+    _composed = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        self._composed += 1
+        try:
+            if self._depth > MAX_DEPTH + 1 or self._composed > MAX_NODES:
+                event = self.peek_event()  # type: ignore[attr-defined]
+                mark: yaml.Mark = event.start_mark
+                problem = (
+                    f"nesting deeper than {MAX_DEPTH}"
+                    if self._depth > MAX_DEPTH + 1
+                    else f"file has more than {MAX_NODES} values"
+                )
+                raise SourceError(Diagnostic(problem, _loc(self.source_path, mark)))
+            node: yaml.Node | None = super().compose_node(parent, index)  # type: ignore[misc]
+            return node
+        finally:
+            self._depth -= 1
+
+
+class _PyLoader(_Limits, yaml.SafeLoader):
+    """The pure-Python safe loader, with our limits."""
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _CLoader(_Limits, Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's parser (events, about ten times faster to produce) under PyYAML's Python
+        composer, so that our limits apply while composing. Otherwise it is ``CSafeLoader``."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+
+class _NodeSource(Protocol):
+    source_path: str
+
+    def check_node(self) -> bool: ...
+    def get_node(self) -> yaml.Node | None: ...
+    def dispose(self) -> None: ...
+
+
+def _loader(text: str, path: str) -> _NodeSource:
+    loader: _NodeSource = _CLoader(text) if yaml.__with_libyaml__ else _PyLoader(text)
+    loader.source_path = path
+    return loader
 
 
 class SourceError(Exception):
@@ -88,9 +155,12 @@ def _loc(path: str, mark: yaml.Mark) -> Location:
 class _Converter:
     def __init__(self, path: str) -> None:
         self.path = path
-        self.nodes = 0
+        self.nodes = 0  # counted over the whole file, so many small bombs add up to one
         self.doc = Document(path, None)
         self._scalar = yaml.SafeLoader("")  # only its scalar constructors are used
+
+    def next_document(self) -> None:
+        self.doc = Document(self.path, None)
 
     def convert(self, node: yaml.Node, at: PathKey, depth: int = 0) -> Any:
         self.nodes += 1
@@ -157,13 +227,14 @@ class _Converter:
 def parse_documents(text: str, path: str) -> Iterator[Document]:
     """Parse every document of a YAML stream; raises SourceError with a location on failure."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _loader(text, path)
+        conv = _Converter(path)
         try:
             while loader.check_node():
                 node = loader.get_node()
                 if node is None:
                     continue
-                conv = _Converter(path)
+                conv.next_document()
                 conv.doc.data = conv.convert(node, ())
                 yield conv.doc
         finally:
