@@ -55,6 +55,10 @@ class Merged:
         nearest parent, so 'missing field' findings still point into the right policy."""
         if path in self.sources:
             return self.sources[path]
+        if path.endswith("]"):  # an item of a plain list nobody located: the list itself
+            path = path.rpartition("[")[0]
+            if path in self.sources:
+                return self.sources[path]
         if path + ".name" in self.sources:
             return self.sources[path + ".name"]
         while "." in path:
@@ -123,7 +127,7 @@ def _unflatten(leaves: Sequence[tuple[LeafPath, Any]]) -> dict[str, Any]:
 def merge(layers: Sequence[Layer]) -> tuple[Merged, list[Diagnostic]]:
     """Merge layers (any order); returns the merged spec and same-priority conflicts."""
     ordered = sorted(layers, key=lambda lyr: lyr.priority)
-    winners: dict[LeafPath, tuple[Any, int, Layer, Location]] = {}
+    winners: dict[LeafPath, tuple[Any, int, Layer, Location, PathKey]] = {}
     order: list[LeafPath] = []
     accumulated: dict[str, list[Any]] = {}
     sources: dict[str, Location] = {}
@@ -154,8 +158,13 @@ def merge(layers: Sequence[Layer]) -> tuple[Merged, list[Diagnostic]]:
                 order.append(leaf)
             else:
                 conflicts.pop(leaf, None)  # a higher priority settles a lower tie
-            winners[leaf] = (value, layer.priority, layer, loc)
+            winners[leaf] = (value, layer.priority, layer, loc, raw)
             sources[_dotted(leaf)] = loc
+    for leaf in order:  # each item of a plain list (firewall rules...) keeps its own line
+        value, _, layer, _, raw = winners[leaf]
+        if isinstance(value, list):
+            for i in range(len(value)):
+                sources[f"{_dotted(leaf)}[{i}]"] = layer.doc.where(raw + (i,))
     spec = _unflatten([(leaf, winners[leaf][0]) for leaf in order])
     for key, items in accumulated.items():
         spec[key] = items

@@ -236,7 +236,7 @@ class _Lint:
             sources = rule.get("from") or []
             if not sources or any(s in ANYWHERE for s in sources):
                 self.report(
-                    "inbound-anywhere", "firewall", "firewall.inbound.allow",
+                    "inbound-anywhere", "firewall", f"firewall.inbound.allow[{i}]",
                     f"inbound rule {i + 1} ({rule.get('proto', 'tcp')}/{rule.get('port', 'any')}) "
                     "accepts from anywhere",
                 )
