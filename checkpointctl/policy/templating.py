@@ -19,6 +19,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from checkpointctl.errors import Diagnostic, Location
@@ -28,9 +29,43 @@ from checkpointctl.yamlsource import Document, PathKey, field_path
 MAX_RENDERED = 64 * 1024
 """A rendered policy string longer than this is refused (template loops that blow up)."""
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-)
+MAX_POWER_BITS = 4096
+"""``**`` whose result would be longer than this many bits is refused (``{{ 9**9**9 }}``)."""
+
+
+class _PolicyEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox, with ``*`` and ``**`` bounded.
+
+    Jinja folds constant expressions at compile time, so ``{{ 9**9**9 }}`` or ``{{ 'a' * 10**10 }}``
+    would hang or exhaust memory while the policy is merely being compiled. Intercepted operators
+    are never folded, and here they refuse results that could not be a policy value anyway.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if (
+            operator == "**"
+            and _int(left)
+            and _int(right)
+            and abs(left) > 1
+            and abs(left).bit_length() * right > MAX_POWER_BITS
+        ):
+            raise SecurityError(f"{left} ** {right} is too large for a policy value")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and _int(n) and len(seq) * n > MAX_RENDERED:
+                    raise SecurityError(
+                        f"repeating a value {n} times gives more than {MAX_RENDERED} items"
+                    )
+        return super().call_binop(context, operator, left, right)
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_ENV = _PolicyEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}|\{%|\{#).)*)\}\}$", re.S)
