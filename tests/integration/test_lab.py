@@ -185,7 +185,10 @@ def test_inventory_lists_every_host_and_pinned_images(lab: LabInfo) -> None:
     assert variables["untrusted_image"] == lab.untrusted_image
     for ref in (lab.checkpoint_image, lab.checkpoint_image_v2, lab.untrusted_image):
         assert "@sha256:" in ref
-    groups = doc["all"]["children"]["checkpoints"]["children"]
+    groups = {
+        **doc["all"]["children"]["checkpoints"]["children"],
+        "lab_light": doc["all"]["children"]["lab_light"],
+    }
     listed = {**groups["lab_full"]["hosts"], **groups["lab_light"]["hosts"]}
     assert {name: v["address"] for name, v in listed.items()} == {
         h.name: h.address for h in lab.hosts

@@ -90,7 +90,10 @@ def test_inventory_has_the_ansible_layout_and_the_lab_vars() -> None:
     assert variables["identity_file"] == "/var/lib/checkpointctl-lab/id_ed25519"
     assert variables["controller_cidr"] == "10.213.0.1/32"
     assert variables["checkpoint_image"].endswith("a" * 64)
-    groups = doc["all"]["children"]["checkpoints"]["children"]
+    groups = {
+        **doc["all"]["children"]["checkpoints"]["children"],
+        "lab_light": doc["all"]["children"]["lab_light"],
+    }
     assert groups["lab_full"]["hosts"] == {
         "cp-1": {"address": "10.213.1.1", "region": "eu"},
         "cp-2": {"address": "10.213.1.2", "region": "us"},
