@@ -122,6 +122,9 @@ class Document:
     data: Any
     locations: dict[PathKey, Location] = field(default_factory=dict)
     key_locations: dict[PathKey, Location] = field(default_factory=dict)
+    block_scalars: set[PathKey] = field(default_factory=set)
+    """Values written as ``|`` or ``>`` blocks: their text starts on the line after the
+    location (which is the indicator's), so a line inside them is ``location.line + n``."""
 
     def where(self, path: PathKey) -> Location:
         """The location of ``path`` or of its nearest written ancestor."""
@@ -218,6 +221,8 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(v, at + (i,), depth + 1) for i, v in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if node.style in ("|", ">"):
+            self.doc.block_scalars.add(at)
         value = self._scalar.construct_object(node, deep=True)
         if isinstance(value, datetime.datetime | datetime.date):
             return value.isoformat()

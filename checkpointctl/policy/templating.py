@@ -127,6 +127,8 @@ def _walk(value: Any, at: PathKey) -> list[tuple[PathKey, str]]:
 
 def _loc(doc: Document, at: PathKey, lineno: int | None = None) -> Location:
     base = doc.where(at)
+    if at in doc.block_scalars:  # the text of a | or > block starts on the next line
+        return Location(base.path, base.line + (lineno or 1), 1)
     if lineno and lineno > 1:
         return Location(base.path, base.line + lineno - 1, 1)
     return base
