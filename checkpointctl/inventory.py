@@ -131,14 +131,15 @@ class _Builder:
         self.group_hosts: dict[str, set[str]] = {}
         self.host_loc: dict[str, Location] = {}
 
-    def err(self, msg: str, at: tuple[str | int, ...], hint: str | None = None) -> None:
-        self.errors.append(
-            Diagnostic(msg, self.doc.where(at), field=field_path(at) or None, hint=hint)
-        )
+    def err(
+        self, msg: str, at: tuple[str | int, ...], hint: str | None = None, *, key: bool = False
+    ) -> None:
+        loc = self.doc.where_key(at) if key else self.doc.where(at)
+        self.errors.append(Diagnostic(msg, loc, field=field_path(at) or None, hint=hint))
 
     def group(self, name: str, body: Any, at: tuple[str | int, ...], depth: int) -> None:
         if not _NAME.match(name):
-            self.err(f"invalid group name {name!r}", at)
+            self.err(f"invalid group name {name!r}", at, key=True)
             return
         self.group_depth[name] = max(self.group_depth.get(name, 0), depth)
         self.group_hosts.setdefault(name, set())
@@ -153,6 +154,7 @@ class _Builder:
                     f"unknown key {key!r} in group {name!r}",
                     at + (key,),
                     hint="a group holds only 'hosts', 'children' and 'vars'",
+                    key=True,
                 )
         gvars = body.get("vars") or {}
         if not isinstance(gvars, dict):
@@ -166,7 +168,7 @@ class _Builder:
         for hname, hvars in hosts.items():
             hat = at + ("hosts", hname)
             if not _NAME.match(hname):
-                self.err(f"invalid host name {hname!r}", hat)
+                self.err(f"invalid host name {hname!r}", hat, key=True)
                 continue
             if hvars is not None and not isinstance(hvars, dict):
                 self.err("host variables must be a mapping", hat)
