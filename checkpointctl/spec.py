@@ -245,12 +245,15 @@ class DesiredState:
     sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
 
     def source(self, path: str) -> Location | None:
-        """The policy location that set ``path`` (or its nearest parent), for plan messages."""
-        while path:
-            if path in self.sources:
-                return self.sources[path]
-            path = path.rpartition(".")[0]
-        return None
+        """The policy location that set ``path``, its nearest parent, or else the first line
+        that set something under it (for plan messages)."""
+        probe = path
+        while probe:
+            if probe in self.sources:
+                return self.sources[probe]
+            probe = probe.rpartition(".")[0]
+        under = sorted(k for k in self.sources if k.startswith(path + "."))
+        return self.sources[under[0]] if under else None
 
 
 def config_digest(files: Mapping[str, bytes]) -> str:
