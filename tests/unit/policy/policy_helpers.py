@@ -45,6 +45,7 @@ def policy(path: Path, body: str) -> Path:
 
 def inventory(tmp: Path, data: dict[str, Any] | None = None, name: str = "inv.yml") -> Inventory:
     path = tmp / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data or ONE_HOST), encoding="utf-8")
     return load_inventory(str(path))
 
