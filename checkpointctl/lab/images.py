@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import platform
 import tarfile
 import urllib.error
@@ -329,5 +330,7 @@ def ensure_images(record: Path) -> list[dict[str, str]]:
     for image in images:
         push(image)
     entries = [image.record() for image in images]
-    record.write_text(json.dumps({"format_version": "1", "images": entries}, indent=2) + "\n")
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(json.dumps({"format_version": "1", "images": entries}, indent=2) + "\n")
+    os.replace(tmp, record)  # other sessions read it at any time: never show half a file
     return entries

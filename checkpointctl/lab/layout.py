@@ -118,8 +118,9 @@ def lab_root() -> Path:
     """The state root: ``$CHECKPOINTCTL_LAB_ROOT`` or /var/lib/checkpointctl-lab."""
     value = os.environ.get(ROOT_ENV, "")
     root = Path(value) if value else DEFAULT_ROOT
-    if not root.is_absolute():
-        raise LabError(f"{ROOT_ENV} must be an absolute path (got {value!r})")
+    if not root.is_absolute() or any(c.isspace() for c in str(root)):
+        # sshd_config and the launcher's command line carry it unquoted
+        raise LabError(f"{ROOT_ENV} must be an absolute path without spaces (got {value!r})")
     return root
 
 
