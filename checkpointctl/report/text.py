@@ -1,0 +1,83 @@
+"""The terminal report: Terraform's plan look, per host, then one fleet summary line.
+
+People read this in a terminal and in CI logs, so it must be stable and plain unless colour is
+asked for (the CLI asks only on a TTY), and no value from a host may reach the terminal as a
+control sequence: everything goes through :mod:`checkpointctl.report.display`.
+
+Example::
+
+    cp-1: 2 changes
+      # collection/probe has drifted and would be updated in-place (from policies/base.yml:14:9)
+        reason: interval edited by hand
+        ~ interval: 60 → 30
+      # credential/api-login would be created
+        + content: <sensitive>
+      ! container/rogue: not managed by checkpointctl
+
+    No changes. cp-2 is in sync.
+
+    Plan: 1 to create, 1 to update, 0 to replace, 0 to delete on 1 of 2 hosts.
+"""
+
+from __future__ import annotations
+
+from checkpointctl.model import Finding, HostResult, HostStatus, RunReport
+from checkpointctl.report.display import field_symbol, field_text, one_line
+from checkpointctl.report.summary import change_headline, host_headline, summary_line
+
+_RESET = "\x1b[0m"
+_BOLD = "1"
+_RED = "31"
+_GREEN = "32"
+_YELLOW = "33"
+_SYMBOL_COLOURS = {"+": _GREEN, "~": _YELLOW, "-": _RED}
+_STATUS_COLOURS = {
+    HostStatus.UNREACHABLE: _RED,
+    HostStatus.FAILED: _RED,
+    HostStatus.NOT_ATTEMPTED: _YELLOW,
+}
+
+
+class _Painter:
+    """Wraps text in ANSI SGR codes, or leaves it alone when colour is off."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, code: str | None) -> str:
+        if not self.enabled or code is None:
+            return text
+        return f"\x1b[{code}m{text}{_RESET}"
+
+
+def _finding_line(finding: Finding) -> str:
+    suffix = "" if finding.severity == "warning" else f" [{finding.severity}]"
+    return f"{one_line(finding.address)}: {one_line(finding.message)}{suffix}"
+
+
+def _host_block(report: RunReport, host: HostResult, paint: _Painter) -> list[str]:
+    headline = host_headline(report, host)
+    in_sync = not host.changes and host.status in (HostStatus.IN_SYNC, HostStatus.CONVERGED)
+    code = _GREEN if in_sync else _STATUS_COLOURS.get(host.status, _BOLD)
+    lines = [paint(headline, code)]
+    for change in host.changes:
+        lines.append("  " + paint("# " + change_headline(report, host, change), _BOLD))
+        if change.reason:
+            lines.append(f"    reason: {one_line(change.reason)}")
+        for field in change.fields:
+            symbol = field_symbol(field)
+            lines.append(f"    {paint(symbol, _SYMBOL_COLOURS[symbol])} {field_text(field)}")
+    lines.extend(f"  {paint('!', _YELLOW)} {_finding_line(f)}" for f in host.findings)
+    return lines
+
+
+def render_text(report: RunReport, *, color: bool = False) -> str:
+    """The report for a terminal or a log: host blocks in report order, then the summary line.
+
+    ``color`` adds ANSI colours (green ``+``, yellow ``~``, red ``-`` and failed hosts); without
+    it the output is plain, byte-for-byte stable text. The result ends with a newline.
+    """
+    paint = _Painter(color)
+    blocks = ["\n".join(_host_block(report, host, paint)) for host in report.hosts]
+    blocks.append(paint(summary_line(report), _BOLD))
+    return "\n\n".join(blocks) + "\n"
