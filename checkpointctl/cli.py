@@ -8,6 +8,7 @@ and says so. Output to a pipe is plain and stable; colour and progress only on a
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -318,12 +319,26 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("argv", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_lab)
 
-    for extra in _EXTRA_VERBS:
-        extra(sub)
+    for module_name in _VERB_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        register: Callable[[Any], None] = module.register
+        register(sub)
     return parser
 
 
-_EXTRA_VERBS: list[Callable[[Any], None]] = []
+_VERB_MODULES = (
+    "checkpointctl.cli_vault",
+    "checkpointctl.cli_trust",
+    "checkpointctl.cli_fleet",
+    "checkpointctl.cli_gitops",
+)
+"""Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
+stays one place while each feature owns its wiring. They may use this module's helpers."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
