@@ -155,9 +155,7 @@ def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]
                         )
                     )
             whole = _WHOLE_EXPRESSION.match(source)
-            items.append(
-                (at, _Expression(whole.group("expr")) if whole else _ENV.from_string(ast))
-            )
+            items.append((at, _Expression(whole.group("expr")) if whole else _ENV.from_string(ast)))
         except TemplateSyntaxError as exc:
             errors.append(
                 Diagnostic(
@@ -168,6 +166,10 @@ def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]
             )
         except TemplateFailure as exc:
             errors.append(exc.diagnostic)
+        except RecursionError:  # Jinja's parser and codegen recurse once per nesting level
+            errors.append(
+                Diagnostic("template is nested too deeply", _loc(doc, at), field=field_path(at))
+            )
     return CompiledTemplates(tuple(items), frozenset(variables)), errors
 
 
