@@ -8,6 +8,7 @@ and says so. Output to a pipe is plain and stable; colour and progress only on a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -173,6 +174,8 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     inventory = _inventory(args)
     result = _load(args, inventory, need_secrets=True)
     hosts = inventory.select(args.limit)
+    if args.trust_on_first_use:
+        hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
     rollout = _rollout(args) if mode == "apply" else None
     observer = _observer(args)
     try:
@@ -293,6 +296,8 @@ def _parser() -> argparse.ArgumentParser:
                        default="text")
         p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+        p.add_argument("--trust-on-first-use", action="store_true",
+                       help="accept and record unknown SSH host keys (changed keys stay refused)")
         if verb == "apply":
             p.add_argument("--check", action="store_true",
                            help="only show what would change (exit 2 if anything would)")
