@@ -37,9 +37,9 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
-from checkpointctl.errors import CheckpointctlError, ResourceError
+from checkpointctl.errors import CheckpointctlError, ResourceError, TransportError
 from checkpointctl.model import Action, Change, Finding, Host
 from checkpointctl.resources.firewall_lint import (
     is_ip_literal,
@@ -267,9 +267,12 @@ class FirewallResource:
         self.check_controller(transport, plan.spec)
         pid = self._arm(transport, plan.compiled.table, where)
         try:
-            self._load(transport, script, where)
+            self._load(transport, script, where, timeout=self.rollback_after + 30)
+        except TransportError as exc:
+            # The session stalled or broke under the new table: the timer restores the old one.
+            self._await_rollback(transport.host, f"the session loading it stalled: {exc}", where)
         except CheckpointctlError:
-            # Nothing changed if nft refused; if the connection broke, the timer restores.
+            # nft refused the script, so nothing changed: disarm and report.
             with contextlib.suppress(CheckpointctlError):
                 self._cancel(transport, pid, where)
             raise
@@ -301,8 +304,8 @@ class FirewallResource:
         return _ssh_banner(host.address, host.port, self.confirm_timeout)
 
     @staticmethod
-    def _load(transport: Transport, script: bytes, where: str) -> None:
-        result = transport.run(["nft", "-f", "-"], stdin=script, check=False)
+    def _load(transport: Transport, script: bytes, where: str, timeout: float = 60.0) -> None:
+        result = transport.run(["nft", "-f", "-"], stdin=script, timeout=timeout, check=False)
         if not result.ok:
             raise ResourceError(f"{where}: nft could not load the new table: {_err(result.stderr)}")
 
@@ -337,15 +340,28 @@ class FirewallResource:
 
     def _cancel(self, transport: Transport, pid: int, where: str) -> None:
         if _timer_pid(transport) != pid:
+            # Typically the session that loaded the table stalled under it until the timer
+            # fired (a lock-out the new connection check could not even start to see).
             raise ResourceError(
-                f"{where}: rolled back: the confirmation came after the {self.rollback_after:g}s "
-                "rollback timer fired, so the host restored its previous table"
+                f"{where}: rolled back: the new firewall cut off management access (it was not "
+                f"confirmed within the {self.rollback_after:g}s rollback window); the host "
+                "restored its previous rules"
             )
+        # The timer is its own session and process group (setsid): end the sleep with it.
         transport.run(["kill", "-TERM", "--", f"-{pid}"], check=False)
+        for _ in range(20):
+            if _timer_pid(transport) != pid:
+                break
+            time.sleep(0.1)
+        else:
+            raise ResourceError(
+                f"{where}: could not cancel the rollback timer (pid {pid}): the host will "
+                f"restore its previous rules within {self.rollback_after:g}s"
+            )
         transport.remove_file(PID_PATH)
         transport.remove_file(ROLLBACK_PATH)
 
-    def _await_rollback(self, host: Host, problem: str, where: str) -> None:
+    def _await_rollback(self, host: Host, problem: str, where: str) -> NoReturn:
         """Wait for the host's timer to restore the old table, then fail the change.
 
         Raises:

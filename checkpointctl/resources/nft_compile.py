@@ -6,12 +6,13 @@ the caller (on the controller) and passed in, so nothing here does I/O.
 
 The table always contains, whatever the policy's allow-lists say:
 
-- ``input``: loopback, established/related, invalid dropped, the ICMP and ICMPv6 that networks
-  need (errors, packet-too-big, neighbour discovery, rate-limited echo), then management SSH
-  from ``management_from`` (injected here, so no inbound list can remove it), then the inbound
-  allow rules;
-- ``output``: loopback, established/related, the ICMPv6 that neighbour discovery sends, DNS to
-  the resolvers, NTP to the time servers, then the outbound allow rules;
+- ``input``: loopback, established/related, management SSH from ``management_from`` (injected
+  here, so no inbound list can remove it), invalid dropped, the ICMP and ICMPv6 that networks
+  need (errors, packet-too-big, neighbour discovery, rate-limited echo), then the inbound allow
+  rules;
+- ``output``: loopback, established/related, sshd's packets to ``management_from``, invalid
+  dropped, the ICMPv6 that neighbour discovery sends, DNS to the resolvers, NTP to the time
+  servers, then the outbound allow rules;
 - ``forward``: the same egress allow-list for containers, with established/related, so a
   container cannot reach what the host itself may not.
 
@@ -159,6 +160,7 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
     input_rules = (
         Rule("accept", iif="lo", comment="cpctl:loopback"),
         Rule("accept", ct_state=("established", "related"), comment="cpctl:established"),
+        *_management_rules(spec, "saddr"),
         Rule("drop", ct_state=("invalid",), comment="cpctl:invalid"),
         Rule("accept", proto="icmp", icmp_types=ICMP_NEEDED, comment="cpctl:icmp"),
         Rule(
@@ -176,7 +178,6 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
             limit=ECHO_LIMIT,
             comment="cpctl:icmpv6-echo",
         ),
-        *_management_rules(spec),
         *(
             r
             for i, rule in enumerate(spec.inbound)
@@ -186,6 +187,7 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
     output_rules = (
         Rule("accept", oif="lo", comment="cpctl:loopback"),
         Rule("accept", ct_state=("established", "related"), comment="cpctl:established"),
+        *_management_rules(spec, "daddr"),
         Rule("drop", ct_state=("invalid",), comment="cpctl:invalid"),
         Rule("accept", proto="icmpv6", icmp_types=ICMPV6_ND_OUT, comment="cpctl:icmpv6-nd"),
         *egress,
@@ -211,12 +213,24 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
     )
 
 
-def _management_rules(spec: FirewallSpec) -> list[Rule]:
-    """SSH from ``management_from``; none when it is empty (pull mode), never "from any"."""
+def _management_rules(spec: FirewallSpec, side: str) -> list[Rule]:
+    """SSH from ``management_from`` (input) and sshd's packets back to it (output).
+
+    None when ``management_from`` is empty (pull mode): never "from any". The rules do not
+    depend on connection tracking and come before ``ct state invalid drop``, because the
+    controller's own session may predate tracking: on a host with no ruleset yet, conntrack
+    starts with our table and picks that session up mid-stream, where its first packets can look
+    "new" (sshd's reply in output) or "invalid" (window tracking without the handshake). A
+    stateful-only table would stall the very session that is loading it.
+    """
     if not spec.management_from:
         return []
-    ssh = Rule("accept", proto="tcp", dport=(str(spec.management_port),))
-    return _address_rules("saddr", ssh, spec.management_from, (), set(), "cpctl:management")
+    port = (str(spec.management_port),)
+    if side == "saddr":
+        ssh = Rule("accept", proto="tcp", dport=port)
+    else:
+        ssh = Rule("accept", proto="tcp", sport=port)
+    return _address_rules(side, ssh, spec.management_from, (), set(), "cpctl:management")
 
 
 def _egress_rules(spec: FirewallSpec, present: set[str]) -> Iterable[Rule]:
@@ -376,12 +390,13 @@ def render_rule(rule: Rule) -> str:
         if values:
             parts.append(f"{rule.family} {side} {_one_or_set([_address(v) for v in values])}")
     protos = rule.proto.split(",") if rule.proto else []
-    if rule.dport:
-        ports = _one_or_set(list(rule.dport))
-        if len(protos) == 1:
-            parts.append(f"{protos[0]} dport {ports}")
-        else:
-            parts.append(f"meta l4proto {_one_or_set(protos)} th dport {ports}")
+    if rule.dport or rule.sport:
+        if len(protos) != 1:
+            parts.append(f"meta l4proto {_one_or_set(protos)}")
+        header = protos[0] if len(protos) == 1 else "th"
+        for field, ports in (("sport", rule.sport), ("dport", rule.dport)):
+            if ports:
+                parts.append(f"{header} {field} {_one_or_set(list(ports))}")
     elif rule.icmp_types:
         parts.append(f"{rule.proto} type {_one_or_set(list(rule.icmp_types))}")
     elif protos:

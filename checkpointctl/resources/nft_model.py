@@ -37,6 +37,8 @@ class Rule:
     """``tcp``, ``udp``, ``tcp,udp``, ``icmp``, ``icmpv6``... or ``""`` for any."""
     dport: tuple[str, ...] = ()
     """Destination ports or ranges (``443``, ``1000-2000``), in numeric order."""
+    sport: tuple[str, ...] = ()
+    """Source ports, likewise (our management rule in ``output`` matches sshd's port)."""
     saddr: tuple[str, ...] = ()
     daddr: tuple[str, ...] = ()
     iif: str = ""
@@ -58,6 +60,7 @@ class Rule:
             self.family,
             self.proto,
             self.dport,
+            self.sport,
             self.saddr,
             self.daddr,
             self.iif,
@@ -185,7 +188,7 @@ def describe(rule: Rule, chain: str, labels: Mapping[str, str] | None = None) ->
         words.append(f"on oif {rule.oif}")
     if rule.ct_state:
         words.append(f"with ct state {','.join(rule.ct_state)}")
-    has_l4 = bool(rule.proto or rule.dport)
+    has_l4 = bool(rule.proto or rule.dport or rule.sport)
     src = _addresses(rule.saddr, rule.family, labels)
     dst = _addresses(rule.daddr, rule.family, labels)
     direction = HOOK_WORDS.get(chain)
@@ -207,7 +210,10 @@ def _what(rule: Rule) -> str:
     if rule.icmp_types:
         return f"{proto or 'icmp'} {','.join(rule.icmp_types)}"
     if rule.dport:
-        return f"{proto or 'any'}/{','.join(rule.dport)}"
+        what = f"{proto or 'any'}/{','.join(rule.dport)}"
+        return what + (f" from port {','.join(rule.sport)}" if rule.sport else "")
+    if rule.sport:
+        return f"{proto or 'any'} from port {','.join(rule.sport)}"
     if proto:
         return proto
     return "all traffic"

@@ -150,6 +150,7 @@ class _RuleParts:
     l4: tuple[str, ...] = ()
     proto: str = ""
     dport: tuple[str, ...] = ()
+    sport: tuple[str, ...] = ()
     saddr: tuple[str, ...] = ()
     daddr: tuple[str, ...] = ()
     iif: str = ""
@@ -233,8 +234,10 @@ class _RuleParts:
                 return False
             setattr(self, str(fld), values)
             return True
-        if proto in ("tcp", "udp", "th") and fld == "dport" and not self.dport:
-            self.dport = sort_ports([_port(v) for v in _flat(right)])
+        if proto in ("tcp", "udp", "th") and fld in ("dport", "sport") and not getattr(self, fld):
+            if self.proto and proto != "th" and self.proto != proto:
+                return False
+            setattr(self, str(fld), sort_ports([_port(v) for v in _flat(right)]))
             if proto != "th":
                 self.proto = str(proto)
             return True
@@ -256,6 +259,7 @@ class _RuleParts:
             family=self.family,
             proto=self.proto or ",".join(self.l4),
             dport=self.dport,
+            sport=self.sport,
             saddr=self.saddr,
             daddr=self.daddr,
             iif=self.iif,

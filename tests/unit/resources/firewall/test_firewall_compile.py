@@ -79,6 +79,18 @@ def test_management_rule_is_always_there_and_before_inbound_rules() -> None:
         comment="cpctl:management",
     )
     assert comments.index("cpctl:management") < comments.index("cpctl:inbound[0]")
+    # Stateless, and ahead of "ct state invalid drop": the controller's session may be picked
+    # up by conntrack mid-stream when our table is the first ruleset on the host.
+    assert comments.index("cpctl:management") < comments.index("cpctl:invalid")
+    out = compile_table(spec, {}).table.chain("output").rules  # type: ignore[union-attr]
+    reply = next(r for r in out if r.comment == "cpctl:management")
+    assert (reply.proto, reply.sport, reply.daddr, reply.ct_state) == (
+        "tcp",
+        ("2200",),
+        ("10.213.0.1/32",),
+        (),
+    )
+    assert out.index(reply) < [r.comment for r in out].index("cpctl:invalid")
 
 
 def test_chain_policies_follow_the_defaults() -> None:
