@@ -249,6 +249,16 @@ def parse_documents(text: str, path: str) -> Iterator[Document]:
         loc = _loc(path, mark) if mark is not None else Location(path, 1, 1)
         message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise SourceError(Diagnostic(f"YAML syntax error: {message}", loc)) from None
+    except yaml.reader.ReaderError:
+        # not a MarkedYAMLError, and libyaml counts its position in bytes: find it ourselves
+        bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+        pos = bad.start() if bad else 0
+        before = text[:pos]
+        loc = Location(path, before.count("\n") + 1, pos - before.rfind("\n"))
+        what = f"#x{ord(text[pos]):04x} " if bad else ""
+        raise SourceError(
+            Diagnostic(f"YAML syntax error: control character {what}is not allowed", loc)
+        ) from None
     except yaml.YAMLError as exc:
         raise SourceError(
             Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))
