@@ -205,6 +205,23 @@ def scan_verdict(
     return True, f"no finding at or above {max_severity.upper()}{note}"
 
 
+def verdict_for(
+    digest: str,
+    report: object,
+    max_severity: str,
+    *,
+    allow: Mapping[str, date | None] | None = None,
+    today: date | None = None,
+) -> ScanVerdict:
+    """:func:`scan_verdict` for one digest, as the :class:`ScanVerdict` a change carries.
+
+    For the policy loader: read ``<repo>/<scan.reports>/<digest hex>.json`` (None when absent),
+    call this, and attach the result to the desired state keyed by digest.
+    """
+    ok, reason = scan_verdict(report, max_severity, digest=digest, allow=allow, today=today)
+    return ScanVerdict(digest=digest, ok=ok, reason=reason)
+
+
 def verify_repo_digest(inspect: Mapping[str, Any], image: ImageRef) -> str:
     """The image ID of an inspected image, after checking it holds ``image``'s digest.
 
@@ -266,5 +283,6 @@ __all__ = [
     "pull_verified",
     "scan_verdict",
     "trust_problem",
+    "verdict_for",
     "verify_repo_digest",
 ]

@@ -16,6 +16,7 @@ from checkpointctl.resources.images import (
     has_repo_digest,
     scan_verdict,
     trust_problem,
+    verdict_for,
     verify_repo_digest,
 )
 from checkpointctl.spec import RegistriesSpec, ScanGate, TrustedRegistry
@@ -155,3 +156,11 @@ def test_repo_digests_must_hold_exactly_the_pinned_reference() -> None:
         verify_repo_digest({"Id": "sha256:abc", "RepoDigests": [f"{REPO}@{V2}"]}, ref)
     with pytest.raises(ResourceError, match="RepoDigests: none"):
         verify_repo_digest({"Id": "sha256:abc", "RepoDigests": None}, ref)
+
+
+def test_verdict_for_wraps_the_judgement_for_a_change() -> None:
+    verdict = verdict_for(V1, report("trivy-critical.json"), "critical")
+    assert verdict.digest == V1
+    assert not verdict.ok
+    assert "CVE-2024-3094" in verdict.reason
+    assert verdict_for(V1, None, "high") == ScanVerdict(V1, False, "no scan report")
