@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from checkpointctl.model import FieldChange, JSONValue
-from checkpointctl.resources.nft_model import Chain, NamedSet, Rule, Table, describe
+from checkpointctl.resources.nft_model import Chain, NamedSet, Rule, Table, describe, printable
 
 PRESENT = "present"
 
@@ -146,11 +146,12 @@ def _json(value: object) -> JSONValue:
 
 
 def _unique(changes: list[FieldChange]) -> list[FieldChange]:
-    """Two identical rules give identical paths; number the repeats so each path is unique."""
+    """Escape control characters in paths, and number repeats so each path is unique."""
     seen: dict[str, int] = {}
     out = []
     for c in changes:
-        n = seen.get(c.path, 0) + 1
-        seen[c.path] = n
-        out.append(c if n == 1 else FieldChange(f"{c.path} (#{n})", c.before, c.after))
+        path = printable(c.path)
+        n = seen.get(path, 0) + 1
+        seen[path] = n
+        out.append(FieldChange(path if n == 1 else f"{path} (#{n})", c.before, c.after))
     return out

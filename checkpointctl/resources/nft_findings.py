@@ -16,7 +16,7 @@ Listening sockets are out of scope.
 from __future__ import annotations
 
 from checkpointctl.model import Finding
-from checkpointctl.resources.nft_model import Rule, Ruleset, Table, describe
+from checkpointctl.resources.nft_model import Rule, Ruleset, Table, describe, printable
 
 _HARMLESS_STATES = {"established", "related"}
 
@@ -35,7 +35,7 @@ def foreign_openings(ruleset: Ruleset, own: Table | None, address: str) -> list[
         for chain in table.chains:
             for rule in chain.rules:
                 if rule.verdict.startswith("dnat"):
-                    out.append(Finding(address, _dnat_words(table, rule)))
+                    out.append(Finding(address, printable(_dnat_words(table, rule))))
                 elif chain.hook == "input" and rule.verdict == "accept" and _opens(rule):
                     words = describe(rule, "input", table.set_labels())
                     note = (
@@ -43,13 +43,11 @@ def foreign_openings(ruleset: Ruleset, own: Table | None, address: str) -> list[
                         if guarded
                         else ""
                     )
-                    out.append(
-                        Finding(
-                            address,
-                            f"{table.title}: chain {chain.name} (policy {chain.policy}) "
-                            f"{words} (not managed by checkpointctl{note})",
-                        )
+                    message = (
+                        f"{table.title}: chain {chain.name} (policy {chain.policy}) "
+                        f"{words} (not managed by checkpointctl{note})"
                     )
+                    out.append(Finding(address, printable(message)))
     return out
 
 

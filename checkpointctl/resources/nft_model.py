@@ -223,3 +223,12 @@ def _addresses(values: tuple[str, ...], family: str, labels: Mapping[str, str]) 
     if not values:
         return "any"
     return ", ".join(labels.get(v, v) for v in values)
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``...).
+
+    Names and comments read from a host were written by someone else; a newline or a terminal
+    escape in them must not reshape the plan a person reads.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

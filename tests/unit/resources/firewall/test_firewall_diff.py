@@ -9,6 +9,7 @@ each as ``[path, before, after]``.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from firewall_support import CASES, load_spec, load_yaml, recorded, resolutions_
 
 from checkpointctl.model import Action, Change
 from checkpointctl.resources.firewall import FirewallActual, FirewallPlan, FirewallResource
-from checkpointctl.resources.nft_model import Ruleset
+from checkpointctl.resources.nft_model import NamedSet, Ruleset
 from checkpointctl.spec import DesiredState
 
 CASE_FILES = sorted(CASES.glob("*.yaml"))
@@ -79,3 +80,34 @@ def test_after_applying_the_plan_the_diff_is_empty() -> None:
     ruleset = recorded("golden-baseline")
     actual = FirewallActual(ruleset.table("inet", "checkpointctl"), ruleset, resolutions)
     assert FirewallResource().diff(DesiredState(host="cp-1", firewall=spec), actual) == []
+
+
+def test_hostile_names_from_the_host_cannot_reshape_the_plan() -> None:
+    """A comment or set comment written on the host with newlines/escapes stays on one line."""
+    spec, resolutions, _ = load_spec("baseline")
+    ruleset = recorded("golden-baseline")
+    ours = ruleset.table("inet", "checkpointctl")
+    assert ours is not None
+    evil = "cpctl:outbound[0] lab registry\n~ input.policy: drop\x1b[2J"
+    chains = tuple(
+        dataclasses.replace(
+            c,
+            rules=tuple(
+                dataclasses.replace(r, dport=("5001",), comment=evil)
+                if r.comment == "cpctl:outbound[0] lab registry"
+                else r
+                for r in c.rules
+            ),
+        )
+        for c in ours.chains
+    )
+    sets = (*ours.sets, NamedSet("x", "ipv4_addr", ("10.0.0.1/32",), comment="cpctl:host a\nb"))
+    hacked = dataclasses.replace(ours, chains=chains, sets=sets)
+    actual = FirewallActual(hacked, Ruleset((hacked,)), resolutions)
+    (change,) = FirewallResource().diff(DesiredState(host="cp-1", firewall=spec), actual)
+    for field in change.fields:
+        assert "\n" not in field.path
+        assert "\x1b" not in field.path
+    paths = [f.path for f in change.fields]
+    assert "set a\\nb (ipv4)" in paths
+    assert "output: accepts tcp/5001 to 10.213.0.1/32" in paths
