@@ -74,7 +74,9 @@ def validate_document(doc: Document, *, rendered: bool = False) -> list[Diagnost
     out: list[Diagnostic] = []
     seen: set[tuple[str, str]] = set()
     for err in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.path))):
-        if not rendered and is_template(err.instance):
+        # only spec values are rendered; a template anywhere else stays a plain (wrong) string
+        templated = bool(err.absolute_path) and err.absolute_path[0] == "spec"
+        if not rendered and templated and is_template(err.instance):
             continue
         message, path = _describe(err)
         loc = doc.where_key(path) if err.validator == "additionalProperties" else doc.where(path)
