@@ -218,7 +218,12 @@ def _host_from_vars(
         v = pick(*keys)
         if v is None:
             return None
-        p = Path(str(v)).expanduser()
+        try:
+            p = Path(str(v)).expanduser()
+        except RuntimeError:  # '~user/...' for a user that does not exist
+            raise InventoryError(
+                [Diagnostic(f"cannot expand '~' in {str(v)!r}", loc, name)]
+            ) from None
         return str(p if p.is_absolute() else (base / p))
 
     conn_raw = _str(pick("connection", "ansible_connection"), "ssh")
