@@ -285,3 +285,10 @@ def test_every_structural_error_is_listed_at_once(tmp_path: Path) -> None:
             """,
         )
     assert len(exc.value.items) == 3
+
+
+def test_a_home_of_an_unknown_user_is_an_inventory_error(tmp_path: Path) -> None:
+    """Found by the fuzz test: ``~nosuchuser/key`` made pathlib raise RuntimeError."""
+    with pytest.raises(InventoryError, match="cannot expand '~'") as exc:
+        _load_text(tmp_path, "all:\n  hosts:\n    cp-1: {identity_file: '~nosuchuser-x/key'}\n")
+    assert str(exc.value.items[0].location) == f"{tmp_path / 'bad.yml'}:3:5"

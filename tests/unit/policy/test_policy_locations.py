@@ -217,3 +217,20 @@ def test_inventory_errors_have_locations(tmp_path: Path) -> None:
     d = only(exc.value.items)
     assert str(d.location) == f"{inv}:4:7"
     assert "unknown key 'host'" in d.message
+
+
+def test_a_template_outside_spec_is_a_schema_error_not_postponed(tmp_path: Path) -> None:
+    """Only spec values are rendered: ``priority: '{{ p }}'`` is a string where an integer
+    belongs (found by the fuzz test: it used to crash the loader with a ValueError)."""
+    p = policy(
+        tmp_path / "prio.yml",
+        """\
+        metadata:
+          name: "{{ name }}"
+        priority: "{{ p }}"
+        spec: {}
+        """,
+    )
+    got = [str(d) for d in load_policies([str(p)])[2]]
+    assert got[0].startswith(f'{p}:4:9: metadata.name: "{{{{ name }}}}" does not match')
+    assert got[1] == f'{p}:5:11: priority: expected integer, got str "{{{{ p }}}}"'
