@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import stat as stat_mod
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +23,7 @@ from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult, FileStat
 from checkpointctl.transport.command import check_argv, describe, finish
+from checkpointctl.transport.process import keep_tail, split_line
 
 #: The local Docker engine. Fixed on purpose: the lab's hosts have their own at this path too.
 DOCKER_SOCKET_URL = "unix:///var/run/docker.sock"
@@ -96,6 +99,30 @@ class LocalTransport:
             raise
         result = CommandResult(args, proc.returncode, out, err)
         return finish(self.host.name, result, check=check)
+
+    def spawn(self, argv: Sequence[str]) -> LocalProcess:
+        """Start argv (no shell) with pipes for stdin and stdout, and return at once.
+
+        The command's stdin is a pipe only this process writes to: if checkpointctl dies
+        (``kill -9`` included), the command sees EOF, which is what the host lock relies on.
+
+        Raises:
+            TransportError: the program does not exist or cannot be executed.
+        """
+        args = check_argv(argv)
+        try:
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as e:
+            raise TransportError(
+                f"{self.host.name}: cannot start `{describe(args)}`: {e.strerror}"
+            ) from e
+        return LocalProcess(self.host.name, args, proc)
 
     # -- files ------------------------------------------------------------------------------
 
@@ -210,6 +237,92 @@ class LocalTransport:
             client, self._docker = self._docker, None
         if client is not None:
             client.close()
+
+
+class LocalProcess:
+    """A command started by :meth:`LocalTransport.spawn`."""
+
+    def __init__(self, host: str, argv: tuple[str, ...], proc: subprocess.Popen[bytes]) -> None:
+        self._host = host
+        self._argv = argv
+        self._proc = proc
+        self._out = bytearray()
+        self._err = bytearray()
+        self._eof = False
+
+    def send(self, data: bytes) -> None:
+        stdin = self._proc.stdin
+        try:
+            if stdin is None:
+                raise BrokenPipeError
+            stdin.write(data)
+            stdin.flush()
+        except (BrokenPipeError, ValueError, OSError) as e:
+            raise TransportError(
+                f"{self._host}: cannot write to `{describe(self._argv)}`: it has ended"
+            ) from e
+
+    def _read_ready(self, timeout: float) -> None:
+        """Read whatever stdout/stderr have within ``timeout`` (never blocks longer)."""
+        out, err = self._proc.stdout, self._proc.stderr
+        fds = [f for f in (out, err) if f is not None and not f.closed]
+        if self._eof:
+            fds = [f for f in fds if f is not out]
+        if not fds:
+            return
+        ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
+        for f in ready:
+            chunk = os.read(f.fileno(), 65536)
+            if f is out:
+                if chunk:
+                    self._out.extend(chunk)
+                else:
+                    self._eof = True
+            elif chunk:
+                keep_tail(self._err, chunk)
+            else:
+                f.close()
+
+    def read_line(self, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = split_line(self._out)
+            if line is not None:
+                return line
+            if self._eof:
+                rest, self._out = bytes(self._out), bytearray()
+                return rest
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._read_ready(remaining)
+
+    def close_stdin(self) -> None:
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stderr_tail(self) -> str:
+        self._read_ready(0)
+        return self._err.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self.close_stdin()
+        if self._proc.poll() is None:
+            # its whole group, as run() does on timeout (not _kill_group: stdin is closed)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+        for f in (self._proc.stdout, self._proc.stderr):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -39,6 +39,7 @@ from checkpointctl.transport.hostkeys import (
     changed_key_message,
     tofu_without_file_message,
 )
+from checkpointctl.transport.process import keep_tail, split_line
 
 #: Seconds of silence after which a keepalive is sent, so a dead peer is noticed mid-run.
 KEEPALIVE_SECONDS = 30
@@ -234,6 +235,36 @@ class SshTransport:
             chan.close()
         return finish(self.host.name, CommandResult(args, rc, out, err), check=check)
 
+    def spawn(self, argv: Sequence[str]) -> SshProcess:
+        """Start argv in a new channel of the shared connection and return at once.
+
+        The command lives as long as its channel: when this connection ends for any reason
+        (``close()``, a crash, ``kill -9`` of the controller), sshd closes the command's stdin,
+        which is what the host lock relies on (see :mod:`checkpointctl.transport.process`).
+
+        Raises:
+            TransportError: the host refused another channel.
+            HostUnreachable: the connection broke.
+        """
+        args = check_argv(argv)
+        try:
+            chan = self.connection.open_session(timeout=self.host.connect_timeout)
+        except paramiko.ChannelException as e:
+            raise TransportError(
+                f"{self._where}: the host refused a new channel ({e.text}); too many at once "
+                "for its sshd MaxSessions?"
+            ) from e
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise HostUnreachable(f"{self._where}: cannot open a channel: {e}") from e
+        try:
+            chan.exec_command(command_line(args))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            chan.close()
+            raise HostUnreachable(
+                f"{self._where}: connection lost starting `{describe(args)}`: {e}"
+            ) from e
+        return SshProcess(self._where, args, chan)
+
     # -- files ------------------------------------------------------------------------------
 
     def read_file(self, path: str) -> bytes | None:
@@ -387,6 +418,73 @@ class SshTransport:
                 sftp.close()
         finally:
             self._client.close()
+
+
+class SshProcess:
+    """A command running in its own channel (see :meth:`SshTransport.spawn`)."""
+
+    def __init__(self, where: str, argv: tuple[str, ...], chan: paramiko.Channel) -> None:
+        self._where = where
+        self._argv = argv
+        self._chan = chan
+        self._out = bytearray()
+        self._err = bytearray()
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._chan.sendall(data)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise HostUnreachable(
+                f"{self._where}: cannot write to `{describe(self._argv)}`: {e}"
+            ) from e
+
+    def _drain(self) -> None:
+        while self._chan.recv_ready():
+            self._out.extend(self._chan.recv(_CHUNK))
+        while self._chan.recv_stderr_ready():
+            keep_tail(self._err, self._chan.recv_stderr(_CHUNK))
+
+    def read_line(self, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._drain()
+            line = split_line(self._out)
+            if line is not None:
+                return line
+            if self._chan.eof_received or self._chan.closed:
+                self._drain()
+                line = split_line(self._out)
+                if line is not None:
+                    return line
+                rest, self._out = bytes(self._out), bytearray()
+                return rest
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            select.select([self._chan], [], [], remaining)
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._chan.shutdown_write()
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while not self._chan.status_event.is_set():
+            self._drain()  # keep the window open so the command can finish writing
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._chan.status_event.wait(min(remaining, 0.05))
+        self._drain()
+        return self._chan.recv_exit_status()
+
+    def stderr_tail(self) -> str:
+        self._drain()
+        return self._err.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._chan.close()
 
 
 def _exchange(

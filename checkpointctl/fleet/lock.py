@@ -1,0 +1,280 @@
+"""The host lock: one controller converges a host at a time, and a dead one never blocks it.
+
+How it works: over the host's own connection, ``flock LOCKFILE cat`` is started in a channel of
+its own (:meth:`~checkpointctl.transport.process.Spawner.spawn`). ``flock`` takes an exclusive
+lock on ``/var/lib/checkpointctl/lock`` and runs ``cat``, which echoes one line we send, so we
+know the lock is ours, and then just waits for the end of its stdin. The lock is held as long as
+that ``cat`` runs, and ``cat`` runs as long as the controller's connection: on release we close
+its stdin; if the controller dies (``kill -9``, a crash, a dropped network) sshd or the kernel
+closes it for us. So the kernel releases the lock whenever the holder is gone; there is no lease
+to expire and nothing to clean up by hand.
+
+Who holds the lock is written next to it (``lock-owner.json``: user, controller, pid, since),
+for the message a second controller shows ("cp-1 is being converged by ops@ci-3 (pid 812)
+since …"). The holder removes that file before letting go. Finding it when we have just taken
+the lock therefore means the previous holder died while holding it: a *stale* lock, which the
+kernel has already released and which we report as taken over.
+
+Only ``apply`` locks; ``drift`` and ``apply --check`` only read and never wait for a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import getpass
+import json
+import os
+import posixpath
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from checkpointctl.errors import LockError, TransportError
+from checkpointctl.spec import STATE_DIR
+from checkpointctl.transport.base import Transport
+from checkpointctl.transport.process import HostProcess, Spawner
+
+LOCK_FILE = f"{STATE_DIR}/lock"
+OWNER_FILE = f"{STATE_DIR}/lock-owner.json"
+BUSY_EXIT = 75
+"""Exit status ``flock`` is told to use when the lock is taken (EX_TEMPFAIL)."""
+READY = b"locked\n"
+ANSWER_SECONDS = 15.0
+"""How long ``flock`` may take to answer beyond the wait we asked of it (a slow host)."""
+OWNER_RETRIES = 5
+OWNER_RETRY_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class LockPaths:
+    """Where the lock lives on a host (tests point this at a temporary directory)."""
+
+    lock: str = LOCK_FILE
+    owner: str = OWNER_FILE
+
+
+DEFAULT_PATHS = LockPaths()
+
+
+@dataclass(frozen=True, slots=True)
+class LockOwner:
+    """Who holds (or held) a host lock: enough for a person to find that run."""
+
+    user: str
+    controller: str
+    pid: int
+    since: str
+    """When the lock was taken, ISO 8601 in UTC."""
+    command: str = "apply"
+
+    @property
+    def who(self) -> str:
+        return f"{self.user}@{self.controller}"
+
+    def to_json(self) -> bytes:
+        doc = {
+            "user": self.user,
+            "controller": self.controller,
+            "pid": self.pid,
+            "since": self.since,
+            "command": self.command,
+        }
+        return (json.dumps(doc, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> LockOwner | None:
+        """Parse an owner file; anything unreadable is None (it is only ever shown)."""
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict):
+            return None
+        pid = doc.get("pid")
+        return cls(
+            user=str(doc.get("user") or "?"),
+            controller=str(doc.get("controller") or "?"),
+            pid=pid if isinstance(pid, int) else 0,
+            since=str(doc.get("since") or "?"),
+            command=str(doc.get("command") or "apply"),
+        )
+
+
+def current_owner(command: str = "apply", now: datetime | None = None) -> LockOwner:
+    """This process as a lock owner: login name, machine name, pid, the time now."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME: still say something
+        user = f"uid{os.getuid()}"
+    when = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return LockOwner(user, socket.gethostname(), os.getpid(), when, command)
+
+
+def _holder(owner: LockOwner | None) -> str:
+    if owner is None:
+        return "another controller (which has not recorded itself yet)"
+    return f"{owner.who} (pid {owner.pid}, {owner.command}) since {owner.since}"
+
+
+def busy_message(host: str, owner: LockOwner | None, waited: float = 0.0) -> str:
+    """``cp-1 is being converged by ops@ci-3 (pid 812, apply) since 2025-…`` (+ a hint)."""
+    text = f"{host} is being converged by {_holder(owner)}"
+    if waited > 0:
+        return f"{text}; gave up after waiting {waited:g}s (--lock-wait)"
+    return f"{text}\n  hint: wait for it with --lock-wait SECONDS"
+
+
+def stale_message(owner: LockOwner | None) -> str:
+    """The note for a lock whose holder died without releasing it."""
+    holder = _holder(owner) if owner is not None else "a controller that left no readable record"
+    return (
+        f"took over a stale lock left by {holder}: its holder is gone "
+        "(that run was killed or lost its connection; the host may be half-converged, "
+        "which this run repairs)"
+    )
+
+
+def waited_message(owner: LockOwner | None, seconds: float) -> str:
+    return f"waited {seconds:.1f}s for the lock held by {_holder(owner)}"
+
+
+class HostLock:
+    """A held host lock; :meth:`release` it (or let the connection close)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        process: HostProcess,
+        paths: LockPaths,
+        notes: tuple[str, ...],
+    ) -> None:
+        self._transport = transport
+        self._process = process
+        self._paths = paths
+        self.notes = notes
+        """What a person should know about taking it: a wait, a stale lock taken over."""
+        self._released = False
+
+    def release(self) -> None:
+        """Remove the owner record, then end ``cat`` so ``flock`` lets go. Idempotent.
+
+        If the owner record cannot be removed (the connection broke), the lock is still
+        released when the connection ends, and the next holder reports it as stale.
+        """
+        if self._released:
+            return
+        self._released = True
+        try:
+            self._transport.remove_file(self._paths.owner)
+        finally:
+            self._process.close_stdin()
+            self._process.wait(5.0)
+            self._process.close()
+
+
+def _read_owner(transport: Transport, paths: LockPaths) -> LockOwner | None:
+    raw = transport.read_file(paths.owner)
+    return None if raw is None else LockOwner.from_json(raw)
+
+
+def _read_owner_of_busy_lock(transport: Transport, paths: LockPaths) -> LockOwner | None:
+    """The holder of a lock we found taken; it may need a moment to write its record."""
+    for attempt in range(OWNER_RETRIES):
+        owner = _read_owner(transport, paths)
+        if owner is not None or attempt == OWNER_RETRIES - 1:
+            return owner
+        time.sleep(OWNER_RETRY_SECONDS)
+    return None
+
+
+def _try_lock(
+    transport: Transport, spawner: Spawner, paths: LockPaths, wait: float | None
+) -> HostProcess | None:
+    """Start ``flock … cat``; the held process, or None when the lock stayed taken."""
+    argv = ["flock", "--conflict-exit-code", str(BUSY_EXIT)]
+    argv += ["--nonblock"] if wait is None else ["--timeout", f"{wait:g}"]
+    argv += [paths.lock, "cat"]
+    process = spawner.spawn(argv)
+    try:
+        with contextlib.suppress(TransportError):  # flock may already have exited: busy
+            process.send(READY)
+        line = process.read_line((wait or 0.0) + ANSWER_SECONDS)
+        if line == READY:
+            return process
+        if line is None:
+            raise LockError(
+                f"{transport.host.name}: flock did not answer within "
+                f"{(wait or 0.0) + ANSWER_SECONDS:g}s"
+            )
+        status = process.wait(ANSWER_SECONDS)
+        if status == BUSY_EXIT:
+            process.close()
+            return None
+        why = process.stderr_tail().strip() or f"exit status {status}"
+        if status == 127:
+            why = "flock is not installed on the host (util-linux)"
+        raise LockError(f"{transport.host.name}: cannot take the host lock {paths.lock}: {why}")
+    except BaseException:
+        process.close()
+        raise
+
+
+def acquire(
+    transport: Transport,
+    owner: LockOwner,
+    *,
+    wait: float = 0.0,
+    paths: LockPaths = DEFAULT_PATHS,
+) -> HostLock:
+    """Take the host's lock over ``transport``, waiting up to ``wait`` seconds for it.
+
+    ``owner`` describes this controller; its ``since`` is set to the moment the lock is taken.
+
+    Raises:
+        LockError: another controller holds it (the message names who and since when), or the
+            transport cannot hold a lock, or ``flock`` failed.
+        TransportError: the host could not be reached.
+    """
+    host = transport.host.name
+    if not isinstance(transport, Spawner):
+        raise LockError(f"{host}: this connection cannot hold the host lock (no spawn support)")
+    transport.run(["mkdir", "-p", posixpath.dirname(paths.lock)])
+    notes: list[str] = []
+    started = time.monotonic()
+    process = _try_lock(transport, transport, paths, None)
+    if process is None:
+        holder = _read_owner_of_busy_lock(transport, paths)
+        if wait <= 0:
+            raise LockError(busy_message(host, holder))
+        process = _try_lock(transport, transport, paths, wait)
+        if process is None:
+            raise LockError(busy_message(host, _read_owner(transport, paths) or holder, wait))
+        notes.append(waited_message(holder, time.monotonic() - started))
+    try:
+        previous = transport.read_file(paths.owner)
+        if previous is not None:
+            notes.append(stale_message(LockOwner.from_json(previous)))
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        record = dataclasses.replace(owner, since=now)
+        transport.write_file(paths.owner, record.to_json(), mode=0o644)
+    except BaseException:
+        process.close()
+        raise
+    return HostLock(transport, process, paths, tuple(notes))
+
+
+__all__ = [
+    "DEFAULT_PATHS",
+    "LOCK_FILE",
+    "OWNER_FILE",
+    "HostLock",
+    "LockOwner",
+    "LockPaths",
+    "acquire",
+    "busy_message",
+    "current_owner",
+    "stale_message",
+    "waited_message",
+]

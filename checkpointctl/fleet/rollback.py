@@ -1,0 +1,98 @@
+"""``--rollback-on-fail``: put the converged hosts of a halted batch back on their previous image.
+
+What "previous" means: the plan of every host records, for each container it replaces, the image
+the container ran before (the ``image`` field's *before* side, a ``repo@sha256:…`` digest the
+engine still has locally, since a replacement only removes the old *container*). Rolling back
+converges the containers resource alone to a desired state where those containers name their
+previous image again; everything else (files, firewall, the rest of each container's settings)
+stays as the halted rollout left it, because that is what ran and passed on the host.
+
+Limits, on purpose: a container the rollout *created* has no previous image and is left running
+(removing it would leave the host without a checkpoint); a previous image known only by its ID,
+not by a registry digest, cannot be pinned and is not rolled back; the previous image must still
+pass the registry trust and scan gate of the current policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from checkpointctl.model import Action, Change, Finding
+from checkpointctl.resources.base import Resource
+from checkpointctl.spec import DesiredState, ImageRef
+from checkpointctl.transport.base import Transport
+
+CONTAINER_KIND = "container"
+
+
+def previous_images(changes: Sequence[Change]) -> dict[str, str]:
+    """Container name → the ``repo@sha256:…`` it ran before, for containers whose image this
+    plan changes on an existing container (pure)."""
+    out: dict[str, str] = {}
+    for change in changes:
+        if change.kind != CONTAINER_KIND or change.action not in (Action.REPLACE, Action.UPDATE):
+            continue
+        for f in change.fields:
+            if f.path == "image" and isinstance(f.before, str) and "@sha256:" in f.before:
+                out[change.address.split("/", 1)[1]] = f.before
+    return out
+
+
+def rollback_state(desired: DesiredState, previous: Mapping[str, str]) -> DesiredState:
+    """``desired`` with each container in ``previous`` pinned to its previous image (pure)."""
+    containers = []
+    for spec in desired.containers:
+        ref = previous.get(spec.name)
+        if ref is not None:
+            repository, _, digest = ref.rpartition("@")
+            spec = dataclasses.replace(spec, image=ImageRef(repository, digest))
+        containers.append(spec)
+    return dataclasses.replace(desired, containers=tuple(containers))
+
+
+class OnlyAddresses:
+    """A containers resource restricted to some addresses: a rollback touches the containers
+    it rolls back and nothing else (no orphan removal, no other container)."""
+
+    kind: ClassVar[str] = CONTAINER_KIND
+
+    def __init__(self, inner: Resource, addresses: frozenset[str]) -> None:
+        self._inner = inner
+        self._addresses = addresses
+
+    def read(self, transport: Transport, desired: DesiredState) -> object:
+        return self._inner.read(transport, desired)
+
+    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+        return [c for c in self._inner.diff(desired, actual) if c.address in self._addresses]
+
+    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+        return []
+
+    def apply(self, transport: Transport, change: Change) -> None:
+        self._inner.apply(transport, change)
+
+
+def rollback_findings(previous: Mapping[str, str], status: str, error: str | None) -> list[Finding]:
+    """How a rollback ended, as findings on the host's result (pure)."""
+    if status in ("converged", "in-sync"):
+        return [
+            Finding(
+                f"{CONTAINER_KIND}/{name}",
+                f"rolled back to {ref} after the rollout halted (--rollback-on-fail)",
+                "warning",
+            )
+            for name, ref in sorted(previous.items())
+        ]
+    why = f": {error}" if error else ""
+    return [Finding("rollback", f"rollback to the previous image failed ({status}){why}", "error")]
+
+
+__all__ = [
+    "OnlyAddresses",
+    "previous_images",
+    "rollback_findings",
+    "rollback_state",
+]
