@@ -163,7 +163,10 @@ def _rollout(args: argparse.Namespace) -> Any:
             raise CheckpointctlError(
                 f"--max-fail must be a percentage (got {args.max_fail!r})"
             ) from None
-    return Rollout(canary=args.canary, serial=serial, max_fail=max_fail)
+    return Rollout(
+        canary=args.canary, serial=serial, max_fail=max_fail,
+        rollback_on_fail=args.rollback_on_fail,
+    )
 
 
 def _run(args: argparse.Namespace, mode: str) -> int:
@@ -177,15 +180,22 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     if args.trust_on_first_use:
         hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
     rollout = _rollout(args) if mode == "apply" else None
+    options = None
+    if mode == "apply":
+        from checkpointctl.cli_fleet import apply_options
+
+        options = apply_options(args)
     observer = _observer(args)
     try:
         report = run_fleet(
             hosts, result.states, mode,  # type: ignore[arg-type]
-            connect, forks=args.forks, rollout=rollout, observer=observer,
+            connect, forks=args.forks, rollout=rollout, observer=observer, options=options,
         )
     finally:
         if observer is not None:
             observer.close()
+    if options is not None and options.audit_log is not None and options.audit_log.error:
+        _warn(f"warning: {options.audit_log.error}")
     fmt = args.format
     out = args.output
     color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -307,6 +317,15 @@ def _parser() -> argparse.ArgumentParser:
                            help="then converge in batches of N hosts or P%% of the fleet")
             p.add_argument("--max-fail", metavar="P%",
                            help="halt when more than P%% of finished hosts failed")
+            p.add_argument("--rollback-on-fail", action="store_true",
+                           help="when a batch halts, put its converged hosts back on their "
+                                "previous container image")
+            p.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
+                           help="wait up to SECONDS for another controller's host lock "
+                                "(default 0: fail at once)")
+            p.add_argument("--audit-log", metavar="PATH", default=".checkpointctl/audit.jsonl",
+                           help="append one JSON line per host to PATH "
+                                "(default .checkpointctl/audit.jsonl)")
         p.set_defaults(func=func)
 
     p = sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
@@ -350,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``checkpointctl`` command; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.command_argv = list(sys.argv[1:] if argv is None else argv)  # for the audit log
     try:
         code: int = args.func(args)
         return code
