@@ -189,6 +189,9 @@ class HostResult:
     error: str | None = None
     findings: tuple[Finding, ...] = ()
     seconds: float = 0.0
+    checked: tuple[str, ...] = ()
+    """Resource kinds read on this host (in apply order), so reports can show the ones in sync
+    too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
 
     @property
     def in_sync(self) -> bool:
