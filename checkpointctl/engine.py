@@ -87,13 +87,22 @@ class NullObserver:
         return None
 
 
-def default_resources() -> tuple[Resource, ...]:
+def default_resources(*, pull_mode: bool = False) -> tuple[Resource, ...]:
     """Every resource kind, in the fixed apply order: firewall, credentials, collection,
     containers. Each prefix of that order is a safe state (the firewall first, containers last
-    so they start with their files in place)."""
+    so they start with their files in place). ``pull_mode``: the host converges itself (the
+    agent), so the firewall needs no management access for a controller."""
     from checkpointctl.resources.collection import CollectionResource
+    from checkpointctl.resources.containers import ContainersResource
+    from checkpointctl.resources.credentials import CredentialsResource
+    from checkpointctl.resources.firewall import FirewallResource
 
-    return (CollectionResource(),)
+    return (
+        FirewallResource(pull_mode=pull_mode),
+        CredentialsResource(),
+        CollectionResource(),
+        ContainersResource(),
+    )
 
 
 @dataclass(frozen=True)
@@ -248,6 +257,7 @@ class _Run:
     applied: list[Change] = field(default_factory=list)
     current: Change | None = None
     findings: list[Finding] = field(default_factory=list)
+    checked: tuple[str, ...] = ()
 
     def result(self, status: HostStatus, error: str | None = None) -> HostResult:
         return HostResult(
@@ -259,6 +269,7 @@ class _Run:
             error=error,
             findings=tuple(self.findings),
             seconds=time.monotonic() - self.started,
+            checked=self.checked,
         )
 
 
@@ -271,6 +282,7 @@ def _converge(
 ) -> HostResult:
     """Plan, and in apply mode apply and verify, over an open (and locked) connection."""
     plan, found = _plan(transport, desired, resources)
+    run.checked = tuple(plan)
     run.changes = tuple(c for kind in plan.values() for c in kind)
     run.findings.extend(found)
     if mode != "apply":

@@ -7,7 +7,10 @@ Mapping (the contract CI dashboards see):
   check mode it carries ``<failure type="drift" message="drifted: N fields">`` whose text lists
   the fields (secrets redacted). In apply mode an applied change passes, the failed one carries
   ``<error type="apply">`` and the ones not reached are ``<skipped/>``;
-- a host with no changes gets one passing testcase ``in-sync``;
+- each resource kind read on the host without a change (``HostResult.checked``) is a passing
+  testcase named after the kind (``firewall``, ``container``…), so a nightly job shows every
+  host × resource, passing or not; a host with no changes and no such list gets one passing
+  testcase ``in-sync``;
 - an unreachable or failed host gets a testcase named after its status with ``<error>``; a host
   that was not attempted gets one ``<skipped/>`` testcase ``not-attempted``;
 - findings go to the suite's ``<system-out>``: they are for people and never change counts.
@@ -75,6 +78,8 @@ def _host_cases(report: RunReport, host: HostResult) -> list[ET.Element]:
         _child(case, "skipped", reason or "not attempted", "not-attempted")
         return [case]
     cases = [_change_case(report, host, c) for c in host.changes]
+    changed = {c.kind for c in host.changes}
+    cases += [_testcase(host, kind) for kind in host.checked if kind not in changed]
     failed_address_reported = host.failed is not None and any(
         c.address == host.failed for c in host.changes
     )

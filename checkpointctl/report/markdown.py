@@ -7,6 +7,12 @@ Values are one line and shortened like in the text report; the JSON report carri
 
 Layout: a summary line, ``| host | status | changes |``, then for every host with changes,
 findings or an error a ``<details>`` block with ``| address | action | field | before | after |``.
+
+A comment must fit (GitHub refuses comments over 65,536 characters), so a large fleet's report
+is capped: at most :data:`MAX_TABLE_ROWS` hosts in the table (hosts that need attention first,
+then in run order), at most :data:`MAX_CHANGE_ROWS` field rows per host, and details blocks only
+while the whole stays under :data:`MAX_CHARS`. Whatever is left out is counted in an
+"…and N more" line, and the JSON report always carries everything.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import html
 
 from checkpointctl.model import Change, FieldChange, HostResult, HostStatus, RunReport
-from checkpointctl.report.display import format_value, one_line
+from checkpointctl.report.display import format_value, one_line, shorten
 from checkpointctl.report.summary import change_outcome, host_headline, summary_line
 
 # Characters that start inline Markdown inside a table cell: escapes, code, emphasis, links,
@@ -24,6 +30,19 @@ _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _UNKNOWN = "—"  # changes of a host we could not read: unknown, not zero
 _UNREAD = frozenset({HostStatus.UNREACHABLE, HostStatus.NOT_ATTEMPTED, HostStatus.FAILED})
 _STATUS_WORDS = {status: status.value.replace("-", " ") for status in HostStatus}
+_QUIET = frozenset({HostStatus.IN_SYNC, HostStatus.CONVERGED})
+
+MAX_TABLE_ROWS = 50
+"""Hosts listed in the fleet table; the rest are counted in one line."""
+MAX_CHANGE_ROWS = 40
+"""Field rows in one host's details table; the rest are counted in one line."""
+MAX_ERROR_CHARS = 2000
+"""An error message longer than this is cut in the middle."""
+MAX_FINDINGS = 20
+"""Findings listed for one host."""
+MAX_CHARS = 60_000
+"""Budget for the whole comment, safely under GitHub's 65,536-character limit."""
+_TRAILER_RESERVE = 400
 
 
 def md(text: str) -> str:
@@ -106,27 +125,68 @@ def _details(report: RunReport, host: HostResult) -> list[str]:
     lines = [f"<details><summary>{summary}</summary>", ""]
     if host.error:
         label = "reason" if host.status is HostStatus.NOT_ATTEMPTED else "error"
-        lines += [f"**{label}:** {md(host.error)}", ""]
+        lines += [f"**{label}:** {md(shorten(host.error, MAX_ERROR_CHARS))}", ""]
     if host.changes:
         rows = [row for c in host.changes for row in _change_rows(report, host, c)]
-        lines += [*_table(["address", "action", "field", "before", "after"], rows), ""]
-        notes = _notes(host)
+        shown, hidden = rows[:MAX_CHANGE_ROWS], len(rows) - MAX_CHANGE_ROWS
+        lines += [*_table(["address", "action", "field", "before", "after"], shown), ""]
+        if hidden > 0:
+            lines += [f"_…and {hidden} more field rows (see the JSON report)._", ""]
+        notes = _notes(host)[:MAX_CHANGE_ROWS]
         if notes:
             lines += [*notes, ""]
     if host.findings:
         lines += ["**findings:**", ""]
-        lines += [f"- {f.severity}: {md(f.address)}: {md(f.message)}" for f in host.findings]
+        listed = host.findings[:MAX_FINDINGS]
+        lines += [f"- {f.severity}: {md(f.address)}: {md(f.message)}" for f in listed]
+        if len(host.findings) > len(listed):
+            lines.append(f"- _…and {len(host.findings) - len(listed)} more findings._")
         lines.append("")
     lines.append("</details>")
     return lines
 
 
+def _quiet(host: HostResult) -> bool:
+    """A host that needs nobody's attention: in sync or converged, nothing to report."""
+    return host.status in _QUIET and not host.changes and not host.findings and not host.error
+
+
+def table_hosts(report: RunReport, limit: int = MAX_TABLE_ROWS) -> list[HostResult]:
+    """The hosts the table lists: all of them, or when over ``limit`` the ones that need
+    attention first, shown in run order (pure)."""
+    if len(report.hosts) <= limit:
+        return list(report.hosts)
+    ranked = sorted(range(len(report.hosts)), key=lambda i: (_quiet(report.hosts[i]), i))
+    keep = sorted(ranked[:limit])
+    return [report.hosts[i] for i in keep]
+
+
 def render_markdown(report: RunReport) -> str:
-    """The report as a Markdown document for a PR comment, ending with a newline."""
+    """The report as a Markdown document for a PR comment, ending with a newline.
+
+    Never longer than :data:`MAX_CHARS` characters for any fleet (see the module docstring).
+    """
     lines = [f"**checkpointctl {report.mode}:** {md(summary_line(report))}", ""]
-    rows = [[md(h.host), h.status.value, _changes_cell(report, h)] for h in report.hosts]
+    listed = table_hosts(report)
+    rows = [[md(h.host), h.status.value, _changes_cell(report, h)] for h in listed]
     lines += [*_table(["host", "status", "changes"], rows)]
-    for host in report.hosts:
-        if host.changes or host.findings or host.error:
-            lines += ["", *_details(report, host)]
+    left_out = len(report.hosts) - len(listed)
+    if left_out:
+        quiet = sum(_quiet(h) for h in report.hosts) - sum(_quiet(h) for h in listed)
+        lines += ["", f"_…and {left_out} more hosts ({quiet} of them with nothing to report)._"]
+    size = sum(len(line) + 1 for line in lines)
+    wanted = [h for h in listed if h.changes or h.findings or h.error]
+    for index, host in enumerate(wanted):
+        block = ["", *_details(report, host)]
+        block_size = sum(len(line) + 1 for line in block)
+        if size + block_size > MAX_CHARS - _TRAILER_RESERVE:
+            more = len(wanted) - index
+            lines += [
+                "",
+                f"_…and {more} more hosts with details not shown: a comment is capped at "
+                f"{MAX_CHARS} characters (the JSON report has everything)._",
+            ]
+            break
+        lines += block
+        size += block_size
     return "\n".join(lines) + "\n"
