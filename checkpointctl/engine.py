@@ -35,7 +35,7 @@ from typing import Protocol
 from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
 from checkpointctl.fleet import audit as audit_mod
 from checkpointctl.fleet.health import check_gate
-from checkpointctl.fleet.lock import DEFAULT_PATHS, HostLock, LockOwner, LockPaths, acquire
+from checkpointctl.fleet.lock import HostLock, LockOwner, LockPaths, acquire
 from checkpointctl.fleet.rollback import (
     CONTAINER_KIND,
     OnlyAddresses,
@@ -58,7 +58,9 @@ from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport.base import Transport
 
 Connect = Callable[[Host], Transport]
-STATE_FILE = f"{STATE_DIR}/last-apply.json"
+STATE_FILE_NAME = "last-apply.json"
+STATE_FILE = f"{STATE_DIR}/{STATE_FILE_NAME}"
+AUDIT_FILE_NAME = "audit.jsonl"
 BAD = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE})
 GATE_PREFIX = "health gate: "
 LOCK_ADDRESS = "lock"
@@ -130,7 +132,12 @@ class ApplyOptions:
     audit_log: audit_mod.LocalAuditLog | None = field(default=None, compare=False)
     """The controller's audit log; None keeps only the hosts' copies."""
     health_gate: bool = True
-    lock_paths: LockPaths = DEFAULT_PATHS
+    state_dir: str = STATE_DIR
+    """Where on each host the lock, its owner, ``last-apply.json`` and ``audit.jsonl`` live."""
+
+    @property
+    def lock_paths(self) -> LockPaths:
+        return LockPaths(f"{self.state_dir}/lock", f"{self.state_dir}/lock-owner.json")
 
     def resolved_owner(self) -> LockOwner:
         from checkpointctl.fleet.lock import current_owner
@@ -239,11 +246,14 @@ def _record(
     result: HostResult,
     ctx: audit_mod.AuditContext,
     action: str,
+    state_dir: str,
 ) -> None:
     """Leave on the host when it was last converged, by whom, to what, and how it ended."""
     doc = record_doc(result, desired, ctx, action=action)
     transport.write_file(
-        STATE_FILE, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), mode=0o600
+        f"{state_dir}/{STATE_FILE_NAME}",
+        (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(),
+        mode=0o600,
     )
 
 
@@ -348,16 +358,17 @@ def _finish_on_host(
     ctx: audit_mod.AuditContext,
     line: bytes,
     action: str,
+    state_dir: str,
 ) -> HostResult:
     """Under the lock: the host's last-apply record and audit line. A failure to write them
     does not undo the apply; it is reported as a finding."""
     problems = []
     try:
-        _record(transport, desired, result, ctx, action)
+        _record(transport, desired, result, ctx, action, state_dir)
     except CheckpointctlError as exc:
         problems.append(Finding("audit", f"could not write the host's last-apply record: {exc}"))
     try:
-        audit_mod.append_on_host(transport, line)
+        audit_mod.append_on_host(transport, line, f"{state_dir}/{AUDIT_FILE_NAME}")
     except CheckpointctlError as exc:
         problems.append(Finding("audit", f"could not append to the host's audit log: {exc}"))
     if not problems:
@@ -402,8 +413,9 @@ def _host_run(
             record = audit_mod.audit_record(
                 ctx, result, policies=desired.policies, action=action, notes=notes
             )
+            line = audit_mod.audit_line(record)
             result = _finish_on_host(
-                transport, desired, result, ctx, audit_mod.audit_line(record), action
+                transport, desired, result, ctx, line, action, options.state_dir
             )
         _audit_local(options, ctx, result, desired, action, notes)
         return result

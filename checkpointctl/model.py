@@ -45,6 +45,11 @@ class Secret:
         """``sha256:<hex>`` of the value: what plans and hosts compare, never the value itself."""
         return "sha256:" + hashlib.sha256(self._value).hexdigest()
 
+    def slow_digest(self, salt: bytes) -> str:
+        """An scrypt digest (hex) for places other people can read, such as a container label:
+        unlike :meth:`digest`, guessing a weak password from it costs real work per guess."""
+        return hashlib.scrypt(self._value, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
+
     def __repr__(self) -> str:
         return REDACTED
 
@@ -154,7 +159,7 @@ class Finding:
     """Something on a host worth a person's attention that the tool will not change.
 
     Example: a container not managed by checkpointctl that publishes a port. Findings never
-    make drift fail on their own unless ``severity`` is ``error``.
+    make drift fail on their own unless ``severity`` is ``error`` (then drift exits 2).
     """
 
     address: str
@@ -216,7 +221,9 @@ class RunReport:
         bad = {HostStatus.FAILED, HostStatus.UNREACHABLE}
         if any(h.status in bad for h in self.hosts) or self.halted:
             return 1
-        if self.mode in ("drift", "check") and any(h.changes for h in self.hosts):
+        if self.mode in ("drift", "check") and any(
+            h.changes or any(f.severity == "error" for f in h.findings) for h in self.hosts
+        ):
             return 2
         return 0
 

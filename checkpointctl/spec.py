@@ -243,6 +243,11 @@ class DesiredState:
     health: HealthSpec = HealthSpec()
     policies: tuple[str, ...] = ()
     sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
+    scan_verdicts: Mapping[str, tuple[bool, str]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    """Scan-gate answers by image digest: (ok, reason). Computed where the scan reports are
+    (the controller), carried to apply so a host never runs an image whose scan failed."""
 
     def source(self, path: str) -> Location | None:
         """The policy location that set ``path``, its nearest parent, or else the first line

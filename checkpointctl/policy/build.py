@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
+from checkpointctl.policy.lint import split_image
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     COLLECTION_PROFILES,
@@ -86,6 +88,24 @@ def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | 
         if isinstance(merged.get(toggle), bool):
             values[toggle] = bool(merged[toggle])
     return CollectionSpec(container, profile, tuple((t, values[t]) for t in COLLECTION_TOGGLES))
+
+
+_SLOW_DIGESTS: dict[tuple[str, Secret], str] = {}
+_SLOW_LOCK = threading.Lock()
+
+
+def _slow_digest(name: str, secret: Secret) -> str:
+    """A digest of a credential's secret for the container's config label.
+
+    The label is readable by anyone who can inspect containers, so a plain sha256 of a weak
+    password would be brute-forced offline; scrypt makes each guess expensive. Cached per value
+    so a fleet sharing a credential pays once.
+    """
+    key = (name, secret)
+    with _SLOW_LOCK:
+        if key not in _SLOW_DIGESTS:
+            _SLOW_DIGESTS[key] = secret.slow_digest(b"checkpointctl-config-digest:" + name.encode())
+        return _SLOW_DIGESTS[key]
 
 
 def _uid_gid(user: str) -> tuple[int, int]:
@@ -181,9 +201,10 @@ def build_state(
         files: dict[str, bytes] = {collection.file_path: collection.render()}
         for cr in mine:
             files[cr.file_path] = json.dumps(
-                [cr.username, cr.secret.digest(), cr.targets, cr.permissions]
+                [cr.username, _slow_digest(cr.name, cr.secret), cr.targets, cr.permissions,
+                 cr.expires.isoformat() if cr.expires else None]
             ).encode()
-        repo, _, digest = str(c["image"]).partition("@")
+        repo, digest = split_image(str(c["image"]))  # repo:tag@sha256:… drops the tag
         env: list[tuple[str, str | Secret]] = []
         for key, value in sorted((c.get("env") or {}).items()):
             if isinstance(value, str) and value.startswith(VAULT_PREFIX):
@@ -195,7 +216,7 @@ def build_state(
         containers.append(
             ContainerSpec(
                 name=name,
-                image=ImageRef(repo, digest),
+                image=ImageRef(repo, digest or ""),
                 command=tuple(c["command"]) if c.get("command") is not None else None,
                 env=tuple(env),
                 user=str(c.get("user") or "65534:65534"),
