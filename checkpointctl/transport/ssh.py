@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import random
 import secrets
 import select
 import shlex
@@ -47,7 +48,15 @@ KEEPALIVE_SECONDS = 30
 SFTP_TIMEOUT = 60.0
 #: Mode of parent directories ``write_file`` creates.
 DIR_MODE = 0o755
+#: How many times a connect is tried when it fails the way a busy sshd fails (see
+#: :func:`transient_connect_error`); authentication, host key and timeout failures get one try.
+CONNECT_ATTEMPTS = 4
+#: Full-jitter backoff between those tries: uniform in [0, min(cap, base * 2**retry)] seconds,
+#: so hundreds of controllers' workers refused at once do not come back in lockstep.
+RETRY_BASE_SECONDS = 0.5
+RETRY_CAP_SECONDS = 4.0
 _CHUNK = 32768
+_TRANSIENT_TEXT = ("error reading ssh protocol banner", "connection reset", "connection aborted")
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -71,6 +80,40 @@ def use_agent(host_vars: Mapping[str, object]) -> bool:
     return value is True
 
 
+def transient_connect_error(e: BaseException) -> bool:
+    """Whether a connect failure is one a busy but healthy host causes, worth another try.
+
+    An sshd past its ``MaxStartups`` accepts the TCP connection and closes it before sending
+    its banner: paramiko reports "Error reading SSH protocol banner" (often with "Connection
+    reset by peer"), or the socket layer a reset. Those are retried. Never retried: a refused
+    key (retrying an authentication failure only feeds fail2ban and lockouts), an unknown or
+    changed host key, settings of ours, a refused port (no sshd there), and timeouts (a host
+    that drops packets would cost the whole timeout again per try; it is reported at once).
+    """
+    refused = (
+        HostKeyError,
+        TransportError,
+        paramiko.AuthenticationException,
+        paramiko.BadHostKeyException,
+        paramiko.PasswordRequiredException,
+        TimeoutError,
+    )
+    if isinstance(e, refused):
+        return False
+    if isinstance(e, ConnectionResetError | ConnectionAbortedError | BrokenPipeError | EOFError):
+        return True
+    if isinstance(e, paramiko.SSHException):
+        text = str(e).lower()
+        return "timed out" not in text and any(t in text for t in _TRANSIENT_TEXT)
+    return False
+
+
+def retry_delay(retry: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before retry number ``retry`` (0-based): full jitter, capped."""
+    ceiling = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2**retry)
+    return (rng or random).uniform(0.0, ceiling)
+
+
 def known_hosts_path(host: Host) -> str:
     """The known_hosts file for ``host``: its own, or the user's (read-only) when unset."""
     return os.path.expanduser(host.known_hosts or DEFAULT_KNOWN_HOSTS)
@@ -84,10 +127,13 @@ class SshTransport:
     """
 
     host: Host
+    connect_attempts: int
+    """How many connects :meth:`open` needed (1 unless a busy sshd dropped the first)."""
 
     def __init__(self, host: Host, client: paramiko.SSHClient) -> None:
         """Wrap an already connected and authenticated client (use :meth:`open`)."""
         self.host = host
+        self.connect_attempts = 1
         self._client = client
         self._where = f"{host.name} ({host.address}:{host.port})"
         self._lock = threading.Lock()
@@ -99,7 +145,9 @@ class SshTransport:
         """Connect, check the host key and authenticate, all within ``timeout`` per step.
 
         ``timeout`` (default ``host.connect_timeout``) bounds the TCP connect, the banner, the
-        key exchange and the authentication each.
+        key exchange and the authentication each. A connect the host drops before its banner
+        (a busy sshd past ``MaxStartups``) is tried up to :data:`CONNECT_ATTEMPTS` times with
+        jittered backoff; nothing else is retried (see :func:`transient_connect_error`).
 
         Raises:
             HostKeyError: the host key is unknown (without trust on first use) or changed.
@@ -122,50 +170,25 @@ class SshTransport:
         if identity is not None and not os.path.isfile(identity):
             raise TransportError(f"{where}: identity file {identity} does not exist")
 
-        client = paramiko.SSHClient()
-        if os.path.exists(known_hosts):
+        attempts = 0
+        while True:
+            attempts += 1
             try:
-                client.load_system_host_keys(known_hosts)
-            except (OSError, paramiko.SSHException) as e:
-                raise TransportError(f"{where}: cannot read known_hosts {known_hosts}: {e}") from e
-        if host.trust_on_first_use:
-            if host.known_hosts is None:
-                raise HostKeyError(tofu_without_file_message(host.name, host.address, host.port))
-            client.set_missing_host_key_policy(
-                RecordUnknownKey(host.address, host.port, known_hosts)
-            )
-        else:
-            client.set_missing_host_key_policy(
-                RefuseUnknownKey(host.name, host.address, host.port, known_hosts)
-            )
-
-        try:
-            client.connect(
-                hostname=host.address,
-                port=host.port,
-                username=host.user,
-                key_filename=identity,
-                allow_agent=agent,
-                look_for_keys=False,
-                timeout=limit,
-                banner_timeout=limit,
-                auth_timeout=limit,
-                channel_timeout=limit,
-            )
-        except Exception as e:
-            client.close()
-            mapped = _connect_error(e, host, where, known_hosts, limit, identity)
-            if mapped is e:
-                raise
-            raise mapped from e
-        except BaseException:
-            client.close()
-            raise
+                client = _connect_once(host, where, known_hosts, identity, agent, limit)
+                break
+            except Exception as e:
+                if not transient_connect_error(e.__cause__ or e):
+                    raise
+                if attempts >= CONNECT_ATTEMPTS:
+                    raise HostUnreachable(f"{e} (tried {attempts} times)") from e
+                time.sleep(retry_delay(attempts - 1))
         transport = client.get_transport()
         if transport is None:  # connect() returned, so this is a paramiko bug
             raise HostUnreachable(f"{where}: connection closed right after login")
         transport.set_keepalive(KEEPALIVE_SECONDS)
-        return cls(host, client)
+        opened = cls(host, client)
+        opened.connect_attempts = attempts
+        return opened
 
     def __enter__(self) -> SshTransport:
         return self
@@ -485,6 +508,55 @@ class SshProcess:
     def close(self) -> None:
         with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
             self._chan.close()
+
+
+def _connect_once(
+    host: Host,
+    where: str,
+    known_hosts: str,
+    identity: str | None,
+    agent: bool,
+    limit: float,
+) -> paramiko.SSHClient:
+    """One connect, key check and login; failures translated (the cause kept for retries)."""
+    client = paramiko.SSHClient()
+    if os.path.exists(known_hosts):
+        try:
+            client.load_system_host_keys(known_hosts)
+        except (OSError, paramiko.SSHException) as e:
+            raise TransportError(f"{where}: cannot read known_hosts {known_hosts}: {e}") from e
+    if host.trust_on_first_use:
+        if host.known_hosts is None:
+            raise HostKeyError(tofu_without_file_message(host.name, host.address, host.port))
+        client.set_missing_host_key_policy(RecordUnknownKey(host.address, host.port, known_hosts))
+    else:
+        client.set_missing_host_key_policy(
+            RefuseUnknownKey(host.name, host.address, host.port, known_hosts)
+        )
+
+    try:
+        client.connect(
+            hostname=host.address,
+            port=host.port,
+            username=host.user,
+            key_filename=identity,
+            allow_agent=agent,
+            look_for_keys=False,
+            timeout=limit,
+            banner_timeout=limit,
+            auth_timeout=limit,
+            channel_timeout=limit,
+        )
+    except Exception as e:
+        client.close()
+        mapped = _connect_error(e, host, where, known_hosts, limit, identity)
+        if mapped is e:
+            raise
+        raise mapped from e
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def _exchange(
