@@ -14,6 +14,7 @@ remote shell splits again.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import posixpath
 import random
@@ -41,6 +42,12 @@ from checkpointctl.transport.hostkeys import (
     tofu_without_file_message,
 )
 from checkpointctl.transport.process import keep_tail, split_line
+
+# paramiko logs a failed handshake at ERROR level with a traceback; with no logging configured
+# Python's last-resort handler prints that on stderr, before (and besides) our one-line error.
+# The failure reaches the user as our error; paramiko's records still propagate to whatever
+# handlers an application configures.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 #: Seconds of silence after which a keepalive is sent, so a dead peer is noticed mid-run.
 KEEPALIVE_SECONDS = 30
