@@ -251,22 +251,21 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 # --- agent -------------------------------------------------------------------------------------
 
 
-def agent_resources() -> tuple[Resource, ...]:
+def agent_resources(desired: DesiredState) -> tuple[Resource, ...]:
     """Push mode's resources, in their order, with the firewall in pull mode.
 
-    The firewall comes first in the fixed order; it is added here when the engine's list does
-    not have it (yet), because a host in pull mode is exactly the host whose firewall may drop
-    all inbound traffic.
+    One exception: a host with no Docker engine whose state wants no containers skips the
+    container resource (there is nothing to converge and no container that could need
+    removing), so a firewall-only host without Docker can be managed in pull mode.
     """
-    import dataclasses
-
     from checkpointctl import engine
-    from checkpointctl.resources.firewall import FirewallResource
+    from checkpointctl.transport.local import DOCKER_SOCKET_URL
 
-    base = engine.default_resources()
-    firewall = next((r for r in base if isinstance(r, FirewallResource)), FirewallResource())
-    rest = tuple(r for r in base if r.kind != FirewallResource.kind)
-    return (dataclasses.replace(firewall, pull_mode=True), *rest)
+    resources = engine.default_resources(pull_mode=True)
+    socket_path = DOCKER_SOCKET_URL.removeprefix("unix://")
+    if desired.containers or os.path.exists(socket_path):
+        return resources
+    return tuple(r for r in resources if r.kind != "container")
 
 
 def _local_converge(host_name: str) -> Converge:
@@ -276,7 +275,7 @@ def _local_converge(host_name: str) -> Converge:
         from checkpointctl.transport.connect import connect
 
         local = Host(name=host_name, address="localhost", connection="local")
-        return engine.converge_host(local, desired, connect, "apply", agent_resources())
+        return engine.converge_host(local, desired, connect, "apply", agent_resources(desired))
 
     return converge
 
