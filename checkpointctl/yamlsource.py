@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.resolver import Resolver
 
 from checkpointctl.errors import Diagnostic, Location
 
@@ -30,6 +27,7 @@ MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 
+_STR = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -42,8 +40,8 @@ _PLAIN_TAGS = {
 }
 
 
-class _Limits:
-    """Depth and size limits enforced while composing, before any value is built.
+class _PyLoader(yaml.SafeLoader):
+    """The pure-Python safe loader, with depth and size limits enforced while composing.
 
     PyYAML's composer recurses once per nesting level, so ``[[[[...`` a few hundred levels deep
     would end in a RecursionError before the converter's own depth check saw a node; and a
@@ -60,48 +58,46 @@ class _Limits:
         self._composed += 1
         try:
             if self._depth > MAX_DEPTH + 1 or self._composed > MAX_NODES:
-                event = self.peek_event()  # type: ignore[attr-defined]
-                mark: yaml.Mark = event.start_mark
+                mark: yaml.Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 problem = (
                     f"nesting deeper than {MAX_DEPTH}"
                     if self._depth > MAX_DEPTH + 1
                     else f"file has more than {MAX_NODES} values"
                 )
                 raise SourceError(Diagnostic(problem, _loc(self.source_path, mark)))
-            node: yaml.Node | None = super().compose_node(parent, index)  # type: ignore[misc]
-            return node
+            return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
 
-class _PyLoader(_Limits, yaml.SafeLoader):
-    """The pure-Python safe loader, with our limits."""
-
-
-if yaml.__with_libyaml__:
-    from yaml._yaml import CParser
-
-    class _CLoader(_Limits, Composer, CParser, SafeConstructor, Resolver):
-        """libyaml's parser (events, about ten times faster to produce) under PyYAML's Python
-        composer, so that our limits apply while composing. Otherwise it is ``CSafeLoader``."""
-
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            Composer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
-
-
 class _NodeSource(Protocol):
-    source_path: str
-
     def check_node(self) -> bool: ...
     def get_node(self) -> yaml.Node | None: ...
     def dispose(self) -> None: ...
 
 
 def _loader(text: str, path: str) -> _NodeSource:
-    loader: _NodeSource = _CLoader(text) if yaml.__with_libyaml__ else _PyLoader(text)
+    """A safe loader for ``text``: libyaml's when PyYAML has it (about five times faster).
+
+    libyaml composes in C, so limits cannot be checked while it composes; instead its parser
+    first counts the events in C (a few milliseconds per megabyte) and a file with more events
+    than the value budget allows is refused before any node exists. libyaml refuses nesting
+    deeper than 1,000 levels itself, and its composer does not use Python's stack.
+    """
+    if yaml.__with_libyaml__:
+        from yaml._yaml import CParser
+
+        counter = CParser(text)
+        try:
+            events = counter.raw_parse()
+        finally:
+            counter.dispose()
+        if events > 2 * MAX_NODES:  # every value is one event (two for collections)
+            raise SourceError(
+                Diagnostic(f"file has more than {MAX_NODES} values", Location(path, 1, 1))
+            )
+        return yaml.CSafeLoader(text)
+    loader = _PyLoader(text)
     loader.source_path = path
     return loader
 
@@ -206,7 +202,11 @@ class _Converter:
                             field=field_path(at) or None,
                         )
                     )
-                key = str(self._scalar.construct_object(key_node))
+                key = (
+                    key_node.value
+                    if key_node.tag == _STR
+                    else str(self._scalar.construct_object(key_node))
+                )
                 if key in out:
                     raise SourceError(
                         Diagnostic(
@@ -223,6 +223,8 @@ class _Converter:
         assert isinstance(node, yaml.ScalarNode)
         if node.style in ("|", ">"):
             self.doc.block_scalars.add(at)
+        if node.tag == _STR:
+            return node.value  # what SafeConstructor would return, without its overhead
         value = self._scalar.construct_object(node, deep=True)
         if isinstance(value, datetime.datetime | datetime.date):
             return value.isoformat()
@@ -260,9 +262,7 @@ def parse_documents(text: str, path: str) -> Iterator[Document]:
             Diagnostic(f"YAML syntax error: control character {what}is not allowed", loc)
         ) from None
     except yaml.YAMLError as exc:
-        raise SourceError(
-            Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))
-        ) from None
+        raise SourceError(Diagnostic(f"YAML error: {exc}", Location(path, 1, 1))) from None
 
 
 def read_text(path: Path) -> str:
