@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from checkpointctl.errors import CheckpointctlError, Diagnostic, Severity
-from checkpointctl.inventory import Inventory
+from checkpointctl.inventory import Inventory, label_value
 from checkpointctl.model import Host
 from checkpointctl.policy.build import Decrypt, build_state
 from checkpointctl.policy.layering import Layer, merge
@@ -57,6 +57,36 @@ def _selector(data: dict[str, Any]) -> Selector:
         hosts=tuple(sel.get("hosts") or ()),
         labels=tuple(sorted((sel.get("labels") or {}).items())),
     )
+
+
+class _SelectorIndex:
+    """Policies by one label their selector requires, so a host is matched only against the
+    policies that could select it: 1,000 customer policies selected by ``customer: cNNN`` cost
+    one dictionary lookup per host instead of 1,000 selector matches."""
+
+    def __init__(self, policies: Sequence[Policy]) -> None:
+        self._any: list[tuple[int, Policy]] = []
+        self._by_label: dict[str, dict[object, list[tuple[int, Policy]]]] = {}
+        for i, p in enumerate(policies):
+            if not p.selector.labels:
+                self._any.append((i, p))
+                continue
+            key, value = p.selector.labels[0]
+            try:
+                self._by_label.setdefault(key, {}).setdefault(value, []).append((i, p))
+            except TypeError:  # an unhashable label value: match it the slow way
+                self._any.append((i, p))
+
+    def select(self, host: Host) -> list[Policy]:
+        """The policies selecting ``host``, in the order they were loaded."""
+        candidates = list(self._any)
+        for key, table in self._by_label.items():
+            try:
+                candidates.extend(table.get(label_value(host, key), ()))
+            except TypeError:  # the host's value is unhashable, so it equals no label value
+                continue
+        candidates.sort(key=lambda c: c[0])
+        return [p for _, p in candidates if p.selector.matches(host)]
 
 
 def load_policies(
@@ -131,8 +161,9 @@ def load_desired(
     add(diags)
     renders: dict[tuple[str, tuple[object, ...]], Any] = {}
     combos: dict[tuple[object, ...], DesiredState | None] = {}
+    index = _SelectorIndex(policies)
     for host in hosts if hosts is not None else inventory.hosts:
-        selected = [p for p in policies if p.selector.matches(host)]
+        selected = index.select(host)
         if not selected:
             result.unselected.append(host.name)
             continue
@@ -145,8 +176,9 @@ def load_desired(
             if rkey not in renders:
                 try:
                     data = render_document(p.doc, compiled[p.name], host.vars, host.name)
+                    templated = [at for at, _ in compiled[p.name].items]
                     problems = (
-                        validate_rendered(data, p.doc, host.name) if p.template_vars else []
+                        validate_rendered(data, p.doc, host.name, templated) if templated else []
                     )
                     renders[rkey] = problems or data
                 except TemplateFailure as exc:

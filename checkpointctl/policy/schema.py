@@ -8,7 +8,8 @@ for not looking like one before it is rendered.
 from __future__ import annotations
 
 import json
-from functools import cache
+from collections.abc import Sequence
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -33,14 +34,12 @@ def policy_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(
-        policy_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(policy_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def _describe(err: ValidationError) -> tuple[str, PathKey]:
-    """A short lower-case message and the path it is about."""
-    path: PathKey = tuple(err.absolute_path)
+def _describe(err: ValidationError, prefix: PathKey = ()) -> tuple[str, PathKey]:
+    """A short lower-case message and the path it is about (``prefix`` + the error's path)."""
+    path: PathKey = prefix + tuple(err.absolute_path)
     instance: Any = err.instance
     expected: Any = err.validator_value
     v = err.validator
@@ -54,8 +53,11 @@ def _describe(err: ValidationError) -> tuple[str, PathKey]:
     if v == "required":
         return err.message.replace("is a required property", "is required"), path
     if v == "type":
-        return f"expected {err.validator_value}, got {type(err.instance).__name__} " \
-               f"{json.dumps(err.instance, default=str)[:60]}", path
+        return (
+            f"expected {err.validator_value}, got {type(err.instance).__name__} "
+            f"{json.dumps(err.instance, default=str)[:60]}",
+            path,
+        )
     if v in ("enum", "const"):
         allowed_values = list(expected) if v == "enum" else [expected]
         return (
@@ -88,10 +90,113 @@ def validate_document(doc: Document, *, rendered: bool = False) -> list[Diagnost
     return out
 
 
-def validate_rendered(data: Any, doc: Document, host: str) -> list[Diagnostic]:
-    """Schema errors in a host's rendered copy of a document, located at the template."""
-    rendered = Document(doc.path, data, doc.locations, doc.key_locations)
-    return [
-        Diagnostic(d.message + f" (rendered for host {host})", d.location, d.field)
-        for d in validate_document(rendered, rendered=True)
-    ]
+_WALKABLE = frozenset(
+    {"type", "properties", "additionalProperties", "items", "required", "enum", "const",
+     "pattern", "format", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+     "minItems", "uniqueItems", "propertyNames", "description", "default", "$ref", "title",
+     "$schema", "$id", "$defs"}
+)  # fmt: skip
+"""Keywords whose meaning at one path depends only on the value there (and, for arrays, its
+items): a rendered value can be checked against its own subschema when only these appear."""
+
+
+def _deref(node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        ref = str(node["$ref"])
+        if not ref.startswith("#/$defs/"):
+            return None
+        node = policy_schema()["$defs"].get(ref.removeprefix("#/$defs/"))
+    return node
+
+
+@cache
+def _sub_validator(path: tuple[str, ...]) -> Draft202012Validator | None:
+    """A validator for the value at a schema path (``"[]"`` = any list item), or None when the
+    schema there is not simple enough to check a value on its own (then check the document)."""
+    node: Any = policy_schema()
+    for step in path:
+        node = _deref(node)
+        if not isinstance(node, dict) or set(node) - _WALKABLE:
+            return None
+        if step == "[]":
+            node = node.get("items", {})
+        elif step in node.get("properties", {}):
+            node = node["properties"][step]
+        else:
+            node = node.get("additionalProperties", {})
+            if node is False:
+                return None
+    node = _deref(node)
+    if not isinstance(node, dict) or set(node) - _WALKABLE:
+        return None
+    sub = {**node, "$defs": policy_schema()["$defs"]}
+    return Draft202012Validator(sub, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _schema_path(path: PathKey) -> tuple[str, ...]:
+    return tuple("[]" if isinstance(p, int) else p for p in path)
+
+
+_Found = tuple[tuple[str, PathKey, bool], ...]
+
+
+@lru_cache(maxsize=65536)
+def _check_value(spath: tuple[str, ...], value_json: str) -> _Found | None:
+    """(message, path relative to the value, is-unknown-key) for each error; None = unknown."""
+    validator = _sub_validator(spath)
+    if validator is None:
+        return None
+    errors = sorted(
+        validator.iter_errors(json.loads(value_json)), key=lambda e: list(map(str, e.path))
+    )
+    out = []
+    for err in errors:
+        message, rel = _describe(err)
+        out.append((message, rel, err.validator == "additionalProperties"))
+    return tuple(out)
+
+
+def _get(data: Any, path: PathKey) -> Any:
+    for step in path:
+        data = data[step]
+    return data
+
+
+def validate_rendered(
+    data: Any, doc: Document, host: str, templated: Sequence[PathKey] | None = None
+) -> list[Diagnostic]:
+    """Schema errors in a host's rendered copy of a document, located at the template.
+
+    Rendering replaces only the ``templated`` values, so only they (and a list holding one, for
+    ``uniqueItems``) can have become invalid: those are checked against their subschemas, with
+    results cached by value, which is what keeps 1,000 hosts × 1,000 policies fast. Without
+    ``templated``, or where the schema is not simple enough, the whole document is checked.
+    """
+    rendered = Document(doc.path, data, doc.locations, doc.key_locations, doc.block_scalars)
+    if templated is None:
+        return [
+            Diagnostic(d.message + f" (rendered for host {host})", d.location, d.field)
+            for d in validate_document(rendered, rendered=True)
+        ]
+    targets: set[PathKey] = set()
+    for at in templated:
+        parent = at[:-1]
+        targets.add(parent if isinstance(_get(data, parent), list) else at)
+    found: list[tuple[str, PathKey, bool]] = []
+    for target in sorted(targets, key=lambda t: list(map(str, t))):
+        if any(target[: len(t)] == t and target != t for t in targets):
+            continue  # inside a list that is checked whole
+        value = json.dumps(_get(data, target), sort_keys=True, default=str)
+        result = _check_value(_schema_path(target), value)
+        if result is None:
+            return validate_rendered(data, doc, host)
+        found.extend((m, target + rel, key) for m, rel, key in result)
+    out: list[Diagnostic] = []
+    for message, path, unknown_key in found:
+        loc = rendered.where_key(path) if unknown_key else rendered.where(path)
+        out.append(
+            Diagnostic(
+                message + f" (rendered for host {host})", loc, field=field_path(path) or None
+            )
+        )
+    return out

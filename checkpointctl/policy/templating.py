@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
@@ -134,6 +135,33 @@ def _loc(doc: Document, at: PathKey, lineno: int | None = None) -> Location:
     return base
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    """One template source, parsed and checked once however many policies repeat it."""
+
+    variables: frozenset[str]
+    unsafe: tuple[tuple[str, int], ...]  # (attribute, line) of ``x._attr`` accesses
+    template: Any  # an _Expression or a jinja2 Template; None when unsafe
+
+
+@lru_cache(maxsize=8192)
+def _compile(source: str) -> _Compiled:
+    """Parse, check and compile ``source``; raises TemplateSyntaxError or RecursionError."""
+    ast = _ENV.parse(source)
+    variables = frozenset(meta.find_undeclared_variables(ast))
+    # attribute access on literals is how sandbox escapes start; refuse it up front
+    unsafe = tuple(
+        (node.attr, node.lineno)
+        for node in ast.find_all(nodes.Getattr)
+        if node.attr.startswith("_")
+    )
+    if unsafe:
+        return _Compiled(variables, unsafe, None)
+    whole = _WHOLE_EXPRESSION.match(source)
+    template = _Expression(whole.group("expr")) if whole else _ENV.from_string(ast)
+    return _Compiled(variables, (), template)
+
+
 def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]]:
     """Compile every template string of ``doc['spec']``; syntax errors become diagnostics."""
     items: list[tuple[PathKey, Any]] = []
@@ -142,20 +170,7 @@ def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]
     spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
     for at, source in _walk(spec, ("spec",)):
         try:
-            ast = _ENV.parse(source)
-            variables |= meta.find_undeclared_variables(ast)
-            # attribute access on literals is how sandbox escapes start; refuse it up front
-            for node in ast.find_all(nodes.Getattr):
-                if node.attr.startswith("_"):
-                    raise TemplateFailure(
-                        Diagnostic(
-                            f"template accesses the unsafe attribute {node.attr!r}",
-                            _loc(doc, at, node.lineno),
-                            field=field_path(at),
-                        )
-                    )
-            whole = _WHOLE_EXPRESSION.match(source)
-            items.append((at, _Expression(whole.group("expr")) if whole else _ENV.from_string(ast)))
+            compiled = _compile(source)
         except TemplateSyntaxError as exc:
             errors.append(
                 Diagnostic(
@@ -164,12 +179,24 @@ def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]
                     field=field_path(at),
                 )
             )
-        except TemplateFailure as exc:
-            errors.append(exc.diagnostic)
+            continue
         except RecursionError:  # Jinja's parser and codegen recurse once per nesting level
             errors.append(
                 Diagnostic("template is nested too deeply", _loc(doc, at), field=field_path(at))
             )
+            continue
+        variables |= compiled.variables
+        if compiled.unsafe:
+            attr, lineno = compiled.unsafe[0]
+            errors.append(
+                Diagnostic(
+                    f"template accesses the unsafe attribute {attr!r}",
+                    _loc(doc, at, lineno),
+                    field=field_path(at),
+                )
+            )
+            continue
+        items.append((at, compiled.template))
     return CompiledTemplates(tuple(items), frozenset(variables)), errors
 
 
