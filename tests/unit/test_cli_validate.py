@@ -16,6 +16,7 @@ import yaml
 
 from checkpointctl import __version__
 from checkpointctl.cli import main
+from checkpointctl.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = str(REPO / "policies")
@@ -48,16 +49,21 @@ def _render_json(capsys: Capsys, *argv: str) -> dict[str, Any]:
     return data
 
 
+N_EXAMPLES = len(list(Path(POLICIES).glob("*.yml")))
+N_HOSTS = len(load_inventory(PROD).hosts)
+
+
 def test_the_examples_validate(capsys: Capsys) -> None:
+    assert N_EXAMPLES >= 2  # the baseline and the regional override at least
     assert main(["validate", POLICIES, "-i", PROD]) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == "ok: 2 policies, 5 hosts"
+    assert out.strip() == f"ok: {N_EXAMPLES} policies, {N_HOSTS} hosts"
     assert err == ""
 
 
 def test_validate_without_inventory_checks_policies_only(capsys: Capsys) -> None:
     assert main(["validate", POLICIES]) == 0
-    assert capsys.readouterr().out.strip() == "ok: 2 policies"
+    assert capsys.readouterr().out.strip() == f"ok: {N_EXAMPLES} policies"
 
 
 def test_validate_defaults_to_policies_folder(
@@ -65,7 +71,7 @@ def test_validate_defaults_to_policies_folder(
 ) -> None:
     monkeypatch.chdir(REPO)
     assert main(["validate", "-i", "inventories/prod.yml"]) == 0
-    assert "ok: 2 policies, 5 hosts" in capsys.readouterr().out
+    assert f"ok: {N_EXAMPLES} policies, {N_HOSTS} hosts" in capsys.readouterr().out
 
 
 def test_invalid_folder_lists_all_errors_of_all_files(tmp_path: Path, capsys: Capsys) -> None:
@@ -197,7 +203,10 @@ def test_missing_inventory_is_a_clean_error(tmp_path: Path, capsys: Capsys) -> N
 
 
 def test_render_host_shows_the_regional_override(capsys: Capsys) -> None:
-    data = _render_json(capsys, POLICIES, "-i", PROD, "--host", "cp-nyc-1")
+    assert main(["render", POLICIES, "-i", PROD, "--host", "cp-nyc-1", "--format", "json"]) == 0
+    raw = capsys.readouterr().out
+    assert "$CHECKPOINTCTL_VAULT" not in raw  # the example credential's secret
+    data = json.loads(raw)
     assert list(data) == ["cp-nyc-1"]
     nyc = data["cp-nyc-1"]
     probe = nyc["containers"][0]
@@ -208,7 +217,9 @@ def test_render_host_shows_the_regional_override(capsys: Capsys) -> None:
     assert settings["screenshots"] is True
     assert settings["console_logs"] is True
     assert settings["http_bodies"] is False
-    assert nyc["policies"] == ["baseline", "region-us"]
+    assert nyc["policies"][0] == "baseline"
+    assert "region-us" in nyc["policies"]
+    assert all(c["secret"] == "<sensitive>" for c in nyc["credentials"])
 
     ams = _render_json(capsys, POLICIES, "-i", PROD, "--host", "cp-ams-1")["cp-ams-1"]
     assert ams["containers"][0]["limits"]["memory"] == 256 * 1024**2

@@ -332,3 +332,36 @@ def test_hosts_selected_by_no_policy_are_listed(tmp_path: Path) -> None:
     result = _load(tmp_path, ("eu.yml", only_eu))
     assert set(result.states) == {"cp-ams-1"}
     assert sorted(result.unselected) == ["cp-nyc-1", "cp-sfo-1"]
+
+
+def test_selector_index_selects_what_matching_every_policy_would() -> None:
+    """The loader indexes policies by a label for speed; the result must not change."""
+    from checkpointctl.model import Host
+    from checkpointctl.policy.loader import _SelectorIndex
+    from checkpointctl.policy.model import Policy, Selector
+    from checkpointctl.yamlsource import Document
+
+    selectors = [
+        Selector(),
+        Selector(groups=("eu",)),
+        Selector(labels=(("customer", "c1"),)),
+        Selector(labels=(("customer", "c2"), ("tier", "gold"))),
+        Selector(groups=("us",), labels=(("customer", "c1"),)),
+        Selector(labels=(("port", 22),)),
+        Selector(labels=(("enabled", True),)),
+        Selector(hosts=("cp-a*",), labels=(("tier", "gold"),)),
+    ]
+    policies = [Policy(f"p{i}", 0, s, Document("p.yml", {})) for i, s in enumerate(selectors)]
+    hosts = [
+        Host("cp-a1", "a", groups=frozenset({"eu"}), vars={"labels": {"customer": "c1"}}),
+        Host("cp-a2", "a", groups=frozenset({"us"}), vars={"customer": "c1", "tier": "gold"}),
+        Host("cp-b1", "b", vars={"labels": {"customer": "c2", "tier": "gold"}}),
+        Host("cp-b2", "b", vars={"labels": {"customer": ["c1"]}, "port": 22.0}),
+        Host("cp-b3", "b", vars={"enabled": 1, "labels": {"port": "22"}}),
+        Host("cp-b4", "b", vars={"labels": {"customer": {"x": 1}}, "enabled": False}),
+    ]
+    index = _SelectorIndex(policies)
+    for host in hosts:
+        naive = [p.name for p in policies if p.selector.matches(host)]
+        assert [p.name for p in index.select(host)] == naive, host.name
+    assert [p.name for p in index.select(hosts[0])] == ["p0", "p1", "p2"]

@@ -245,3 +245,47 @@ def test_only_some_hosts_missing_a_variable_fail_and_are_named(tmp_path: Path) -
     d = only(result.errors)
     assert "'site' is undefined (host cp-2)" in d.message
     assert set(result.states) == {"cp-1"}
+
+
+def test_rendered_values_are_checked_like_the_whole_document(tmp_path: Path) -> None:
+    """Only templated values are re-checked after rendering (for speed); what they find must
+    be what checking the whole rendered document finds, uniqueItems of their list included."""
+    from checkpointctl.policy.schema import validate_rendered
+    from checkpointctl.policy.templating import compile_document, render_document
+    from checkpointctl.yamlsource import load_file
+
+    p = policy(
+        tmp_path / "bad.yml",
+        """\
+        metadata:
+          name: bad
+        spec:
+          containers:
+            - name: "{{ cidrs[0] }}"
+              cap_drop: ["{{ 'ALL' }}", "{{ 'A' ~ 'LL' }}"]
+              user: "{{ p }}"
+              env: {A: "{{ cidrs }}", B: "{{ region }}"}
+              resources: {memory: "{{ region }}", pids: "{{ p }}"}
+          firewall:
+            outbound:
+              allow:
+                - {port: "{{ p_text }}", to: ["{{ region }}", "{{ cidrs[1] }}"]}
+        """,
+    )
+    doc = load_file(p)[0]
+    compiled, errors = compile_document(doc)
+    assert not errors
+    data = render_document(doc, compiled, VARS, "cp-1")
+    fast = validate_rendered(data, doc, "cp-1", [at for at, _ in compiled.items])
+    whole = validate_rendered(data, doc, "cp-1")
+    assert {str(d) for d in fast} == {str(d) for d in whole}
+    fields = {d.field for d in fast}
+    assert {
+        "spec.containers[0].name",
+        "spec.containers[0].cap_drop",
+        "spec.containers[0].user",
+        "spec.containers[0].env.A",
+        "spec.containers[0].resources.memory",
+        "spec.firewall.outbound.allow[0].port",
+        "spec.firewall.outbound.allow[0].to[0]",
+    } <= fields
