@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from checkpointctl.trust.verify import VerifiedBundle
 
 DEFAULT_EXPIRES = "7d"
+AGENT_LOCK_WAIT = 60.0
+"""Seconds the agent waits for a push-mode controller's lock on this host before failing."""
 AGENT_VAR = "agent_public_key"
 
 
@@ -268,14 +270,28 @@ def agent_resources(desired: DesiredState) -> tuple[Resource, ...]:
     return tuple(r for r in resources if r.kind != "container")
 
 
-def _local_converge(host_name: str) -> Converge:
-    def converge(desired: DesiredState) -> HostResult:
+def _local_converge(host_name: str, state_dir: str) -> Converge:
+    def converge(desired: DesiredState, bundle: VerifiedBundle) -> HostResult:
         from checkpointctl import engine
+        from checkpointctl.fleet.audit import AuditContext
+        from checkpointctl.fleet.lock import current_owner
         from checkpointctl.model import Host
         from checkpointctl.transport.connect import connect
 
+        owner = current_owner("agent")
+        # The audit trail names the signed bundle that changed the host, where push mode
+        # names the policy repository's commit.
+        revision = f"bundle serial {bundle.manifest.serial} ({bundle.manifest_sha256})"
+        options = engine.ApplyOptions(
+            lock_wait=AGENT_LOCK_WAIT,
+            owner=owner,
+            audit=AuditContext(who=owner.who, revision=revision, argv=tuple(sys.argv)),
+            state_dir=state_dir,
+        )
         local = Host(name=host_name, address="localhost", connection="local")
-        return engine.converge_host(local, desired, connect, "apply", agent_resources(desired))
+        return engine.converge_host(
+            local, desired, connect, "apply", agent_resources(desired), options=options
+        )
 
     return converge
 
@@ -352,7 +368,7 @@ def _agent_run(args: argparse.Namespace) -> int:
         ca_file=args.ca_file,
         timeout=args.timeout,
     )
-    converge = _local_converge(host)
+    converge = _local_converge(host, args.state_dir)
 
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:

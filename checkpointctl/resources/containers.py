@@ -15,6 +15,7 @@ swap puts the old one back.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -54,6 +55,14 @@ SETTLE_SECONDS = 2.0
 """A container without a healthcheck must stay running this long to count as started."""
 POLL_SECONDS = 0.25
 LOG_TAIL_LINES = 20
+PAUSE_ENV = "CHECKPOINTCTL_TEST_PAUSE_AT"
+"""Test-only hook: ``<step>:<marker file>`` makes a replacement stop at ``step`` (one of
+:data:`PAUSE_STEPS`), write the marker (``<pid> <step>``) and sleep, so the fault suite can
+``kill -9`` the controller at exactly that step without mocks
+(tests/integration/faults/test_fault_replace_kill.py). Unset, it costs one environ lookup."""
+PAUSE_STEPS = ("after-pull", "after-create", "after-start", "after-stop-old", "before-rename")
+"""The steps of a create-before-destroy replacement, in order. ``before-rename``: the old
+container is already renamed ``<name>--old``, the new one is still ``<name>--next``."""
 
 
 class ContainersResource:
@@ -176,6 +185,19 @@ def converge(api: Any, target: ContainerTarget) -> None:
         raise ResourceError(f"{address(target.name)}: {exc}") from exc
     except _engine_errors() as exc:
         raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
+
+
+def _pause_at(step: str) -> None:
+    """The :data:`PAUSE_ENV` hook (a no-op unless a test set it for this step)."""
+    value = os.environ.get(PAUSE_ENV)
+    if not value:
+        return
+    want, _, marker = value.partition(":")
+    if want != step or not marker:
+        return
+    with open(marker, "w", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()} {step}\n")
+    time.sleep(3600)
 
 
 def _remove_owned(api: Any, actual: ContainersActual, name: str) -> None:
@@ -326,6 +348,7 @@ def _replace(
 ) -> None:
     """Create-before-destroy; stop-first only when both would bind the same host port."""
     pull_verified(api, spec.image)  # a failed pull or a wrong digest changes nothing
+    _pause_at("after-pull")
     next_name, old_name = spec.name + NEXT_SUFFIX, spec.name + OLD_SUFFIX
     _clear_leftover(api, actual, next_name)
     _clear_leftover(api, actual, old_name)
@@ -334,11 +357,13 @@ def _replace(
         _replace_stop_first(api, spec, old, target, old_name)
         return
     new_id = _create_container(api, compile_create(spec, next_name))
+    _pause_at("after-create")
     try:
         _start_and_wait(api, new_id, target)
     except ResourceError as exc:
         _discard(api, new_id)
         raise ResourceError(f"{exc}; the old container keeps running") from exc
+    _pause_at("after-start")
     # The new one works. Swap names; from here on every failure puts the old one back.
     was_running = old.status == "running"
     try:
@@ -346,6 +371,7 @@ def _replace(
     except _engine_errors() as exc:
         _discard(api, new_id)
         raise ResourceError(f"stopping the old container failed: {_explain(exc)}") from exc
+    _pause_at("after-stop-old")
     try:
         api.rename(old.id, old_name)
     except _engine_errors() as exc:
@@ -354,6 +380,7 @@ def _replace(
         raise ResourceError(
             f"renaming the old container failed: {_explain(exc)}{restored}"
         ) from exc
+    _pause_at("before-rename")
     try:
         api.rename(new_id, spec.name)
     except _engine_errors() as exc:

@@ -60,8 +60,9 @@ STATUS_FILE = "agent-status.json"
 LOCK_FILE = "agent.lock"
 STATUS_VERSION = "1"
 
-Converge = Callable[[DesiredState], HostResult]
-"""Converge this host to a desired state and report (never raises for host problems)."""
+Converge = Callable[[DesiredState, VerifiedBundle], HostResult]
+"""Converge this host to a desired state (from that verified bundle, for the audit trail) and
+report; never raises for host problems."""
 Fetch = Callable[[str], bytes]
 Result = Literal["converged", "in-sync", "refused", "failed", "error"]
 
@@ -260,19 +261,26 @@ def run_once(
             outcome = AgentOutcome("refused", f"refused: {exc.diagnostics()}", serial)
             _finish(options, outcome, bundle, previous, now())
             return outcome
-        # Accepted: from here the host may change. Record first (see the module docstring).
-        _write_json(
-            os.path.join(options.state_dir, APPLIED_FILE),
-            {
-                "serial": bundle.manifest.serial,
-                "manifest_sha256": bundle.manifest_sha256,
-                "accepted_at": format_time(now()),
-            },
-        )
-        if bundle.revocations is not None and adopt_revocations(store, bundle.revocations):
-            log.info("adopted revocation list serial %d", bundle.revocations.serial)
+        # Accepted: from here the host may change. Keep what the bundle taught (a newer
+        # revocation list) and record the serial first; if either cannot be written, stop
+        # here rather than leave an older bundle or a revoked key acceptable next time.
         try:
-            result = converge(desired)
+            if bundle.revocations is not None and adopt_revocations(store, bundle.revocations):
+                log.info("adopted revocation list serial %d", bundle.revocations.serial)
+            _write_json(
+                os.path.join(options.state_dir, APPLIED_FILE),
+                {
+                    "serial": bundle.manifest.serial,
+                    "manifest_sha256": bundle.manifest_sha256,
+                    "accepted_at": format_time(now()),
+                },
+            )
+        except CheckpointctlError as exc:
+            outcome = AgentOutcome("error", exc.diagnostics(), bundle.manifest.serial)
+            _finish(options, outcome, bundle, previous, now())
+            return outcome
+        try:
+            result = converge(desired, bundle)
         except Exception as exc:  # a bug must still leave a status behind, then surface
             outcome = AgentOutcome(
                 "failed", f"internal error: {type(exc).__name__}", bundle.manifest.serial

@@ -392,6 +392,10 @@ def test_host_without_inbound_access_converges_from_a_pulled_bundle(pull: Pull) 
         status = pull.status(HOST)
         assert (status["result"], status["healthy"]) == ("converged", True)
         assert status["bundle"]["serial"] == serial  # type: ignore[index]
+        audit = pull.on_host(HOST, ["cat", f"{STATE_DIR}/audit.jsonl"]).stdout.splitlines()
+        last = json.loads(audit[-1])
+        assert (last["result"], last["action"]) == ("converged", "apply")
+        assert last["policy_revision"].startswith(f"bundle serial {serial} (sha256:")
         # The host still pulls through its own firewall (egress to the server is allowed).
         again = pull.agent(HOST, url)
         assert again.returncode == 0, again.stderr

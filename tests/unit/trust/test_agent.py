@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from datetime import datetime, timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from trust_samples import CREATED, DURING, make_bundle, plain_state
 
+from checkpointctl.cli import main
 from checkpointctl.errors import TrustError
 from checkpointctl.model import HostResult, HostStatus
 from checkpointctl.spec import DesiredState
-from checkpointctl.trust.agent import AgentOptions, AgentOutcome, read_status, run_once
+from checkpointctl.trust.agent import (
+    AgentOptions,
+    AgentOutcome,
+    Converge,
+    read_status,
+    run_loop,
+    run_once,
+)
 from checkpointctl.trust.keys import HostKey, SigningKey, generate_signing_key
 from checkpointctl.trust.revocation import make_revocations
 from checkpointctl.trust.store import init_trust_dir, load_trust_store
+from checkpointctl.trust.verify import VerifiedBundle
 
 KEY = generate_signing_key()
 NEW = generate_signing_key()
@@ -35,7 +44,8 @@ class Recorder:
         self.calls: list[DesiredState] = []
         self.status = status
 
-    def __call__(self, desired: DesiredState) -> HostResult:
+    def __call__(self, desired: DesiredState, bundle: VerifiedBundle) -> HostResult:
+        assert bundle.manifest.hosts
         self.calls.append(desired)
         error = "boom" if self.status is HostStatus.FAILED else None
         return HostResult(host=desired.host, status=self.status, error=error)
@@ -58,13 +68,14 @@ class Env:
     def bundle(self, serial: int, keys: list[SigningKey] | None = None, **kw: object) -> bytes:
         return make_bundle(keys or [KEY], {"cp-a": self.host_key}, serial=serial, **kw)  # type: ignore[arg-type]
 
-    def run(
-        self, converge: Callable[[DesiredState], HostResult], now: datetime = DURING
-    ) -> AgentOutcome:
-        options = AgentOptions(
+    def run(self, converge: Converge, now: datetime = DURING) -> AgentOutcome:
+        return run_once(self.options, converge, now=lambda: now)
+
+    @property
+    def options(self) -> AgentOptions:
+        return AgentOptions(
             source=str(self.source), host="cp-a", trust_dir=self.trust_dir, state_dir=self.state_dir
         )
-        return run_once(options, converge, now=lambda: now)
 
     def applied(self) -> dict[str, object] | None:
         path = Path(self.state_dir) / "agent.json"
@@ -211,3 +222,27 @@ def test_init_keeps_the_host_key_unless_forced(env: Env) -> None:
 def test_store_threshold_is_a_floor(env: Env) -> None:
     init_trust_dir(env.trust_dir, threshold=2)
     _refused(env, env.bundle(5), "but 2 are required")
+
+
+def test_the_loop_runs_until_stopped(env: Env) -> None:
+    env.publish(env.bundle(5, expires=datetime.now(UTC) + timedelta(days=1)))
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def record(outcome: AgentOutcome) -> None:
+        seen.append(outcome.result)
+        if len(seen) == 2:
+            stop.set()
+
+    run_loop(env.options, Recorder(), 0.01, stop, on_outcome=record)
+    assert seen == ["converged", "converged"]
+
+
+def test_verify_cli_with_a_trust_dir(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    env.publish(env.bundle(5))
+    at = ["--at", "2026-01-02T00:00:00Z"]
+    assert main(["verify", str(env.source), "--trust-dir", env.trust_dir, *at]) == 0
+    assert "(threshold 1)" in capsys.readouterr().out
+    init_trust_dir(env.trust_dir, threshold=2)
+    assert main(["verify", str(env.source), "--trust-dir", env.trust_dir, *at]) == 1
+    assert "but 2 are required" in capsys.readouterr().err
