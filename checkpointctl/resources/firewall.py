@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import random
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -436,15 +437,40 @@ def _timer_pid(transport: Transport) -> int | None:
     return int(text) if cmdline.ok and TIMER_NAME.encode() in cmdline.stdout else None
 
 
+BANNER_TRIES = 4
+"""Tries of the access check when the TCP connection is made but sshd closes it unanswered."""
+
+
 def _ssh_banner(address: str, port: int, timeout: float) -> str | None:
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as conn:
-            banner = conn.recv(64)
-    except OSError as exc:
-        return f"a new connection to {address}:{port} failed: {exc or type(exc).__name__}"
-    if not banner.startswith(b"SSH-"):
-        return f"a new connection to {address}:{port} got no SSH banner"
-    return None
+    """None when a new connection gets an SSH banner, else why not.
+
+    A connection sshd accepts and then closes (or resets) without a banner came through the
+    firewall both ways: that is a busy sshd (past ``MaxStartups``), not a lock-out, so it is
+    tried again after a jittered pause instead of rolling a good table back. A connect that
+    fails or times out is not retried: that is what a lock-out looks like.
+    """
+    why = ""
+    for attempt in range(BANNER_TRIES):
+        if attempt:
+            time.sleep(random.uniform(0.0, 0.5 * 2**attempt))  # noqa: S311 (jitter)
+        try:
+            conn = socket.create_connection((address, port), timeout=timeout)
+        except OSError as exc:
+            return f"a new connection to {address}:{port} failed: {exc or type(exc).__name__}"
+        try:
+            with conn:
+                banner = conn.recv(64)
+        except (ConnectionResetError, ConnectionAbortedError) as exc:
+            why = f"{exc}"
+            continue
+        except OSError as exc:
+            return f"a new connection to {address}:{port} failed: {exc or type(exc).__name__}"
+        if banner.startswith(b"SSH-"):
+            return None
+        if banner:
+            return f"a new connection to {address}:{port} got no SSH banner"
+        why = "closed without a banner"
+    return f"a new connection to {address}:{port} got no SSH banner ({why}, {BANNER_TRIES} tries)"
 
 
 def _err(stderr: bytes) -> str:
