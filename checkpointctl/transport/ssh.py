@@ -57,7 +57,7 @@ SFTP_TIMEOUT = 60.0
 DIR_MODE = 0o755
 #: How many times a connect is tried when it fails the way a busy sshd fails (see
 #: :func:`transient_connect_error`); authentication, host key and timeout failures get one try.
-CONNECT_ATTEMPTS = 4
+CONNECT_ATTEMPTS = 6
 #: Full-jitter backoff between those tries: uniform in [0, min(cap, base * 2**retry)] seconds,
 #: so hundreds of controllers' workers refused at once do not come back in lockstep.
 RETRY_BASE_SECONDS = 0.5
