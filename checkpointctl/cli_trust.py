@@ -560,10 +560,20 @@ def register(sub: Any) -> None:
         metavar="URL|PATH",
         help="https://, http://, file:// URL, a path, or - for stdin",
     )
-    p.add_argument("--trust-dir", default=DEFAULT_TRUST_DIR, metavar="DIR")
+    p.add_argument(
+        "--trust-dir",
+        default=DEFAULT_TRUST_DIR,
+        metavar="DIR",
+        help=f"trusted keys, revocations, host key ({DEFAULT_TRUST_DIR})",
+    )
     _trust_args(p)
     p.add_argument("--host", help="this host's inventory name (default: the hostname)")
-    p.add_argument("--state-dir", default=STATE_DIR, metavar="DIR")
+    p.add_argument(
+        "--state-dir",
+        default=STATE_DIR,
+        metavar="DIR",
+        help=f"anti-rollback record, status, engine records ({STATE_DIR})",
+    )
     p.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     p.add_argument("--interval", metavar="DURATION", help="run every DURATION, e.g. 5m")
     p.add_argument("--ca-file", metavar="FILE", help="CA bundle for an https:// source")
