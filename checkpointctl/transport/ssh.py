@@ -32,6 +32,13 @@ import paramiko
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult, FileStat
+from checkpointctl.transport.batch import (
+    BatchUnavailable,
+    Command,
+    batch_argv,
+    batchable,
+    parse_batch_output,
+)
 from checkpointctl.transport.command import check_argv, describe, finish
 from checkpointctl.transport.hostkeys import (
     DEFAULT_KNOWN_HOSTS,
@@ -264,6 +271,35 @@ class SshTransport:
         finally:
             chan.close()
         return finish(self.host.name, CommandResult(args, rc, out, err), check=check)
+
+    def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Run ``commands`` in one channel: one session on the host instead of one each.
+
+        See :mod:`checkpointctl.transport.batch` for the script; results are unchecked, as
+        ``run(check=False)`` returns them. A command with a large stdin runs on its own channel,
+        and a host that cannot run the script (no temporary directory) gets them one by one.
+
+        Raises:
+            TransportError: the batch did not finish within the sum of the commands' timeouts,
+                or its output was cut short.
+            HostUnreachable: the connection broke.
+        """
+        results: dict[int, CommandResult] = {}
+        batch = [i for i, c in enumerate(commands) if batchable(c)]
+        if len(batch) > 1:
+            chosen = [commands[i] for i in batch]
+            argv, stdin = batch_argv(chosen)
+            timeout = sum(c.timeout for c in chosen)
+            try:
+                raw = self.run(argv, stdin=stdin, timeout=timeout, check=False)
+                parsed = parse_batch_output(self.host.name, chosen, raw)
+                results.update(zip(batch, parsed, strict=True))
+            except BatchUnavailable:
+                pass
+        for i, c in enumerate(commands):
+            if i not in results:
+                results[i] = self.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False)
+        return [results[i] for i in range(len(commands))]
 
     def spawn(self, argv: Sequence[str]) -> SshProcess:
         """Start argv in a new channel of the shared connection and return at once.

@@ -1,0 +1,132 @@
+"""The command batch: one ``sh -c`` that runs many argvs exactly as running each on its own would.
+
+The script runs for real, under the local ``sh`` (no SSH needed: the SSH transport sends this
+same argv as one command line), and every result is compared with the same command run alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from checkpointctl.errors import TransportError
+from checkpointctl.model import Host
+from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.batch import (
+    MAX_BATCH_STDIN,
+    UNAVAILABLE,
+    Batcher,
+    BatchUnavailable,
+    Command,
+    batch_argv,
+    batchable,
+    parse_batch_output,
+    run_many,
+)
+from checkpointctl.transport.local import LocalTransport
+
+HOSTILE = [
+    "it's",
+    'say "hi"',
+    "$(touch /tmp/pwned)",
+    "; rm -rf /",
+    "a\nb",
+    "",
+    " lead and trail ",
+    "$@",
+    "${1}",
+    "*",
+    "`id`",
+    "-n",
+]
+
+
+@pytest.fixture
+def local() -> LocalTransport:
+    return LocalTransport(Host(name="ctl", address="127.0.0.1", connection="local"))
+
+
+def batched(t: LocalTransport, commands: Sequence[Command]) -> list[CommandResult]:
+    argv, stdin = batch_argv(commands)
+    raw = t.run(argv, stdin=stdin, check=False)
+    return parse_batch_output("ctl", commands, raw)
+
+
+def alone(t: LocalTransport, commands: Sequence[Command]) -> list[CommandResult]:
+    return [t.run(c.argv, stdin=c.stdin, check=False) for c in commands]
+
+
+COMMANDS = [
+    Command(("printf", "%s\\0", *HOSTILE)),
+    Command(("sh", "-c", "echo out; echo err >&2; exit 3")),
+    Command(("cat",), stdin=b"first stdin\x00\xff\n"),
+    Command(("true",), stdin=b"ignored by true, must not reach the next command"),
+    Command(("cat",), stdin=b"second"),
+    Command(("cat",)),
+    Command(("head", "-c", "3"), stdin=b"abcdef"),
+    Command(("sh", "-c", 'printf "%s|" "$@"', "sh", *HOSTILE)),
+    Command(("printf", "no newline at the end")),
+    Command(("r", "x")),  # the script's own function name: must run a program, not recurse
+    Command(("no-such-program-here",)),
+]
+
+
+def test_batch_equals_commands_run_alone(local: LocalTransport) -> None:
+    got = batched(local, COMMANDS)
+    want = alone(local, COMMANDS)
+    assert [(r.argv, r.rc, r.stdout) for r in got] == [(r.argv, r.rc, r.stdout) for r in want]
+    assert got[1].stderr == b"err\n"
+    assert got[2].stdout == b"first stdin\x00\xff\n"
+    assert got[4].stdout == b"second"
+    assert got[5].stdout == b""
+    assert got[-1].rc == 127
+
+
+def test_values_never_in_the_script_text() -> None:
+    argv, _ = batch_argv(COMMANDS)
+    script = argv[2]
+    assert argv[:2] == ["sh", "-c"]
+    for value in HOSTILE:
+        if len(value) > 2 and value not in ("$@", "${1}"):  # the script's own references
+            assert value not in script
+    assert "first stdin" not in script
+    # every value travels as a positional parameter, in order, after the stdin length
+    params = argv[4:]
+    assert params[:2] == ["0", "printf"]
+    assert HOSTILE[0] in params
+
+
+def test_run_many_without_a_batcher_runs_each_command(local: LocalTransport) -> None:
+    assert not isinstance(local, Batcher)
+    results = run_many(local, [Command(("echo", "a")), Command(("sh", "-c", "exit 4"))])
+    assert [(r.stdout, r.rc) for r in results] == [(b"a\n", 0), (b"", 4)]
+    assert run_many(local, []) == []
+
+
+def test_cut_short_output_is_a_transport_error(local: LocalTransport) -> None:
+    commands = [Command(("echo", "a")), Command(("echo", "b"))]
+    argv, stdin = batch_argv(commands)
+    raw = local.run(argv, stdin=stdin, check=False)
+    cut = CommandResult(raw.argv, 1, raw.stdout[:-3], b"killed")
+    with pytest.raises(TransportError, match="ended early after 1 of 2 commands"):
+        parse_batch_output("h", commands, cut)
+
+
+def test_no_temp_dir_means_unavailable() -> None:
+    raw = CommandResult(("sh",), UNAVAILABLE, b"", b"mktemp: failed")
+    with pytest.raises(BatchUnavailable):
+        parse_batch_output("h", [Command(("true",))], raw)
+
+
+def test_large_stdin_is_not_batched() -> None:
+    assert batchable(Command(("cat",), stdin=b"x" * MAX_BATCH_STDIN))
+    assert not batchable(Command(("cat",), stdin=b"x" * (MAX_BATCH_STDIN + 1)))
+
+
+def test_command_of_checks_argv() -> None:
+    with pytest.raises(TypeError):
+        Command.of("echo hi")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NUL"):
+        Command.of(["echo", "a\0b"])
+    assert Command.of(["echo", "x"]).argv == ("echo", "x")
