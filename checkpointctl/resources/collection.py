@@ -8,21 +8,27 @@ because that is the question a privacy reviewer asks.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, JSONValue
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue
+from checkpointctl.resources.batched import ReadPlan, read_batched
 from checkpointctl.resources.files import (
     FileState,
     FileWant,
-    glob_files,
+    glob_command,
     metadata_changes,
+    parse_glob_output,
+    parse_stat_output,
+    stat_command,
     stat_files,
     write,
 )
 from checkpointctl.spec import CHECKPOINT_ROOT, CollectionSpec, DesiredState
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.command import finish
 
 FILE_MODE = 0o644
 GLOB = f"{CHECKPOINT_ROOT}/*/collection.json"
@@ -75,9 +81,36 @@ class CollectionResource:
     kind: ClassVar[str] = "collection"
 
     def read(self, transport: Transport, desired: DesiredState) -> CollectionActual:
-        existing = glob_files(transport, GLOB)
-        paths = sorted({*existing, *(c.file_path for c in desired.collection)})
-        files = stat_files(transport, paths)
+        actual = read_batched(self, transport, desired)
+        assert isinstance(actual, CollectionActual)
+        return actual
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+        """Which collection files exist (to find stale ones), and the desired ones' state."""
+        wanted = sorted({c.file_path for c in desired.collection})
+        commands = [glob_command(GLOB)]
+        if wanted:
+            commands.append(stat_command(wanted))
+        return ReadPlan(tuple(commands), tuple(wanted))
+
+    def read_finish(
+        self,
+        transport: Transport,
+        desired: DesiredState,
+        plan: ReadPlan,
+        results: Sequence[CommandResult],
+    ) -> CollectionActual:
+        """Parse; stat the stale files too (a second round trip only when there are some), and
+        read in full the desired files whose hash differs, to explain the drift per toggle."""
+        host = transport.host.name
+        existing = parse_glob_output(finish(host, results[0], check=True).text())
+        wanted = plan.context
+        assert isinstance(wanted, tuple)
+        files = {}
+        if wanted:
+            files = parse_stat_output(wanted, finish(host, results[1], check=True).text())
+        files.update(stat_files(transport, sorted(set(existing) - set(wanted))))
+        files = dict(sorted(files.items()))
         wants = {c.file_path: _want(c) for c in desired.collection}
         contents: dict[str, bytes] = {}
         for path, state in files.items():

@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, Finding, JSONValue
+from checkpointctl.model import Action, Change, Finding, Host, JSONValue
+from checkpointctl.resources.batched import ReadPlan, read_batched
 from checkpointctl.resources.container_compile import (
     CreateRequest,
     compile_create,
@@ -45,7 +46,8 @@ from checkpointctl.resources.container_parse import (
 )
 from checkpointctl.resources.images import check_gate, pull_verified
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.batch import Command
 
 NEXT_SUFFIX = "--next"
 OLD_SUFFIX = "--old"
@@ -55,6 +57,8 @@ SETTLE_SECONDS = 2.0
 """A container without a healthcheck must stay running this long to count as started."""
 POLL_SECONDS = 0.25
 LOG_TAIL_LINES = 20
+DOCKER_SOCKET = "/var/run/docker.sock"
+"""Where the engine that ``docker system dial-stdio`` reaches listens on a host."""
 PAUSE_ENV = "CHECKPOINTCTL_TEST_PAUSE_AT"
 """Test-only hook: ``<step>:<marker file>`` makes a replacement stop at ``step`` (one of
 :data:`PAUSE_STEPS`), write the marker (``<pid> <step>``) and sleep, so the fault suite can
@@ -72,6 +76,28 @@ class ContainersResource:
 
     def read(self, transport: Transport, desired: DesiredState) -> ContainersActual:
         """All containers and the local images they run (no side effects)."""
+        actual = read_batched(self, transport, desired)
+        assert isinstance(actual, ContainersActual)
+        return actual
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+        """Nothing to run ahead when containers are wanted (the engine is always read); else
+        whether the host has an engine at all: a host with no engine has no containers."""
+        if desired.containers:
+            return ReadPlan()
+        return ReadPlan((Command(("test", "-S", DOCKER_SOCKET)),))
+
+    def read_finish(
+        self,
+        transport: Transport,
+        desired: DesiredState,
+        plan: ReadPlan,
+        results: Sequence[CommandResult],
+    ) -> ContainersActual:
+        """Every container over the host's engine; none when nothing is wanted and the host
+        has no engine socket (light hosts), so a firewall-only policy needs no dockerd."""
+        if results and not results[0].ok:
+            return parse_actual((), (), datetime.now(UTC))
         return read_actual(transport.docker().api)
 
     def diff(self, desired: DesiredState, actual: object) -> list[Change]:

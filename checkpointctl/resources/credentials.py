@@ -33,9 +33,12 @@ from datetime import date, timedelta
 from typing import ClassVar
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, JSONValue, Secret
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue, Secret
+from checkpointctl.resources.batched import ReadPlan, read_batched
 from checkpointctl.spec import CHECKPOINT_ROOT, CredentialSpec, DesiredState
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.batch import Command
+from checkpointctl.transport.command import finish
 
 CREDENTIALS_DIR = f"{CHECKPOINT_ROOT}/credentials"
 MANIFEST_PATH = f"{CREDENTIALS_DIR}/manifest.json"
@@ -293,16 +296,21 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
     return CredentialsActual(files, manifest, entries, key)
 
 
+def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, str]:
+    """The read script's command for ``directory`` and the paths ``outside`` it, with a fresh
+    key for the digests on its stdin; returns the command and the key (for the parse)."""
+    key = secrets.token_hex(32)
+    argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside)))
+    return Command(argv, stdin=key.encode() + b"\n"), key
+
+
 def read_credentials(
     transport: Transport, directory: str, outside: Iterable[str] = ()
 ) -> CredentialsActual:
     """Run the read script: every regular file in ``directory`` and the existing ones among
     ``outside``, with a fresh key for their digests (one command, one round trip)."""
-    key = secrets.token_hex(32)
-    result = transport.run(
-        ["sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside))],
-        stdin=key.encode() + b"\n",
-    )
+    command, key = read_command(directory, outside)
+    result = transport.run(command.argv, stdin=command.stdin)
     return parse_read_output(result.stdout, key)
 
 
@@ -445,13 +453,41 @@ class CredentialsResource:
             ResourceError: a desired credential is unsafe (see :func:`check_specs`) or the
                 host's answer cannot be parsed.
         """
+        actual = read_batched(self, transport, desired)
+        assert isinstance(actual, CredentialsActual)
+        return actual
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+        """The read script's command (see :func:`read_command`); the key is the context.
+
+        Raises:
+            ResourceError: a desired credential is unsafe (see :func:`check_specs`).
+        """
         check_specs(desired.credentials)
         outside = [
             s.file_path
             for s in desired.credentials
             if posixpath.dirname(s.file_path) != CREDENTIALS_DIR
         ]
-        return read_credentials(transport, CREDENTIALS_DIR, outside)
+        command, key = read_command(CREDENTIALS_DIR, outside)
+        return ReadPlan((command,), key)
+
+    def read_finish(
+        self,
+        transport: Transport,
+        desired: DesiredState,
+        plan: ReadPlan,
+        results: Sequence[CommandResult],
+    ) -> CredentialsActual:
+        """Parse the read script's answer with the plan's key.
+
+        Raises:
+            CommandFailed: the script failed on the host.
+            ResourceError: its answer cannot be parsed.
+        """
+        assert isinstance(plan.context, str)
+        result = finish(transport.host.name, results[0], check=True)
+        return parse_read_output(result.stdout, plan.context)
 
     def diff(self, desired: DesiredState, actual: object) -> list[Change]:
         """Credential changes by name, then stale files by path, then the manifest (last, so

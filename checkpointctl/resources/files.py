@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from checkpointctl.model import FieldChange
 from checkpointctl.transport.base import Transport
+from checkpointctl.transport.batch import Command
 
 # Fixed text: the paths arrive as "$@", so no value is ever parsed by the shell.
 _STAT_SCRIPT = (
@@ -67,18 +68,32 @@ def parse_stat_output(paths: Sequence[str], text: str) -> dict[str, FileState]:
     return out
 
 
+def stat_command(paths: Sequence[str]) -> Command:
+    """The one command :func:`stat_files` runs (for a batch of reads)."""
+    return Command(("sh", "-c", _STAT_SCRIPT, "sh", *paths))
+
+
+def glob_command(pattern: str) -> Command:
+    """The one command :func:`glob_files` runs (for a batch of reads); the pattern is ours."""
+    return Command(("sh", "-c", _GLOB_SCRIPT, "sh", pattern))
+
+
+def parse_glob_output(text: str) -> list[str]:
+    """Pure parse of the glob script's output: the matching files, sorted."""
+    return sorted(line for line in text.splitlines() if line)
+
+
 def stat_files(transport: Transport, paths: Sequence[str]) -> dict[str, FileState]:
     """Mode, owner and hash of every path, in one command."""
     if not paths:
         return {}
-    result = transport.run(["sh", "-c", _STAT_SCRIPT, "sh", *paths])
+    result = transport.run(stat_command(paths).argv)
     return parse_stat_output(paths, result.text())
 
 
 def glob_files(transport: Transport, pattern: str) -> list[str]:
     """Existing files matching a glob on the host (for finding orphans); the pattern is ours."""
-    result = transport.run(["sh", "-c", _GLOB_SCRIPT, "sh", pattern])
-    return sorted(line for line in result.text().splitlines() if line)
+    return parse_glob_output(transport.run(glob_command(pattern).argv).text())
 
 
 def metadata_changes(want: FileWant, have: FileState) -> list[FieldChange]:

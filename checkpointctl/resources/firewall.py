@@ -44,6 +44,7 @@ from typing import ClassVar, NoReturn
 
 from checkpointctl.errors import CheckpointctlError, ResourceError, TransportError
 from checkpointctl.model import Action, Change, Finding, Host
+from checkpointctl.resources.batched import ReadPlan, read_batched
 from checkpointctl.resources.firewall_lint import (
     is_ip_literal,
     lint_firewall,
@@ -62,7 +63,8 @@ from checkpointctl.resources.nft_findings import foreign_openings
 from checkpointctl.resources.nft_model import Ruleset, Table
 from checkpointctl.resources.nft_parse import parse_ruleset
 from checkpointctl.spec import STATE_DIR, DesiredState, FirewallSpec
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.batch import Command
 
 __all__ = [
     "FirewallActual",
@@ -75,6 +77,9 @@ __all__ = [
 ]
 
 DEFAULT_TABLE = FirewallSpec().table
+LIST_RULESET = ("nft", "-j", "list", "ruleset")
+PRINT_SSH_CONNECTION = ("printenv", "SSH_CONNECTION")
+"""How the host sees the controller's session (the lock-out guard compares it with the table)."""
 ROLLBACK_PATH = f"{STATE_DIR}/firewall.rollback.nft"
 PID_PATH = f"{STATE_DIR}/firewall.rollback.pid"
 TIMER_NAME = "checkpointctl-firewall-rollback"
@@ -160,9 +165,33 @@ class FirewallResource:
         Raises:
             ResourceError: nft is missing or failed, or a host name does not resolve.
         """
+        actual = read_batched(self, transport, desired)
+        assert isinstance(actual, FirewallActual)
+        return actual
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+        """The ruleset as JSON, and (for a guarded push) how the host sees the controller."""
+        commands = [Command(LIST_RULESET)]
+        if desired.firewall is not None and self._guarded_host(host):
+            commands.append(Command(PRINT_SSH_CONNECTION))
+        return ReadPlan(tuple(commands))
+
+    def read_finish(
+        self,
+        transport: Transport,
+        desired: DesiredState,
+        plan: ReadPlan,
+        results: Sequence[CommandResult],
+    ) -> FirewallActual:
+        """Parse the ruleset (listing it as text too when iptables-nft rules hide targets from
+        the JSON), resolve the policy's host names.
+
+        Raises:
+            ResourceError: nft is missing or failed, or a host name does not resolve.
+        """
         spec = desired.firewall
         name = spec.table if spec else DEFAULT_TABLE
-        result = transport.run(["nft", "-j", "list", "ruleset"], check=False)
+        result = results[0]
         if not result.ok:
             raise ResourceError(
                 f"{transport.host.name}: cannot list the nftables ruleset: "
@@ -178,8 +207,8 @@ class FirewallResource:
         ssh_connection = None
         if spec is not None:
             resolutions = self.resolve(host_names(spec))
-            if self._guarded(transport):
-                ssh_connection = _ssh_connection(transport)
+            if len(results) > 1:
+                ssh_connection = results[1].text().strip()
         return FirewallActual(ruleset.table(FAMILY, name), ruleset, resolutions, ssh_connection)
 
     # -- diff -------------------------------------------------------------------------------
@@ -287,7 +316,10 @@ class FirewallResource:
 
     def _guarded(self, transport: Transport) -> bool:
         """Commit-confirmed and the controller check apply to push over SSH only."""
-        return transport.host.connection == "ssh" and not self.pull_mode
+        return self._guarded_host(transport.host)
+
+    def _guarded_host(self, host: Host) -> bool:
+        return host.connection == "ssh" and not self.pull_mode
 
     def check_controller(self, transport: Transport, spec: FirewallSpec) -> None:
         """Refuse when the new table would not let the controller's SSH in.
@@ -422,7 +454,7 @@ def controller_access_problem(spec: FirewallSpec, ssh_connection: str | None) ->
 
 
 def _ssh_connection(transport: Transport) -> str:
-    result = transport.run(["printenv", "SSH_CONNECTION"], check=False)
+    result = transport.run(PRINT_SSH_CONNECTION, check=False)
     return result.text().strip()
 
 
