@@ -54,6 +54,7 @@ from checkpointctl.model import (
     change_to_json,
 )
 from checkpointctl.resources.base import Resource
+from checkpointctl.resources.batched import read_all
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport.base import Transport
 
@@ -208,11 +209,12 @@ def _plan(
 ) -> tuple[dict[str, list[Change]], list[Finding]]:
     plan: dict[str, list[Change]] = {}
     findings: list[Finding] = []
-    for resource in resources:
-        actual = resource.read(transport, desired)
+    # one round trip for every resource's reads (see resources.batched)
+    actuals = read_all(transport, desired, resources)
+    for resource, actual in zip(resources, actuals, strict=True):
         plan[resource.kind] = resource.diff(desired, actual)
         findings.extend(resource.findings(desired, actual))
-        del actual  # only the plan outlives the read: memory stays per host, not per fleet
+    del actuals  # only the plan outlives the read: memory stays per host, not per fleet
     return plan, findings
 
 
