@@ -267,9 +267,11 @@ def _cmd_apply(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    # the published, editor-facing schema (schemas/policy.v1.json): templates accepted in spec
+    from checkpointctl.gitops.editor_schema import editor_schema
     from checkpointctl.policy.schema import policy_schema
 
-    _write_output(json.dumps(policy_schema(), indent=2), None)
+    _write_output(json.dumps(editor_schema(policy_schema()), indent=2), None)
     return 0
 
 

@@ -17,7 +17,10 @@ from typing import Any
 
 from checkpointctl.errors import Diagnostic, Location, Severity
 
-DIGEST_RE = re.compile(r"^(?P<repo>[^@\s]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+DIGEST_RE = re.compile(
+    r"^(?P<repo>[^@\s]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?@(?P<digest>sha256:[0-9a-f]{64})$"
+)
+"""``repo@sha256:…`` or ``repo:tag@sha256:…`` (what ``pin`` writes: the tag stays for people)."""
 POWERFUL_USERS = frozenset(
     {
         "root", "admin", "administrator", "sa", "superuser", "sysadmin", "system",
@@ -48,7 +51,10 @@ def waivers_of(spec: Mapping[str, Any]) -> tuple[Waiver, ...]:
 
 
 def split_image(image: str) -> tuple[str, str | None]:
-    """``repo@sha256:…`` → (repo, digest); a tag-only reference gives (reference, None)."""
+    """``repo[:tag]@sha256:…`` → (repo, digest); a tag-only reference gives (reference, None).
+
+    The tag of a pinned reference is dropped: the digest alone says what runs, and Docker's
+    ``RepoDigests`` (what drift compares against) never carry a tag."""
     m = DIGEST_RE.match(image)
     if m:
         return m.group("repo"), m.group("digest")
@@ -134,7 +140,8 @@ class _Lint:
             if digest is None:
                 self.report(
                     "image-digest", name, base + ".image",
-                    f"image {image!r} is not pinned by digest (expected repo@sha256:<64 hex>)",
+                    f"image {image!r} is not pinned by digest (expected repo@sha256:<64 hex>"
+                    + ("; run `checkpointctl pin`)" if c.get("pin") is True else ")"),
                 )
             if not registry_allows(trusted, repo):
                 self.report(
