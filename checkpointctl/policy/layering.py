@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from checkpointctl.errors import Diagnostic, Location
 from checkpointctl.yamlsource import Document, PathKey
@@ -19,9 +19,9 @@ NAMED_LISTS = frozenset({("containers",), ("credentials",)})
 ACCUMULATED = frozenset({("waivers",)})
 
 
-@dataclass(frozen=True)
-class Named:
-    """A path step selecting a list item by its ``name``."""
+class Named(NamedTuple):
+    """A path step selecting a list item by its ``name`` (a tuple: hashed in C, and merging
+    1,000 hosts hashes a few hundred thousand of them)."""
 
     name: str
 
@@ -73,14 +73,13 @@ class Merged:
 def _flatten(
     value: Any, leaf: LeafPath, raw: PathKey, out: list[tuple[LeafPath, PathKey, Any]]
 ) -> None:
-    plain = tuple(p for p in leaf if isinstance(p, str))
     if isinstance(value, dict) and value:
         for k, v in value.items():
             _flatten(v, leaf + (k,), raw + (k,), out)
         return
     if (
         isinstance(value, list)
-        and plain in NAMED_LISTS
+        and tuple(p for p in leaf if isinstance(p, str)) in NAMED_LISTS
         and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in value)
     ):
         for idx, item in enumerate(value):

@@ -140,15 +140,25 @@ def _schema_path(path: PathKey) -> tuple[str, ...]:
 _Found = tuple[tuple[str, PathKey, bool], ...]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _value_key(value: Any) -> tuple[str, Any]:
+    """A hashable cache key that keeps ``1``, ``1.0`` and ``True`` apart (they validate
+    differently but are equal as dictionary keys)."""
+    if isinstance(value, _SCALARS):
+        return type(value).__name__, value
+    return "json", json.dumps(value, sort_keys=True, default=str)
+
+
 @lru_cache(maxsize=65536)
-def _check_value(spath: tuple[str, ...], value_json: str) -> _Found | None:
+def _check_value(spath: tuple[str, ...], key: tuple[str, Any]) -> _Found | None:
     """(message, path relative to the value, is-unknown-key) for each error; None = unknown."""
     validator = _sub_validator(spath)
     if validator is None:
         return None
-    errors = sorted(
-        validator.iter_errors(json.loads(value_json)), key=lambda e: list(map(str, e.path))
-    )
+    value = json.loads(key[1]) if key[0] == "json" else key[1]
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.path)))
     out = []
     for err in errors:
         message, rel = _describe(err)
@@ -186,8 +196,7 @@ def validate_rendered(
     for target in sorted(targets, key=lambda t: list(map(str, t))):
         if any(target[: len(t)] == t and target != t for t in targets):
             continue  # inside a list that is checked whole
-        value = json.dumps(_get(data, target), sort_keys=True, default=str)
-        result = _check_value(_schema_path(target), value)
+        result = _check_value(_schema_path(target), _value_key(_get(data, target)))
         if result is None:
             return validate_rendered(data, doc, host)
         found.extend((m, target + rel, key) for m, rel, key in result)
