@@ -225,6 +225,8 @@ def _run(args: argparse.Namespace, mode: str) -> int:
 
         options = apply_options(args)
     observer = _observer(args)
+    if mode == "drift" and args.watch is not None:
+        return _watch(args, hosts, result.states, connect, observer)
     try:
         report = run_fleet(
             hosts, result.states, mode,  # type: ignore[arg-type]
@@ -244,6 +246,43 @@ def _run(args: argparse.Namespace, mode: str) -> int:
         from checkpointctl.report import summary_line
 
         print(summary_line(report), file=sys.stderr)
+    return report.exit_code
+
+
+def _watch(
+    args: argparse.Namespace, hosts: Sequence[Any], states: Any, connect: Any, observer: Any
+) -> int:
+    """``drift --watch``: a report per cycle (the file rewritten, or stdout), a summary line
+    per cycle on stderr; the exit code is the last cycle's."""
+    from checkpointctl.report import render, summary_line
+    from checkpointctl.watch import Cycle, parse_interval, watch_fleet
+
+    try:
+        interval = parse_interval(args.watch)
+    except ValueError:
+        raise CheckpointctlError(
+            f"--watch takes an interval such as 30, 30s or 5m (got {args.watch!r})"
+        ) from None
+    if args.cycles is not None and args.cycles < 1:
+        raise CheckpointctlError("--cycles must be at least 1")
+
+    def on_cycle(cycle: Cycle) -> None:
+        _write_output(render(cycle.report, args.format, color=False), args.output)
+        print(
+            f"watch: cycle {cycle.number} in {cycle.seconds:.2f}s "
+            f"({cycle.connects} new connections): {summary_line(cycle.report)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        report = watch_fleet(
+            hosts, states, connect, interval=interval, cycles=args.cycles,
+            on_cycle=on_cycle, forks=args.forks, observer=observer,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
     return report.exit_code
 
 
@@ -349,6 +388,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
         p.add_argument("--trust-on-first-use", action="store_true",
                        help="accept and record unknown SSH host keys (changed keys stay refused)")
+        if verb == "drift":
+            p.add_argument("--watch", metavar="INTERVAL",
+                           help="drift again every INTERVAL (30, 30s, 5m) over kept "
+                                "connections, until Ctrl-C; a report per cycle")
+            p.add_argument("--cycles", type=int, metavar="N",
+                           help="with --watch: stop after N cycles")
         if verb == "apply":
             p.add_argument("--check", action="store_true",
                            help="only show what would change (exit 2 if anything would)")

@@ -222,6 +222,11 @@ class SshTransport:
             raise HostUnreachable(f"{self._where}: the SSH connection is closed")
         return transport
 
+    def alive(self) -> bool:
+        """Whether the connection is still open (a kept connection is reused only if so)."""
+        transport = self._client.get_transport()
+        return transport is not None and transport.is_active()
+
     # -- commands ---------------------------------------------------------------------------
 
     def run(
