@@ -330,7 +330,10 @@ def lock_findings(notes: Sequence[str]) -> list[Finding]:
 
 def _failure(run: _Run, exc: BaseException) -> HostResult:
     if isinstance(exc, TransportError):
-        status = HostStatus.FAILED if run.applied else HostStatus.UNREACHABLE
+        # the connection failing before any change is "unreachable"; a write refused while
+        # applying (a read-only file system, a full disk) is the apply failing
+        applying = run.applied or run.current is not None
+        status = HostStatus.FAILED if applying else HostStatus.UNREACHABLE
         return run.result(status, exc.diagnostics())
     if isinstance(exc, CheckpointctlError):
         return run.result(HostStatus.FAILED, exc.diagnostics())

@@ -41,7 +41,7 @@ OWNER_FILE = f"{STATE_DIR}/lock-owner.json"
 BUSY_EXIT = 75
 """Exit status ``flock`` is told to use when the lock is taken (EX_TEMPFAIL)."""
 READY = b"locked\n"
-ANSWER_SECONDS = 15.0
+ANSWER_SECONDS = 60.0
 """How long ``flock`` may take to answer beyond the wait we asked of it (a slow host)."""
 OWNER_RETRIES = 5
 OWNER_RETRY_SECONDS = 0.2

@@ -43,7 +43,7 @@ AGENT_STATUS_FILE = f"{STATE_DIR}/agent-status.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
 DISK_WARNING_PCT = 85
 DISK_PROBLEM_PCT = 95
-APT_TIMEOUT = 120.0
+APT_TIMEOUT = 60.0
 _OK_RESULTS = frozenset({"converged", "in-sync", "ok", "success", "succeeded"})
 
 Connect = Callable[[Host], Transport]
@@ -299,8 +299,10 @@ def _firewall_part(transport: Transport, desired: DesiredState | None) -> str:
 def _hygiene(transport: Transport) -> tuple[int | None, Disk | None]:
     security: int | None = None
     with contextlib.suppress(CheckpointctlError):
+        # a simulation only (-s), without taking dpkg's lock, at the lowest CPU priority:
+        # resolving upgrades is the slowest thing status does, and the host has work to do
         apt = transport.run(
-            ["apt-get", "-s", "-o", "Debug::NoLocking=1", "upgrade"],
+            ["nice", "-n", "19", "apt-get", "-s", "-o", "Debug::NoLocking=1", "upgrade"],
             check=False,
             timeout=APT_TIMEOUT,
         )
