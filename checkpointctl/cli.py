@@ -453,6 +453,11 @@ stays one place while each feature owns its wiring. They may use this module's h
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``checkpointctl`` command; returns the exit code."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # the one answer that needs no parser: building it imports every verb module
+        # (cryptography among them), several times the start-up of Python itself
+        print(f"checkpointctl {__version__}")
+        raise SystemExit(0)  # as argparse's version action does
     parser = _parser()
     args = parser.parse_args(argv)
     args.command_argv = list(sys.argv[1:] if argv is None else argv)  # for the audit log
