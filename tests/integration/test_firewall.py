@@ -3,13 +3,14 @@
 Every test drives ``FirewallResource`` the way the engine does (read, diff, apply each change,
 read and diff again) over a real SSH transport, and checks the host *independently*: ``nft``
 run inside the host's namespaces with ``lab.exec_argv`` (the ``on_host`` fixture), and TCP
-connections made from inside the host. Tests use the light hosts at the end of the lab (and,
-for the container test, the last full host) and remove our table and ``othertable`` before
-and after, so a host is left as open as it was found.
+connections made from inside the host. Tests borrow lt-3 and lt-2 (and, for the container
+test, the last full host): our table and ``othertable`` are removed before each test and
+whatever was there is put back afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import subprocess
@@ -95,13 +96,18 @@ def tcp_from(on_host: OnHost, host: str, address: str, port: int) -> bool:
     return proc.returncode == 0
 
 
+ALLOWED_PORT, BLOCKED_PORT = 18081, 18082
+"""Ports of the listener the tests run on the controller's lab address (see ``listener``)."""
+
+
 def spec_for(lab: LabInfo, **overrides: object) -> FirewallSpec:
-    """Management from the controller only; egress to the registry (by name set) and to cp-1."""
+    """Management from the controller only; egress to the registry (through a named set, as a
+    host entry) and to the test listener's ALLOWED_PORT (by CIDR)."""
     base = FirewallSpec(
         management_from=(f"{CONTROLLER}/32",),
         outbound=(
             FirewallRule(proto="tcp", port=5000, hosts=(CONTROLLER,), comment="lab registry"),
-            FirewallRule(proto="tcp", port=22, cidrs=(lab.full_hosts[0].address,)),
+            FirewallRule(proto="tcp", port=ALLOWED_PORT, cidrs=(f"{CONTROLLER}/32",)),
         ),
     )
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
@@ -130,10 +136,12 @@ def timer_processes() -> list[str]:
 
 @pytest.fixture(scope="module")
 def hosts(lab: LabInfo) -> tuple[str, str]:
-    light = lab.light_hosts
-    if len(light) < 2:
-        pytest.skip("needs two light lab hosts")
-    return light[-1].name, light[-2].name
+    # lt-3 and lt-2: in every lab the conftest accepts, and not the hosts a benchmark adds
+    # and removes at the end of the list.
+    light = sorted(lab.light_hosts, key=lambda h: h.index)
+    if len(light) < 3:
+        pytest.skip("needs three light lab hosts")
+    return light[2].name, light[1].name
 
 
 def wipe(on_host: OnHost, *names: str) -> None:
@@ -143,11 +151,66 @@ def wipe(on_host: OnHost, *names: str) -> None:
             on_host(host, ["nft", "delete", "table", family, name], check=False)
 
 
+@contextlib.contextmanager
+def borrowed(on_host: OnHost, *names: str) -> Iterator[None]:
+    """Start the hosts without our tables and give back afterwards what was there.
+
+    Other sessions may have converged these lab hosts; a test borrows them and must not leave
+    them without the firewall someone else applied.
+    """
+    saved: dict[tuple[str, str, str], str] = {}
+    for host in names:
+        for family, name in TABLES:
+            proc = on_host(host, ["nft", "list", "table", family, name], check=False)
+            if proc.returncode == 0:
+                saved[(host, family, name)] = proc.stdout
+    wipe(on_host, *names)
+    try:
+        yield
+    finally:
+        wipe(on_host, *names)
+        for (host, _family, _name), text in saved.items():
+            on_host(host, ["nft", "-f", "-"], input=text)
+
+
+LISTENER = """
+import select, socket, sys
+socks = []
+for port in sys.argv[2:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], int(port)))
+    s.listen(16)
+    socks.append(s)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        s.accept()[0].close()
+"""
+
+
+@pytest.fixture(scope="module")
+def listener(lab: LabInfo) -> Iterator[str]:
+    """A TCP listener on ALLOWED_PORT and BLOCKED_PORT at the controller's lab address.
+
+    Destinations of our own that no other session converges, so reachability does not depend
+    on what others did to the lab's hosts meanwhile. Started here, stopped here by its pid.
+    """
+    argv = [sys.executable, "-c", LISTENER, CONTROLLER, str(ALLOWED_PORT), str(BLOCKED_PORT)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        yield CONTROLLER
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def clean(on_host: OnHost, hosts: tuple[str, str]) -> Iterator[None]:
-    wipe(on_host, *hosts)
-    yield
-    wipe(on_host, *hosts)
+    with borrowed(on_host, *hosts):
+        yield
 
 
 @pytest.fixture
@@ -199,16 +262,14 @@ def test_apply_creates_exactly_the_compiled_table_and_second_plan_is_empty(
 
 
 def test_egress_follows_the_allow_list(
-    lab: LabInfo, target: tuple[str, Transport], hosts: tuple[str, str], on_host: OnHost
+    target: tuple[str, Transport], listener: str, on_host: OnHost, lab: LabInfo
 ) -> None:
     name, t = target
-    allowed, other = lab.full_hosts[0].address, lab.host(hosts[1]).address
-    assert tcp_from(on_host, name, other, 22), "the other host must be reachable before"
+    assert tcp_from(on_host, name, listener, BLOCKED_PORT), "reachable before the firewall"
     converge(FirewallResource(), t, DesiredState(host=name, firewall=spec_for(lab)))
-    assert tcp_from(on_host, name, allowed, 22)
+    assert tcp_from(on_host, name, listener, ALLOWED_PORT)
     assert tcp_from(on_host, name, CONTROLLER, 5000)  # the registry, through the named set
-    assert not tcp_from(on_host, name, other, 22)
-    assert not tcp_from(on_host, name, CONTROLLER, 22)
+    assert not tcp_from(on_host, name, listener, BLOCKED_PORT)
 
 
 def test_hand_added_rule_is_drift_naming_it_and_apply_removes_it(
@@ -313,7 +374,9 @@ def test_rollback_restores_the_old_firewall_when_confirmation_fails(
     assert on_host(name, ["cat", PID_PATH], check=False).returncode != 0
 
 
-def test_containers_are_held_to_the_same_egress_allow_list(lab: LabInfo, on_host: OnHost) -> None:
+def test_containers_are_held_to_the_same_egress_allow_list(
+    lab: LabInfo, on_host: OnHost, listener: str
+) -> None:
     if len(lab.full_hosts) < 2:
         pytest.skip("needs two full lab hosts")
     full = lab.full_hosts[-1].name
@@ -330,14 +393,9 @@ def test_containers_are_held_to_the_same_egress_allow_list(lab: LabInfo, on_host
         )
         return proc.stdout.strip()
 
-    other = lab.host(lab.light_hosts[0].name).address
-    wipe(on_host, full)
-    assert from_container(other, 22) == "open"
-    t = connect(host_of(lab, full))
-    try:
+    with borrowed(on_host, full), contextlib.closing(connect(host_of(lab, full))) as t:
+        assert from_container(listener, BLOCKED_PORT) == "open"
         converge(FirewallResource(), t, DesiredState(host=full, firewall=spec_for(lab)))
-        assert from_container(lab.full_hosts[0].address, 22) == "open"
-        assert from_container(other, 22) == "closed"
-    finally:
-        t.close()
-        wipe(on_host, full)
+        assert from_container(listener, ALLOWED_PORT) == "open"
+        assert from_container(CONTROLLER, 5000) == "open"
+        assert from_container(listener, BLOCKED_PORT) == "closed"
