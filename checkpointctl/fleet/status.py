@@ -72,10 +72,12 @@ class RunRecord:
     result: str
     who: str | None = None
     error: str | None = None
+    healthy: bool | None = None
+    """What the writer said about the outcome, when it says (the agent's ``healthy``)."""
 
     @property
     def ok(self) -> bool:
-        return self.result in _OK_RESULTS
+        return self.healthy if self.healthy is not None else self.result in _OK_RESULTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,9 @@ def parse_run_record(raw: bytes | None, *, default_result: str = "unknown") -> R
     """A JSON record (``last-apply.json``, ``agent-status.json``) → :class:`RunRecord`.
 
     Tolerant on purpose: the time is ``time``/``finished``/``last_run``, the result
-    ``result``/``status``/``outcome``; a record without a result gets ``default_result``.
+    ``result``/``status``/``outcome``; a record without a result gets ``default_result``. A
+    ``healthy`` (the pull agent's ``agent-status.json``) or ``ok`` flag decides whether the run
+    counts as good; otherwise the result does (``converged``, ``in-sync``…).
     """
     if raw is None:
         return None
@@ -165,15 +169,16 @@ def parse_run_record(raw: bytes | None, *, default_result: str = "unknown") -> R
         return RunRecord(time="?", result="unreadable")
     if not isinstance(doc, dict):
         return RunRecord(time="?", result="unreadable")
-    ok = doc.get("ok")
+    flag = next((doc[k] for k in ("healthy", "ok") if isinstance(doc.get(k), bool)), None)
     result = _first(doc, ("result", "status", "outcome")) or (
-        ("ok" if ok else "failed") if isinstance(ok, bool) else default_result
+        ("ok" if flag else "failed") if flag is not None else default_result
     )
     return RunRecord(
         time=_first(doc, ("time", "finished", "last_run", "finished_at", "at")) or "?",
         result=result,
         who=_first(doc, ("who", "source")),
         error=_first(doc, ("error", "message")),
+        healthy=flag,
     )
 
 

@@ -66,8 +66,26 @@ def test_parse_run_record_tolerates_shapes() -> None:
     old = parse_run_record(b'{"time": "t"}', default_result="converged")
     assert old is not None
     assert old.ok
-    agent = parse_run_record(b'{"last_run": "t", "ok": false, "message": "bad signature"}')
-    assert agent == RunRecord("t", "failed", None, "bad signature")
+    legacy = parse_run_record(b'{"last_run": "t", "ok": false, "message": "bad signature"}')
+    assert legacy == RunRecord("t", "failed", None, "bad signature", healthy=False)
+    assert not legacy.ok
+    # the pull agent's agent-status.json (trust.agent): its own result words and a healthy flag
+    agent = parse_run_record(
+        json.dumps(
+            {
+                "time": "t2",
+                "result": "refused",
+                "healthy": False,
+                "message": "refused: old",
+                "source": "https://example/fleet.cpb",
+            }
+        ).encode()
+    )
+    assert agent == RunRecord("t2", "refused", "https://example/fleet.cpb", "refused: old", False)
+    assert not agent.ok
+    fine = parse_run_record(b'{"time": "t3", "result": "in-sync", "healthy": true}')
+    assert fine is not None
+    assert fine.ok
     assert parse_run_record(None) is None
     broken = parse_run_record(b"{not json")
     assert broken is not None
