@@ -1,0 +1,631 @@
+"""checkpointctl's benchmark: drift against the floor, Ansible and pyinfra, and the rest of issue 9.
+
+Run through ``bench/run`` (which prepares ``bench/.venv`` with ansible-core and pyinfra); see
+bench/README.md for what is measured and how to read the table. This process runs in the
+project's venv: it drives the lab, and the floor uses the same paramiko as checkpointctl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fleet as fl
+import measure
+
+BENCH = fl.BENCH
+RESULTS = BENCH / "results"
+BENCH_PY = BENCH / ".venv" / "bin" / "python"
+TABLE_BEGIN = "<!-- bench-table:begin -->"
+Runner = Callable[[fl.Fleet], tuple[measure.Sample, "set[str] | None"]]
+TABLE_END = "<!-- bench-table:end -->"
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Row:
+    """One line of the table: a scenario/tool at N hosts, over several runs."""
+
+    tool: str
+    n: int
+    samples: list[measure.Sample] = field(default_factory=list)
+    ok: bool | None = None
+    """Whether every run found exactly the hosts drifted on purpose (None: not applicable)."""
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    walls: list[float] | None = None
+    """Set when the figure is not a process's wall time (e.g. a watch cycle)."""
+
+    def times(self) -> list[float]:
+        return self.walls if self.walls is not None else [s.wall for s in self.samples]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times())
+
+    def to_json(self, floor: float | None) -> dict[str, Any]:
+        t = self.times()
+        return {
+            "tool": self.tool,
+            "n": self.n,
+            "runs": len(t),
+            "median_s": round(self.median, 3),
+            "min_s": round(min(t), 3),
+            "max_s": round(max(t), 3),
+            "all_s": [round(x, 3) for x in t],
+            "peak_rss_mib": round(max(s.rss_mib for s in self.samples), 1)
+            if self.samples
+            else None,
+            "controller_cpu_s": round(statistics.median(s.cpu for s in self.samples), 2)
+            if self.samples
+            else None,
+            "hosts_cpu_s": round(statistics.median(s.host_cpu for s in self.samples), 2)
+            if self.samples
+            else None,
+            "ratio_to_floor": round(self.median / floor, 2) if floor else None,
+            "correct": self.ok,
+            "note": self.note,
+            **self.extra,
+        }
+
+
+# -- the tools ------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.ctl = fl.checkpointctl()
+        self.rows: list[Row] = []
+        self.work = fl.WORK
+        self.work.mkdir(parents=True, exist_ok=True)
+
+    # paths and shared files
+
+    def host_pids(self, f: fl.Fleet) -> list[int]:
+        from checkpointctl.lab import layout
+
+        root = layout.lab_root()
+        out = []
+        for h in f.hosts:
+            with contextlib.suppress(OSError, ValueError):
+                out.append(int((root / "hosts" / h / "sshd.pid").read_text().split()[0]))
+        return out
+
+    def fleet_json(self, f: fl.Fleet) -> Path:
+        path = self.work / f"fleet-{f.n}.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "addresses": f.addresses,
+                    "identity_file": f.identity_file,
+                    "known_hosts": f.known_hosts,
+                }
+            )
+        )
+        return path
+
+    def expected_json(self, exp: fl.Expected) -> Path:
+        path = self.work / "expected.json"
+        doc = exp.to_json()
+        doc["meta_lines"] = sorted(
+            f"{int(m.split()[0], 8):o} {' '.join(m.split()[1:])} {p}" for p, m in exp.meta.items()
+        )
+        doc["sha_lines"] = sorted(f"{d}  {p}" for p, d in exp.sha256.items())
+        doc["table"] = fl.norm_table(exp.table)
+        path.write_text(json.dumps(doc))
+        (self.work / "expected-ansible.json").write_text(json.dumps({"expected": doc}))
+        return path
+
+    def ctl_argv(self, verb: str, f: fl.Fleet, *extra: str) -> list[str]:
+        return [
+            self.ctl,
+            verb,
+            str(fl.POLICY),
+            "-i",
+            str(f.inventory),
+            "--vault-password-file",
+            str(fl.VAULT_PASSWORD),
+            "-q",
+            *extra,
+        ]
+
+    # one run of each tool: returns (sample, drifted hosts or None when not parsed)
+
+    def run_checkpointctl(self, f: fl.Fleet) -> tuple[measure.Sample, set[str] | None]:
+        out = self.work / "drift.json"
+        out.unlink(missing_ok=True)
+        s = measure.run(
+            self.ctl_argv("drift", f, "--format", "json", "-o", str(out)),
+            host_pids=self.host_pids(f),
+        )
+        if s.rc not in (0, 2) or not out.exists():
+            say(f"checkpointctl drift exited {s.rc}: {s.stderr.decode()[-2000:]}")
+            return s, None
+        report = json.loads(out.read_text())
+        drift = {h["host"] for h in report["hosts"] if h["status"] not in ("in-sync", "in_sync")}
+        return s, drift
+
+    def run_floor(self, f: fl.Fleet) -> tuple[measure.Sample, set[str] | None]:
+        s = measure.run(
+            [
+                sys.executable,
+                str(BENCH / "floor.py"),
+                str(self.fleet_json(f)),
+                str(self.work / "expected.json"),
+                "--threads",
+                "50",
+            ],
+            host_pids=self.host_pids(f),
+        )
+        return s, self._drift_line(s, "floor")
+
+    def run_pyinfra(self, f: fl.Fleet) -> tuple[measure.Sample, set[str] | None]:
+        s = measure.run(
+            [
+                str(BENCH_PY),
+                str(BENCH / "pyinfra_drift.py"),
+                str(self.fleet_json(f)),
+                str(self.work / "expected.json"),
+                "--parallel",
+                "50",
+            ],
+            host_pids=self.host_pids(f),
+        )
+        return s, self._drift_line(s, "pyinfra")
+
+    def _drift_line(self, s: measure.Sample, name: str) -> set[str] | None:
+        try:
+            doc = json.loads(s.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            say(f"{name} exited {s.rc}: {s.stderr.decode()[-2000:]}")
+            return None
+        if doc["errors"]:
+            say(f"{name}: {len(doc['errors'])} host(s) failed: {list(doc['errors'].items())[:2]}")
+            return None
+        return set(doc["drift"])
+
+    def ansible_env(self, f: fl.Fleet) -> dict[str, str]:
+        inv = self.work / f"ansible-inventory-{f.n}.yml"
+        import yaml
+
+        inv.write_text(
+            yaml.safe_dump(
+                {
+                    "all": {
+                        "vars": {
+                            "ansible_user": "root",
+                            "ansible_ssh_private_key_file": f.identity_file,
+                        },
+                        "children": {
+                            "bench": {
+                                "hosts": {h: {"ansible_host": a} for h, a in f.addresses.items()}
+                            }
+                        },
+                    }
+                }
+            )
+        )
+        control = Path("/tmp") / f"cpbench-cp-{os.getpid()}"  # short: socket paths are limited
+        control.mkdir(exist_ok=True)
+        cfg = (BENCH / "ansible" / "ansible.cfg.in").read_text()
+        for key, value in (
+            ("@INVENTORY@", str(inv)),
+            ("@WORK@", str(self.work)),
+            ("@KNOWN_HOSTS@", f.known_hosts),
+            ("@CONTROL@", str(control)),
+        ):
+            cfg = cfg.replace(key, value)
+        path = self.work / "ansible.cfg"
+        path.write_text(cfg)
+        env = dict(os.environ)
+        env.update({"ANSIBLE_CONFIG": str(path), "ANSIBLE_NOCOLOR": "1"})
+        self.control = control
+        return env
+
+    def close_masters(self) -> None:
+        """End Ansible's ControlPersist masters, so each run starts cold (they are ours)."""
+        control = getattr(self, "control", None)
+        if control is None:
+            return
+        for sock in control.iterdir():
+            subprocess.run(
+                ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "bench"],
+                capture_output=True,
+                check=False,
+            )
+
+    def run_ansible(self, f: fl.Fleet) -> tuple[measure.Sample, set[str] | None]:
+        env = self.ansible_env(f)
+        s = measure.run(
+            [
+                str(BENCH / ".venv" / "bin" / "ansible-playbook"),
+                str(BENCH / "ansible" / "drift.yml"),
+                "--extra-vars",
+                f"@{self.work / 'expected-ansible.json'}",
+            ],
+            host_pids=self.host_pids(f),
+            env=env,
+            sample_tree=True,
+        )
+        self.close_masters()
+        try:
+            doc = json.loads(s.stdout)
+        except ValueError:
+            say(f"ansible exited {s.rc}: {s.stdout.decode()[-1500:]} {s.stderr.decode()[-1500:]}")
+            return s, None
+        last = doc["plays"][0]["tasks"][-1]["hosts"]
+        bad = [h for h, st in doc["stats"].items() if st.get("unreachable") or st.get("failures")]
+        if bad:
+            say(f"ansible: {len(bad)} host(s) failed: {bad[:3]}")
+            return s, None
+        drift = {h for h, r in last.items() if not r.get("ansible_facts", {}).get("in_sync")}
+        return s, drift
+
+    # scenarios
+
+    def measure_tools(
+        self,
+        f: fl.Fleet,
+        runners: list[tuple[str, Runner]],
+        runs: int,
+        want: set[str],
+    ) -> list[Row]:
+        """Every tool once per round, ``runs`` rounds: interleaved, so a burst of load on this
+        shared machine hits all of them alike and the ratios stay fair."""
+        rows = [Row(name, f.n, ok=True) for name, _ in runners]
+        for i in range(runs):
+            for row, (name, fn) in zip(rows, runners, strict=True):
+                s, drift = fn(f)
+                row.samples.append(s)
+                right = drift == want
+                row.ok = bool(row.ok and right)
+                if not right:
+                    missed = sorted(want - (drift or set()))[:5]
+                    extra = sorted((drift or set()) - want)[:5]
+                    say(f"  {name}: found the wrong hosts (missed {missed}, extra {extra})")
+                say(
+                    f"  {name} N={f.n} run {i + 1}: {s.wall:.2f}s, {s.rss_mib:.0f} MiB, "
+                    f"hosts' CPU {s.host_cpu:.1f}s"
+                )
+        self.rows.extend(rows)
+        return rows
+
+    def measure_apply(self, f: fl.Fleet, runs: int) -> Row:
+        row = Row("checkpointctl apply (no-op)", f.n, ok=True)
+        for i in range(runs):
+            out = self.work / "apply.json"
+            s = measure.run(
+                self.ctl_argv(
+                    "apply",
+                    f,
+                    "--format",
+                    "json",
+                    "-o",
+                    str(out),
+                    "--audit-log",
+                    str(self.work / "bench-audit.jsonl"),
+                ),
+                host_pids=self.host_pids(f),
+            )
+            row.samples.append(s)
+            try:
+                report = json.loads(out.read_text())
+                changed = [
+                    h["host"] for h in report["hosts"] if h["status"] not in ("in-sync", "in_sync")
+                ]
+            except (OSError, ValueError):
+                changed = ["?"]
+            if s.rc != 0 or changed:
+                row.ok = False
+                say(f"  apply: rc {s.rc}, not in sync: {changed[:5]} {s.stderr.decode()[-500:]}")
+            say(f"  apply (no-op) N={f.n} run {i + 1}: {s.wall:.2f}s, {s.rss_mib:.0f} MiB")
+        self.rows.append(row)
+        return row
+
+    def measure_watch(self, f: fl.Fleet, cycles: int, want: set[str]) -> Row | None:
+        """``drift --watch``: the first (cold) cycle and the steady ones after it."""
+        out = self.work / "watch.json"
+        s = measure.run(
+            self.ctl_argv(
+                "drift",
+                f,
+                "--format",
+                "json",
+                "-o",
+                str(out),
+                "--watch",
+                "0",
+                "--cycles",
+                str(cycles + 1),
+            ),
+            host_pids=self.host_pids(f),
+        )
+        lines = [ln for ln in s.stderr.decode().splitlines() if ln.startswith("watch: cycle")]
+        secs = []
+        for ln in lines:
+            with contextlib.suppress(ValueError, IndexError):
+                secs.append(float(ln.split(" in ", 1)[1].split("s", 1)[0]))
+        if s.rc not in (0, 2) or len(secs) != cycles + 1:
+            say(f"  watch: rc {s.rc}, cycles {secs}: {s.stderr.decode()[-1500:]}")
+            return None
+        row = Row("checkpointctl drift --watch (steady cycle)", f.n, samples=[s], walls=secs[1:])
+        report = json.loads(out.read_text())
+        drift = {h["host"] for h in report["hosts"] if h["status"] not in ("in-sync", "in_sync")}
+        row.ok = drift == want
+        row.extra["cold_cycle_s"] = round(secs[0], 3)
+        row.extra["ratio_to_cold_cycle"] = round(statistics.median(secs[1:]) / secs[0], 3)
+        say(f"  watch N={f.n}: cycles {[round(x, 2) for x in secs]}")
+        self.rows.append(row)
+        return row
+
+    def measure_version(self, runs: int) -> None:
+        row = Row("checkpointctl --version", 0, ok=True)
+        for _ in range(runs):
+            s = measure.run([self.ctl, "--version"])
+            row.samples.append(s)
+            row.ok = bool(row.ok and s.rc == 0)
+        say(f"  --version: median {row.median * 1000:.0f} ms")
+        self.rows.append(row)
+
+    def measure_validate(self, policies: int, hosts: int, runs: int) -> None:
+        out = self.work / "validate.json"
+        argv = [
+            sys.executable,
+            str(BENCH / "validate_bench.py"),
+            "--policies",
+            str(policies),
+            "--hosts",
+            str(hosts),
+            "--runs",
+            str(runs),
+            "--output",
+            str(out),
+        ]
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.exists():
+            say(f"validate bench failed: {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
+            self.rows.append(Row(f"validate {policies}×{hosts}", hosts, ok=False, walls=[0.0]))
+            return
+        doc = json.loads(out.read_text())
+        w = doc["wall_seconds"]["all"]
+        row = Row(f"checkpointctl validate ({policies} policies)", hosts, ok=True, walls=w)
+        row.extra["peak_rss_mib"] = doc["peak_rss_mib"]
+        say(f"  validate {policies}×{hosts}: {[round(x, 2) for x in w]}")
+        self.rows.append(row)
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def grown_lab(light_needed: int) -> Iterator[int]:
+    """Grow the lab to ``light_needed`` light hosts (at most 500) and give back its shape."""
+    full, light = fl.lab_status()
+    target = min(500, max(light, light_needed))
+    if target != light or full < 2:
+        say(f"lab: growing to {max(full, 2)} full, {target} light hosts")
+        fl.lab_up(max(full, 2), target)
+    try:
+        yield target
+    finally:
+        if light and target != light:
+            say(f"lab: back to {max(full, 2)} full, {light} light hosts")
+            fl.lab_up(max(full, 2), light)
+
+
+def setup_fleet(f: fl.Fleet, total_light: int) -> tuple[fl.Expected, dict[str, str]]:
+    """Converge the fleet's writable hosts, read the expected state, drift a few on purpose."""
+    hosts = fl.writable(f.hosts, total_light)
+    t = time.monotonic()
+    fl.converge(f, hosts)
+    say(f"setup: converged {len(hosts)} host(s) in {time.monotonic() - t:.0f}s")
+    exp = fl.expected_from(hosts[0])
+    drifts = fl.drifted_hosts(f.hosts, total_light)
+    return exp, drifts
+
+
+def apply_drifts(drifts: dict[str, str]) -> None:
+    for host, kind in drifts.items():
+        fl.make_drift(host, kind)
+    say(f"setup: drifted on purpose {', '.join(f'{h} ({k})' for h, k in drifts.items())}")
+
+
+def fmt_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "tool",
+        "N",
+        "median s",
+        "min–max s",
+        "peak RSS MiB",
+        "× floor",
+        "hosts' CPU s",
+        "correct",
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        ratio = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") is not None else "–"
+        if r.get("ratio_to_cold_cycle") is not None:
+            ratio = f"{r['ratio_to_cold_cycle']:.2f}× cold cycle"
+        med = r["median_s"]
+        spread = f"{r['min_s']:.2f}–{r['max_s']:.2f}"
+        if med < 1:
+            med_s = f"{med * 1000:.0f} ms"
+            spread = f"{r['min_s'] * 1000:.0f}–{r['max_s'] * 1000:.0f} ms"
+        else:
+            med_s = f"{med:.2f}"
+        rss = r.get("peak_rss_mib")
+        cpu = r.get("hosts_cpu_s")
+        ok = {True: "yes", False: "NO", None: "–"}[r.get("correct")]
+        lines.append(
+            f"| {r['tool']} | {r['n'] or '–'} | {med_s} | {spread} | "
+            f"{rss if rss is not None else '–'} | {ratio} | "
+            f"{cpu if cpu is not None else '–'} | {ok} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} × {cpu}, {mem:.0f} GiB, Python {platform.python_version()}"
+
+
+def update_readme(path: Path, block: str) -> None:
+    text = path.read_text()
+    if TABLE_BEGIN not in text or TABLE_END not in text:
+        return
+    head, rest = text.split(TABLE_BEGIN, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    path.write_text(head + TABLE_BEGIN + "\n" + block + "\n" + TABLE_END + tail)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--quick", action="store_true", help="small N (10), for CI: well under 2 minutes"
+    )
+    ap.add_argument("--n", default="100,200,500", help="fleet sizes for drift (100,200,500)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per figure (3)")
+    ap.add_argument("--tools", default="checkpointctl,floor,pyinfra,ansible")
+    ap.add_argument(
+        "--ansible-n",
+        default="100",
+        help="fleet sizes at which Ansible runs too (it is slow; default 100)",
+    )
+    ap.add_argument("--apply-n", default="100", help="fleet sizes for the no-op apply")
+    ap.add_argument("--watch-n", default="100", help="fleet sizes for drift --watch")
+    ap.add_argument("--watch-cycles", type=int, default=4, help="steady cycles measured")
+    ap.add_argument(
+        "--validate", default="1000x1000", help="validate size, POLICIESxHOSTS, or 'no'"
+    )
+    ap.add_argument(
+        "--no-readme", action="store_true", help="do not copy the table into the READMEs"
+    )
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n = "10"
+        args.ansible_n = "10"
+        args.apply_n = "10"
+        args.watch_n = "10"
+        args.watch_cycles = 2
+        args.validate = "100x100"
+        args.no_readme = True
+    return args
+
+
+def ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    b = Bench(args)
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    sizes = ints(args.n)
+    started = time.strftime("%Y-%m-%d %H:%M %Z")
+    load_before = os.getloadavg()[0]
+
+    b.measure_version(10 if not args.quick else 5)
+    if args.validate != "no":
+        p, h = (int(x) for x in args.validate.split("x"))
+        b.measure_validate(p, h, args.runs)
+
+    need = max(sizes) + fl.FIRST - 1 + fl.SPARE
+    with grown_lab(need) as total_light:
+        for n in sizes:
+            f = fl.make_fleet(n)
+            say(f"== N={n}: {f.hosts[0]} .. {f.hosts[-1]}")
+            exp, drifts = setup_fleet(f, total_light)
+            b.expected_json(exp)
+            if n in ints(args.apply_n):
+                b.measure_apply(f, args.runs)
+            apply_drifts(drifts)
+            want = set(drifts)
+            # lt-1..3 and the last two light hosts may be anything (other people's tests)
+            others = set(f.hosts) - set(fl.writable(f.hosts, total_light))
+            if others:
+                want |= others  # not converged by the bench: they drift for every tool
+            runners: list[tuple[str, Runner]] = []
+            if "floor" in tools:
+                runners.append(("floor (paramiko, 3 commands)", b.run_floor))
+            if "checkpointctl" in tools:
+                runners.append(("checkpointctl drift", b.run_checkpointctl))
+            if "pyinfra" in tools:
+                runners.append(("pyinfra", b.run_pyinfra))
+            if "ansible" in tools and n in ints(args.ansible_n):
+                runners.append(("ansible-playbook", b.run_ansible))
+            for row in b.measure_tools(f, runners, args.runs, want):
+                if others:
+                    row.note = "includes hosts the bench does not converge (counted as drift)"
+            if "checkpointctl" in tools and n in ints(args.watch_n):
+                b.measure_watch(f, args.watch_cycles, want)
+
+    floors = {r.n: r.median for r in b.rows if r.tool.startswith("floor")}
+    drift_cold = {r.n: r.median for r in b.rows if r.tool == "checkpointctl drift"}
+    out_rows = []
+    for r in b.rows:
+        floor = floors.get(r.n) if r.n and "watch" not in r.tool else None
+        d = r.to_json(floor)
+        if r.tool.startswith("checkpointctl apply") and r.n in drift_cold:
+            d["ratio_to_cold_drift"] = round(r.median / drift_cold[r.n], 2)
+        out_rows.append(d)
+    table = fmt_table(out_rows)
+    doc = {
+        "when": started,
+        "machine": machine(),
+        "load_average_1m_at_start": round(load_before, 2),
+        "command": "bench/run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "quick": args.quick,
+        "rows": out_rows,
+        "table": table,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"bench-{'quick-' if args.quick else ''}{stamp}.json"
+    (RESULTS / name).write_text(json.dumps(doc, indent=2) + "\n")
+    shutil.copyfile(
+        RESULTS / name, RESULTS / ("latest-quick.json" if args.quick else "latest.json")
+    )
+    print(table)
+    print(
+        f"\n{started}; {doc['machine']}; load {load_before:.1f} at start; "
+        f"results in {RESULTS / name}"
+    )
+    if not args.no_readme:
+        block = (
+            f"Measured {started} on {doc['machine']} (load average {load_before:.1f} at "
+            f"start) with `{doc['command'].strip()}`:\n\n{table}"
+        )
+        for readme in (BENCH / "README.md", fl.REPO / "README.md"):
+            update_readme(readme, block)
+    bad = [r["tool"] for r in out_rows if r["correct"] is False]
+    if bad:
+        say(f"WRONG RESULTS from: {', '.join(sorted(set(bad)))}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The floor: raw paramiko, a thread pool, one connection per host, three commands, nothing else.
+
+Per host: connect (strict host key check against the lab's known_hosts, the lab key), run the
+workload's three commands (file metadata, file hashes, the nftables table), compare with the
+expected state, close. No retries, no parsing beyond the comparison, no reporting beyond the
+list of drifted hosts: the cost of SSH itself on this machine, which every tool pays.
+
+Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50]
+Prints one JSON line: {"drift": [...], "errors": {...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import paramiko
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fleet import FIND_META, FIND_SHA, LIST_TABLE, Expected, compare
+
+
+def run(client: paramiko.SSHClient, argv: list[str]) -> str:
+    _, out, _ = client.exec_command(shlex.join(argv), timeout=120)
+    data = out.read()
+    out.channel.recv_exit_status()
+    return data.decode()
+
+
+def one(address: str, identity: str, known_hosts: str, exp: Expected) -> bool:
+    client = paramiko.SSHClient()
+    client.load_host_keys(known_hosts)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        address,
+        username="root",
+        key_filename=identity,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=60,
+        banner_timeout=60,
+        auth_timeout=60,
+    )
+    try:
+        meta = run(client, FIND_META)
+        sha = run(client, FIND_SHA)
+        table = run(client, LIST_TABLE)
+    finally:
+        client.close()
+    return compare(exp, meta, sha, table)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("fleet")
+    ap.add_argument("expected")
+    ap.add_argument("--threads", type=int, default=50)
+    args = ap.parse_args()
+    fleet = json.loads(Path(args.fleet).read_text())
+    e = json.loads(Path(args.expected).read_text())
+    exp = Expected(e["meta"], e["sha256"], e["table"])
+    hosts: dict[str, str] = fleet["addresses"]
+
+    def work(name: str) -> tuple[str, bool | str]:
+        try:
+            return name, one(hosts[name], fleet["identity_file"], fleet["known_hosts"], exp)
+        except Exception as exc:  # reported, like the other tools' unreachable hosts
+            return name, f"{type(exc).__name__}: {exc}"
+
+    with ThreadPoolExecutor(args.threads) as pool:
+        results = list(pool.map(work, hosts))
+    drift = sorted(n for n, ok in results if ok is False)
+    errors = {n: ok for n, ok in results if isinstance(ok, str)}
+    print(json.dumps({"drift": drift, "errors": errors}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
