@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from policy_helpers import HEADER, IMAGE, inventory, load, only, policy, write
 
 from checkpointctl.cli import main
@@ -234,3 +235,39 @@ def test_a_template_outside_spec_is_a_schema_error_not_postponed(tmp_path: Path)
     got = [str(d) for d in load_policies([str(p)])[2]]
     assert got[0].startswith(f'{p}:4:9: metadata.name: "{{{{ name }}}}" does not match')
     assert got[1] == f'{p}:5:11: priority: expected integer, got str "{{{{ p }}}}"'
+
+
+def test_the_inlined_validator_reports_what_the_published_schema_reports() -> None:
+    """The loader validates with $refs inlined (faster); the errors must be the same."""
+    from jsonschema import Draft202012Validator
+
+    from checkpointctl.policy.schema import _validator, policy_schema
+
+    published = Draft202012Validator(
+        policy_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    docs: list[object] = [
+        {"apiVersion": "checkpointctl/v1", "kind": "CheckpointPolicy", "metadata": {}},
+        {
+            "apiVersion": "v2",
+            "metadata": {"name": "Bad Name", "x": 1},
+            "priority": -1,
+            "spec": {
+                "containers": [{"name": "p", "image": "", "ports": [1], "healthcheck": {}}],
+                "credentials": [{"name": "c", "secret": "plain", "expires": "2026-02-30"}],
+                "firewall": {"inbound": {"allow": [{"port": 0, "from": ["x y"]}]}},
+                "waivers": [{"rule": "nope", "reason": "short"}],
+            },
+        },
+    ]
+    for case in sorted((Path(__file__).parent / "cases" / "lint").glob("*.yml")):
+        docs.extend(d for d in yaml.safe_load_all(case.read_text()) if "spec" in d)
+
+    def errors(v: Draft202012Validator, doc: object) -> list[tuple[str, str, str]]:
+        return sorted(
+            (str(list(e.absolute_path)), e.validator, e.message) for e in v.iter_errors(doc)
+        )
+
+    for doc in docs:
+        assert errors(_validator(), doc) == errors(published, doc)
+    assert errors(published, docs[1])  # the broken document is broken
