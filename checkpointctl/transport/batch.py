@@ -13,8 +13,8 @@ script (shell-quoted by the transport like any argv), the script text itself is 
 nothing but the *number* of arguments of each command, so no value is ever parsed by the remote
 shell. Each command's stdin is sent on the channel's stdin, one after the other, and handed to
 it through ``dd bs=1 count=N`` (exact on every POSIX ``dd``: a command can neither read its
-neighbour's bytes nor leave its own unread). Each command's output comes back framed by its exit
-status and the byte lengths of its stdout and stderr, so any bytes survive.
+neighbour's bytes nor leave its own unread). The outputs come back after the exit statuses and the
+byte lengths of every stdout and stderr, so any bytes survive.
 """
 
 from __future__ import annotations
@@ -76,23 +76,24 @@ def run_many(transport: Transport, commands: Sequence[Command]) -> list[CommandR
 
 _PREAMBLE = """d=$(mktemp -d) || exit 125
 trap 'rm -rf "$d"' EXIT
+s=
 r() {
-  n=$1; shift
+  i=$1; n=$2; shift 2
   if [ "$n" -gt 0 ]; then
     dd bs=1 count="$n" 2>/dev/null |
-      { (exec "$@") >"$d/o" 2>"$d/e"; echo $? >"$d/s"; cat >/dev/null; }
-    read -r s <"$d/s"
+      { (exec "$@") >"$d/$i.o" 2>"$d/$i.e"; echo $? >"$d/$i.s"; cat >/dev/null; }
+    read -r c <"$d/$i.s"
   else
-    (exec "$@") </dev/null >"$d/o" 2>"$d/e"; s=$?
+    (exec "$@") </dev/null >"$d/$i.o" 2>"$d/$i.e"; c=$?
   fi
-  echo "$s"
-  stat -c %s "$d/o" "$d/e"
-  cat "$d/o" "$d/e"
+  s="$s $c"
 }
 """
-"""Fixed text. ``r N ARGV...`` runs ARGV (never a shell function or builtin: ``exec`` in a
-subshell) with the next N bytes of stdin, then prints its status, the sizes of its stdout and
-stderr, and both outputs."""
+"""Fixed text. ``r I N ARGV...`` runs ARGV (never a shell function or builtin: ``exec`` in a
+subshell) with the next N bytes of stdin, its stdout and stderr into files numbered I, and
+appends its exit status to ``$s``. After the last command the script prints the statuses on
+one line, the sizes of every output file (one ``stat``), then all of them (one ``cat``): a
+batch costs the host its commands plus four processes, whatever their number."""
 
 
 def _ref(i: int) -> str:
@@ -101,13 +102,18 @@ def _ref(i: int) -> str:
 
 def batch_script(shape: Sequence[int]) -> str:
     """The script for commands of ``shape[k]`` arguments each: one ``r`` call per command whose
-    arguments are positional references only (``"${7}"``); the values are never in the text."""
+    arguments are positional references only (``"${7}"``); the values are never in the text,
+    which is made of the fixed preamble, command numbers and parameter numbers."""
     lines = [_PREAMBLE]
     pos = 1
-    for count in shape:
+    files = []
+    for number, count in enumerate(shape, 1):
         refs = " ".join(_ref(i) for i in range(pos, pos + count + 1))
-        lines.append(f"r {refs}\n")
+        lines.append(f"r {number} {refs}\n")
+        files.append(f'"$d/{number}.o" "$d/{number}.e"')
         pos += count + 1
+    listed = " ".join(files)
+    lines.append(f"echo $s\nstat -c %s {listed}\ncat {listed}\n")
     return "".join(lines)
 
 
@@ -148,20 +154,25 @@ def parse_batch_output(
     pos = 0
     results: list[CommandResult] = []
 
-    def line() -> int:
+    def line_bytes() -> bytes:
         nonlocal pos
         end = out.find(b"\n", pos)
         if end < 0:
             raise ValueError("missing header line")
-        value = int(out[pos:end])
+        value = out[pos:end]
         pos = end + 1
         return value
 
+    def number() -> int:
+        return int(line_bytes())
+
     try:
-        for c in commands:
-            rc = line()
-            n_out = line()
-            n_err = line()
+        status_line = line_bytes()
+        statuses = [int(x) for x in status_line.split()]
+        if len(statuses) != len(commands):
+            raise ValueError(f"{len(statuses)} exit statuses for {len(commands)} commands")
+        sizes = [(number(), number()) for _ in commands]
+        for c, rc, (n_out, n_err) in zip(commands, statuses, sizes, strict=True):
             if n_out < 0 or n_err < 0 or pos + n_out + n_err > len(out):
                 raise ValueError("output shorter than announced")
             stdout = out[pos : pos + n_out]

@@ -108,7 +108,7 @@ def test_cut_short_output_is_a_transport_error(local: LocalTransport) -> None:
     commands = [Command(("echo", "a")), Command(("echo", "b"))]
     argv, stdin = batch_argv(commands)
     raw = local.run(argv, stdin=stdin, check=False)
-    cut = CommandResult(raw.argv, 1, raw.stdout[:-3], b"killed")
+    cut = CommandResult(raw.argv, 1, raw.stdout[:-1], b"killed")
     with pytest.raises(TransportError, match="ended early after 1 of 2 commands"):
         parse_batch_output("h", commands, cut)
 
