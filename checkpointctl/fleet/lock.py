@@ -43,6 +43,8 @@ BUSY_EXIT = 75
 READY = b"locked\n"
 ANSWER_SECONDS = 60.0
 """How long ``flock`` may take to answer beyond the wait we asked of it (a slow host)."""
+_MKDIR_THEN_EXEC = 'mkdir -p -- "$1" || exit 126; shift; exec "$@"'
+"""Fixed text: ``$1`` is the lock's directory, the rest the ``flock`` argv (never parsed)."""
 OWNER_RETRIES = 5
 OWNER_RETRY_SECONDS = 0.2
 
@@ -192,8 +194,10 @@ def _read_owner_of_busy_lock(transport: Transport, paths: LockPaths) -> LockOwne
 def _try_lock(
     transport: Transport, spawner: Spawner, paths: LockPaths, wait: float | None
 ) -> HostProcess | None:
-    """Start ``flock … cat``; the held process, or None when the lock stayed taken."""
-    argv = ["flock", "--conflict-exit-code", str(BUSY_EXIT)]
+    """Start ``flock … cat`` (creating the lock's directory first, in the same command: one
+    session on the host, not two); the held process, or None when the lock stayed taken."""
+    argv = ["sh", "-c", _MKDIR_THEN_EXEC, "sh", posixpath.dirname(paths.lock)]
+    argv += ["flock", "--conflict-exit-code", str(BUSY_EXIT)]
     argv += ["--nonblock"] if wait is None else ["--timeout", f"{wait:g}"]
     argv += [paths.lock, "cat"]
     process = spawner.spawn(argv)
@@ -240,7 +244,6 @@ def acquire(
     host = transport.host.name
     if not isinstance(transport, Spawner):
         raise LockError(f"{host}: this connection cannot hold the host lock (no spawn support)")
-    transport.run(["mkdir", "-p", posixpath.dirname(paths.lock)])
     notes: list[str] = []
     started = time.monotonic()
     process = _try_lock(transport, transport, paths, None)
