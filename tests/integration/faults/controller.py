@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from checkpointctl import lab as lab_api
 from checkpointctl.engine import ApplyOptions, converge_host
+from checkpointctl.fleet.audit import LocalAuditLog
 from checkpointctl.fleet.rollback import OnlyAddresses
-from checkpointctl.model import Host, Secret, change_to_json
+from checkpointctl.model import Host, RunReport, Secret, change_to_json
+from checkpointctl.report import render
 from checkpointctl.resources.containers import ContainersResource
 from checkpointctl.spec import (
     ContainerSpec,
@@ -88,6 +91,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--env", action="append", default=[])
     p.add_argument("--secret-env", action="append", default=[])
     p.add_argument("--mode", default="apply")
+    p.add_argument("--audit-log", help="also append the controller's audit line here")
+    p.add_argument("--render", action="store_true", help="print the report in every format")
     args = p.parse_args(argv)
     env: list[tuple[str, str | Secret]] = []
     for item in args.env:
@@ -95,7 +100,8 @@ def main(argv: list[str]) -> int:
         env.append((k, v))
     for item in args.secret_env:
         k, _, v = item.partition("=")
-        env.append((k, Secret(v)))
+        # "@VAR": the value from the environment, so a secret never sits on a command line
+        env.append((k, Secret(os.environ[v[1:]] if v.startswith("@") else v)))
     name = args.name
     only = OnlyAddresses(
         ContainersResource(),
@@ -107,8 +113,15 @@ def main(argv: list[str]) -> int:
         connect,
         args.mode,
         [only],
-        options=ApplyOptions(lock_wait=60.0),
+        options=ApplyOptions(
+            lock_wait=60.0, audit_log=LocalAuditLog(args.audit_log) if args.audit_log else None
+        ),
     )
+    if args.render:
+        report = RunReport(mode=args.mode, hosts=(result,))
+        for fmt in ("text", "json", "junit", "markdown"):
+            print(f"--- {fmt}")
+            print(render(report, fmt))
     print(
         json.dumps(
             {
