@@ -380,10 +380,11 @@ class SshTransport:
     def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
         """Replace ``path`` atomically over SFTP, owned ``uid:gid`` with ``mode``.
 
-        SFTP cannot create a file with a chosen mode, so the temp file is made inside a private
-        0700 directory next to the target: nobody but its owner can open it while it holds the
-        data with the server's default mode. It is fsynced (OpenSSH's ``fsync@openssh.com``), gets
-        its owner and mode, and is moved over ``path`` with ``posix-rename``, which is atomic.
+        SFTP cannot create a file with a chosen mode, so the temp file is made, empty, inside a
+        private 0700 directory next to the target and gets its owner and final mode before the
+        first byte is written: the data is never in a file with a wider mode. It is fsynced
+        (OpenSSH's ``fsync@openssh.com``) and moved over ``path`` with ``posix-rename``, which
+        is atomic.
         Missing parents are created 0755.
 
         Raises:
@@ -398,12 +399,14 @@ class SshTransport:
             sftp.mkdir(scratch, 0o700)
             try:
                 with sftp.open(tmp, "wb") as f:
+                    # Owner and final mode while the file is still empty: the data never sits
+                    # in a file with a wider mode, even inside the private directory.
+                    sftp.chown(tmp, uid, gid)  # before chmod: chown clears setuid bits
+                    sftp.chmod(tmp, mode)
                     f.set_pipelined(True)
                     f.write(data)
                     f.flush()
                     _fsync(sftp, f)
-                sftp.chown(tmp, uid, gid)  # before chmod: chown clears setuid bits
-                sftp.chmod(tmp, mode)
                 sftp.posix_rename(tmp, path)
             finally:
                 _remove_quietly(sftp, tmp)
