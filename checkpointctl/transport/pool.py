@@ -64,6 +64,9 @@ class ConnectionPool:
                 return PooledTransport(self, idle)
             _close_quietly(idle)
         transport = self._connect(host)
+        keep_shell = getattr(transport, "keep_shell", None)
+        if keep_shell is not None:
+            keep_shell()  # kept connections run their batches in one kept shell
         with self._lock:
             self.connects += 1
         return PooledTransport(self, transport)

@@ -49,6 +49,13 @@ from checkpointctl.transport.hostkeys import (
     tofu_without_file_message,
 )
 from checkpointctl.transport.process import keep_tail, split_line
+from checkpointctl.transport.shellserver import (
+    READY,
+    SERVER_SCRIPT,
+    decode_response,
+    encodable,
+    encode_request,
+)
 
 # paramiko logs a failed handshake at ERROR level with a traceback; with no logging configured
 # Python's last-resort handler prints that on stderr, before (and besides) our one-line error.
@@ -153,6 +160,8 @@ class SshTransport:
         self._lock = threading.Lock()
         self._sftp_client: paramiko.SFTPClient | None = None
         self._docker: Any = None
+        self._keep_shell = False
+        self._shell: _ShellSession | None = None
 
     @classmethod
     def open(cls, host: Host, *, timeout: float | None = None) -> SshTransport:
@@ -296,7 +305,7 @@ class SshTransport:
             argv, stdin = batch_argv(chosen)
             timeout = sum(c.timeout for c in chosen)
             try:
-                raw = self.run(argv, stdin=stdin, timeout=timeout, check=False)
+                raw = self._run_batch(argv, stdin, timeout)
                 parsed = parse_batch_output(self.host.name, chosen, raw)
                 results.update(zip(batch, parsed, strict=True))
             except BatchUnavailable:
@@ -305,6 +314,25 @@ class SshTransport:
             if i not in results:
                 results[i] = self.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False)
         return [results[i] for i in range(len(commands))]
+
+    def keep_shell(self) -> None:
+        """Run command batches through one long-lived shell on the host from now on (see
+        :mod:`checkpointctl.transport.shellserver`): for connections kept across runs, whose
+        every batch would otherwise start a new session."""
+        self._keep_shell = True
+
+    def _run_batch(self, argv: Sequence[str], stdin: bytes, timeout: float) -> CommandResult:
+        """The batch in the kept shell when there is one (started on first use), else in a
+        session of its own. A shell that cannot start is given up for this batch only."""
+        args = check_argv(argv)
+        if not (self._keep_shell and encodable(args)):
+            return self.run(args, stdin=stdin, timeout=timeout, check=False)
+        if self._shell is None or not self._shell.usable:
+            try:
+                self._shell = _ShellSession.start(self, timeout=self.host.connect_timeout)
+            except TransportError:
+                return self.run(args, stdin=stdin, timeout=timeout, check=False)
+        return self._shell.call(args, stdin, timeout)
 
     def spawn(self, argv: Sequence[str]) -> SshProcess:
         """Start argv in a new channel of the shared connection and return at once.
@@ -485,13 +513,106 @@ class SshTransport:
         with self._lock:
             client, self._docker = self._docker, None
             sftp, self._sftp_client = self._sftp_client, None
+            shell, self._shell = self._shell, None
         try:
+            if shell is not None:
+                shell.close()
             if client is not None:
                 client.close()
             if sftp is not None:
                 sftp.close()
         finally:
             self._client.close()
+
+
+class _ShellSession:
+    """The client side of a shell server: one channel, one request at a time."""
+
+    def __init__(self, where: str, chan: paramiko.Channel) -> None:
+        self._where = where
+        self._chan = chan
+        self._buf = bytearray()
+        self.usable = True
+
+    @classmethod
+    def start(cls, transport: SshTransport, *, timeout: float) -> _ShellSession:
+        """Start the server and wait for its ``ready``.
+
+        Raises:
+            TransportError: it did not start (no channel, no temporary directory, no answer).
+        """
+        try:
+            chan = transport.connection.open_session(timeout=timeout)
+            chan.exec_command(command_line(["sh", "-c", SERVER_SCRIPT]))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise TransportError(f"{transport._where}: cannot start a shell: {e}") from e
+        session = cls(transport._where, chan)
+        try:
+            session._fill_line(time.monotonic() + timeout)
+        except TransportError:
+            session.close()
+            raise
+        if bytes(session._buf) != READY:
+            session.close()
+            raise TransportError(f"{transport._where}: the shell did not start")
+        session._buf.clear()
+        return session
+
+    def _recv(self, deadline: float) -> None:
+        """Wait for more output (or raise when the channel ended or the deadline passed)."""
+        while self._chan.recv_stderr_ready():  # nothing of ours goes there; keep it flowing
+            self._chan.recv_stderr(_CHUNK)
+        if self._chan.recv_ready():
+            self._buf.extend(self._chan.recv(_CHUNK))
+            return
+        if self._chan.eof_received or self._chan.closed:
+            self.usable = False
+            raise HostUnreachable(f"{self._where}: the kept shell ended")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self.usable = False
+            raise TransportError(f"{self._where}: the kept shell did not answer in time")
+        select.select([self._chan], [], [], min(remaining, 1.0))
+
+    def _fill_line(self, deadline: float) -> None:
+        while b"\n" not in self._buf:
+            self._recv(deadline)
+
+    def call(self, argv: tuple[str, ...], stdin: bytes, timeout: float) -> CommandResult:
+        """Run argv with stdin in the server; its result (unchecked).
+
+        Raises:
+            HostUnreachable: the channel or the connection ended (nothing is retried: the
+                command may have run).
+            TransportError: no answer within ``timeout`` (the session is then given up).
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            self._chan.sendall(encode_request(argv, stdin))
+            while True:
+                try:
+                    decoded = decode_response(argv, bytes(self._buf))
+                except ValueError as e:
+                    self.usable = False
+                    raise TransportError(f"{self._where}: the kept shell answered garbage") from e
+                if decoded is not None:
+                    result, used = decoded
+                    del self._buf[:used]
+                    return result
+                self._recv(deadline)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            self.usable = False
+            raise HostUnreachable(f"{self._where}: connection lost in the kept shell: {e}") from e
+        finally:
+            if not self.usable:
+                self.close()
+
+    def close(self) -> None:
+        self.usable = False
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._chan.shutdown_write()
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._chan.close()
 
 
 class SshProcess:
