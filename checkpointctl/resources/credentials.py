@@ -46,6 +46,11 @@ MANIFEST_ADDRESS = "credential/manifest"
 MANIFEST_VERSION = 1
 FILE_MODE = 0o400
 MANIFEST_MODE = 0o444
+DIR_MODE_MAX = 0o755
+"""The widest mode the credentials directory may have: a directory others can write to lets
+them swap a credential file (or its manifest) under the container's mount."""
+DIRECTORY_ADDRESS = "credential/directory"
+_DIR_MARKER = b"--dir--"
 EXPIRY_WARNING = timedelta(days=14)
 """Same window as the policy lint's warning, so ``validate`` and ``drift`` agree."""
 
@@ -58,11 +63,13 @@ _UNKNOWN_SECRET = Secret(b"\x00actual value not read")
 """The ``before`` of a secret change: the host's value is never read, and prints redacted."""
 
 # Fixed text. stdin carries the hash key; $1 is the credentials directory; the other arguments
-# are credential paths outside it. Lines: "<mode> <uid> <gid> <keyed sha256> <path>" for each
+# are credential paths outside it. First, if the directory exists, "--dir-- <mode> <uid> <gid>"
+# for it. Then lines "<mode> <uid> <gid> <keyed sha256> <path>" for each
 # existing regular file (names holding a newline are skipped: they cannot be parsed back), then,
 # if the manifest exists, a "--manifest--" line followed by its raw bytes.
 _READ_SCRIPT = r"""IFS= read -r key || exit 3
 dir=$1; shift
+[ -d "$dir" ] && printf -- '--dir-- %s\n' "$(stat -c '%a %u %g' -- "$dir")"
 nl='
 '
 one() {
@@ -130,6 +137,15 @@ class CredentialsActual:
     manifest: bytes | None
     manifest_entries: Mapping[str, ManifestEntry] | None
     key: str = field(repr=False)
+    directory_mode: int | None = None
+    """Permission bits of the credentials directory; None when it does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryWant:
+    """The credentials directory's mode after the repair: only ever narrower than it was."""
+
+    mode: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +288,7 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
     """
     files: dict[str, CredentialFile] = {}
     manifest: bytes | None = None
+    directory_mode: int | None = None
     rest = output
     number = 0
     while rest:
@@ -280,6 +297,15 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
         if line == _MANIFEST_MARKER:
             manifest = after
             break
+        if line.startswith(_DIR_MARKER + b" ") and number == 1:
+            try:
+                directory_mode = int(line.split()[1], 8)
+            except (IndexError, ValueError):
+                raise ResourceError(
+                    "unexpected output from the credential check (line 1)"
+                ) from None
+            rest = after
+            continue
         parts = line.decode("utf-8", "surrogateescape").split(" ", 4)
         try:
             mode, uid, gid, digest, path = parts
@@ -293,7 +319,7 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
             break
         rest = after
     entries = parse_manifest(manifest) if manifest is not None else None
-    return CredentialsActual(files, manifest, entries, key)
+    return CredentialsActual(files, manifest, entries, key, directory_mode)
 
 
 def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, str]:
@@ -498,6 +524,20 @@ class CredentialsResource:
         specs = sorted(desired.credentials, key=lambda s: s.name)
         entries = actual.manifest_entries or {}
         changes: list[Change] = []
+        have_mode = actual.directory_mode
+        if specs and have_mode is not None and have_mode & ~DIR_MODE_MAX:
+            # first: no file is written into a directory others can still swap it in
+            want_mode = have_mode & DIR_MODE_MAX
+            changes.append(
+                Change(
+                    DIRECTORY_ADDRESS,
+                    Action.UPDATE,
+                    (FieldChange("mode", f"{have_mode:04o}", f"{want_mode:04o}"),),
+                    reason=f"{CREDENTIALS_DIR} is wider than {DIR_MODE_MAX:04o}",
+                    source=desired.source("credentials"),
+                    desired=DirectoryWant(want_mode),
+                )
+            )
         for spec in specs:
             address = f"credential/{spec.name}"
             source = desired.source(f"credentials.{spec.name}.name")
@@ -623,7 +663,7 @@ class CredentialsResource:
 
     def apply(self, transport: Transport, change: Change) -> None:
         """Write one credential (0400, its container's uid:gid) or the manifest (0444, root)
-        atomically, or remove a stale file."""
+        atomically, remove a stale file, or narrow the directory's mode."""
         target = change.desired
         if change.action is Action.DELETE:
             if not isinstance(target, str):
@@ -639,5 +679,8 @@ class CredentialsResource:
             )
         elif isinstance(target, ManifestWant):
             transport.write_file(MANIFEST_PATH, target.content, mode=MANIFEST_MODE, uid=0, gid=0)
+        elif isinstance(target, DirectoryWant):
+            # chmod only removes bits here: the directory never passes through a wider mode
+            transport.run(["chmod", "--", f"{target.mode:o}", CREDENTIALS_DIR])
         else:
             raise ResourceError(f"{change.address}: nothing to apply")
