@@ -55,7 +55,7 @@ def _states(args: argparse.Namespace, inventory: Any, hosts: Any) -> dict[str, A
         return {}
     result = load_desired(paths, inventory, hosts, decrypt=None)
     for warning in result.warnings:
-        print(str(warning), file=sys.stderr)  # noqa: T201 (a CLI module)
+        print(str(warning), file=sys.stderr)
     if result.errors:
         raise PolicyError(result.errors)
     return dict(result.states)

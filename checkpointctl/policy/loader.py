@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from checkpointctl.errors import CheckpointctlError, Diagnostic, Severity
+from checkpointctl.firewall_lint import lint_firewall
 from checkpointctl.inventory import Inventory, label_value
 from checkpointctl.model import Host
 from checkpointctl.policy.build import Decrypt, build_state
@@ -87,6 +88,17 @@ class _SelectorIndex:
                 continue
         candidates.sort(key=lambda c: c[0])
         return [p for _, p in candidates if p.selector.matches(host)]
+
+
+def _firewall_problems(state: DesiredState, *, pull_mode: bool) -> list[Diagnostic]:
+    """The firewall rules that would lock the controller out or that nft would refuse,
+    checked here so ``validate`` catches them before any host does (apply checks again)."""
+    if state.firewall is None:
+        return []
+    return [
+        Diagnostic(problem, state.source("firewall"), field="spec.firewall")
+        for problem in lint_firewall(state.firewall, pull_mode=pull_mode)
+    ]
 
 
 def load_policies(
@@ -192,7 +204,8 @@ def load_desired(
             combo.append(rkey)
         if failed:
             continue
-        ckey = tuple(combo)
+        pull_mode = host.vars.get("pull_mode") is True
+        ckey = (*combo, pull_mode)
         if ckey not in combos:
             merged, conflicts = merge(layers)
             problems = conflicts + lint_spec(merged.spec, merged.where, today)
@@ -200,11 +213,15 @@ def load_desired(
             combos[ckey] = None
             if not any(d.severity is Severity.ERROR for d in problems):
                 try:
-                    combos[ckey] = build_state(
+                    built = build_state(
                         host.name, merged.spec, merged.sources, merged.policies, decrypt
                     )
                 except CheckpointctlError as exc:  # a secret that does not decrypt
                     add([Diagnostic(exc.diagnostics())])
+                else:
+                    lockout = _firewall_problems(built, pull_mode=pull_mode)
+                    add(lockout)
+                    combos[ckey] = None if lockout else built
         state = combos[ckey]
         if state is not None:
             result.states[host.name] = (

@@ -43,14 +43,14 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NoReturn
 
 from checkpointctl.errors import CheckpointctlError, ResourceError, TransportError
-from checkpointctl.model import Action, Change, Finding, Host
-from checkpointctl.resources.batched import ReadPlan, read_batched
-from checkpointctl.resources.firewall_lint import (
+from checkpointctl.firewall_lint import (
     is_ip_literal,
     lint_firewall,
     lint_inbound_open,
     parse_network,
 )
+from checkpointctl.model import Action, Change, Finding, Host
+from checkpointctl.resources.batched import ReadPlan, read_batched
 from checkpointctl.resources.nft_compile import (
     FAMILY,
     CompiledFirewall,

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.resources.firewall_lint import (
+from checkpointctl.firewall_lint import (
     is_ip_literal,
     lint_firewall,
     normalize_network,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.resources.firewall_lint import normalize_network
+from checkpointctl.firewall_lint import normalize_network
 from checkpointctl.resources.nft_model import (
     Chain,
     NamedSet,

@@ -26,8 +26,9 @@ ONLY: dict[str, set[str]] = {
     "model": {"errors"},
     "spec": {"errors", "model"},
     "yamlsource": {"errors"},
+    "firewall_lint": {"spec", "model", "errors"},
     "report": {"model", "errors"},
-    "resources": {"spec", "model", "errors", "transport"},
+    "resources": {"spec", "model", "errors", "transport", "firewall_lint"},
     "transport": {"model", "errors"},
 }
 # component -> components it must never import

@@ -34,6 +34,8 @@ spec:
   data_collection:
     profile: minimal
   firewall:
+    management:
+      from: [192.0.2.10/32]
     outbound:
       allow:
         - {{proto: tcp, port: 443, to: [198.51.100.0/28]}}
@@ -122,6 +124,8 @@ def test_override_adds_a_container_and_replaces_a_plain_list_whole(tmp_path: Pat
                   user: "10003:10003"
                   cap_drop: [ALL]
               firewall:
+                management:
+                  from: [192.0.2.10/32]
                 outbound:
                   allow:
                     - {{proto: tcp, port: 8443, to: [203.0.113.0/24]}}

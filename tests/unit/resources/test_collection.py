@@ -22,7 +22,8 @@ def _actual_from(content: bytes | None, mode: int = 0o644, uid: int = 0) -> Coll
     if content is None:
         return CollectionActual({path: FileState(path, False)}, {})
     want = FileWant(path, content, mode)
-    return CollectionActual({path: FileState(path, True, mode, uid, 0, want.sha256)}, {path: content})
+    state = FileState(path, True, mode, uid, 0, want.sha256)
+    return CollectionActual({path: state}, {path: content})
 
 
 def test_profile_minimal_sends_only_health() -> None:
