@@ -412,17 +412,15 @@ def _host_run(
             result = _converge(run, transport, desired, mode, resources)
         except Exception as exc:
             result = _failure(run, exc)
+        line = None
         if lock is not None:
             if options.health_gate:
                 result = _gate(transport, desired, result)
-            record = audit_mod.audit_record(
-                ctx, result, policies=desired.policies, action=action, notes=notes
-            )
-            line = audit_mod.audit_line(record)
+            line = _audit_line(ctx, result, desired, action, notes)
             result = _finish_on_host(
                 transport, desired, result, ctx, line, action, options.state_dir
             )
-        _audit_local(options, ctx, result, desired, action, notes)
+        _audit_local(options, ctx, result, desired, action, notes, line)
         return result
     finally:
         # releasing or closing a broken connection may fail too; there is nothing left to do
@@ -433,6 +431,18 @@ def _host_run(
             transport.close()
 
 
+def _audit_line(
+    ctx: audit_mod.AuditContext,
+    result: HostResult,
+    desired: DesiredState | None,
+    action: str,
+    notes: Sequence[str],
+) -> bytes:
+    policies = desired.policies if desired else ()
+    record = audit_mod.audit_record(ctx, result, policies=policies, action=action, notes=notes)
+    return audit_mod.audit_line(record)
+
+
 def _audit_local(
     options: ApplyOptions,
     ctx: audit_mod.AuditContext,
@@ -440,13 +450,13 @@ def _audit_local(
     desired: DesiredState | None,
     action: str,
     notes: Sequence[str] = (),
+    line: bytes | None = None,
 ) -> None:
+    """The controller's copy of a host's audit line: the very line the host got, when it got
+    one; drift and check are not audited (they change nothing)."""
     if options.audit_log is None or action == "drift":
         return
-    record = audit_mod.audit_record(
-        ctx, result, policies=desired.policies if desired else (), action=action, notes=notes
-    )
-    options.audit_log.append(audit_mod.audit_line(record))
+    options.audit_log.append(line or _audit_line(ctx, result, desired, action, notes))
 
 
 def converge_host(
