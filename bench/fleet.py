@@ -27,7 +27,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 POLICY = BENCH / "policy"
 WORK = BENCH / "results" / "work"
-VAULT_PASSWORD = REPO / "examples" / "lab-vault-password"
+VAULT_KEY = BENCH / "vault.key"
+"""Public, for the bench only; given to checkpointctl as $CHECKPOINTCTL_VAULT_KEY_FILE."""
 FIRST = 4
 """lt-1..lt-3 belong to the integration tests."""
 SPARE = 2
@@ -38,6 +39,13 @@ CRED_DIR = "/etc/checkpoint/credentials"
 
 def checkpointctl() -> str:
     return str(Path(sys.executable).parent / "checkpointctl")
+
+
+def ctl_env() -> dict[str, str]:
+    """checkpointctl's environment: the bench's vault key."""
+    import os
+
+    return {**os.environ, "CHECKPOINTCTL_VAULT_KEY_FILE": str(VAULT_KEY)}
 
 
 def lab_status() -> tuple[int, int]:
@@ -145,8 +153,6 @@ def converge(fleet: Fleet, hosts: Sequence[str], tries: int = 3) -> None:
                 str(POLICY),
                 "-i",
                 str(fleet.inventory),
-                "--vault-password-file",
-                str(VAULT_PASSWORD),
                 "--limit",
                 ",".join(todo),
                 "--forks",
@@ -161,6 +167,7 @@ def converge(fleet: Fleet, hosts: Sequence[str], tries: int = 3) -> None:
             ],
             capture_output=True,
             text=True,
+            env=ctl_env(),
         )
         if proc.returncode == 0:
             return

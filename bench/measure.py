@@ -13,7 +13,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +80,7 @@ def run(
     env: dict[str, str] | None = None,
     sample_tree: bool = False,
     stdout: int | None = subprocess.PIPE,
+    finish: Callable[[], None] | None = None,
 ) -> Sample:
     """Run argv to completion and measure it (see the module docstring)."""
     host_before = cpu_of(host_pids)
@@ -118,6 +119,8 @@ def run(
     stop.set()
     if sample_tree:
         watcher.join()
+    if finish is not None:
+        finish()  # e.g. end Ansible's ssh masters: their sessions are reaped only then
     if host_pids:
         time.sleep(0.3)  # let the hosts reap the sessions that just closed
     host_after = cpu_of(host_pids)
