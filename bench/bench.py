@@ -14,6 +14,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -416,18 +417,22 @@ class Bench:
 
 @contextlib.contextmanager
 def grown_lab(light_needed: int) -> Iterator[int]:
-    """Grow the lab to ``light_needed`` light hosts (at most 500) and give back its shape."""
+    """Grow the lab to ``light_needed`` light hosts (at most 500) and give back its shape.
+
+    Full hosts are kept as found (none are started for the bench: it uses light hosts only).
+    A lab that was not running is left up afterwards (CI ends it with the machine).
+    """
     full, light = fl.lab_status()
     target = min(500, max(light, light_needed))
-    if target != light or full < 2:
-        say(f"lab: growing to {max(full, 2)} full, {target} light hosts")
-        fl.lab_up(max(full, 2), target)
+    if target != light:
+        say(f"lab: growing to {full} full, {target} light hosts")
+        fl.lab_up(full, target)
     try:
         yield target
     finally:
         if light and target != light:
-            say(f"lab: back to {max(full, 2)} full, {light} light hosts")
-            fl.lab_up(max(full, 2), light)
+            say(f"lab: back to {full} full, {light} light hosts")
+            fl.lab_up(full, light)
 
 
 def setup_fleet(f: fl.Fleet, total_light: int) -> tuple[fl.Expected, dict[str, str]]:
@@ -537,6 +542,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.watch_n = "10"
         args.watch_cycles = 2
         args.validate = "100x100"
+        args.runs = min(args.runs, 2)
         args.no_readme = True
     return args
 
@@ -547,6 +553,8 @@ def ints(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # a TERM (a CI timeout) must still give the lab its shape back: run the finally clauses
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     b = Bench(args)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     sizes = ints(args.n)
