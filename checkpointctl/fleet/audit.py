@@ -117,6 +117,10 @@ def append_on_host(transport: Transport, line: bytes, path: str = HOST_AUDIT_FIL
     """
     if transport.stat(path) is None:
         transport.write_file(path, b"", mode=0o600)
+    append = getattr(transport, "append_file", None)
+    if append is not None:  # over SFTP: no command session on the host
+        append(path, line)
+        return
     transport.run(["tee", "-a", path], stdin=line)
 
 
