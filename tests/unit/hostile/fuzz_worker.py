@@ -115,7 +115,7 @@ def run_hypothesis(n: int) -> None:
 
 
 def run_atheris(runs: int) -> None:
-    import atheris
+    import atheris  # type: ignore[import-untyped]
 
     with atheris.instrument_imports():
         loaders = _loaders()
