@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -98,7 +99,8 @@ def _docker_tables(host: str) -> dict[str, str]:
     for line in tables:
         parts = line.split()
         if len(parts) == 3 and parts[2] != "checkpointctl":
-            out[f"{parts[1]} {parts[2]}"] = _table(host, parts[1], parts[2])
+            text = _table(host, parts[1], parts[2])
+            out[f"{parts[1]} {parts[2]}"] = re.sub(r"counter packets \d+ bytes \d+", "", text)
     return out
 
 

@@ -138,7 +138,9 @@ def fleet(lab: LabInfo) -> Iterator[tuple[LabInfo, list[str]]]:
             with contextlib.suppress(AssertionError, LabError):
                 host_run(name, ["nft", "delete", "table", "inet", FAULT_TABLE], check=False)
         _set_max_startups(info, [n for n in rewritten if int(n[3:]) <= before.light], None)
-        if before.light < FIRST + LIGHT - 1:
+        now = lab_api.status()
+        # shrink back only if nobody grew the shared lab meanwhile (their hosts are theirs)
+        if before.light < FIRST + LIGHT - 1 and now.light == FIRST + LIGHT - 1:
             _up(max(2, before.full), before.light)
 
 
