@@ -195,6 +195,7 @@ def test_container_labels_holding_templates_are_shown_verbatim(lab: LabInfo) -> 
             "--label", f"note={TEMPLATES}", lab.checkpoint_image,
         )  # fmt: skip
         run = run_controller(FULL, name, "v1", "--mode", "drift")
+        assert run.report["status"] == "drift", run.report
         changes = json.dumps(run.report["changes"])
         assert "{{ 7*7 }}" in changes
         assert "49RENDERED" not in changes
