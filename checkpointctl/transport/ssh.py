@@ -77,7 +77,14 @@ CONNECT_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 4.0
 _CHUNK = 32768
-_TRANSIENT_TEXT = ("error reading ssh protocol banner", "connection reset", "connection aborted")
+_TRANSIENT_TEXT = (
+    "error reading ssh protocol banner",
+    "connection reset",
+    "connection aborted",
+    # the host closed the connection after the banner, before any answer to our key: paramiko
+    # then finds no session to authenticate on (seen on sshds past MaxStartups under load)
+    "no existing session",
+)
 
 
 def command_line(argv: Sequence[str]) -> str:

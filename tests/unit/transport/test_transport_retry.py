@@ -22,6 +22,7 @@ from checkpointctl.transport import ssh
         paramiko.SSHException(
             "Error reading SSH protocol banner[Errno 104] Connection reset by peer"
         ),
+        paramiko.SSHException("No existing session"),
         ConnectionResetError(104, "Connection reset by peer"),
         EOFError(),
         BrokenPipeError(32, "Broken pipe"),
