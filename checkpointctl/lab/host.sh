@@ -37,6 +37,16 @@ mount --bind "$hostdir/etc-checkpoint" /etc/checkpoint
 mount --bind "$hostdir/state" /var/lib/checkpointctl
 mount --bind "$hostdir/etc-docker" /etc/docker
 
+# A lab host stands for a checkpoint host, not for this build machine: root's login files here
+# (this machine sets up pyenv in them, which costs 0.1-0.5 s of CPU per SSH session) must not
+# run in every session. Empty files hide them, in this host's mount namespace only.
+: >"$hostdir/empty-rc"
+for rc in /root/.bashrc /root/.profile /root/.bash_profile /root/.bash_login; do
+    if [ -f "$rc" ]; then
+        mount --bind "$hostdir/empty-rc" "$rc"
+    fi
+done
+
 if [ $# -eq 0 ]; then
     # A light host is just sshd: the launcher becomes it (same PID, one process per host).
     echo $$ >"$hostdir/sshd.pid"
