@@ -4,7 +4,7 @@ that refuses our key: the run finishes, with bounded concurrency, timeouts and r
 For real, no mock: the lab grows to 200 light hosts whose sshd is started with
 ``MaxStartups 10:30:60`` (``CHECKPOINTCTL_LAB_SSHD_MAXSTARTUPS``; hosts that were already up get
 the line rewritten and a SIGHUP, and it is put back afterwards). The first 30 hosts also get
-15 idle unauthenticated connections each, held for 2 s from the moment the engine starts to
+15 idle unauthenticated connections each, held for 3 s from the moment the engine starts to
 connect to that host, so their sshd drops new connections with probability 37 % as sshd's
 ``MaxStartups`` prescribes; three hosts drop every packet to port 22 (an nft rule inside the
 host) and one host is given a key it does not trust. The engine plans a firewall table for
@@ -41,6 +41,7 @@ from checkpointctl.lab.sshd import MAX_STARTUPS_ENV, write_keypair
 from checkpointctl.model import Host, HostStatus, RunReport
 from checkpointctl.resources.firewall import FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
+from checkpointctl.transport import ssh as _ssh  # noqa: F401 (imported now, not mid-burst)
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.connect import connect
 
@@ -65,7 +66,7 @@ DROPPING = tuple(f"lt-{i}" for i in range(LAST - 2, LAST + 1))
 BAD_KEY = f"lt-{LAST - 3}"
 NOISY = tuple(f"lt-{i}" for i in range(FIRST, FIRST + 30))
 NOISE_CONNECTIONS = 15
-NOISE_HOLD = 2.0
+NOISE_HOLD = 3.0
 CONNECT_TIMEOUT = 5.0
 FORKS = 50
 FAULT_TABLE = "cpfault"
@@ -157,7 +158,7 @@ def fleet(lab: LabInfo) -> Iterator[tuple[LabInfo, list[str]]]:
 
 @dataclass
 class Noise:
-    """Idle unauthenticated connections to the first hosts, closed 2 s after the engine starts
+    """Idle unauthenticated connections to the first hosts, closed 3 s after the engine starts
     connecting to each (so the burst overlaps that host's first connect attempts)."""
 
     sockets: dict[str, list[socket.socket]] = field(default_factory=dict)
