@@ -62,13 +62,9 @@ def _states(args: argparse.Namespace, inventory: Any, hosts: Any) -> dict[str, A
 
 
 def _write(text: str, path: str | None) -> None:
-    if path and path != "-":
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    from checkpointctl.cli import _write_output
+
+    _write_output(text, path)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
