@@ -348,7 +348,12 @@ def pull(lab: LabInfo, on_host: OnHost, tmp_path_factory: pytest.TempPathFactory
             f"agent_public_key: '{env.host_keys[h]}'}}\n"
             for h in (HOST, HOST_A)
         )
-        env.inventory.write_text(f"all:\n{vars_}  children:\n    pull:\n      hosts:\n{hosts}")
+        # ``pull_mode: true``: these hosts converge themselves, so a policy that drops all
+        # inbound traffic (no management CIDRs) is allowed for them.
+        env.inventory.write_text(
+            f"all:\n{vars_}  children:\n    pull:\n      vars: {{pull_mode: true}}\n"
+            f"      hosts:\n{hosts}"
+        )
         yield env
     finally:
         server.shutdown()

@@ -29,9 +29,14 @@ def _actual_from(content: bytes | None, mode: int = 0o644, uid: int = 0) -> Coll
 def test_profile_minimal_sends_only_health() -> None:
     spec = collection_for({"profile": "minimal"}, None, "probe")
     assert dict(spec.settings) == {
-        "screenshots": False, "page_content": False, "console_logs": False,
-        "http_headers": False, "http_bodies": False, "resolved_ips": False,
-        "traces": False, "agent_telemetry": True,
+        "screenshots": False,
+        "page_content": False,
+        "console_logs": False,
+        "http_headers": False,
+        "http_bodies": False,
+        "resolved_ips": False,
+        "traces": False,
+        "agent_telemetry": True,
     }
 
 
