@@ -19,12 +19,12 @@ Lock-out safety, because a firewall change is the one change that can cut the co
 3. Commit-confirmed: before loading, the current table is saved on the host (or "absent"), and a
    detached timer (``setsid``) is armed there that restores it after ``rollback_after`` seconds.
    The new table is loaded; then the controller opens a *new* TCP connection to the host's SSH
-   port and reads the SSH banner (the existing session would survive a bad table through
-   ``ct state established``, so it proves nothing). Only then is the timer cancelled. If the
-   new connection fails, or the session that loads the table stalls under it past the timer,
-   the timer is left to restore the old table; apply waits until the host answers again and
-   fails with "rolled back: the new firewall cut off management access". Pull mode and local
-   transports skip 2 and 3: nothing remote can be locked out there.
+   port and reads the SSH banner (the existing session may survive a bad table, since sshd's
+   replies pass as ``ct direction reply``, so it proves nothing). Only then is the timer
+   cancelled. If the new connection fails, or the session that loads the table stalls under
+   it past the timer, the timer is left to restore the old table; apply waits until the host
+   answers again and fails with "rolled back: the new firewall cut off management access".
+   Pull mode and local transports skip 2 and 3: nothing remote can be locked out there.
 
 Host names in allow rules are resolved on the controller during ``read`` (resolution is an
 input of the pure diff, and ``read`` is the I/O step), and the resolved addresses travel in the

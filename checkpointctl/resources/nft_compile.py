@@ -6,15 +6,15 @@ the caller (on the controller) and passed in, so nothing here does I/O.
 
 The table always contains, whatever the policy's allow-lists say:
 
-- ``input``: loopback, established/related, management SSH from ``management_from`` (injected
-  here, so no inbound list can remove it), invalid dropped, the ICMP and ICMPv6 that networks
-  need (errors, packet-too-big, neighbour discovery, rate-limited echo), then the inbound allow
-  rules;
-- ``output``: loopback, established/related, sshd's packets to ``management_from``, invalid
-  dropped, the ICMPv6 that neighbour discovery sends, DNS to the resolvers, NTP to the time
-  servers, then the outbound allow rules;
-- ``forward``: the same egress allow-list for containers, with established/related, so a
-  container cannot reach what the host itself may not.
+- ``input``: loopback, replies and related packets (:data:`TRACKED`), management SSH from
+  ``management_from`` (injected here, so no inbound list can remove it), invalid dropped, the
+  ICMP and ICMPv6 that networks need (errors, packet-too-big, neighbour discovery, rate-limited
+  echo), then the inbound allow rules;
+- ``output``: loopback, replies and related packets, sshd's packets to ``management_from``,
+  invalid dropped, the ICMPv6 that neighbour discovery sends, DNS to the resolvers, NTP to the
+  time servers, then the outbound allow rules;
+- ``forward``: the same egress allow-list for containers, with replies and related packets, so
+  a container cannot reach what the host itself may not.
 
 Every rule carries ``comment "cpctl:<id>"`` (``cpctl:inbound[2]``, ``cpctl:dns``...) so a rule
 read back from a host maps to the policy entry it came from. Values that reach the script are
@@ -50,6 +50,16 @@ Resolutions = Mapping[str, tuple[str, ...]]
 
 FAMILY = "inet"
 ECHO_LIMIT = "10/second"
+TRACKED = (
+    Rule("accept", ct_state=("established",), ct_direction="reply", comment="cpctl:established"),
+    Rule("accept", ct_state=("related",), comment="cpctl:related"),
+)
+"""Tracked traffic every chain accepts before its allow-list: replies to connections the
+other side of the chain let in, and related packets (ICMP errors, packet-too-big). Packets
+of an established connection in its *original* direction are not accepted here: they meet
+the allow-list again, so a connection opened while its destination (or source) was allowed
+stops passing data as soon as an apply removes it, instead of living on in conntrack."""
+
 ICMP_NEEDED = ("destination-unreachable", "parameter-problem", "time-exceeded")
 ICMPV6_NEEDED = (
     "destination-unreachable",
@@ -159,7 +169,7 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
     egress = tuple(_egress_rules(spec, present))
     input_rules = (
         Rule("accept", iif="lo", comment="cpctl:loopback"),
-        Rule("accept", ct_state=("established", "related"), comment="cpctl:established"),
+        *TRACKED,
         *_management_rules(spec, "saddr"),
         Rule("drop", ct_state=("invalid",), comment="cpctl:invalid"),
         Rule("accept", proto="icmp", icmp_types=ICMP_NEEDED, comment="cpctl:icmp"),
@@ -186,14 +196,14 @@ def desired_table(spec: FirewallSpec, resolved: Resolutions) -> Table:
     )
     output_rules = (
         Rule("accept", oif="lo", comment="cpctl:loopback"),
-        Rule("accept", ct_state=("established", "related"), comment="cpctl:established"),
+        *TRACKED,
         *_management_rules(spec, "daddr"),
         Rule("drop", ct_state=("invalid",), comment="cpctl:invalid"),
         Rule("accept", proto="icmpv6", icmp_types=ICMPV6_ND_OUT, comment="cpctl:icmpv6-nd"),
         *egress,
     )
     forward_rules = (
-        Rule("accept", ct_state=("established", "related"), comment="cpctl:established"),
+        *TRACKED,
         Rule("drop", ct_state=("invalid",), comment="cpctl:invalid"),
         *egress,
     )
@@ -386,6 +396,8 @@ def render_rule(rule: Rule) -> str:
         parts.append(f'oif "{rule.oif}"')
     if rule.ct_state:
         parts.append(f"ct state {','.join(rule.ct_state)}")
+    if rule.ct_direction:
+        parts.append(f"ct direction {rule.ct_direction}")
     for side, values in (("saddr", rule.saddr), ("daddr", rule.daddr)):
         if values:
             parts.append(f"{rule.family} {side} {_one_or_set([_address(v) for v in values])}")

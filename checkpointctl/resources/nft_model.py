@@ -45,6 +45,8 @@ class Rule:
     """Input interface (``lo``), with ``!=`` in front for a negated match."""
     oif: str = ""
     ct_state: tuple[str, ...] = ()
+    ct_direction: str = ""
+    """``reply`` or ``original`` when the rule matches one direction of tracked connections."""
     icmp_types: tuple[str, ...] = ()
     limit: str = ""
     """``10/second``; ``10/second burst 20`` when the burst is not nft's default of 5."""
@@ -66,6 +68,7 @@ class Rule:
             self.iif,
             self.oif,
             self.ct_state,
+            self.ct_direction,
             self.icmp_types,
             self.limit,
             self.other,
@@ -188,6 +191,8 @@ def describe(rule: Rule, chain: str, labels: Mapping[str, str] | None = None) ->
         words.append(f"on oif {rule.oif}")
     if rule.ct_state:
         words.append(f"with ct state {','.join(rule.ct_state)}")
+    if rule.ct_direction:
+        words.append(f"in the {rule.ct_direction} direction")
     has_l4 = bool(rule.proto or rule.dport or rule.sport)
     src = _addresses(rule.saddr, rule.family, labels)
     dst = _addresses(rule.daddr, rule.family, labels)

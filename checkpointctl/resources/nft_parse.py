@@ -156,6 +156,7 @@ class _RuleParts:
     iif: str = ""
     oif: str = ""
     ct_state: tuple[str, ...] = ()
+    ct_direction: str = ""
     icmp_types: tuple[str, ...] = ()
     limit: str = ""
     other: list[str] = field(default_factory=list)
@@ -220,6 +221,11 @@ class _RuleParts:
         if what == "ct" and spec.get("key") == "state" and not self.ct_state:
             self.ct_state = tuple(sorted(str(v) for v in _flat(right)))
             return True
+        if what == "ct" and spec.get("key") == "direction" and not self.ct_direction:
+            if op != "==" or right not in ("original", "reply"):
+                return False
+            self.ct_direction = str(right)
+            return True
         if what == "meta" and spec.get("key") == "l4proto" and not self.l4:
             self.l4 = tuple(sorted(_L4_NAMES.get(str(v), str(v)) for v in _flat(right)))
             return True
@@ -265,6 +271,7 @@ class _RuleParts:
             iif=self.iif,
             oif=self.oif,
             ct_state=self.ct_state,
+            ct_direction=self.ct_direction,
             icmp_types=self.icmp_types,
             limit=self.limit,
             other=tuple(self.other),

@@ -200,3 +200,16 @@ def test_hostile_resolution_is_refused(address: str) -> None:
 def test_hostile_names_and_addresses_are_refused(spec: FirewallSpec, field: str) -> None:
     with pytest.raises(ResourceError, match=field):
         compile_table(spec, {})
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_no_chain_lets_an_established_connection_bypass_the_allow_list(name: str) -> None:
+    # Only replies (and related packets) pass on conntrack state alone: packets a host (or a
+    # container) sends in a connection's original direction meet the allow-list every time,
+    # so removing a destination cuts connections already open to it.
+    table = compiled(name).table
+    for chain in table.chains:
+        stateful = [r for r in chain.rules if "established" in r.ct_state]
+        assert stateful, f"{chain.name}: replies are not accepted"
+        for rule in stateful:
+            assert rule.ct_direction == "reply", f"{chain.name}: {rule}"
