@@ -20,6 +20,11 @@ from checkpointctl.model import REDACTED, Secret
 
 CHECKPOINT_ROOT = "/etc/checkpoint"
 STATE_DIR = "/var/lib/checkpointctl"
+RESERVED_CONTAINER_NAMES = frozenset({"credentials", "trust"})
+"""Container names whose ``/etc/checkpoint/<name>`` directory (collection.json lives there) is
+already another resource's: the credentials directory and the pull agent's trust store."""
+RESERVED_CREDENTIAL_NAMES = frozenset({"manifest", "manifest.json"})
+"""Credential names that would collide with the credentials manifest's file or plan address."""
 OWNER_LABEL = "io.checkpointctl.managed"
 CONFIG_DIGEST_LABEL = "io.checkpointctl.config-digest"
 

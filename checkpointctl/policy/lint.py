@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from checkpointctl.errors import Diagnostic, Location, Severity
+from checkpointctl.spec import CHECKPOINT_ROOT, RESERVED_CONTAINER_NAMES, RESERVED_CREDENTIAL_NAMES
 
 DIGEST_RE = re.compile(
     r"^(?P<repo>[^@\s]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?@(?P<digest>sha256:[0-9a-f]{64})$"
@@ -30,6 +31,9 @@ POWERFUL_USERS = frozenset(
 WILDCARDS = frozenset({"*", "**", "*://*", "http://*", "https://*", "*/*", "all", "any"})
 ANYWHERE = frozenset({"0.0.0.0/0", "::/0", "0.0.0.0", "::"})  # noqa: S104 (matched, not bound)
 EXPIRY_WARNING = timedelta(days=14)
+UNWAIVABLE = frozenset({"required", "reserved-name"})
+"""Rules about what cannot work at all (a missing value, a name another resource owns), as
+opposed to hardening a reviewer may knowingly relax."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ class _Lint:
         message: str,
         severity: Severity = Severity.ERROR,
     ) -> None:
-        waivable = rule != "required"
+        waivable = rule not in UNWAIVABLE
         if waivable and severity is Severity.ERROR and any(
             w.covers(rule, target) for w in self.waivers
         ):
@@ -129,6 +133,12 @@ class _Lint:
         for c in self.spec.get("containers") or []:
             name = str(c.get("name"))
             base = f"containers.{name}"
+            if name in RESERVED_CONTAINER_NAMES:
+                self.report(
+                    "reserved-name", name, base + ".name",
+                    f"container name {name!r} is reserved: {CHECKPOINT_ROOT}/{name} belongs to "
+                    f"checkpointctl itself ({', '.join(sorted(RESERVED_CONTAINER_NAMES))})",
+                )
             if not c.get("image"):
                 self.report(
                     "required", name, base,
@@ -176,6 +186,11 @@ class _Lint:
         for cred in self.spec.get("credentials") or []:
             name = str(cred.get("name"))
             base = f"credentials.{name}"
+            if name in RESERVED_CREDENTIAL_NAMES:
+                self.report(
+                    "reserved-name", name, base + ".name",
+                    f"credential name {name!r} is reserved for the credentials manifest",
+                )
             missing = [k for k in ("username", "secret", "scope") if not cred.get(k)]
             if missing:
                 self.report(

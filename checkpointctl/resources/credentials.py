@@ -35,7 +35,12 @@ from typing import ClassVar
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue, Secret
 from checkpointctl.resources.batched import ReadPlan, read_batched
-from checkpointctl.spec import CHECKPOINT_ROOT, CredentialSpec, DesiredState
+from checkpointctl.spec import (
+    CHECKPOINT_ROOT,
+    RESERVED_CREDENTIAL_NAMES,
+    CredentialSpec,
+    DesiredState,
+)
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
@@ -54,8 +59,7 @@ _DIR_MARKER = b"--dir--"
 EXPIRY_WARNING = timedelta(days=14)
 """Same window as the policy lint's warning, so ``validate`` and ``drift`` agree."""
 
-RESERVED_NAMES = frozenset({"manifest", "manifest.json"})
-"""Names that would collide with the manifest's file or its plan address."""
+RESERVED_NAMES = RESERVED_CREDENTIAL_NAMES
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _MANIFEST_MARKER = b"--manifest--"

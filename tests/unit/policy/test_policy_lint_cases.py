@@ -34,6 +34,7 @@ RULES = (
     "credential-expired",
     "inbound-anywhere",
     "required",
+    "reserved-name",
 )
 
 
