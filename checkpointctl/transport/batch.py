@@ -80,9 +80,8 @@ s=
 r() {
   i=$1; n=$2; shift 2
   if [ "$n" -gt 0 ]; then
-    dd bs=1 count="$n" 2>/dev/null |
-      { (exec "$@") >"$d/$i.o" 2>"$d/$i.e"; echo $? >"$d/$i.s"; cat >/dev/null; }
-    read -r c <"$d/$i.s"
+    dd bs=1 count="$n" of="$d/$i.i" 2>/dev/null
+    (exec "$@") <"$d/$i.i" >"$d/$i.o" 2>"$d/$i.e"; c=$?
   else
     (exec "$@") </dev/null >"$d/$i.o" 2>"$d/$i.e"; c=$?
   fi
@@ -90,10 +89,11 @@ r() {
 }
 """
 """Fixed text. ``r I N ARGV...`` runs ARGV (never a shell function or builtin: ``exec`` in a
-subshell) with the next N bytes of stdin, its stdout and stderr into files numbered I, and
-appends its exit status to ``$s``. After the last command the script prints the statuses on
-one line, the sizes of every output file (one ``stat``), then all of them (one ``cat``): a
-batch costs the host its commands plus four processes, whatever their number."""
+subshell) with the next N bytes of stdin (copied to a file first, so a command that reads less
+than its share cannot leave bytes for the next one), its stdout and stderr into files numbered
+I, and appends its exit status to ``$s``. After the last command the script prints the statuses
+on one line, the sizes of every output file (one ``stat``), then all of them (one ``cat``): a
+batch costs the host its commands plus four processes, and one ``dd`` per command with stdin."""
 
 
 def _ref(i: int) -> str:

@@ -46,6 +46,7 @@ from checkpointctl.transport.hostkeys import (
     RecordUnknownKey,
     RefuseUnknownKey,
     changed_key_message,
+    known_hosts_name,
     tofu_without_file_message,
 )
 from checkpointctl.transport.process import keep_tail, split_line
@@ -56,6 +57,7 @@ from checkpointctl.transport.shellserver import (
     encodable,
     encode_request,
 )
+from checkpointctl.transport.sshfiles import add_known_keys, identity_key
 
 # paramiko logs a failed handshake at ERROR level with a traceback; with no logging configured
 # Python's last-resort handler prints that on stderr, before (and besides) our one-line error.
@@ -714,7 +716,7 @@ def _connect_once(
     client = paramiko.SSHClient()
     if os.path.exists(known_hosts):
         try:
-            client.load_system_host_keys(known_hosts)
+            add_known_keys(client, known_hosts, known_hosts_name(host.address, host.port))
         except (OSError, paramiko.SSHException) as e:
             raise TransportError(f"{where}: cannot read known_hosts {known_hosts}: {e}") from e
     if host.trust_on_first_use:
@@ -727,11 +729,13 @@ def _connect_once(
         )
 
     try:
+        pkey = identity_key(identity) if identity else None
         client.connect(
             hostname=host.address,
             port=host.port,
             username=host.user,
-            key_filename=identity,
+            pkey=pkey,
+            key_filename=identity if pkey is None else None,
             allow_agent=agent,
             look_for_keys=False,
             timeout=limit,

@@ -476,6 +476,7 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
     (d / "api").chmod(0o400)
     (d / "with space").write_bytes(b"y")
     (d / "new\nline").write_bytes(b"z")
+    (d / "back\\slash").write_bytes(b"b")  # sha256sum escapes such a name in its output
     (d / "sub").mkdir()
     (d / ".hidden").write_bytes(b"h")
     (d / "manifest.json").write_bytes(render_manifest([_spec()]))
@@ -484,7 +485,7 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
     transport = LocalTransport(Host("local", "127.0.0.1", connection="local"))
     actual = read_credentials(transport, str(d), [str(outside), str(tmp_path / "absent")])
     names = {os.path.basename(p) for p in actual.files}
-    assert names == {"api", "with space", "manifest.json", "outside.json"}
+    assert names == {"api", "with space", "back\\slash", "manifest.json", "outside.json"}
     for path, state in actual.files.items():
         assert state.digest == keyed_digest(actual.key, Path(path).read_bytes())
         assert state.digest != hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -1,0 +1,90 @@
+"""The files every SSH connection of a run reads (known_hosts, the identity key), parsed once.
+
+Why: profiling a 100-host ``drift`` (py-spy, 50 workers) showed the controller spending most of
+its connect time in paramiko's known_hosts parser. Each connection re-read and re-parsed the
+whole file, building a key object per line, and every line asks ``logging.getLogger``, whose
+global lock then serialized the workers. The identity file was likewise read and parsed once per
+connection. Both are now parsed once and reused while the file stays the same: the cache key is
+the file's (device, inode, size, mtime), so a trust-on-first-use write, a rotated key or an
+edited known_hosts is seen by the very next connection. Host key checking is unchanged: each
+connection still gets exactly the keys known_hosts lists for its host name, looked up the way
+paramiko does (hashed names included), and a missing or changed key is refused as before.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import paramiko
+from paramiko.pkey import UnknownKeyType
+
+T = TypeVar("T")
+_Stamp = tuple[int, int, int, int]
+
+
+class FileCache(Generic[T]):
+    """``load(path)``'s result per path, reloaded when the file's stamp changes (thread-safe)."""
+
+    def __init__(self, load: Callable[[str], T]) -> None:
+        self._load = load
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[_Stamp, T]] = {}
+
+    def get(self, path: str) -> T:
+        """The parsed file. Raises whatever ``load`` or ``os.stat`` raise (nothing is cached
+        then, so the next call tries again)."""
+        st = os.stat(path)
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            entry = self._entries.get(path)
+            if entry is not None and entry[0] == stamp:
+                return entry[1]
+            value = self._load(path)
+            self._entries[path] = (stamp, value)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _load_known_hosts(path: str) -> paramiko.HostKeys:
+    return paramiko.HostKeys(filename=path)
+
+
+KNOWN_HOSTS: FileCache[paramiko.HostKeys] = FileCache(_load_known_hosts)
+IDENTITIES: FileCache[paramiko.PKey] = FileCache(paramiko.PKey.from_path)
+
+
+def add_known_keys(client: paramiko.SSHClient, known_hosts: str, name: str) -> None:
+    """Give ``client`` the keys ``known_hosts`` holds for ``name`` (``[address]:port`` form).
+
+    Raises:
+        OSError, paramiko.SSHException: the file cannot be read or parsed.
+    """
+    entries = KNOWN_HOSTS.get(known_hosts).lookup(name)
+    if not entries:
+        return
+    keys = client.get_host_keys()
+    for key_type, key in entries.items():
+        keys.add(name, key_type, key)
+
+
+def identity_key(path: str) -> paramiko.PKey | None:
+    """The identity file's private key, parsed once; None when this parser cannot read it (the
+    caller then lets paramiko load the file itself, which gives the errors it always gave,
+    "encrypted" included).
+
+    Raises:
+        paramiko.PasswordRequiredException: an OpenSSH-format key is encrypted.
+    """
+    try:
+        return IDENTITIES.get(path)
+    except paramiko.PasswordRequiredException:
+        raise
+    except (OSError, ValueError, TypeError, paramiko.SSHException, UnknownKeyType):
+        # TypeError: cryptography's word for an encrypted PEM key given no password
+        return None

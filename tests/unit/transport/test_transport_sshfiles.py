@@ -1,0 +1,78 @@
+"""The once-per-run parse of known_hosts and the identity key: reused while the file is the same,
+re-read as soon as it changes (a trust-on-first-use write must be seen by the next connection)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+import paramiko
+
+from checkpointctl.transport.sshfiles import FileCache, add_known_keys, identity_key
+
+
+def _keygen(path: Path, passphrase: str = "") -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)], check=True
+    )
+
+
+def _line(name: str, key_file: Path) -> str:
+    kind, b64 = Path(f"{key_file}.pub").read_text().split()[:2]
+    return f"{name} {kind} {b64}\n"
+
+
+def test_known_keys_are_those_of_the_host_and_follow_file_changes(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        _keygen(tmp_path / name)
+    path = tmp_path / "known_hosts"
+    path.write_text(_line("[10.0.0.1]:2222", tmp_path / "a") + _line("10.0.0.2", tmp_path / "b"))
+    client = paramiko.SSHClient()
+    add_known_keys(client, str(path), "[10.0.0.1]:2222")
+    got = client.get_host_keys().lookup("[10.0.0.1]:2222")
+    assert got is not None
+    assert got["ssh-ed25519"].get_base64() == _line("x", tmp_path / "a").split()[2]
+    assert client.get_host_keys().lookup("10.0.0.2") is None  # only this host's keys
+
+    # a line appended (what trust on first use does) is seen by the next connection
+    with path.open("a") as f:
+        f.write(_line("10.0.0.3", tmp_path / "c"))
+    later = paramiko.SSHClient()
+    add_known_keys(later, str(path), "10.0.0.3")
+    got = later.get_host_keys().lookup("10.0.0.3")
+    assert got is not None
+    assert got["ssh-ed25519"].get_base64() == _line("x", tmp_path / "c").split()[2]
+
+
+def test_the_file_is_parsed_once_while_it_stays_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("one")
+    loads: list[str] = []
+
+    def load(p: str) -> str:
+        loads.append(p)
+        return Path(p).read_text()
+
+    cache: FileCache[str] = FileCache(load)
+    assert [cache.get(str(path)) for _ in range(5)] == ["one"] * 5
+    assert len(loads) == 1
+    path.write_text("two!")
+    assert cache.get(str(path)) == "two!"
+    assert len(loads) == 2
+
+
+def test_identity_key_is_parsed_or_left_to_paramiko(tmp_path: Path) -> None:
+    _keygen(tmp_path / "id")
+    got = identity_key(str(tmp_path / "id"))
+    assert got is not None
+    assert got.get_base64() == _line("x", tmp_path / "id").split()[2]
+
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not a key")
+    assert identity_key(str(garbage)) is None  # paramiko then reports it as it always did
+
+    _keygen(tmp_path / "locked", passphrase="a passphrase")
+    # either way paramiko's own "encrypted" error reaches the user (ssh.py maps it), not a crash
+    with contextlib.suppress(paramiko.PasswordRequiredException):
+        assert identity_key(str(tmp_path / "locked")) is None
