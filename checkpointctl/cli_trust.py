@@ -469,7 +469,7 @@ def register(sub: Any) -> None:
     """Add the trust verbs to the main parser's subparsers."""
     from checkpointctl.cli import _add_common
     from checkpointctl.spec import STATE_DIR
-    from checkpointctl.trust.store import DEFAULT_TRUST_DIR
+    from checkpointctl.trust import DEFAULT_TRUST_DIR  # not .store: that imports cryptography
 
     p = sub.add_parser("keygen", help="make an Ed25519 signing key pair")
     p.add_argument(

@@ -151,12 +151,66 @@ def _loc(path: str, mark: yaml.Mark) -> Location:
     return Location(path, mark.line + 1, mark.column + 1)
 
 
+_SCALAR_TAGS = frozenset(
+    {"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+     "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+)  # fmt: skip
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_SCALAR_VALUES: dict[tuple[str, str], Any] = {}
+_SCALAR_CACHE_SIZE = 4096
+
+
+def _plain_scalar(node: yaml.ScalarNode) -> Any:
+    """The value of a plain non-string scalar (``30``, ``true``, ``~``, ``2026-01-01``).
+
+    PyYAML's scalar constructors read only the node's tag and text and keep no state, so one
+    shared constructor serves every file, and values (all immutable) are cached by tag and text.
+    A loader per file, as ``construct_object`` needs, is a reference cycle holding every node it
+    met: garbage the cyclic collector then spends a noticeable share of ``validate`` on.
+    """
+    key = (node.tag, node.value)
+    value = _SCALAR_VALUES.get(key, _SCALAR_VALUES)
+    if value is _SCALAR_VALUES:
+        value = yaml.SafeLoader.yaml_constructors[node.tag](_CONSTRUCTOR, node)
+        if len(_SCALAR_VALUES) < _SCALAR_CACHE_SIZE:
+            _SCALAR_VALUES[key] = value
+    return value
+
+
 class _Converter:
     def __init__(self, path: str) -> None:
         self.path = path
         self.nodes = 0  # counted over the whole file, so many small bombs add up to one
         self.doc = Document(path, None)
-        self._scalar = yaml.SafeLoader("")  # only its scalar constructors are used
+        self._loader: yaml.SafeLoader | None = None
+
+    def _construct(self, node: yaml.ScalarNode, *, deep: bool) -> Any:
+        """A plain scalar's value, as PyYAML's safe loader constructs it."""
+        if node.tag in _SCALAR_TAGS:
+            return _plain_scalar(node)
+        # a collection tag on a scalar (``!!map x``): left to PyYAML, whatever it makes of it
+        if self._loader is None:
+            self._loader = yaml.SafeLoader("")
+        return self._loader.construct_object(node, deep=deep)
+
+    def _string(self, node: yaml.Node, at: PathKey, depth: int) -> Any:
+        """:meth:`convert` with the most common value, a string scalar within the limits,
+        done inline: most of a policy's values are strings, and this is the same result
+        (the value, its location, whether it is a block) without convert's checks."""
+        if (
+            node.__class__ is not yaml.ScalarNode
+            or node.tag != _STR
+            or self.nodes >= MAX_NODES
+            or depth > MAX_DEPTH
+        ):
+            return self.convert(node, at, depth)
+        self.nodes += 1
+        locations = self.doc.locations
+        if at not in locations:
+            locations[at] = _loc(self.path, node.start_mark)
+        if node.style in ("|", ">"):
+            self.doc.block_scalars.add(at)
+        return node.value
 
     def next_document(self) -> None:
         self.doc = Document(self.path, None)
@@ -205,7 +259,7 @@ class _Converter:
                 key = (
                     key_node.value
                     if key_node.tag == _STR
-                    else str(self._scalar.construct_object(key_node))
+                    else str(self._construct(key_node, deep=False))
                 )
                 if key in out:
                     raise SourceError(
@@ -215,17 +269,18 @@ class _Converter:
                             field=field_path(at) or None,
                         )
                     )
-                self.doc.key_locations[at + (key,)] = _loc(self.path, key_node.start_mark)
-                out[key] = self.convert(value_node, at + (key,), depth + 1)
+                sub = at + (key,)
+                self.doc.key_locations[sub] = _loc(self.path, key_node.start_mark)
+                out[key] = self._string(value_node, sub, depth + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(v, at + (i,), depth + 1) for i, v in enumerate(node.value)]
+            return [self._string(v, at + (i,), depth + 1) for i, v in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
         if node.style in ("|", ">"):
             self.doc.block_scalars.add(at)
         if node.tag == _STR:
             return node.value  # what SafeConstructor would return, without its overhead
-        value = self._scalar.construct_object(node, deep=True)
+        value = self._construct(node, deep=True)
         if isinstance(value, datetime.datetime | datetime.date):
             return value.isoformat()
         return value

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from checkpointctl.errors import Location
@@ -88,6 +89,15 @@ def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | 
         if isinstance(merged.get(toggle), bool):
             values[toggle] = bool(merged[toggle])
     return CollectionSpec(container, profile, tuple((t, values[t]) for t in COLLECTION_TOGGLES))
+
+
+@lru_cache(maxsize=256)
+def _collection_file(collection: CollectionSpec) -> bytes:
+    """The rendered collection file, once per distinct spec (container, profile, toggles):
+    hosts share most of their containers, and rendering is JSON with ``indent`` (the pure-Python
+    encoder, whose closures are garbage for the cyclic collector) for every container of every
+    host. The spec's fields are strings and bools, so equal specs render to equal bytes."""
+    return collection.render()
 
 
 _SLOW_DIGESTS: dict[tuple[str, Secret], str] = {}
@@ -198,7 +208,7 @@ def build_state(
         ]
         mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
         mounts.extend(Mount(cr.file_path, f"{SECRETS_DIR}/{cr.name}", True) for cr in mine)
-        files: dict[str, bytes] = {collection.file_path: collection.render()}
+        files: dict[str, bytes] = {collection.file_path: _collection_file(collection)}
         for cr in mine:
             files[cr.file_path] = json.dumps(
                 [cr.username, _slow_digest(cr.name, cr.secret), cr.targets, cr.permissions,

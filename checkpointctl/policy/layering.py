@@ -16,6 +16,7 @@ from checkpointctl.errors import Diagnostic, Location
 from checkpointctl.yamlsource import Document, PathKey
 
 NAMED_LISTS = frozenset({("containers",), ("credentials",)})
+_NAMED_LAST = frozenset(path[-1] for path in NAMED_LISTS)
 ACCUMULATED = frozenset({("waivers",)})
 
 
@@ -79,6 +80,7 @@ def _flatten(
         return
     if (
         isinstance(value, list)
+        and leaf[-1] in _NAMED_LAST  # cheap necessary condition for the line below
         and tuple(p for p in leaf if isinstance(p, str)) in NAMED_LISTS
         and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in value)
     ):
@@ -93,33 +95,35 @@ def _flatten(
 
 
 def _dotted(leaf: LeafPath) -> str:
-    return ".".join(str(p) for p in leaf)
+    return ".".join(map(str, leaf))
 
 
 def _unflatten(leaves: Sequence[tuple[LeafPath, Any]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for leaf, value in leaves:
         node: Any = root
+        last = len(leaf) - 1
         for i, step in enumerate(leaf):
-            last = i == len(leaf) - 1
             if isinstance(step, Named):
                 items: list[dict[str, Any]] = node
-                found = next((it for it in items if it.get("name") == step.name), None)
-                if found is None:
-                    found = {"name": step.name}
-                    items.append(found)
-                node = found
+                for item in items:
+                    if item.get("name") == step.name:
+                        node = item
+                        break
+                else:
+                    node = {"name": step.name}
+                    items.append(node)
                 continue
-            nxt = leaf[i + 1] if not last else None
-            if last:
-                if isinstance(node.get(step), dict | list) and value in ({}, []):
+            child = node.get(step)
+            if i == last:
+                if isinstance(child, dict | list) and value in ({}, []):
                     continue  # an empty container never erases filled children
                 node[step] = value
             else:
-                default: Any = [] if isinstance(nxt, Named) else {}
-                if not isinstance(node.get(step), dict | list):
-                    node[step] = default
-                node = node[step]
+                if not isinstance(child, dict | list):
+                    child = [] if isinstance(leaf[i + 1], Named) else {}
+                    node[step] = child
+                node = child
     return root
 
 

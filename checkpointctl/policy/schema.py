@@ -11,12 +11,14 @@ import json
 from collections.abc import Sequence
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import Diagnostic
+from checkpointctl.policy.schema_fast import Check, compile_check
 from checkpointctl.yamlsource import Document, PathKey, field_path
+
+if TYPE_CHECKING:  # imported when a value is invalid (or the fast check is not sure)
+    from jsonschema import Draft202012Validator, ValidationError
 
 TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
@@ -46,13 +48,30 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 
 @cache
+def _inlined() -> dict[str, Any]:
+    schema = policy_schema()
+    inlined: dict[str, Any] = _inline(schema, schema["$defs"])
+    return inlined
+
+
+@cache
 def _validator() -> Draft202012Validator:
     """The policy schema with its (non-recursive) references inlined: the same rules, but
     jsonschema no longer resolves a reference each time it meets one (a fifth faster)."""
-    schema = policy_schema()
-    return Draft202012Validator(
-        _inline(schema, schema["$defs"]), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_inlined(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def _fast(rendered: bool) -> Check:
+    """The same schema as a yes-or-not-sure predicate (:mod:`.schema_fast`): a valid document
+    (nearly all of them) skips jsonschema, which then reports the errors of the others. Before
+    templating, template strings under ``spec`` pass, as :func:`validate_document` ignores
+    every error about one of them."""
+    if rendered:
+        return compile_check(_inlined())
+    return compile_check(_inlined(), lenient={"spec": is_template})
 
 
 def _describe(err: ValidationError, prefix: PathKey = ()) -> tuple[str, PathKey]:
@@ -91,6 +110,13 @@ def _describe(err: ValidationError, prefix: PathKey = ()) -> tuple[str, PathKey]
 def validate_document(doc: Document, *, rendered: bool = False) -> list[Diagnostic]:
     """All schema errors of one policy document. Before templating (``rendered=False``),
     errors on template strings are postponed to the rendered check."""
+    if _fast(rendered)(doc.data):
+        return []
+    return _schema_errors(doc, rendered=rendered)
+
+
+def _schema_errors(doc: Document, *, rendered: bool) -> list[Diagnostic]:
+    """:func:`validate_document` by jsonschema alone, which says what is wrong and where."""
     out: list[Diagnostic] = []
     seen: set[tuple[str, str]] = set()
     for err in sorted(_validator().iter_errors(doc.data), key=lambda e: list(map(str, e.path))):
@@ -128,8 +154,8 @@ def _deref(node: Any) -> Any:
 
 
 @cache
-def _sub_validator(path: tuple[str, ...]) -> Draft202012Validator | None:
-    """A validator for the value at a schema path (``"[]"`` = any list item), or None when the
+def _sub_schema(path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The schema of the value at a schema path (``"[]"`` = any list item), or None when the
     schema there is not simple enough to check a value on its own (then check the document)."""
     node: Any = policy_schema()
     for step in path:
@@ -147,8 +173,23 @@ def _sub_validator(path: tuple[str, ...]) -> Draft202012Validator | None:
     node = _deref(node)
     if not isinstance(node, dict) or set(node) - _WALKABLE:
         return None
-    sub = {**node, "$defs": policy_schema()["$defs"]}
+    return {**node, "$defs": policy_schema()["$defs"]}
+
+
+@cache
+def _sub_validator(path: tuple[str, ...]) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    sub = _sub_schema(path)
+    assert sub is not None  # callers ask only for the paths _sub_schema answered
     return Draft202012Validator(sub, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def _sub_fast(path: tuple[str, ...]) -> Check:
+    sub = _sub_schema(path)
+    assert sub is not None
+    return compile_check(_inline(sub, policy_schema()["$defs"]))
 
 
 def _schema_path(path: PathKey) -> tuple[str, ...]:
@@ -172,11 +213,12 @@ def _value_key(value: Any) -> tuple[str, Any]:
 @lru_cache(maxsize=65536)
 def _check_value(spath: tuple[str, ...], key: tuple[str, Any]) -> _Found | None:
     """(message, path relative to the value, is-unknown-key) for each error; None = unknown."""
-    validator = _sub_validator(spath)
-    if validator is None:
+    if _sub_schema(spath) is None:
         return None
     value = json.loads(key[1]) if key[0] == "json" else key[1]
-    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.path)))
+    if _sub_fast(spath)(value):
+        return ()
+    errors = sorted(_sub_validator(spath).iter_errors(value), key=lambda e: list(map(str, e.path)))
     out = []
     for err in errors:
         message, rel = _describe(err)

@@ -108,6 +108,8 @@ class CompiledTemplates:
 
     items: tuple[tuple[PathKey, Any], ...]
     variables: frozenset[str]
+    reads: tuple[tuple[str, ...], ...] = ()
+    """Per item, the sorted names its own template reads: the key of its render cache."""
 
 
 def _walk(value: Any, at: PathKey) -> list[tuple[PathKey, str]]:
@@ -165,6 +167,7 @@ def _compile(source: str) -> _Compiled:
 def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]]:
     """Compile every template string of ``doc['spec']``; syntax errors become diagnostics."""
     items: list[tuple[PathKey, Any]] = []
+    reads: list[tuple[str, ...]] = []
     variables: set[str] = set()
     errors: list[Diagnostic] = []
     spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
@@ -197,7 +200,8 @@ def compile_document(doc: Document) -> tuple[CompiledTemplates, list[Diagnostic]
             )
             continue
         items.append((at, compiled.template))
-    return CompiledTemplates(tuple(items), frozenset(variables)), errors
+        reads.append(tuple(sorted(compiled.variables)))
+    return CompiledTemplates(tuple(items), frozenset(variables), tuple(reads)), errors
 
 
 def _set(data: Any, at: PathKey, value: object) -> Any:
@@ -214,12 +218,38 @@ def _set(data: Any, at: PathKey, value: object) -> Any:
     return copy
 
 
+RenderCache = dict[tuple[Any, tuple[str | None, ...]], object]
+"""(template, the reprs of the variables it reads) → its value, shared by the hosts of a run."""
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _reads_key(names: tuple[str, ...], variables: Mapping[str, object]) -> tuple[str | None, ...]:
+    # None (never a repr) for an unset variable, so it cannot collide with any value
+    return tuple(repr(variables[n]) if n in variables else None for n in names)
+
+
 def render_document(
-    doc: Document, compiled: CompiledTemplates, variables: Mapping[str, object], host: str
+    doc: Document,
+    compiled: CompiledTemplates,
+    variables: Mapping[str, object],
+    host: str,
+    cache: RenderCache | None = None,
 ) -> Any:
-    """``doc.data`` with every template rendered for one host; raises TemplateFailure."""
+    """``doc.data`` with every template rendered for one host; raises TemplateFailure.
+
+    With ``cache``, each template is rendered once per distinct value of the variables *it*
+    reads: a baseline whose one templated host name differs per host still renders its other
+    templates (region, registry, CIDRs) once for the fleet. Only immutable results are kept,
+    since the data of different hosts then shares them; failures are never cached.
+    """
     data = doc.data
-    for at, template in compiled.items:
+    with_cache = cache is not None and len(compiled.reads) == len(compiled.items)
+    for i, (at, template) in enumerate(compiled.items):
+        key = (template, _reads_key(compiled.reads[i], variables)) if with_cache else None
+        if cache is not None and key is not None and key in cache:
+            data = _set(data, at, cache[key])
+            continue
         try:
             text = template.render(variables)
         except UndefinedError as exc:
@@ -253,10 +283,14 @@ def render_document(
                     field=field_path(at),
                 )
             )
+        if cache is not None and key is not None and isinstance(text, _IMMUTABLE):
+            cache[key] = text
         data = _set(data, at, text)
     return data
 
 
 def variables_key(names: frozenset[str], variables: Mapping[str, object]) -> tuple[object, ...]:
-    """A hashable key of the values a policy's templates read (for render caching)."""
-    return tuple((n, repr(variables.get(n, "<undefined>"))) for n in sorted(names))
+    """A hashable key of the values a policy's templates read (for render caching). An unset
+    variable is None, never a repr, so it cannot share a key with any value (not even the
+    string ``"<undefined>"``)."""
+    return tuple((n, repr(variables[n]) if n in variables else None) for n in sorted(names))

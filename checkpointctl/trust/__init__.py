@@ -7,3 +7,7 @@ Signing keys, bundles and verification (Ed25519) live beside it in this package.
 imports nothing from ``engine``, ``resources`` or ``cli``; the CLI and the policy builder call
 into it.
 """
+
+DEFAULT_TRUST_DIR = "/etc/checkpoint/trust"
+"""Where a host keeps its trusted keys. Defined here, not in ``store``, so the CLI can name it
+in ``--help`` without importing the signing code (and ``cryptography``) to build its parser."""

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpointctl.errors import TrustError
+from checkpointctl.trust import DEFAULT_TRUST_DIR
 from checkpointctl.trust.keys import (
     HostKey,
     PublicKey,
@@ -40,7 +41,6 @@ __all__ = [
     "load_trust_store",
 ]
 
-DEFAULT_TRUST_DIR = "/etc/checkpoint/trust"
 HOST_KEY = "host.key"
 KEYS_DIR = "keys"
 REVOCATIONS = "revocations.json"

@@ -289,3 +289,82 @@ def test_rendered_values_are_checked_like_the_whole_document(tmp_path: Path) -> 
         "spec.firewall.outbound.allow[0].port",
         "spec.firewall.outbound.allow[0].to[0]",
     } <= fields
+
+
+def test_a_variable_set_to_the_text_undefined_is_not_an_unset_one(tmp_path: Path) -> None:
+    """Renders are shared by the values the templates read: a host whose ``site`` is the
+    string ``<undefined>`` and a host without ``site`` must not share one (the second fails)."""
+    inv = {
+        "all": {
+            "children": {
+                "checkpoints": {
+                    "hosts": {"cp-1": {"site": "<undefined>"}, "cp-2": {}},
+                }
+            }
+        }
+    }
+    p = policy(
+        tmp_path / "t.yml",
+        f"""\
+        metadata:
+          name: t
+        spec:
+          registries:
+            trusted: [{{registry: registry.example.com, prefix: checkpoint/}}]
+          containers:
+            - name: probe
+              image: {IMAGE}
+              user: "10001:10001"
+              cap_drop: [ALL]
+              env: {{SITE: "{{{{ site }}}}"}}
+        """,
+    )
+    result = load([p], inventory(tmp_path, inv))
+    assert "'site' is undefined (host cp-2)" in only(result.errors).message
+    assert dict(result.states["cp-1"].containers[0].env)["SITE"] == "<undefined>"
+
+
+def test_each_template_renders_once_per_value_of_its_own_variables(tmp_path: Path) -> None:
+    """With a cache, a template is rendered again only when a variable *it* reads changes;
+    lists and mappings are rendered for each host (hosts share only immutable values)."""
+    from checkpointctl.policy.templating import RenderCache, compile_document, render_document
+    from checkpointctl.yamlsource import load_file
+
+    p = policy(
+        tmp_path / "t.yml",
+        """\
+        metadata:
+          name: t
+        spec:
+          containers:
+            - name: probe
+              env: {R: "{{ region }}", N: "{{ name }}", C: "{{ cidrs }}"}
+        """,
+    )
+    doc = load_file(p)[0]
+    compiled, errors = compile_document(doc)
+    assert not errors
+    calls: list[str] = []
+    items = []
+    for at, template in compiled.items:
+
+        class Counting:
+            def __init__(self, inner: Any, at: Any) -> None:
+                self.inner, self.at = inner, at
+
+            def render(self, variables: Any) -> object:
+                calls.append(self.at[-1])
+                return self.inner.render(variables)
+
+        items.append((at, Counting(template, at)))
+    counted = type(compiled)(tuple(items), compiled.variables, compiled.reads)
+    cache: RenderCache = {}
+    rendered = [
+        render_document(doc, counted, {**VARS, "name": name}, name, cache)
+        for name in ("cp-1", "cp-2", "cp-1")
+    ]
+    envs = [r["spec"]["containers"][0]["env"] for r in rendered]
+    assert [e["N"] for e in envs] == ["cp-1", "cp-2", "cp-1"]
+    assert all(e["R"] == "eu" and e["C"] == VARS["cidrs"] for e in envs)
+    assert sorted(calls) == ["C", "C", "C", "N", "N", "R"]
+    assert envs[0]["C"] is not envs[1]["C"]
