@@ -35,6 +35,7 @@ from typing import Protocol
 from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
 from checkpointctl.fleet import audit as audit_mod
 from checkpointctl.fleet.health import check_gate
+from checkpointctl.fleet.hostrecord import audit_command, record_command
 from checkpointctl.fleet.lock import HostLock, LockOwner, LockPaths, acquire
 from checkpointctl.fleet.rollback import (
     CONTAINER_KIND,
@@ -57,6 +58,7 @@ from checkpointctl.resources.base import Resource
 from checkpointctl.resources.batched import read_all
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport.base import Transport
+from checkpointctl.transport.batch import run_many
 
 Connect = Callable[[Host], Transport]
 STATE_FILE_NAME = "last-apply.json"
@@ -242,21 +244,16 @@ def record_doc(
     }
 
 
-def _record(
-    transport: Transport,
+def _record_content(
     desired: DesiredState,
     result: HostResult,
     ctx: audit_mod.AuditContext,
     action: str,
-    state_dir: str,
-) -> None:
-    """Leave on the host when it was last converged, by whom, to what, and how it ended."""
+) -> bytes:
+    """The host's last-apply record: when it was last converged, by whom, to what, and how it
+    ended."""
     doc = record_doc(result, desired, ctx, action=action)
-    transport.write_file(
-        f"{state_dir}/{STATE_FILE_NAME}",
-        (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(),
-        mode=0o600,
-    )
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
 @dataclass
@@ -367,15 +364,23 @@ def _finish_on_host(
 ) -> HostResult:
     """Under the lock: the host's last-apply record and audit line. A failure to write them
     does not undo the apply; it is reported as a finding."""
+    commands = [
+        record_command(
+            f"{state_dir}/{STATE_FILE_NAME}", _record_content(desired, result, ctx, action)
+        ),
+        audit_command(f"{state_dir}/{AUDIT_FILE_NAME}", line),
+    ]
+    what = ("write the host's last-apply record", "append to the host's audit log")
     problems = []
     try:
-        _record(transport, desired, result, ctx, action, state_dir)
+        results = run_many(transport, commands)
     except CheckpointctlError as exc:
-        problems.append(Finding("audit", f"could not write the host's last-apply record: {exc}"))
-    try:
-        audit_mod.append_on_host(transport, line, f"{state_dir}/{AUDIT_FILE_NAME}")
-    except CheckpointctlError as exc:
-        problems.append(Finding("audit", f"could not append to the host's audit log: {exc}"))
+        problems = [Finding("audit", f"could not {w}: {exc}") for w in what]
+    else:
+        for w, done in zip(what, results, strict=True):
+            if done.rc != 0:
+                why = done.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {done.rc}"
+                problems.append(Finding("audit", f"could not {w}: {why}"))
     if not problems:
         return result
     return dataclasses.replace(result, findings=result.findings + tuple(problems))

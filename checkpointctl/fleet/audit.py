@@ -34,7 +34,6 @@ from checkpointctl.model import (
     change_to_json,
 )
 from checkpointctl.spec import STATE_DIR
-from checkpointctl.transport.base import Transport
 
 AUDIT_FORMAT = "1"
 HOST_AUDIT_FILE = f"{STATE_DIR}/audit.jsonl"
@@ -109,21 +108,6 @@ def audit_line(record: dict[str, JSONValue]) -> bytes:
     return (json.dumps(record, sort_keys=True, default=_refuse) + "\n").encode()
 
 
-def append_on_host(transport: Transport, line: bytes, path: str = HOST_AUDIT_FILE) -> None:
-    """Append ``line`` to the host's audit log (created 0600), under the caller's host lock.
-
-    Raises:
-        TransportError: the host could not be written.
-    """
-    if transport.stat(path) is None:
-        transport.write_file(path, b"", mode=0o600)
-    append = getattr(transport, "append_file", None)
-    if append is not None:  # over SFTP: no command session on the host
-        append(path, line)
-        return
-    transport.run(["tee", "-a", path], stdin=line)
-
-
 class LocalAuditLog:
     """The controller's audit log: appended by many worker threads, one ``write`` per line."""
 
@@ -187,7 +171,6 @@ __all__ = [
     "HOST_AUDIT_FILE",
     "AuditContext",
     "LocalAuditLog",
-    "append_on_host",
     "audit_line",
     "audit_record",
     "plan_digest",

@@ -451,19 +451,6 @@ class SshTransport:
         except OSError as e:
             raise TransportError(f"{self.host.name}: cannot write {path}: {_why(e)}") from e
 
-    def append_file(self, path: str, data: bytes) -> None:
-        """Append ``data`` to an existing file over SFTP, in one write (``O_APPEND`` on the
-        host): no command session, for small appends such as an audit line.
-
-        Raises:
-            TransportError: the file is missing or cannot be written.
-        """
-        try:
-            with self._sftp().open(path, "ab") as f:
-                f.write(data)
-        except OSError as e:
-            raise TransportError(f"{self.host.name}: cannot append to {path}: {_why(e)}") from e
-
     def remove_file(self, path: str) -> None:
         """Remove ``path`` if it exists.
 
