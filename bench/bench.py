@@ -468,6 +468,8 @@ def fmt_table(rows: list[dict[str, Any]]) -> str:
         ratio = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") is not None else "–"
         if r.get("ratio_to_cold_cycle") is not None:
             ratio = f"{r['ratio_to_cold_cycle']:.2f}× cold cycle"
+        if r.get("ratio_to_cold_drift") is not None:
+            ratio = f"{r['ratio_to_cold_drift']:.2f}× cold drift"
         med = r["median_s"]
         spread = f"{r['min_s']:.2f}–{r['max_s']:.2f}"
         if med < 1:
@@ -548,7 +550,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+    return [int(x) for x in text.split(",") if x.strip() and int(x) > 0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,12 @@ workload's three commands (file metadata, file hashes, the nftables table), comp
 expected state, close. No retries, no parsing beyond the comparison, no reporting beyond the
 list of drifted hosts: the cost of SSH itself on this machine, which every tool pays.
 
+known_hosts and the identity key are parsed once, before the threads start, and each client is
+given its host's keys only. The naive way (``load_host_keys`` per connection) re-parses the whole
+file per host and takes logging's global lock per line; with the lab's 200-500 known_hosts lines
+it made this floor 3-4x slower, which is paramiko's cost, not SSH's (checkpointctl parses the
+file once too: ``checkpointctl/transport/sshfiles.py``).
+
 Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50]
 Prints one JSON line: {"drift": [...], "errors": {...}}.
 """
@@ -31,14 +37,15 @@ def run(client: paramiko.SSHClient, argv: list[str]) -> str:
     return data.decode()
 
 
-def one(address: str, identity: str, known_hosts: str, exp: Expected) -> bool:
+def one(address: str, known: paramiko.HostKeys, key: paramiko.PKey, exp: Expected) -> bool:
     client = paramiko.SSHClient()
-    client.load_host_keys(known_hosts)
+    for key_type, host_key in (known.lookup(address) or {}).items():
+        client.get_host_keys().add(address, key_type, host_key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
         address,
         username="root",
-        key_filename=identity,
+        pkey=key,
         look_for_keys=False,
         allow_agent=False,
         timeout=60,
@@ -64,10 +71,12 @@ def main() -> int:
     e = json.loads(Path(args.expected).read_text())
     exp = Expected(e["meta"], e["sha256"], e["table"])
     hosts: dict[str, str] = fleet["addresses"]
+    known = paramiko.HostKeys(fleet["known_hosts"])
+    key = paramiko.PKey.from_path(fleet["identity_file"])
 
     def work(name: str) -> tuple[str, bool | str]:
         try:
-            return name, one(hosts[name], fleet["identity_file"], fleet["known_hosts"], exp)
+            return name, one(hosts[name], known, key, exp)
         except Exception as exc:  # reported, like the other tools' unreachable hosts
             return name, f"{type(exc).__name__}: {exc}"
 
