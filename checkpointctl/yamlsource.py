@@ -185,13 +185,27 @@ class _Converter:
         self._loader: yaml.SafeLoader | None = None
 
     def _construct(self, node: yaml.ScalarNode, *, deep: bool) -> Any:
-        """A plain scalar's value, as PyYAML's safe loader constructs it."""
-        if node.tag in _SCALAR_TAGS:
-            return _plain_scalar(node)
-        # a collection tag on a scalar (``!!map x``): left to PyYAML, whatever it makes of it
-        if self._loader is None:
-            self._loader = yaml.SafeLoader("")
-        return self._loader.construct_object(node, deep=deep)
+        """A plain scalar's value, as PyYAML's safe loader constructs it.
+
+        Raises:
+            yaml.constructor.ConstructorError: an explicit tag the text does not fit
+                (``!!int abc``, ``!!bool maybe``): PyYAML's constructors raise a bare
+                ValueError or KeyError there, which would otherwise escape as a crash.
+        """
+        try:
+            if node.tag in _SCALAR_TAGS:
+                return _plain_scalar(node)
+            # a collection tag on a scalar (``!!map x``): left to PyYAML, whatever it makes of it
+            if self._loader is None:
+                self._loader = yaml.SafeLoader("")
+            return self._loader.construct_object(node, deep=deep)
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            if isinstance(exc, yaml.YAMLError):
+                raise
+            tag = node.tag.removeprefix("tag:yaml.org,2002:")
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid !!{tag}", node.start_mark
+            ) from None
 
     def _string(self, node: yaml.Node, at: PathKey, depth: int) -> Any:
         """:meth:`convert` with the most common value, a string scalar within the limits,

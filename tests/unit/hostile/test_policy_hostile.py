@@ -73,6 +73,27 @@ def test_any_non_plain_tag_is_refused(
     assert "is not allowed (only plain YAML values)" in err
 
 
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("!!int abc", "int"),
+        ("!!bool maybe", "bool"),
+        ("!!float x", "float"),
+        ("!!timestamp 2026-99-99", "timestamp"),
+        ("!!int 0x", "int"),
+    ],
+)
+def test_a_plain_tag_the_text_does_not_fit_is_a_located_error(
+    value: str, tag: str, tmp_path: Path, capsys: Capsys, parser: str
+) -> None:
+    # PyYAML's own constructors raise a bare ValueError/KeyError for these: never a crash
+    p = tmp_path / "typed.yml"
+    p.write_text(HEADER + f"spec:\n  priority: {value}\n")
+    err = _validate(capsys, p)
+    assert f"{p}:6:13: " in err
+    assert f"is not a valid !!{tag}" in err
+
+
 def _laughs(levels: int = 9) -> str:
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for i in range(1, levels):

@@ -1,0 +1,14 @@
+"""Settings every unit test shares.
+
+Hypothesis's per-example ``deadline`` (200 ms by default) is a timed assertion: on this shared
+2-core machine a load spike alone fails it (``test_report_formats`` did, once). Speed is measured
+by ``bench/``, never by tests, so no property test has a deadline; the fuzz limits that do
+bound time (``tests/unit/hostile/test_fuzz_limits.py``) measure the loader call itself.
+"""
+
+from __future__ import annotations
+
+from hypothesis import settings
+
+settings.register_profile("checkpointctl", deadline=None)
+settings.load_profile("checkpointctl")
