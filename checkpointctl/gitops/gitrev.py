@@ -13,11 +13,12 @@ needs: the full history (``fetch-depth: 0`` on GitHub, ``GIT_DEPTH: 0`` on GitLa
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from checkpointctl.errors import CheckpointctlError
 
@@ -124,8 +125,40 @@ def export(root: Path, commit: str, paths: Sequence[str], dest: Path) -> list[st
         return []
     proc = git(root, "archive", "--format=tar", commit, "--", *present)
     with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r:") as tar:
-        tar.extractall(dest, filter="data")
+        if HAS_EXTRACTION_FILTERS:
+            tar.extractall(dest, filter="data")
+        else:
+            _extract_plain(tar, dest)
     return present
+
+
+HAS_EXTRACTION_FILTERS = hasattr(tarfile, "data_filter")
+"""Extraction filters came with Python 3.11.4 (and security releases of older lines); Debian 12
+ships 3.11.2, where ``extractall(filter=...)`` is a TypeError."""
+
+
+def _extract_plain(tar: tarfile.TarFile, dest: Path) -> None:
+    """What the ``data`` filter would keep of a ``git archive``, without it: directories and
+    regular files, written by us (no modes, owners or links from the archive), and nothing
+    whose name leaves ``dest``. Links are skipped: policies and inventories are regular files.
+
+    Raises:
+        GitError: a member's name is absolute or climbs out with ``..``.
+    """
+    for member in tar.getmembers():
+        parts = PurePosixPath(member.name).parts
+        if member.name.startswith("/") or ".." in parts:
+            raise GitError(f"git archive holds a path outside the export: {member.name!r}")
+        target = dest.joinpath(*parts)
+        if member.isdir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif member.isfile():
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with source, target.open("wb") as out:
+                shutil.copyfileobj(source, out)
 
 
 def relative(root: Path, path: str) -> str | None:

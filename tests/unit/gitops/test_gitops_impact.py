@@ -407,3 +407,51 @@ def test_identical_changes_group_and_different_ones_do_not() -> None:
         ("container/probe image.digest: d1 → d2", ("a", "b")),
         ("container/probe image.digest: d1 → d3", ("c",)),
     ]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_export_without_extraction_filters_gives_the_same_files(
+    repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Debian 12's Python 3.11.2 has no tarfile extraction filters (3.11.4 added them)
+    from checkpointctl.gitops import gitrev
+
+    with_filters = tmp_path / "with"
+    gitrev.export(repo.root, repo.base, ["."], with_filters)
+    monkeypatch.setattr(gitrev, "HAS_EXTRACTION_FILTERS", False)
+    plain = tmp_path / "plain"
+    gitrev.export(repo.root, repo.base, ["."], plain)
+    assert _tree(plain) == _tree(with_filters)
+    assert INV in _tree(plain)
+
+
+@pytest.mark.parametrize("name", ["../escape.yml", "/etc/escape.yml", "a/../../escape.yml"])
+def test_export_without_filters_refuses_names_outside_the_export(
+    name: str, tmp_path: Path
+) -> None:
+    import io
+    import tarfile
+
+    from checkpointctl.gitops import gitrev
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"x: 1\n"
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with (
+        tarfile.open(fileobj=buf, mode="r:") as tar,
+        pytest.raises(gitrev.GitError, match="outside the export"),
+    ):
+        gitrev._extract_plain(tar, dest)
+    assert not (tmp_path / "escape.yml").exists()
+    assert list(dest.iterdir()) == []
