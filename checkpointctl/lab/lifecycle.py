@@ -270,4 +270,7 @@ def exec_argv(host: str) -> list[str]:
     pid = lab_hosts.pids(paths, lab_host).sshd
     if pid is None:
         raise LabError(f"lab host {host} is not running (its sshd is down); run `lab up`")
-    return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "--"]
+    # -r -w: the host's own root and working directory too. Entering a mount namespace sets
+    # the root to that namespace's real root, which is not the lab's when the lab runs in a
+    # chroot (fresh-debian-check): the command would see another /etc/checkpoint and /run.
+    return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "-r", "-w", "--"]

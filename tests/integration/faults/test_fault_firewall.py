@@ -143,7 +143,7 @@ def _restart_dockerd(lab: LabInfo, name: str) -> None:
     hostdir = paths.host_dir(host)
     log = open(hostdir / "dockerd.log", "ab")  # noqa: SIM115 (handed to the daemon)
     proc = subprocess.Popen(
-        ["nsenter", "-t", str(pids.sshd), "-n", "-m", "-u", "--",
+        ["nsenter", "-t", str(pids.sshd), "-n", "-m", "-u", "-r", "-w", "--",
          *lab_dockerd.dockerd_argv(paths, host)],
         stdout=log,
         stderr=log,

@@ -199,7 +199,7 @@ def full_disk(lab: LabInfo) -> Iterator[str]:
     tmp = data_root(paths, host) / "tmp"
     pid = lab_hosts.pids(paths, host).dockerd
     assert pid is not None
-    ns = ["nsenter", "-t", str(pid), "-m", "--"]
+    ns = ["nsenter", "-t", str(pid), "-m", "-r", "-w", "--"]
     subprocess.run([*ns, "mkdir", "-p", str(tmp)], check=True)
     subprocess.run(
         [*ns, "mount", "-t", "tmpfs", "-o", "size=64k", "cp-fault-full", str(tmp)], check=True
