@@ -257,12 +257,11 @@ def _record_owner(transport: Transport, process: HostProcess, owner: LockOwner) 
     process.send(dataclasses.replace(owner, since=now).to_json())
     previous = process.read_line(ANSWER_SECONDS)
     done = process.read_line(ANSWER_SECONDS) if previous else None
-    if done != HELD:
+    if not previous or done != HELD:
         process.close_stdin()
         process.wait(ANSWER_SECONDS)
         why = process.stderr_tail().strip() or "no answer"
         raise LockError(f"{host}: cannot write the lock's owner record: {why}")
-    assert previous is not None
     return previous.strip()
 
 

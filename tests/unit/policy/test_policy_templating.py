@@ -215,16 +215,9 @@ def test_each_host_gets_its_own_rendering(tmp_path: Path) -> None:
     }
 
 
-def test_only_some_hosts_missing_a_variable_fail_and_are_named(tmp_path: Path) -> None:
-    inv = {
-        "all": {
-            "children": {
-                "checkpoints": {
-                    "hosts": {"cp-1": {"site": "ams"}, "cp-2": {}},
-                }
-            }
-        }
-    }
+def _site_env(tmp_path: Path, cp1: dict[str, str]) -> LoadResult:
+    """A policy whose container env reads ``site``, for hosts cp-1 (``cp1``) and cp-2 (no site)."""
+    inv = {"all": {"children": {"checkpoints": {"hosts": {"cp-1": cp1, "cp-2": {}}}}}}
     p = policy(
         tmp_path / "t.yml",
         f"""\
@@ -241,7 +234,11 @@ def test_only_some_hosts_missing_a_variable_fail_and_are_named(tmp_path: Path) -
               env: {{SITE: "{{{{ site }}}}"}}
         """,
     )
-    result = load([p], inventory(tmp_path, inv))
+    return load([p], inventory(tmp_path, inv))
+
+
+def test_only_some_hosts_missing_a_variable_fail_and_are_named(tmp_path: Path) -> None:
+    result = _site_env(tmp_path, {"site": "ams"})
     d = only(result.errors)
     assert "'site' is undefined (host cp-2)" in d.message
     assert set(result.states) == {"cp-1"}
@@ -294,32 +291,7 @@ def test_rendered_values_are_checked_like_the_whole_document(tmp_path: Path) -> 
 def test_a_variable_set_to_the_text_undefined_is_not_an_unset_one(tmp_path: Path) -> None:
     """Renders are shared by the values the templates read: a host whose ``site`` is the
     string ``<undefined>`` and a host without ``site`` must not share one (the second fails)."""
-    inv = {
-        "all": {
-            "children": {
-                "checkpoints": {
-                    "hosts": {"cp-1": {"site": "<undefined>"}, "cp-2": {}},
-                }
-            }
-        }
-    }
-    p = policy(
-        tmp_path / "t.yml",
-        f"""\
-        metadata:
-          name: t
-        spec:
-          registries:
-            trusted: [{{registry: registry.example.com, prefix: checkpoint/}}]
-          containers:
-            - name: probe
-              image: {IMAGE}
-              user: "10001:10001"
-              cap_drop: [ALL]
-              env: {{SITE: "{{{{ site }}}}"}}
-        """,
-    )
-    result = load([p], inventory(tmp_path, inv))
+    result = _site_env(tmp_path, {"site": "<undefined>"})
     assert "'site' is undefined (host cp-2)" in only(result.errors).message
     assert dict(result.states["cp-1"].containers[0].env)["SITE"] == "<undefined>"
 
