@@ -35,7 +35,6 @@ from typing import Protocol
 from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
 from checkpointctl.fleet import audit as audit_mod
 from checkpointctl.fleet.health import check_gate
-from checkpointctl.fleet.hostrecord import audit_command, record_command
 from checkpointctl.fleet.lock import HostLock, LockOwner, LockPaths, acquire
 from checkpointctl.fleet.rollback import (
     CONTAINER_KIND,
@@ -58,12 +57,8 @@ from checkpointctl.resources.base import Resource
 from checkpointctl.resources.batched import read_all
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport.base import Transport
-from checkpointctl.transport.batch import run_many
 
 Connect = Callable[[Host], Transport]
-STATE_FILE_NAME = "last-apply.json"
-STATE_FILE = f"{STATE_DIR}/{STATE_FILE_NAME}"
-AUDIT_FILE_NAME = "audit.jsonl"
 BAD = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE})
 GATE_PREFIX = "health gate: "
 LOCK_ADDRESS = "lock"
@@ -140,7 +135,7 @@ class ApplyOptions:
 
     @property
     def lock_paths(self) -> LockPaths:
-        return LockPaths(f"{self.state_dir}/lock", f"{self.state_dir}/lock-owner.json")
+        return LockPaths.under(self.state_dir)
 
     def resolved_owner(self) -> LockOwner:
         from checkpointctl.fleet.lock import current_owner
@@ -253,7 +248,7 @@ def _record_content(
     """The host's last-apply record: when it was last converged, by whom, to what, and how it
     ended."""
     doc = record_doc(result, desired, ctx, action=action)
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+    return (json.dumps(doc, sort_keys=True) + "\n").encode()  # one line: the lock's shell reads it
 
 
 @dataclass
@@ -354,36 +349,23 @@ def _gate(transport: Transport, desired: DesiredState, result: HostResult) -> Ho
 
 
 def _finish_on_host(
-    transport: Transport,
+    lock: HostLock,
     desired: DesiredState,
     result: HostResult,
     ctx: audit_mod.AuditContext,
     line: bytes,
     action: str,
-    state_dir: str,
 ) -> HostResult:
-    """Under the lock: the host's last-apply record and audit line. A failure to write them
-    does not undo the apply; it is reported as a finding."""
-    commands = [
-        record_command(
-            f"{state_dir}/{STATE_FILE_NAME}", _record_content(desired, result, ctx, action)
-        ),
-        audit_command(f"{state_dir}/{AUDIT_FILE_NAME}", line),
-    ]
-    what = ("write the host's last-apply record", "append to the host's audit log")
-    problems = []
+    """Under the lock, by the lock's own shell: the host's last-apply record and audit line. A
+    failure to write them does not undo the apply; it is reported as a finding."""
     try:
-        results = run_many(transport, commands)
+        problems = lock.write_records(_record_content(desired, result, ctx, action), line)
     except CheckpointctlError as exc:
-        problems = [Finding("audit", f"could not {w}: {exc}") for w in what]
-    else:
-        for w, done in zip(what, results, strict=True):
-            if done.rc != 0:
-                why = done.stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {done.rc}"
-                problems.append(Finding("audit", f"could not {w}: {why}"))
+        problems = [f"could not write the host's last-apply record and audit line: {exc}"]
     if not problems:
         return result
-    return dataclasses.replace(result, findings=result.findings + tuple(problems))
+    found = tuple(Finding("audit", p) for p in problems)
+    return dataclasses.replace(result, findings=result.findings + found)
 
 
 def _host_run(
@@ -422,9 +404,7 @@ def _host_run(
             if options.health_gate:
                 result = _gate(transport, desired, result)
             line = _audit_line(ctx, result, desired, action, notes)
-            result = _finish_on_host(
-                transport, desired, result, ctx, line, action, options.state_dir
-            )
+            result = _finish_on_host(lock, desired, result, ctx, line, action)
         _audit_local(options, ctx, result, desired, action, notes, line)
         return result
     finally:

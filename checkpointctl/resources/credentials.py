@@ -8,12 +8,12 @@ agent to enforce. The manifest holds nothing derived from a secret: a hash of a 
 password can be brute-forced offline, and the manifest is world-readable.
 
 Drift never needs the secret from the host. One fixed script (paths as arguments, never parsed
-by the shell) reports mode, owner and a *keyed* SHA-256 of every credential file, plus the
-manifest, in one round trip. The key is 32 fresh random bytes per read, sent on stdin (not argv,
-so ``ps`` does not show it) and never stored: a digest that escaped into a log or a ``repr``
-could not be brute-forced without it. Non-secret fields (username, targets, permissions,
-expiry) are explained from the manifest; when the digest still differs after accounting for
-them, the secret changed and the plan says ``secret: <sensitive> → <sensitive>``.
+by the shell) reports mode, owner and the SHA-256 of every credential file, plus the manifest, in
+one round trip. The parse keys each digest at once with 32 fresh random bytes per read that
+never leave the controller, and keeps only the keyed digest: a digest that escaped into a log or
+a ``repr`` could not be brute-forced without the key. Non-secret fields (username, targets,
+permissions, expiry) are explained from the manifest; when the digest still differs after
+accounting for them, the secret changed and the plan says ``secret: <sensitive> → <sensitive>``.
 
 :func:`render_credential` is the only place a secret is revealed, to build the exact bytes that
 are written (or hashed for the comparison); no message, field value or ``repr`` ever holds it.
@@ -55,7 +55,6 @@ DIR_MODE_MAX = 0o755
 """The widest mode the credentials directory may have: a directory others can write to lets
 them swap a credential file (or its manifest) under the container's mount."""
 DIRECTORY_ADDRESS = "credential/directory"
-_DIR_MARKER = b"--dir--"
 EXPIRY_WARNING = timedelta(days=14)
 """Same window as the policy lint's warning, so ``validate`` and ``drift`` agree."""
 
@@ -66,20 +65,21 @@ _MANIFEST_MARKER = b"--manifest--"
 _UNKNOWN_SECRET = Secret(b"\x00actual value not read")
 """The ``before`` of a secret change: the host's value is never read, and prints redacted."""
 
-# Fixed text. stdin carries the hash key; $1 is the credentials directory (absolute); the other
-# arguments are credential paths outside it. First, if the directory exists,
-# "--dir-- <mode> <uid> <gid>" for it. Then lines "<mode> <uid> <gid> <keyed sha256> <path>" for
-# each existing regular file (names holding a newline are skipped: they cannot be parsed back;
-# dot files are not listed), then, if the manifest exists, a "--manifest--" line followed by its
-# raw bytes. The keyed digest is sha256(key + sha256hex(content)) (see ``keyed_digest``).
-# Why this shape: a process per file per step cost ~25 ms of host CPU per read for three files
-# (profiled); here the processes are a fixed seven whatever the number of files: one ``stat``
-# and one ``sha256sum`` over all files, the keyed step written by the shell's own ``printf``
-# into numbered files hashed by a second ``sha256sum``, whose output order is the argument
-# order.
-_READ_SCRIPT = r"""IFS= read -r key || exit 3
-dir=$1; shift
-[ -d "$dir" ] && printf -- '--dir-- %s\n' "$(stat -c '%a %u %g' -- "$dir")"
+# Fixed text. $1 is the credentials directory (absolute); the other arguments are credential
+# paths outside it. The files read are every existing regular file among those paths and in the
+# directory (names holding a newline are skipped: they cannot be parsed back; dot files are not
+# listed). Output, in this order:
+#   "<D> <N>"              D: 1 when the directory exists, else 0; N: the number of files
+#   N lines                the files' paths, in the order of everything below
+#   D + N lines            "<mode> <uid> <gid>" of the directory (when D is 1), then of each file
+#   N lines                ``sha256sum`` of each file
+#   "--manifest--" + raw   only when the manifest exists: its bytes
+# The file contents' SHA-256 is keyed on the controller as soon as it is parsed (see
+# ``keyed_digest``). Why this shape: a fixed four processes (sh, one ``stat``, one ``sha256sum``,
+# one ``cat``) whatever the number of files, and no temporary file: creating files costs a host
+# far more than it looks (profiled: ext4's inode allocator under a fleet's worth of reads), and a
+# process per file per step cost ~25 ms of host CPU per read for three files.
+_READ_SCRIPT = r"""dir=$1; shift
 nl='
 '
 n=$#
@@ -88,31 +88,21 @@ for f in "$@" "$dir"/*; do
   [ -f "$f" ] && set -- "$@" "$f"
 done
 shift "$n"
-if [ $# -gt 0 ]; then
-  t=$(mktemp -d) || exit 4
-  trap 'rm -rf "$t"' EXIT
-  stat -c '%a %u %g' -- "$@" >"$t/s" && sha256sum -- "$@" >"$t/h" || exit 5
-  cd "$t" || exit 4
-  i=0
-  k=
-  while IFS= read -r h; do
-    i=$((i + 1))
-    h=${h#\\}
-    printf '%s%s' "$key" "${h%% *}" >"$i"
-    k="$k $i"
-  done <h
-  sha256sum -- $k >k || exit 5
-  exec 3<s 4<k
-  for f do
-    IFS= read -r s <&3
-    IFS= read -r h <&4
-    printf '%s %s %s\n' "$s" "${h%% *}" "$f"
-  done
+if [ -d "$dir" ]; then d=1; else d=0; fi
+echo "$d $#"
+if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+if [ "$d" = 1 ]; then
+  stat -c '%a %u %g' -- "$dir" "$@" || exit 5
+elif [ $# -gt 0 ]; then
+  stat -c '%a %u %g' -- "$@" || exit 5
 fi
+if [ $# -gt 0 ]; then sha256sum -- "$@" || exit 5; fi
 if [ -f "$dir/manifest.json" ]; then echo '--manifest--'; cat -- "$dir/manifest.json"; fi
 exit 0
 """
 
+
+# -- data
 
 # -- data ---------------------------------------------------------------------------------------
 
@@ -265,11 +255,18 @@ def render_manifest(specs: Iterable[CredentialSpec]) -> bytes:
 
 
 def keyed_digest(key: str, content: bytes) -> str:
-    """SHA-256 of ``key`` then the hex SHA-256 of ``content``: what the read script computes on
-    the host. The key is fresh per read and never leaves the controller's memory (it travels on
-    stdin), so a digest seen anywhere else cannot be tested against guessed secrets."""
-    inner = hashlib.sha256(content).hexdigest()
-    return hashlib.sha256(key.encode() + inner.encode()).hexdigest()
+    """SHA-256 of ``key`` then the hex SHA-256 of ``content``.
+
+    The host reports the plain SHA-256 of each file (one ``sha256sum`` for all of them); the
+    parse keys it at once with the read's fresh key (:func:`_keyed`) and keeps only the keyed
+    digest, so no digest that could be tested against guessed secrets outlives the parse or
+    reaches a plan, a report or a ``repr``. Keying on the controller rather than on the host
+    costs the host no key on stdin and no temporary files."""
+    return _keyed(key, hashlib.sha256(content).hexdigest())
+
+
+def _keyed(key: str, inner_hex: str) -> str:
+    return hashlib.sha256(key.encode() + inner_hex.encode()).hexdigest()
 
 
 def _str_list(value: object) -> tuple[str, ...] | None:
@@ -313,54 +310,71 @@ def parse_manifest(raw: bytes) -> dict[str, ManifestEntry] | None:
     return out
 
 
+def _unexpected(number: int) -> ResourceError:
+    # The line is not quoted: an unexpected answer is not ours to echo into a report.
+    return ResourceError(f"unexpected output from the credential check (line {number})")
+
+
 def parse_read_output(output: bytes, key: str) -> CredentialsActual:
-    """Pure parse of the read script's output (see ``_READ_SCRIPT`` for the format).
+    """Pure parse of the read script's output (see ``_READ_SCRIPT`` for the format); each
+    file's SHA-256 is keyed with ``key`` here and the plain one dropped.
 
     Raises:
-        ResourceError: a line is not in the script's format (the host is not what we expect).
+        ResourceError: the output is not in the script's format (the host is not what we
+            expect); the message gives the line number only, never the text.
     """
-    files: dict[str, CredentialFile] = {}
-    manifest: bytes | None = None
-    directory_mode: int | None = None
-    rest = output
+    pos = 0
     number = 0
-    while rest:
+
+    def line() -> bytes:
+        nonlocal pos, number
         number += 1
-        line, sep, after = rest.partition(b"\n")
-        if line == _MANIFEST_MARKER:
-            manifest = after
-            break
-        if line.startswith(_DIR_MARKER + b" ") and number == 1:
-            try:
-                directory_mode = int(line.split()[1], 8)
-            except (IndexError, ValueError):
-                raise ResourceError(
-                    "unexpected output from the credential check (line 1)"
-                ) from None
-            rest = after
-            continue
-        parts = line.decode("utf-8", "surrogateescape").split(" ", 4)
-        try:
-            mode, uid, gid, digest, path = parts
-            files[path] = CredentialFile(path, int(mode, 8), int(uid), int(gid), digest)
-        except ValueError:
-            # The line is not quoted: an unexpected answer is not ours to echo into a report.
-            raise ResourceError(
-                f"unexpected output from the credential check (line {number})"
-            ) from None
-        if not sep:
-            break
-        rest = after
+        end = output.find(b"\n", pos)
+        if end < 0:
+            raise _unexpected(number)
+        value = output[pos:end]
+        pos = end + 1
+        return value
+
+    try:
+        head = line().split(b" ")
+        if len(head) != 2 or head[0] not in (b"0", b"1"):
+            raise ValueError("not a header")
+        has_dir, count = head[0] == b"1", int(head[1])
+        paths = [line().decode("utf-8", "surrogateescape") for _ in range(count)]
+        directory_mode = int(line().split(b" ")[0], 8) if has_dir else None
+        metas = []
+        for _ in range(count):
+            mode, uid, gid = line().split(b" ")
+            metas.append((int(mode, 8), int(uid), int(gid)))
+        digests = []
+        for _ in range(count):
+            sums = line()
+            inner = sums[1:65] if sums.startswith(b"\\") else sums[:64]
+            if len(inner) != 64 or inner.strip(b"0123456789abcdef"):
+                raise ValueError("not a SHA-256")
+            digests.append(_keyed(key, inner.decode("ascii")))
+    except ValueError:
+        raise _unexpected(number) from None
+    manifest: bytes | None = None
+    if pos < len(output):
+        if not output.startswith(_MANIFEST_MARKER + b"\n", pos):
+            raise _unexpected(number + 1)
+        manifest = output[pos + len(_MANIFEST_MARKER) + 1 :]
+    files = {
+        path: CredentialFile(path, mode, uid, gid, digest)
+        for path, (mode, uid, gid), digest in zip(paths, metas, digests, strict=True)
+    }
     entries = parse_manifest(manifest) if manifest is not None else None
     return CredentialsActual(files, manifest, entries, key, directory_mode)
 
 
 def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, str]:
-    """The read script's command for ``directory`` and the paths ``outside`` it, with a fresh
-    key for the digests on its stdin; returns the command and the key (for the parse)."""
+    """The read script's command for ``directory`` and the paths ``outside`` it, and a fresh
+    key for keying the digests of its answer (for the parse)."""
     key = secrets.token_hex(32)
     argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside)))
-    return Command(argv, stdin=key.encode() + b"\n"), key
+    return Command(argv), key
 
 
 def read_credentials(

@@ -11,10 +11,11 @@ A transport that can do better than one command after the other says so by havin
 of :func:`batch_argv`'s fixed script: every argument travels as a positional parameter of that
 script (shell-quoted by the transport like any argv), the script text itself is built from
 nothing but the *number* of arguments of each command, so no value is ever parsed by the remote
-shell. Each command's stdin is sent on the channel's stdin, one after the other, and handed to
-it through ``dd bs=1 count=N`` (exact on every POSIX ``dd``: a command can neither read its
-neighbour's bytes nor leave its own unread). The outputs come back after the exit statuses and the
-byte lengths of every stdout and stderr, so any bytes survive.
+shell. The channel's stdin carries a fresh frame token first, then each command's stdin, one
+after the other, handed to it through ``dd bs=1 count=N`` (exact on every POSIX ``dd``: a command
+can neither read its neighbour's bytes nor leave its own unread). Each command's stdout comes back
+as it is, followed by a frame end holding its exit status and stderr
+(:mod:`~checkpointctl.transport.framing`), so any stdout bytes survive and no file is written.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ from typing import Protocol, runtime_checkable
 from checkpointctl.errors import TransportError
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.command import check_argv
+from checkpointctl.transport.framing import RUNNER, split_frame
 
-#: Exit status of the batch script when it cannot even start (no temporary directory).
-UNAVAILABLE = 125
 #: Commands with more stdin than this go on their own: ``dd bs=1`` reads one byte per call.
 MAX_BATCH_STDIN = 64 * 1024
 
@@ -74,26 +74,10 @@ def run_many(transport: Transport, commands: Sequence[Command]) -> list[CommandR
 
 # -- the batch script (pure) -------------------------------------------------------------------
 
-_PREAMBLE = """d=$(mktemp -d) || exit 125
-trap 'rm -rf "$d"' EXIT
-s=
-r() {
-  i=$1; n=$2; shift 2
-  if [ "$n" -gt 0 ]; then
-    dd bs=1 count="$n" of="$d/$i.i" 2>/dev/null
-    (exec "$@") <"$d/$i.i" >"$d/$i.o" 2>"$d/$i.e"; c=$?
-  else
-    (exec "$@") </dev/null >"$d/$i.o" 2>"$d/$i.e"; c=$?
-  fi
-  s="$s $c"
-}
-"""
-"""Fixed text. ``r I N ARGV...`` runs ARGV (never a shell function or builtin: ``exec`` in a
-subshell) with the next N bytes of stdin (copied to a file first, so a command that reads less
-than its share cannot leave bytes for the next one), its stdout and stderr into files numbered
-I, and appends its exit status to ``$s``. After the last command the script prints the statuses
-on one line, the sizes of every output file (one ``stat``), then all of them (one ``cat``): a
-batch costs the host its commands plus four processes, and one ``dd`` per command with stdin."""
+_PREAMBLE = "IFS= read -r t || exit 125\n" + RUNNER
+"""Fixed text: the frame token from the first line of stdin, then the shared runner ``r``
+(:data:`~checkpointctl.transport.framing.RUNNER`). A batch costs the host its commands, and a
+``dd`` and a ``cat`` per command with stdin: nothing else, and no file."""
 
 
 def _ref(i: int) -> str:
@@ -106,21 +90,18 @@ def batch_script(shape: Sequence[int]) -> str:
     which is made of the fixed preamble, command numbers and parameter numbers."""
     lines = [_PREAMBLE]
     pos = 1
-    files = []
     for number, count in enumerate(shape, 1):
         refs = " ".join(_ref(i) for i in range(pos, pos + count + 1))
         lines.append(f"r {number} {refs}\n")
-        files.append(f'"$d/{number}.o" "$d/{number}.e"')
         pos += count + 1
-    listed = " ".join(files)
-    lines.append(f"echo $s\nstat -c %s {listed}\ncat {listed}\n")
     return "".join(lines)
 
 
-def batch_argv(commands: Sequence[Command]) -> tuple[list[str], bytes]:
-    """The one command (argv) and the stdin that run ``commands`` on a POSIX host."""
+def batch_argv(commands: Sequence[Command], token: str) -> tuple[list[str], bytes]:
+    """The one command (argv) and the stdin that run ``commands`` on a POSIX host, framing
+    their results with ``token`` (see :func:`~checkpointctl.transport.framing.new_token`)."""
     params: list[str] = []
-    stdin: list[bytes] = []
+    stdin: list[bytes] = [token.encode() + b"\n"]
     for c in commands:
         data = c.stdin or b""
         params.append(str(len(data)))
@@ -135,50 +116,23 @@ def batchable(command: Command) -> bool:
     return len(command.stdin or b"") <= MAX_BATCH_STDIN
 
 
-class BatchUnavailable(TransportError):
-    """The host could not run the batch script at all (the caller runs the commands singly)."""
-
-
 def parse_batch_output(
-    host: str, commands: Sequence[Command], result: CommandResult
+    host: str, commands: Sequence[Command], result: CommandResult, token: str
 ) -> list[CommandResult]:
-    """The per-command results framed in the batch script's stdout (pure).
+    """The per-command results framed in the batch script's stdout with ``token`` (pure).
 
     Raises:
-        BatchUnavailable: the script could not start (no temporary directory on the host).
         TransportError: the output is cut short or not in the script's format.
     """
-    if result.rc == UNAVAILABLE and not result.stdout:
-        raise BatchUnavailable(f"{host}: cannot run a command batch (mktemp -d failed)")
-    out = result.stdout
-    pos = 0
     results: list[CommandResult] = []
-
-    def line_bytes() -> bytes:
-        nonlocal pos
-        end = out.find(b"\n", pos)
-        if end < 0:
-            raise ValueError("missing header line")
-        value = out[pos:end]
-        pos = end + 1
-        return value
-
-    def number() -> int:
-        return int(line_bytes())
-
+    pos = 0
     try:
-        status_line = line_bytes()
-        statuses = [int(x) for x in status_line.split()]
-        if len(statuses) != len(commands):
-            raise ValueError(f"{len(statuses)} exit statuses for {len(commands)} commands")
-        sizes = [(number(), number()) for _ in commands]
-        for c, rc, (n_out, n_err) in zip(commands, statuses, sizes, strict=True):
-            if n_out < 0 or n_err < 0 or pos + n_out + n_err > len(out):
+        for index, c in enumerate(commands, 1):
+            framed = split_frame(c.argv, result.stdout, pos, token, index)
+            if framed is None:
                 raise ValueError("output shorter than announced")
-            stdout = out[pos : pos + n_out]
-            stderr = out[pos + n_out : pos + n_out + n_err]
-            pos += n_out + n_err
-            results.append(CommandResult(c.argv, rc, stdout, stderr))
+            done, pos = framed
+            results.append(done)
     except ValueError as exc:
         tail = result.stderr.decode("utf-8", "replace").strip()[-500:]
         raise TransportError(

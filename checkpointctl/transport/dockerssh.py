@@ -25,7 +25,6 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-import paramiko
 import requests
 import requests.adapters
 from urllib3.connection import HTTPConnection
@@ -34,6 +33,7 @@ from urllib3.exceptions import NewConnectionError
 
 from checkpointctl.errors import TransportError
 from checkpointctl.transport.command import stderr_tail
+from checkpointctl.transport.sshlib import paramiko
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -17,9 +17,8 @@ import os
 from dataclasses import dataclass
 from typing import NoReturn
 
-import paramiko
-
 from checkpointctl.errors import HostKeyError
+from checkpointctl.transport.sshlib import paramiko
 
 #: The file read when a host sets no ``known_hosts``; it is only ever read, never written.
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"

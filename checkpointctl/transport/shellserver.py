@@ -1,18 +1,22 @@
-"""A long-lived shell on the host that runs commands sent on its stdin: no new session per batch.
+"""A long-lived shell on the host that runs batches of commands sent on its stdin.
 
 Every SSH command is a new session on the host: sshd forks, sets the session up and starts the
 user's login shell (which may read start-up files) before our command even begins. A kept
 connection (``drift --watch``) pays that on every cycle. The shell server is started once, in
-one channel, and then runs each request it reads on stdin:
+one channel; its first line of stdin is the session's frame token, then it runs each request:
 
-request:  ``<argv bytes> <stdin bytes>\\n`` then the argv, each argument followed by the byte
-          0x01, then the stdin.
-response: the exit status, the sizes of stdout and stderr (one line each), then both outputs.
+request:  ``<argv bytes>\\n``, then every command as its stdin length and its argv, each field
+          followed by the byte 0x01 and each command by the byte 0x02, then the commands' stdin
+          one after the other.
+response: each command's stdout and frame end, numbered from 1
+          (:mod:`~checkpointctl.transport.framing`), exactly as the command batch answers.
 
-The argv arrives as data and is split by the shell's own field splitting on 0x01 (``set -f``, no
-globbing): no argument is ever parsed as shell text, and the script is fixed. An argument that
-holds 0x01 cannot be framed this way and is never sent here (:func:`encodable`); the caller runs
-it in a session of its own. Requests are answered one at a time, in order.
+The argv arrives as data and is split by the shell's own field splitting, on 0x02 into commands
+and on 0x01 into arguments (``set -f``, no globbing): no argument is ever parsed as shell text,
+and the script is fixed. An argument holding 0x01 or 0x02 cannot be framed this way and is never
+sent here (:func:`encodable`); the caller runs it in a session of its own. The commands run in
+the server itself through the batch's runner, so a steady request costs the host one ``dd`` (the
+argv) and the commands: no new shell, no file. Requests are answered one at a time, in order.
 """
 
 from __future__ import annotations
@@ -20,73 +24,84 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.framing import RUNNER, split_frame
 
-SEP = b"\x01"
+FIELD = b"\x01"
+COMMAND = b"\x02"
 READY = b"ready\n"
 
-SERVER_SCRIPT = r"""d=$(mktemp -d) || exit 125
-trap 'rm -rf "$d"' EXIT
-sep=$(printf '\001')
+SERVER_SCRIPT = (
+    r"""IFS= read -r t || exit 125
+field=$(printf '\001')
+command=$(printf '\002')
 set -f
-echo ready
-while IFS=' ' read -r alen ilen; do
-  req=$(dd bs=1 count="$alen" 2>/dev/null)
-  IFS=$sep
-  set -- $req
-  IFS=' '
-  if [ "$ilen" -gt 0 ]; then
-    dd bs=1 count="$ilen" 2>/dev/null |
-      { (exec "$@") >"$d/o" 2>"$d/e"; echo $? >"$d/s"; cat >/dev/null; }
-    read -r c <"$d/s"
+if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then whole=1; else whole=; fi
+"""
+    + RUNNER
+    + r"""echo ready
+while IFS= read -r alen; do
+  if [ -n "$whole" ]; then
+    req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null)
   else
-    (exec "$@") </dev/null >"$d/o" 2>"$d/e"; c=$?
+    req=$(dd bs=1 count="$alen" 2>/dev/null)
   fi
-  echo "$c"
-  stat -c %s "$d/o" "$d/e"
-  cat "$d/o" "$d/e"
+  k=0
+  IFS=$command
+  for cmd in $req; do
+    IFS=$field
+    set -- $cmd
+    k=$((k + 1))
+    r "$k" "$@"
+  done
+  IFS=' '
 done
 """
-"""Fixed text: the loop described in the module docstring."""
+)
+"""Fixed text: the loop described in the module docstring. A request's argv is read with one
+``dd`` (``iflag=fullblock`` reads exactly ``alen`` bytes in a few calls where ``dd`` has it;
+elsewhere one byte per call, which is exact on every POSIX ``dd`` but slow for a large
+request)."""
 
 
 def encodable(argv: Sequence[str]) -> bool:
-    """Whether argv can travel in a request (no argument holds the separator byte)."""
-    return all("\x01" not in arg for arg in argv)
+    """Whether argv can travel in a request (no argument holds a separator byte)."""
+    return all("\x01" not in arg and "\x02" not in arg for arg in argv)
 
 
-def encode_request(argv: Sequence[str], stdin: bytes | None) -> bytes:
-    """The bytes of one request (pure).
-
-    Raises:
-        ValueError: an argument holds the separator (check :func:`encodable` first).
-    """
-    if not encodable(argv):
-        raise ValueError("an argument holds the byte 0x01; run it in a session of its own")
-    args = b"".join(a.encode("utf-8", "surrogateescape") + SEP for a in argv)
-    data = stdin or b""
-    return f"{len(args)} {len(data)}\n".encode() + args + data
-
-
-def decode_response(argv: tuple[str, ...], buffer: bytes) -> tuple[CommandResult, int] | None:
-    """The result at the start of ``buffer`` and how many bytes it took, or None when the
-    buffer does not hold a whole response yet (pure).
+def encode_request(commands: Sequence[tuple[Sequence[str], bytes | None]]) -> bytes:
+    """The bytes of one request running ``commands`` (argv, stdin) in order (pure).
 
     Raises:
-        ValueError: the buffer does not start with a response.
+        ValueError: an argument holds a separator (check :func:`encodable` first).
     """
-    lines: list[int] = []
+    parts: list[bytes] = []
+    stdins: list[bytes] = []
+    for argv, stdin in commands:
+        if not encodable(argv):
+            raise ValueError("an argument holds the byte 0x01 or 0x02; run it in a session")
+        data = stdin or b""
+        fields = [str(len(data)), *argv]
+        parts.append(b"".join(a.encode("utf-8", "surrogateescape") + FIELD for a in fields))
+        stdins.append(data)
+    args = COMMAND.join(parts) + COMMAND
+    return f"{len(args)}\n".encode() + args + b"".join(stdins)
+
+
+def decode_response(
+    argvs: Sequence[tuple[str, ...]], buffer: bytes, token: str
+) -> tuple[list[CommandResult], int] | None:
+    """The results of a request of ``len(argvs)`` commands at the start of ``buffer`` and how
+    many bytes they took, or None when the buffer does not hold them all yet (pure).
+
+    Raises:
+        ValueError: the buffer does not hold the request's frames.
+    """
+    results: list[CommandResult] = []
     pos = 0
-    for _ in range(3):
-        end = buffer.find(b"\n", pos)
-        if end < 0:
+    for index, argv in enumerate(argvs, 1):
+        framed = split_frame(argv, buffer, pos, token, index)
+        if framed is None:
             return None
-        lines.append(int(buffer[pos:end]))
-        pos = end + 1
-    rc, n_out, n_err = lines
-    if n_out < 0 or n_err < 0:
-        raise ValueError("negative output size")
-    if len(buffer) < pos + n_out + n_err:
-        return None
-    out = bytes(buffer[pos : pos + n_out])
-    err = bytes(buffer[pos + n_out : pos + n_out + n_err])
-    return CommandResult(argv, rc, out, err), pos + n_out + n_err
+        result, pos = framed
+        results.append(result)
+    return results, pos

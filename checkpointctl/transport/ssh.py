@@ -27,19 +27,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import paramiko
-
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult, FileStat
 from checkpointctl.transport.batch import (
-    BatchUnavailable,
     Command,
     batch_argv,
     batchable,
     parse_batch_output,
 )
 from checkpointctl.transport.command import check_argv, describe, finish
+from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.hostkeys import (
     DEFAULT_KNOWN_HOSTS,
     OfferedKey,
@@ -58,6 +56,7 @@ from checkpointctl.transport.shellserver import (
     encode_request,
 )
 from checkpointctl.transport.sshfiles import add_known_keys, identity_key
+from checkpointctl.transport.sshlib import paramiko
 
 # paramiko logs a failed handshake at ERROR level with a traceback; with no logging configured
 # Python's last-resort handler prints that on stderr, before (and besides) our one-line error.
@@ -296,11 +295,11 @@ class SshTransport:
         return finish(self.host.name, CommandResult(args, rc, out, err), check=check)
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
-        """Run ``commands`` in one channel: one session on the host instead of one each.
+        """Run ``commands`` in one channel: one session on the host instead of one each, or
+        none at all in the kept shell (:meth:`keep_shell`).
 
         See :mod:`checkpointctl.transport.batch` for the script; results are unchecked, as
-        ``run(check=False)`` returns them. A command with a large stdin runs on its own channel,
-        and a host that cannot run the script (no temporary directory) gets them one by one.
+        ``run(check=False)`` returns them. A command with a large stdin runs on its own channel.
 
         Raises:
             TransportError: the batch did not finish within the sum of the commands' timeouts,
@@ -309,16 +308,17 @@ class SshTransport:
         """
         results: dict[int, CommandResult] = {}
         batch = [i for i, c in enumerate(commands) if batchable(c)]
-        if len(batch) > 1:
-            chosen = [commands[i] for i in batch]
-            argv, stdin = batch_argv(chosen)
-            timeout = sum(c.timeout for c in chosen)
-            try:
-                raw = self._run_batch(argv, stdin, timeout)
-                parsed = parse_batch_output(self.host.name, chosen, raw)
-                results.update(zip(batch, parsed, strict=True))
-            except BatchUnavailable:
-                pass
+        chosen = [commands[i] for i in batch]
+        timeout = sum(c.timeout for c in chosen)
+        shell = self._usable_shell(chosen) if chosen else None
+        if shell is not None:
+            results.update(zip(batch, shell.call(chosen, timeout), strict=True))
+        elif len(chosen) > 1:
+            token = new_token()
+            argv, stdin = batch_argv(chosen, token)
+            raw = self.run(argv, stdin=stdin, timeout=timeout, check=False)
+            parsed = parse_batch_output(self.host.name, chosen, raw, token)
+            results.update(zip(batch, parsed, strict=True))
         for i, c in enumerate(commands):
             if i not in results:
                 results[i] = self.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False)
@@ -330,18 +330,17 @@ class SshTransport:
         every batch would otherwise start a new session."""
         self._keep_shell = True
 
-    def _run_batch(self, argv: Sequence[str], stdin: bytes, timeout: float) -> CommandResult:
-        """The batch in the kept shell when there is one (started on first use), else in a
-        session of its own. A shell that cannot start is given up for this batch only."""
-        args = check_argv(argv)
-        if not (self._keep_shell and encodable(args)):
-            return self.run(args, stdin=stdin, timeout=timeout, check=False)
+    def _usable_shell(self, commands: Sequence[Command]) -> _ShellSession | None:
+        """The kept shell for ``commands`` (started on first use), or None: no shell kept, an
+        argument it cannot carry, or a shell that cannot start (given up for this batch only)."""
+        if not (self._keep_shell and all(encodable(c.argv) for c in commands)):
+            return None
         if self._shell is None or not self._shell.usable:
             try:
                 self._shell = _ShellSession.start(self, timeout=self.host.connect_timeout)
             except TransportError:
-                return self.run(args, stdin=stdin, timeout=timeout, check=False)
-        return self._shell.call(args, stdin, timeout)
+                return None
+        return self._shell
 
     def spawn(self, argv: Sequence[str]) -> SshProcess:
         """Start argv in a new channel of the shared connection and return at once.
@@ -537,9 +536,10 @@ class SshTransport:
 class _ShellSession:
     """The client side of a shell server: one channel, one request at a time."""
 
-    def __init__(self, where: str, chan: paramiko.Channel) -> None:
+    def __init__(self, where: str, chan: paramiko.Channel, token: str) -> None:
         self._where = where
         self._chan = chan
+        self._token = token
         self._buf = bytearray()
         self.usable = True
 
@@ -550,12 +550,14 @@ class _ShellSession:
         Raises:
             TransportError: it did not start (no channel, no temporary directory, no answer).
         """
+        token = new_token()
         try:
             chan = transport.connection.open_session(timeout=timeout)
             chan.exec_command(command_line(["sh", "-c", SERVER_SCRIPT]))
+            chan.sendall(token.encode() + b"\n")
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise TransportError(f"{transport._where}: cannot start a shell: {e}") from e
-        session = cls(transport._where, chan)
+        session = cls(transport._where, chan, token)
         try:
             session._fill_line(time.monotonic() + timeout)
         except TransportError:
@@ -587,27 +589,28 @@ class _ShellSession:
         while b"\n" not in self._buf:
             self._recv(deadline)
 
-    def call(self, argv: tuple[str, ...], stdin: bytes, timeout: float) -> CommandResult:
-        """Run argv with stdin in the server; its result (unchecked).
+    def call(self, commands: Sequence[Command], timeout: float) -> list[CommandResult]:
+        """Run ``commands`` in the server; their results (unchecked).
 
         Raises:
             HostUnreachable: the channel or the connection ended (nothing is retried: the
-                command may have run).
+                commands may have run).
             TransportError: no answer within ``timeout`` (the session is then given up).
         """
         deadline = time.monotonic() + timeout
+        argvs = [c.argv for c in commands]
         try:
-            self._chan.sendall(encode_request(argv, stdin))
+            self._chan.sendall(encode_request([(c.argv, c.stdin) for c in commands]))
             while True:
                 try:
-                    decoded = decode_response(argv, bytes(self._buf))
+                    decoded = decode_response(argvs, bytes(self._buf), self._token)
                 except ValueError as e:
                     self.usable = False
                     raise TransportError(f"{self._where}: the kept shell answered garbage") from e
                 if decoded is not None:
-                    result, used = decoded
+                    results, used = decoded
                     del self._buf[:used]
-                    return result
+                    return results
                 self._recv(deadline)
         except (paramiko.SSHException, EOFError, OSError) as e:
             self.usable = False

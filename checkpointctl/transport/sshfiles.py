@@ -18,8 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import paramiko
-from paramiko.pkey import UnknownKeyType
+from checkpointctl.transport.sshlib import UnknownKeyType, paramiko
 
 T = TypeVar("T")
 _Stamp = tuple[int, int, int, int]

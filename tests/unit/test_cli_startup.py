@@ -55,3 +55,25 @@ def test_the_probe_sees_heavy_imports(tmp_path: Path) -> None:
     result = _probe("validate", str(tmp_path / "nothing-here"))
     assert result["code"] == 1
     assert {"yaml", "jinja2"} <= set(result["heavy"])
+
+
+def test_the_ssh_transport_imports_paramiko_without_invoke() -> None:
+    """paramiko's optional ``invoke`` (~90 ms of imports, only for ssh_config ``Match exec``)
+    is not loaded by our transport, and stays importable for anything else afterwards."""
+    probe = (
+        "import sys, checkpointctl.transport.ssh, paramiko.config as c\n"
+        "print('invoke' in sys.modules, c.invoke is None)\n"
+        "import importlib.util\n"
+        "print(importlib.util.find_spec('invoke') is not None)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert out[:2] == ["False", "True"]
+    if out[2] == "True":  # where invoke is installed, the block did not outlive the import
+        after = subprocess.run(
+            [sys.executable, "-c", "import checkpointctl.transport.ssh, invoke"],
+            capture_output=True,
+            timeout=60,
+        )
+        assert after.returncode == 0

@@ -7,9 +7,11 @@ really releases the lock, and the next one really finds its owner record.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -80,7 +82,50 @@ def test_current_owner_is_this_process() -> None:
 @pytest.fixture
 def local(tmp_path: Path) -> tuple[LocalTransport, LockPaths]:
     transport = LocalTransport(Host("here", "127.0.0.1", connection="local"))
-    return transport, LockPaths(str(tmp_path / "state" / "lock"), str(tmp_path / "state" / "owner"))
+    return transport, LockPaths.under(str(tmp_path / "state"))
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_held_lock_writes_the_record_and_appends_the_audit_line(
+    local: tuple[LocalTransport, LockPaths],
+) -> None:
+    """The last-apply record is replaced whole (0600, no temp file left), audit lines are
+    appended (0600), and values a shell would interpret are written as they are."""
+    transport, paths = local
+    record, audit = Path(paths.record), Path(paths.audit)
+    lines = []
+    for run, note in enumerate(("first", 'it\'s $(id) `x` \\n "q"', "third")):
+        held = acquire(transport, OWNER, paths=paths)
+        doc = json.dumps({"run": run, "note": note}).encode()
+        line = json.dumps({"audit": run, "note": note}).encode() + b"\n"
+        lines.append(line)
+        assert held.write_records(doc + b"\n", line) == []
+        held.release()
+        assert record.read_bytes() == doc + b"\n"
+        assert audit.read_bytes() == b"".join(lines)
+    assert (_mode(record), _mode(audit)) == (0o600, 0o600)
+    assert sorted(os.listdir(record.parent)) == ["audit.jsonl", "last-apply.json", "lock"]
+
+
+def test_a_record_that_cannot_be_written_is_reported_and_the_line_still_appended(
+    local: tuple[LocalTransport, LockPaths],
+) -> None:
+    transport, paths = local
+    blocked = dataclasses.replace(paths, record=str(Path(paths.record).parent / "no" / "x.json"))
+    held = acquire(transport, OWNER, paths=blocked)
+    try:
+        problems = held.write_records(b"{}", b'{"n": 1}')
+        with pytest.raises(ValueError, match="one line"):
+            held.write_records(b"{\n}", b"{}")
+    finally:
+        held.release()
+    assert len(problems) == 1
+    assert problems[0].startswith(f"could not write the host's last-apply record {blocked.record}")
+    assert Path(paths.audit).read_bytes() == b'{"n": 1}\n'
+    assert not Path(paths.owner).exists()  # released normally after the failure
 
 
 def test_second_taker_fails_with_the_holders_name(local: tuple[LocalTransport, LockPaths]) -> None:

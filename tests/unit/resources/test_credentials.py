@@ -447,24 +447,45 @@ def test_apply_refuses_a_change_without_a_target() -> None:
 
 
 def test_parse_read_output() -> None:
+    shas = [hashlib.sha256(x).hexdigest().encode() for x in (b"a", b"b", b"c")]
+    paths = [API_PATH, "/etc/checkpoint/credentials/with space", MANIFEST_PATH]
     out = (
-        b"400 65534 65534 aaaa /etc/checkpoint/credentials/api\n"
-        b"644 0 0 bbbb /etc/checkpoint/credentials/with space\n"
-        b"444 0 0 cccc /etc/checkpoint/credentials/manifest.json\n"
-        b"--manifest--\n" + render_manifest([_spec()])
-    )
+        b"1 3\n"
+        + b"".join(p.encode() + b"\n" for p in paths)
+        + b"755 0 0\n400 65534 65534\n644 0 0\n444 0 0\n"
+        + shas[0] + b"  " + paths[0].encode() + b"\n"
+        + b"\\" + shas[1] + b"  with\\\\space\n"  # sha256sum's escaped form
+        + shas[2] + b"  " + paths[2].encode() + b"\n"
+        + b"--manifest--\n" + render_manifest([_spec()])
+    )  # fmt: skip
     actual = parse_read_output(out, KEY)
-    assert actual.files[API_PATH] == CredentialFile(API_PATH, 0o400, 65534, 65534, "aaaa")
-    assert actual.files["/etc/checkpoint/credentials/with space"].mode == 0o644
+    assert actual.directory_mode == 0o755
+    assert actual.files[API_PATH] == CredentialFile(
+        API_PATH, 0o400, 65534, 65534, keyed_digest(KEY, b"a")
+    )
+    assert actual.files[paths[1]].mode == 0o644
+    assert actual.files[paths[1]].digest == keyed_digest(KEY, b"b")
+    assert actual.files[MANIFEST_PATH].digest == keyed_digest(KEY, b"c")
     assert actual.manifest == render_manifest([_spec()])
     assert actual.manifest_entries is not None
     assert set(actual.manifest_entries) == {"api"}
-    assert parse_read_output(b"", KEY).files == {}
+    empty = parse_read_output(b"0 0\n", KEY)
+    assert (empty.files, empty.manifest, empty.directory_mode) == ({}, None, None)
 
 
-def test_parse_read_output_rejects_garbage_without_echoing_it() -> None:
-    with pytest.raises(ResourceError, match=r"line 2") as info:
-        parse_read_output(b"400 0 0 aa /x\nhunter2 oops\n", KEY)
+@pytest.mark.parametrize(
+    ("output", "line"),
+    [
+        (b"", 1),
+        (b"2 0\n", 1),
+        (b"0 1\n/x\n", 3),  # the stat line is missing
+        (b"0 1\n/x\n400 0 0\nhunter2 oops\n", 4),  # not a SHA-256
+        (b"0 1\n/x\n400 0 0\n" + b"a" * 64 + b"  /x\nhunter2 trailing", 5),
+    ],
+)
+def test_parse_read_output_rejects_garbage_without_echoing_it(output: bytes, line: int) -> None:
+    with pytest.raises(ResourceError, match=rf"line {line}\)") as info:
+        parse_read_output(output, KEY)
     assert "hunter2" not in str(info.value)
 
 

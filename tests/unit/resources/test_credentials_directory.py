@@ -29,15 +29,14 @@ def test_the_read_script_reports_the_directory_mode(tmp_path: object) -> None:
     d.mkdir()
     d.chmod(0o777)
     out = subprocess.run(
-        ["sh", "-c", _READ_SCRIPT, "sh", str(d)], input=KEY + "\n", capture_output=True,
-        text=True, check=True,
-    ).stdout  # fmt: skip
-    assert out.startswith("--dir-- 777 ")
+        ["sh", "-c", _READ_SCRIPT, "sh", str(d)], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("1 0\n777 ")
     assert parse_read_output(out.encode(), KEY).directory_mode == 0o777
 
 
 def test_a_directory_others_can_write_is_drift_first_and_narrowed() -> None:
-    actual = parse_read_output(b"--dir-- 777 0 0\n", KEY)
+    actual = parse_read_output(b"1 0\n777 0 0\n", KEY)
     changes = CredentialsResource().diff(_state(), actual)
     first = changes[0]
     assert first.address == DIRECTORY_ADDRESS
@@ -48,13 +47,13 @@ def test_a_directory_others_can_write_is_drift_first_and_narrowed() -> None:
 
 def test_a_narrower_directory_is_left_alone() -> None:
     for mode in (b"755", b"700", b"711"):
-        actual = parse_read_output(b"--dir-- " + mode + b" 0 0\n", KEY)
+        actual = parse_read_output(b"1 0\n" + mode + b" 0 0\n", KEY)
         changes = CredentialsResource().diff(_state(), actual)
         assert DIRECTORY_ADDRESS not in [c.address for c in changes]
 
 
 def test_the_repair_only_removes_bits() -> None:
-    actual = parse_read_output(b"--dir-- 1777 0 0\n", KEY)
+    actual = parse_read_output(b"1 0\n1777 0 0\n", KEY)
     (change,) = [
         c
         for c in CredentialsResource().diff(_state(), actual)

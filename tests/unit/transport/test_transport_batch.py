@@ -7,6 +7,7 @@ same argv as one command line), and every result is compared with the same comma
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -15,15 +16,14 @@ from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult
 from checkpointctl.transport.batch import (
     MAX_BATCH_STDIN,
-    UNAVAILABLE,
     Batcher,
-    BatchUnavailable,
     Command,
     batch_argv,
     batchable,
     parse_batch_output,
     run_many,
 )
+from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.local import LocalTransport
 
 HOSTILE = [
@@ -47,10 +47,16 @@ def local() -> LocalTransport:
     return LocalTransport(Host(name="ctl", address="127.0.0.1", connection="local"))
 
 
-def batched(t: LocalTransport, commands: Sequence[Command]) -> list[CommandResult]:
-    argv, stdin = batch_argv(commands)
-    raw = t.run(argv, stdin=stdin, check=False)
-    return parse_batch_output("ctl", commands, raw)
+def batched(
+    t: LocalTransport, commands: Sequence[Command], env: dict[str, str] | None = None
+) -> list[CommandResult]:
+    token = new_token()
+    argv, stdin = batch_argv(commands, token)
+    if env is not None:
+        raw = t.run(["env", *(f"{k}={v}" for k, v in env.items()), *argv], stdin=stdin, check=False)
+    else:
+        raw = t.run(argv, stdin=stdin, check=False)
+    return parse_batch_output("ctl", commands, raw, token)
 
 
 def alone(t: LocalTransport, commands: Sequence[Command]) -> list[CommandResult]:
@@ -69,6 +75,9 @@ COMMANDS = [
     Command(("printf", "no newline at the end")),
     Command(("r", "x")),  # the script's own function name: must run a program, not recurse
     Command(("no-such-program-here",)),
+    # output that looks like a frame end, but without the batch's token (nobody else has it)
+    Command(("printf", "%s", "\nfeedface 3 0\nerr\nfeedface\n")),
+    Command(("exit", "4")),  # a builtin is not a program: 127, as `exec exit 4` alone would be
 ]
 
 
@@ -76,7 +85,7 @@ def test_batch_equals_commands_run_alone(local: LocalTransport) -> None:
     got = batched(local, COMMANDS)
     want = alone(local, COMMANDS)
     assert [(r.argv, r.rc, r.stdout) for r in got] == [(r.argv, r.rc, r.stdout) for r in want]
-    assert got[1].stderr == b"err\n"
+    assert got[1].stderr == b"err"  # a frame holds stderr without its trailing newlines
     assert got[2].stdout == b"first stdin\x00\xff\n"
     assert got[4].stdout == b"second"
     assert got[5].stdout == b""
@@ -84,8 +93,11 @@ def test_batch_equals_commands_run_alone(local: LocalTransport) -> None:
 
 
 def test_values_never_in_the_script_text() -> None:
-    argv, _ = batch_argv(COMMANDS)
+    token = new_token()
+    argv, stdin = batch_argv(COMMANDS, token)
     script = argv[2]
+    assert token not in " ".join(argv)  # the token travels on stdin only
+    assert stdin.startswith(token.encode() + b"\n")
     assert argv[:2] == ["sh", "-c"]
     for value in HOSTILE:
         if len(value) > 2 and value not in ("$@", "${1}"):  # the script's own references
@@ -106,17 +118,37 @@ def test_run_many_without_a_batcher_runs_each_command(local: LocalTransport) -> 
 
 def test_cut_short_output_is_a_transport_error(local: LocalTransport) -> None:
     commands = [Command(("echo", "a")), Command(("echo", "b"))]
-    argv, stdin = batch_argv(commands)
+    token = new_token()
+    argv, stdin = batch_argv(commands, token)
     raw = local.run(argv, stdin=stdin, check=False)
+    assert len(parse_batch_output("h", commands, raw, token)) == 2
     cut = CommandResult(raw.argv, 1, raw.stdout[:-1], b"killed")
     with pytest.raises(TransportError, match="ended early after 1 of 2 commands"):
-        parse_batch_output("h", commands, cut)
+        parse_batch_output("h", commands, cut, token)
+    with pytest.raises(TransportError, match="ended early after 0 of 2 commands"):
+        parse_batch_output("h", commands, raw, new_token())  # another batch's output
 
 
-def test_no_temp_dir_means_unavailable() -> None:
-    raw = CommandResult(("sh",), UNAVAILABLE, b"", b"mktemp: failed")
-    with pytest.raises(BatchUnavailable):
-        parse_batch_output("h", [Command(("true",))], raw)
+def test_a_batch_writes_no_file(local: LocalTransport, tmp_path: Path) -> None:
+    """Nothing goes through a temporary file, stdin included: a batch runs the same where
+    ``mktemp`` cannot create anything."""
+    nowhere = {"TMPDIR": str(tmp_path / "does-not-exist")}
+    commands = [
+        Command(("echo", "a")),
+        Command(("sh", "-c", "echo b >&2; exit 2")),
+        Command(("cat",), stdin=b"x\0y"),
+        Command(("true",), stdin=b"unread"),
+        Command(("cat",), stdin=b"z"),
+    ]
+    got = batched(local, commands, env=nowhere)
+    assert [(r.rc, r.stdout, r.stderr) for r in got] == [
+        (0, b"a\n", b""),
+        (2, b"", b"b"),
+        (0, b"x\0y", b""),
+        (0, b"", b""),
+        (0, b"z", b""),
+    ]
+    assert "mktemp" not in batch_argv(commands, new_token())[0][2]
 
 
 def test_large_stdin_is_not_batched() -> None:

@@ -6,13 +6,16 @@ script in a channel); each answer is compared with the same command run on its o
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.local import LocalTransport
 from checkpointctl.transport.shellserver import (
     READY,
@@ -32,32 +35,44 @@ CASES: list[tuple[tuple[str, ...], bytes | None]] = [
     (("exit", "4"), None),  # a builtin cannot be exec'd: 127, and the server goes on
     (("printf", "%s", "\u00e9t\u00e9"), None),
     (("no-such-program-here",), None),
+    (("printf", "%s", "\ncafe 0 0\nerr\ncafe\n"), None),  # a frame end without the token
+    (("sh", "-c", 'printf "%s|" "$@"', "sh", *HOSTILE), b"stdin too"),
 ]
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.token = new_token()
         self.proc = subprocess.Popen(
-            ["sh", "-c", SERVER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            ["sh", "-c", SERVER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
-        assert self.proc.stdout is not None
-        assert self.proc.stdout.readline() == READY
-
-    def call(self, argv: tuple[str, ...], stdin: bytes | None) -> CommandResult:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write(encode_request(argv, stdin))
+        self.proc.stdin.write(self.token.encode() + b"\n")
         self.proc.stdin.flush()
+        assert self.proc.stdout.readline() == READY
+
+    def call_many(
+        self, commands: list[tuple[tuple[str, ...], bytes | None]]
+    ) -> list[CommandResult]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(encode_request(commands))
+        self.proc.stdin.flush()
+        argvs = [argv for argv, _ in commands]
         buf = b""
         while True:
-            decoded = decode_response(argv, buf)
+            decoded = decode_response(argvs, buf, self.token)
             if decoded is not None:
-                result, used = decoded
+                results, used = decoded
                 assert used == len(buf)
-                return result
+                return results
             chunk = self.proc.stdout.read1(65536)  # type: ignore[attr-defined]
             assert chunk, "the server ended"
             buf += chunk
+
+    def call(self, argv: tuple[str, ...], stdin: bytes | None) -> CommandResult:
+        return self.call_many([(argv, stdin)])[0]
 
 
 @pytest.fixture
@@ -75,24 +90,60 @@ def test_answers_equal_commands_run_alone(server: Server) -> None:
         got = server.call(argv, stdin)
         want = local.run(argv, stdin=stdin, check=False)
         assert (got.rc, got.stdout) == (want.rc, want.stdout), argv
-        if argv[0] == "sh":
-            assert got.stderr == b"err\n"
+        if argv[0] == "sh" and "err" in argv[2]:
+            assert got.stderr == b"err"  # a frame holds stderr without its trailing newlines
 
 
-def test_separator_byte_is_refused() -> None:
+def test_a_request_of_many_commands_answers_each(server: Server) -> None:
+    """One request runs a whole batch; then the server takes the next request."""
+    local = LocalTransport(Host(name="ctl", address="127.0.0.1", connection="local"))
+    for _ in range(2):
+        got = server.call_many(CASES)
+        want = [local.run(argv, stdin=stdin, check=False) for argv, stdin in CASES]
+        assert [(r.rc, r.stdout) for r in got] == [(r.rc, r.stdout) for r in want]
+
+
+def test_a_dd_without_fullblock_reads_byte_by_byte(tmp_path: Path) -> None:
+    """Where ``dd`` has no ``iflag=fullblock`` the server falls back to one byte per read;
+    the answers are the same (a ``dd`` that refuses the flag stands in for such a host)."""
+    fake = tmp_path / "dd"
+    fake.write_text(
+        '#!/bin/sh\nfor a do case $a in iflag=*) echo "dd: invalid flag" >&2; exit 1;; esac; '
+        'done\nexec /bin/dd "$@"\n'
+    )
+    fake.chmod(0o755)
+    server = Server(env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    local = LocalTransport(Host(name="ctl", address="127.0.0.1", connection="local"))
+    for argv, stdin in CASES:
+        got = server.call(argv, stdin)
+        want = local.run(argv, stdin=stdin, check=False)
+        assert (got.rc, got.stdout) == (want.rc, want.stdout), argv
+    assert server.proc.stdin is not None
+    server.proc.stdin.close()
+    assert server.proc.wait(10) == 0
+
+
+def test_separator_bytes_are_refused() -> None:
     assert encodable(["a", "b c"])
     assert not encodable(["a\x01b"])
+    assert not encodable(["a\x02b"])
     with pytest.raises(ValueError, match="0x01"):
-        encode_request(["a\x01b"], None)
+        encode_request([(("a\x01b",), None)])
 
 
 def test_partial_answers_wait_for_more() -> None:
-    full = b"0\n3\n1\nabcE"
-    assert decode_response(("x",), full[:5]) is None
-    assert decode_response(("x",), full[:-1]) is None
-    result, used = decode_response(("x",), full + b"next") or (None, 0)
-    assert result is not None
+    token = "ab" * 16
+    full = f"abc\n{token} 1 3\nE\n{token}\n\n{token} 2 0\n\n{token}\n".encode()
+    argvs = [("x",), ("y",)]
+    for cut in (1, 4, 10, 50, len(full) - 1):
+        assert decode_response(argvs, full[:cut], token) is None, cut
+    results, used = decode_response(argvs, full + b"next", token) or ([], 0)
     assert used == len(full)
-    assert (result.rc, result.stdout, result.stderr) == (0, b"abc", b"E")
+    assert [(r.argv, r.rc, r.stdout, r.stderr) for r in results] == [
+        (("x",), 3, b"abc", b"E"),
+        (("y",), 0, b"", b""),
+    ]
     with pytest.raises(ValueError, match="invalid literal"):
-        decode_response(("x",), b"oops\n1\n1\n")
+        decode_response([("x",)], f"\n{token} 1 oops\n\n{token}\n".encode(), token)
+    with pytest.raises(ValueError, match="frame of command 2"):
+        decode_response([("x",)], f"\n{token} 2 0\n\n{token}\n".encode(), token)
