@@ -220,15 +220,26 @@ def _rollout(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace, mode: str) -> int:
     import dataclasses
 
-    from checkpointctl.engine import run_fleet
-    from checkpointctl.report import render
     from checkpointctl.transport.connect import connect
+    from checkpointctl.transport.headstart import HeadStart
 
     inventory = _inventory(args)
-    result = _load(args, inventory, need_secrets=True)
     hosts = inventory.select(args.limit)
     if args.trust_on_first_use:
         hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
+    # the first hosts log in while the policies load (see transport.headstart)
+    with HeadStart(connect, hosts, width=args.forks) as early:
+        return _run_loaded(args, mode, inventory, hosts, early.connect)
+
+
+def _run_loaded(
+    args: argparse.Namespace, mode: str, inventory: Inventory, hosts: Any, connect: Any
+) -> int:
+    """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``)."""
+    from checkpointctl.engine import run_fleet
+    from checkpointctl.report import render
+
+    result = _load(args, inventory, need_secrets=True)
     rollout = _rollout(args) if mode == "apply" else None
     options = None
     if mode == "apply":
