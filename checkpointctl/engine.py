@@ -394,6 +394,7 @@ def _host_run(
         try:
             if mode == "apply":
                 lock = acquire(transport, owner, wait=options.lock_wait, paths=options.lock_paths)
+                lock.lend_shell()  # reads, changes and checks run in the held shell
                 notes.extend(lock.notes)
                 run.findings.extend(lock_findings(lock.notes))
             result = _converge(run, transport, desired, mode, resources)

@@ -19,6 +19,13 @@ The whole exchange is one channel and two round trips: no SFTP, no other session
 record used to go over SFTP, some twenty round trips per host that made a no-op ``apply`` of
 100 hosts 1.4x its ``drift``).
 
+The held shell does more than wait: it answers the kept shell's command batches
+(:mod:`~checkpointctl.transport.shellserver`), so while the lock is held the SSH transport runs
+the host's reads, changes and verification in it (:meth:`HostLock.lend_shell`), and it writes the
+last-apply record and the audit line. A whole ``apply`` of a host is then this one session
+(plus the sessions of commands too large for a batch, such as a firewall load): everything it
+runs is under the lock by construction.
+
 Only ``apply`` locks; ``drift`` and ``apply --check`` only read and never wait for a lock.
 """
 
@@ -38,7 +45,9 @@ from datetime import UTC, datetime
 from checkpointctl.errors import LockError, TransportError
 from checkpointctl.spec import STATE_DIR
 from checkpointctl.transport.base import Transport
+from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.process import HostProcess, Spawner
+from checkpointctl.transport.shellserver import REQUEST, SERVER_SETUP
 
 LOCK_FILE = f"{STATE_DIR}/lock"
 OWNER_FILE = f"{STATE_DIR}/lock-owner.json"
@@ -56,35 +65,50 @@ ANSWER_SECONDS = 60.0
 """How long ``flock`` may take to answer beyond the wait we asked of it (a slow host)."""
 _MKDIR_THEN_EXEC = '[ -d "$1" ] || mkdir -p -- "$1" || exit 126; shift; exec "$@"'
 """Fixed text: ``$1`` is the lock's directory, the rest the ``flock`` argv (never parsed)."""
-HELD_SCRIPT = r"""echo locked
+HELD_SCRIPT = (
+    r"""o=$1 rec=$2 aud=$3
+IFS= read -r t || exit 0
+echo locked
 IFS= read -r owner || exit 0
-if [ -f "$1" ]; then tr '\n' ' ' <"$1"; fi
+if [ -f "$o" ]; then tr '\n' ' ' <"$o"; fi
 echo
 umask 022
-printf '%s\n' "$owner" >"$1.new" && mv -f -- "$1.new" "$1" || exit 1
-echo held
+printf '%s\n' "$owner" >"$o.new" && mv -f -- "$o.new" "$o" || exit 1
+"""
+    + SERVER_SETUP
+    + r"""echo held
 while IFS= read -r word; do
   case $word in
   record)
     IFS= read -r last || exit 0
     IFS= read -r line || exit 0
     umask 077
-    if printf '%s\n' "$last" >"$2.new" && mv -f -- "$2.new" "$2"; then
+    if printf '%s\n' "$last" >"$rec.new" && mv -f -- "$rec.new" "$rec"; then
       echo recorded
     else
-      rm -f -- "$2.new"; echo not-recorded
+      rm -f -- "$rec.new"; echo not-recorded
     fi
-    if printf '%s\n' "$line" >>"$3"; then echo appended; else echo not-appended; fi
+    if printf '%s\n' "$line" >>"$aud"; then echo appended; else echo not-appended; fi
     umask 022;;
-  release) rm -f -- "$1"; exit 0;;
-  *) exit 0;;
+  release) rm -f -- "$o"; exit 0;;
+  ''|*[!0-9]*) exit 0;;
+  *)
+    alen=$word
+"""
+    + REQUEST
+    + """    ;;
   esac
 done
 """
+)
 """Fixed text, run by ``flock`` with the lock held; ``$1`` is the owner record's path, ``$2``
-the last-apply record's, ``$3`` the audit log's. Says ``locked``; reads our owner record (one
-line of JSON); answers with the record it found (one line, empty when there was none); writes
-ours (replaced whole, 0644) and says ``held``; then takes words. ``record`` is followed by the
+the last-apply record's, ``$3`` the audit log's. Reads the frame token (first line of stdin,
+sent with the command); says ``locked``; reads our owner record (one line of JSON); answers with
+the record it found (one line, empty when there was none); writes ours (replaced whole, 0644)
+and says ``held``; then takes words. A number is a request of the kept shell's protocol
+(:mod:`~checkpointctl.transport.shellserver`): the held shell runs the host's command batches
+for as long as the lock is held, so an ``apply`` reads, changes and verifies a host without a
+session of its own (:meth:`HostLock.lend_shell`). ``record`` is followed by the
 last-apply record and the audit line (one line of JSON each): the record replaces the file
 whole (0600, renamed over it, so a reader sees the old one or the new one) and the line is
 appended with one ``write`` (0600 when created); each is answered ``recorded``/``appended`` or
@@ -220,13 +244,35 @@ class HostLock:
         process: HostProcess,
         paths: LockPaths,
         notes: tuple[str, ...],
+        token: str,
     ) -> None:
         self._transport = transport
         self._process = process
         self._paths = paths
+        self._token = token
         self.notes = notes
         """What a person should know about taking it: a wait, a stale lock taken over."""
         self._released = False
+        self._lent = False
+
+    def lend_shell(self) -> bool:
+        """Let the transport run its command batches in the held shell until the records are
+        written or the lock released: the host's reads, changes and checks then cost no session
+        of their own, and run under the lock by construction. Whether the transport took it
+        (one that cannot, such as the local one, goes on as before)."""
+        adopt = getattr(self._transport, "adopt_shell", None)
+        if adopt is None or self._released or self._lent:
+            return self._lent
+        self._lent = bool(adopt(self._process, self._token))
+        return self._lent
+
+    def _take_back(self) -> None:
+        """End the loan of :meth:`lend_shell`: from here on this object talks to the shell."""
+        if self._lent:
+            self._lent = False
+            drop = getattr(self._transport, "drop_shell", None)
+            if drop is not None:
+                drop(self._process)
 
     def write_records(self, record: bytes, line: bytes) -> list[str]:
         """Replace the host's last-apply record with ``record`` and append ``line`` to its audit
@@ -240,6 +286,7 @@ class HostLock:
         docs = [record.rstrip(b"\n"), line.rstrip(b"\n")]
         if any(b"\n" in doc for doc in docs):
             raise ValueError("the last-apply record and the audit line must be one line each")
+        self._take_back()
         self._process.send(RECORD + docs[0] + b"\n" + docs[1] + b"\n")
         answers = [self._process.read_line(ANSWER_SECONDS) for _ in range(2)]
         if answers[0] is None or answers[1] is None or not answers[1].endswith(b"\n"):
@@ -265,6 +312,7 @@ class HostLock:
         if self._released:
             return
         self._released = True
+        self._take_back()
         try:
             with contextlib.suppress(TransportError):
                 self._process.send(RELEASE)
@@ -290,7 +338,7 @@ def _read_owner_of_busy_lock(transport: Transport, paths: LockPaths) -> LockOwne
 
 
 def _try_lock(
-    transport: Transport, spawner: Spawner, paths: LockPaths, wait: float | None
+    transport: Transport, spawner: Spawner, paths: LockPaths, wait: float | None, token: str
 ) -> HostProcess | None:
     """Start ``flock … sh -c HELD`` (creating the lock's directory first, in the same command:
     one session on the host, not two); the held process, or None when the lock stayed taken."""
@@ -300,6 +348,7 @@ def _try_lock(
     argv += [paths.lock, "sh", "-c", HELD_SCRIPT, "sh", paths.owner, paths.record, paths.audit]
     process = spawner.spawn(argv)
     try:
+        process.send(token.encode() + b"\n")  # read once the lock is ours; unused otherwise
         line = process.read_line((wait or 0.0) + ANSWER_SECONDS)
         if line == READY:
             return process
@@ -361,12 +410,13 @@ def acquire(
         raise LockError(f"{host}: this connection cannot hold the host lock (no spawn support)")
     notes: list[str] = []
     started = time.monotonic()
-    process = _try_lock(transport, transport, paths, None)
+    token = new_token()
+    process = _try_lock(transport, transport, paths, None, token)
     if process is None:
         holder = _read_owner_of_busy_lock(transport, paths)
         if wait <= 0:
             raise LockError(busy_message(host, holder))
-        process = _try_lock(transport, transport, paths, wait)
+        process = _try_lock(transport, transport, paths, wait, token)
         if process is None:
             raise LockError(busy_message(host, _read_owner(transport, paths) or holder, wait))
         notes.append(waited_message(holder, time.monotonic() - started))
@@ -377,7 +427,7 @@ def acquire(
     except BaseException:
         process.close()
         raise
-    return HostLock(transport, process, paths, tuple(notes))
+    return HostLock(transport, process, paths, tuple(notes), token)
 
 
 __all__ = [

@@ -30,32 +30,40 @@ FIELD = b"\x01"
 COMMAND = b"\x02"
 READY = b"ready\n"
 
-SERVER_SCRIPT = (
-    r"""IFS= read -r t || exit 125
-field=$(printf '\001')
+SERVER_SETUP = (
+    r"""field=$(printf '\001')
 command=$(printf '\002')
 set -f
 if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then whole=1; else whole=; fi
 """
     + RUNNER
-    + r"""echo ready
-while IFS= read -r alen; do
-  if [ -n "$whole" ]; then
-    req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null)
-  else
-    req=$(dd bs=1 count="$alen" 2>/dev/null)
-  fi
-  k=0
-  IFS=$command
-  for cmd in $req; do
-    IFS=$field
-    set -- $cmd
-    k=$((k + 1))
-    r "$k" "$@"
-  done
-  IFS=' '
+)
+"""Fixed text: what a shell needs before it can answer requests (the token is in ``$t``)."""
+
+REQUEST = r"""if [ -n "$whole" ]; then
+  req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null)
+else
+  req=$(dd bs=1 count="$alen" 2>/dev/null)
+fi
+k=0
+IFS=$command
+for cmd in $req; do
+  IFS=$field
+  set -- $cmd
+  k=$((k + 1))
+  r "$k" "$@"
 done
+IFS=' '
 """
+"""Fixed text: answer one request of ``$alen`` argv bytes (see the module docstring). It sets
+the positional parameters: a script that needs its own saves them first."""
+
+SERVER_SCRIPT = (
+    "IFS= read -r t || exit 125\n"
+    + SERVER_SETUP
+    + "echo ready\nwhile IFS= read -r alen; do\n"
+    + REQUEST
+    + "done\n"
 )
 """Fixed text: the loop described in the module docstring. A request's argv is read with one
 ``dd`` (``iflag=fullblock`` reads exactly ``alen`` bytes in a few calls where ``dd`` has it;

@@ -170,6 +170,7 @@ class SshTransport:
         self._docker: Any = None
         self._keep_shell = False
         self._shell: _ShellSession | None = None
+        self._adopted = False
 
     @classmethod
     def open(cls, host: Host, *, timeout: float | None = None) -> SshTransport:
@@ -330,10 +331,36 @@ class SshTransport:
         every batch would otherwise start a new session."""
         self._keep_shell = True
 
+    def adopt_shell(self, process: object, token: str) -> bool:
+        """Run command batches in ``process`` from now on: a shell of ours already answering
+        the kept shell's requests with frames made with ``token`` (the host lock's held shell,
+        :meth:`~checkpointctl.fleet.lock.HostLock.lend_shell`). Whether it was taken (only a
+        process of this transport can be)."""
+        if not isinstance(process, SshProcess) or self._shell is not None:
+            return False
+        self._shell = _ShellSession(self._where, process._chan, token)
+        self._shell._buf.extend(process._out)
+        process._out.clear()
+        self._adopted = True
+        return True
+
+    def drop_shell(self, process: object) -> None:
+        """Stop using the adopted shell; what it had read and not used goes back to
+        ``process`` (whose owner talks to it again)."""
+        shell, self._shell = self._shell, None
+        self._adopted = False
+        if shell is not None and isinstance(process, SshProcess):
+            process._out[:0] = shell._buf
+
     def _usable_shell(self, commands: Sequence[Command]) -> _ShellSession | None:
-        """The kept shell for ``commands`` (started on first use), or None: no shell kept, an
-        argument it cannot carry, or a shell that cannot start (given up for this batch only)."""
-        if not (self._keep_shell and all(encodable(c.argv) for c in commands)):
+        """The kept (or adopted) shell for ``commands`` (a kept one started on first use), or
+        None: no shell, an argument it cannot carry, or a kept shell that cannot start (given up
+        for this batch only)."""
+        if not all(encodable(c.argv) for c in commands):
+            return None
+        if self._adopted:
+            return self._shell if self._shell is not None and self._shell.usable else None
+        if not self._keep_shell:
             return None
         if self._shell is None or not self._shell.usable:
             try:

@@ -21,6 +21,7 @@ import pytest
 
 from checkpointctl.errors import LockError
 from checkpointctl.fleet.lock import (
+    HELD_SCRIPT,
     LockOwner,
     LockPaths,
     acquire,
@@ -30,7 +31,9 @@ from checkpointctl.fleet.lock import (
     waited_message,
 )
 from checkpointctl.model import Host
+from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.local import LocalTransport
+from checkpointctl.transport.shellserver import decode_response, encode_request
 
 OWNER = LockOwner("ops", "ci-3", 812, "2025-03-01T10:00:00+00:00")
 
@@ -225,3 +228,46 @@ def test_kill_9_releases_the_lock_and_the_next_taker_reports_it_stale(
     assert f"(pid {holder.pid}, apply)" in lock.notes[0]
     assert "stale" in lock.notes[0]
     lock.release()
+
+
+def test_the_held_shell_answers_command_batches_under_the_lock(tmp_path: Path) -> None:
+    """While the lock is held, its shell runs kept-shell requests (what ``lend_shell`` hands the
+    SSH transport), then still writes the records and releases: real ``flock`` and ``sh``."""
+    paths = LockPaths.under(str(tmp_path))
+    argv = ["flock", "--nonblock", paths.lock, "sh", "-c", HELD_SCRIPT, "sh"]
+    proc = subprocess.Popen(
+        [*argv, paths.owner, paths.record, paths.audit],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    token = new_token()
+    proc.stdin.write(token.encode() + b"\n" + OWNER.to_json())
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"locked\n"
+    assert proc.stdout.readline() == b"\n"  # no previous owner
+    assert proc.stdout.readline() == b"held\n"
+    commands: list[tuple[tuple[str, ...], bytes | None]] = [
+        (("flock", "--nonblock", paths.lock, "true"), None),  # the lock is taken: 1
+        (("cat",), b"it's $(id)"),
+        (("sh", "-c", 'printf "%s" "$1"; exit 3', "sh", "a\nb"), None),
+    ]
+    proc.stdin.write(encode_request(commands))
+    proc.stdin.flush()
+    buf = b""
+    while (decoded := decode_response([c for c, _ in commands], buf, token)) is None:
+        chunk = proc.stdout.read1(65536)  # type: ignore[attr-defined]
+        assert chunk, "the held shell ended"
+        buf += chunk
+    results, _ = decoded
+    assert [(r.rc, r.stdout) for r in results] == [(1, b""), (0, b"it's $(id)"), (3, b"a\nb")]
+    proc.stdin.write(b'record\n{"run": 1}\n{"audit": 1}\n')
+    proc.stdin.flush()
+    assert proc.stdout.readline() == b"recorded\n"
+    assert proc.stdout.readline() == b"appended\n"
+    proc.stdin.write(b"release\n")
+    proc.stdin.close()
+    assert proc.wait(10) == 0
+    assert Path(paths.record).read_bytes() == b'{"run": 1}\n'
+    assert not Path(paths.owner).exists()
