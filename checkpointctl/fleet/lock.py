@@ -73,7 +73,7 @@ IFS= read -r owner || exit 0
 if [ -f "$o" ]; then tr '\n' ' ' <"$o"; fi
 echo
 umask 022
-printf '%s\n' "$owner" >"$o.new" && mv -f -- "$o.new" "$o" || exit 1
+printf '%s\n' "$owner" >"$o" || exit 1
 """
     + SERVER_SETUP
     + r"""echo held
@@ -104,7 +104,8 @@ done
 """Fixed text, run by ``flock`` with the lock held; ``$1`` is the owner record's path, ``$2``
 the last-apply record's, ``$3`` the audit log's. Reads the frame token (first line of stdin,
 sent with the command); says ``locked``; reads our owner record (one line of JSON); answers with
-the record it found (one line, empty when there was none); writes ours (replaced whole, 0644)
+the record it found (one line, empty when there was none); writes ours (0644, in place: a
+second controller that reads it half-written retries, see :func:`_read_owner_of_busy_lock`)
 and says ``held``; then takes words. A number is a request of the kept shell's protocol
 (:mod:`~checkpointctl.transport.shellserver`): the held shell runs the host's command batches
 for as long as the lock is held, so an ``apply`` reads, changes and verifies a host without a

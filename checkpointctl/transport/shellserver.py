@@ -31,20 +31,17 @@ COMMAND = b"\x02"
 READY = b"ready\n"
 
 SERVER_SETUP = (
-    r"""field=$(printf '\001')
-command=$(printf '\002')
+    r"""seps=$(printf '\001\002')
+field=${seps%?}
+command=${seps#?}
 set -f
-if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then whole=1; else whole=; fi
 """
     + RUNNER
 )
 """Fixed text: what a shell needs before it can answer requests (the token is in ``$t``)."""
 
-REQUEST = r"""if [ -n "$whole" ]; then
-  req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null)
-else
+REQUEST = r"""req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null) ||
   req=$(dd bs=1 count="$alen" 2>/dev/null)
-fi
 k=0
 IFS=$command
 for cmd in $req; do
@@ -66,9 +63,9 @@ SERVER_SCRIPT = (
     + "done\n"
 )
 """Fixed text: the loop described in the module docstring. A request's argv is read with one
-``dd`` (``iflag=fullblock`` reads exactly ``alen`` bytes in a few calls where ``dd`` has it;
-elsewhere one byte per call, which is exact on every POSIX ``dd`` but slow for a large
-request)."""
+``dd``: ``iflag=fullblock`` reads exactly ``alen`` bytes in a few calls; a ``dd`` without it
+refuses the flag before reading anything, and the request is read one byte per call instead
+(exact on every POSIX ``dd``, slow for a large request)."""
 
 
 def encodable(argv: Sequence[str]) -> bool:
