@@ -575,7 +575,7 @@ class _ShellSession:
         """Start the server and wait for its ``ready``.
 
         Raises:
-            TransportError: it did not start (no channel, no temporary directory, no answer).
+            TransportError: it did not start (no channel, no answer).
         """
         token = new_token()
         try:
