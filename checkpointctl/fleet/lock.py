@@ -349,7 +349,10 @@ def _try_lock(
     argv += [paths.lock, "sh", "-c", HELD_SCRIPT, "sh", paths.owner, paths.record, paths.audit]
     process = spawner.spawn(argv)
     try:
-        process.send(token.encode() + b"\n")  # read once the lock is ours; unused otherwise
+        # read once the lock is ours; when it is not (flock already gave up), the write may
+        # meet a closed pipe, and the exit status below says why
+        with contextlib.suppress(TransportError):
+            process.send(token.encode() + b"\n")
         line = process.read_line((wait or 0.0) + ANSWER_SECONDS)
         if line == READY:
             return process
