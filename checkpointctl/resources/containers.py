@@ -85,7 +85,8 @@ class ContainersResource:
         whether the host has an engine at all: a host with no engine has no containers."""
         if desired.containers:
             return ReadPlan()
-        return ReadPlan((Command(("test", "-S", DOCKER_SOCKET)),))
+        # the shell's own test: inside a batch it starts no process (transport.framing.RUNNER)
+        return ReadPlan((Command(("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET)),))
 
     def read_finish(
         self,

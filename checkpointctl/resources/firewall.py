@@ -78,7 +78,10 @@ __all__ = [
 
 DEFAULT_TABLE = FirewallSpec().table
 LIST_RULESET = ("nft", "-j", "list", "ruleset")
-PRINT_SSH_CONNECTION = ("printenv", "SSH_CONNECTION")
+PRINT_SSH_CONNECTION = ("sh", "-c", 'printf "%s\\n" "${SSH_CONNECTION-}"')
+"""How the host sees this connection (empty when not over SSH). A shell builtin rather than
+``printenv``: inside a command batch it runs without starting a process
+(:data:`~checkpointctl.transport.framing.RUNNER`)."""
 """How the host sees the controller's session (the lock-out guard compares it with the table)."""
 ROLLBACK_PATH = f"{STATE_DIR}/firewall.rollback.nft"
 PID_PATH = f"{STATE_DIR}/firewall.rollback.pid"

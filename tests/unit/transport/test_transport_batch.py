@@ -63,6 +63,14 @@ def alone(t: LocalTransport, commands: Sequence[Command]) -> list[CommandResult]
     return [t.run(c.argv, stdin=c.stdin, check=False) for c in commands]
 
 
+SCRIPT_SENSITIVE = (
+    'echo "$#"; for w in $1; do echo "w=$w"; done; set -- $2; echo "$# globbed"; '
+    'shift; echo "rest=$*"; echo "${t-unset} ${i-unset} ${e-unset}"; exit 7'
+)
+"""Splits an unquoted parameter (IFS), expands a glob (no ``set -f``), shifts, and looks at the
+batch's own variable names: a new ``sh`` sees none of them, and neither must the subshell
+(except where the script sets them itself)."""
+
 COMMANDS = [
     Command(("printf", "%s\\0", *HOSTILE)),
     Command(("sh", "-c", "echo out; echo err >&2; exit 3")),
@@ -78,6 +86,12 @@ COMMANDS = [
     # output that looks like a frame end, but without the batch's token (nobody else has it)
     Command(("printf", "%s", "\nfeedface 3 0\nerr\nfeedface\n")),
     Command(("exit", "4")),  # a builtin is not a program: 127, as `exec exit 4` alone would be
+    # our `sh -c` scripts run in a subshell of the batch's shell: the same as a new sh would do
+    Command(("sh", "-c", SCRIPT_SENSITIVE, "sh", "a b", "/*", "$(id)", "")),
+    Command(("sh", "-c", "echo $#; exit 5")),  # no NAME: no positional parameters
+    Command(("sh", "-c", "cat; echo $0-$1", "sh", "one"), stdin=b"in\n"),
+    Command(("sh", "-c", "cat; echo $0-$1", "zero", "one"), stdin=b"in\n"),  # a new sh: $0
+    Command(("sh", "-c", "r() { echo mine; }; r; if then")),  # its own function; a syntax error
 ]
 
 
@@ -89,7 +103,7 @@ def test_batch_equals_commands_run_alone(local: LocalTransport) -> None:
     assert got[2].stdout == b"first stdin\x00\xff\n"
     assert got[4].stdout == b"second"
     assert got[5].stdout == b""
-    assert got[-1].rc == 127
+    assert got[COMMANDS.index(Command(("no-such-program-here",)))].rc == 127
 
 
 def test_values_never_in_the_script_text() -> None:

@@ -37,6 +37,8 @@ CASES: list[tuple[tuple[str, ...], bytes | None]] = [
     (("no-such-program-here",), None),
     (("printf", "%s", "\ncafe 0 0\nerr\ncafe\n"), None),  # a frame end without the token
     (("sh", "-c", 'printf "%s|" "$@"', "sh", *HOSTILE), b"stdin too"),
+    # run in a subshell of the server, whose IFS is 0x01 and globbing off between requests
+    (("sh", "-c", 'for w in $1; do echo "$w"; done; set -- /*; echo "$#${t-}"', "sh", "a b"), None),
 ]
 
 
