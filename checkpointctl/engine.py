@@ -356,10 +356,12 @@ def _finish_on_host(
     line: bytes,
     action: str,
 ) -> HostResult:
-    """Under the lock, by the lock's own shell: the host's last-apply record and audit line. A
-    failure to write them does not undo the apply; it is reported as a finding."""
+    """Under the lock, by the lock's own shell: the host's last-apply record and audit line, and
+    the lock's release in the same exchange. A failure to write them does not undo the apply;
+    it is reported as a finding."""
     try:
-        problems = lock.write_records(_record_content(desired, result, ctx, action), line)
+        record = _record_content(desired, result, ctx, action)
+        problems = lock.write_records(record, line, release=True)
     except CheckpointctlError as exc:
         problems = [f"could not write the host's last-apply record and audit line: {exc}"]
     if not problems:

@@ -275,10 +275,11 @@ class HostLock:
             if drop is not None:
                 drop(self._process)
 
-    def write_records(self, record: bytes, line: bytes) -> list[str]:
+    def write_records(self, record: bytes, line: bytes, *, release: bool = False) -> list[str]:
         """Replace the host's last-apply record with ``record`` and append ``line`` to its audit
         log, both one line of JSON, through the held script (see :data:`HELD_SCRIPT`); what
-        could not be written, as messages (empty when both were).
+        could not be written, as messages (empty when both were). ``release``: let the lock go
+        in the same exchange (one round trip fewer than :meth:`release` after it).
 
         Raises:
             LockError: the script stopped answering (the connection broke).
@@ -288,7 +289,8 @@ class HostLock:
         if any(b"\n" in doc for doc in docs):
             raise ValueError("the last-apply record and the audit line must be one line each")
         self._take_back()
-        self._process.send(RECORD + docs[0] + b"\n" + docs[1] + b"\n")
+        words = RECORD + docs[0] + b"\n" + docs[1] + b"\n" + (RELEASE if release else b"")
+        self._process.send(words)
         answers = [self._process.read_line(ANSWER_SECONDS) for _ in range(2)]
         if answers[0] is None or answers[1] is None or not answers[1].endswith(b"\n"):
             raise LockError(f"{self._transport.host.name}: the lock's shell stopped answering")
@@ -301,6 +303,9 @@ class HostLock:
             if answer != done:
                 why = why or self._process.stderr_tail().strip()[-300:] or "no reason given"
                 problems.append(f"could not {what}: {why}")
+        if release:
+            self._released = True
+            self._end()
         return problems
 
     def release(self) -> None:
@@ -318,9 +323,12 @@ class HostLock:
             with contextlib.suppress(TransportError):
                 self._process.send(RELEASE)
         finally:
-            self._process.close_stdin()
-            self._process.wait(5.0)
-            self._process.close()
+            self._end()
+
+    def _end(self) -> None:
+        self._process.close_stdin()
+        self._process.wait(5.0)
+        self._process.close()
 
 
 def _read_owner(transport: Transport, paths: LockPaths) -> LockOwner | None:

@@ -105,7 +105,11 @@ def test_the_held_lock_writes_the_record_and_appends_the_audit_line(
         doc = json.dumps({"run": run, "note": note}).encode()
         line = json.dumps({"audit": run, "note": note}).encode() + b"\n"
         lines.append(line)
-        assert held.write_records(doc + b"\n", line) == []
+        if run == 1:  # records and release in one exchange
+            assert held.write_records(doc + b"\n", line, release=True) == []
+            assert not Path(paths.owner).exists()
+        else:
+            assert held.write_records(doc + b"\n", line) == []
         held.release()
         assert record.read_bytes() == doc + b"\n"
         assert audit.read_bytes() == b"".join(lines)
