@@ -362,7 +362,7 @@ def _finish_on_host(
     try:
         record = _record_content(desired, result, ctx, action)
         problems = lock.write_records(record, line, release=True)
-    except CheckpointctlError as exc:
+    except (CheckpointctlError, ValueError) as exc:  # ValueError: a record of several lines
         problems = [f"could not write the host's last-apply record and audit line: {exc}"]
     if not problems:
         return result
