@@ -33,10 +33,8 @@ from checkpointctl.model import (
     Secret,
     change_to_json,
 )
-from checkpointctl.spec import STATE_DIR
 
 AUDIT_FORMAT = "1"
-HOST_AUDIT_FILE = f"{STATE_DIR}/audit.jsonl"
 DEFAULT_LOCAL_LOG = ".checkpointctl/audit.jsonl"
 GIT_TIMEOUT = 10.0
 
@@ -168,7 +166,6 @@ def _git(where: str, args: list[str]) -> str | None:
 
 __all__ = [
     "DEFAULT_LOCAL_LOG",
-    "HOST_AUDIT_FILE",
     "AuditContext",
     "LocalAuditLog",
     "audit_line",

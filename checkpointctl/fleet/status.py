@@ -31,6 +31,7 @@ from datetime import date
 from typing import Any
 
 from checkpointctl.errors import CheckpointctlError
+from checkpointctl.fleet.lock import RECORD_FILE
 from checkpointctl.model import Host
 from checkpointctl.resources.container_parse import ContainersActual
 from checkpointctl.resources.credentials import EXPIRY_WARNING, days_left
@@ -38,7 +39,7 @@ from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport.base import Transport
 
 STATUS_FORMAT = "1"
-LAST_APPLY_FILE = f"{STATE_DIR}/last-apply.json"
+LAST_APPLY_FILE = RECORD_FILE
 AGENT_STATUS_FILE = f"{STATE_DIR}/agent-status.json"
 DOCKER_SOCKET = "/var/run/docker.sock"
 DISK_WARNING_PCT = 85
