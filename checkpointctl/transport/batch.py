@@ -27,7 +27,7 @@ from typing import Protocol, runtime_checkable
 from checkpointctl.errors import TransportError
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.command import check_argv
-from checkpointctl.transport.framing import RUNNER, split_frame
+from checkpointctl.transport.framing import RUNNER, split_frames
 
 #: Commands with more stdin than this go on their own: ``dd bs=1`` reads one byte per call.
 MAX_BATCH_STDIN = 64 * 1024
@@ -124,19 +124,13 @@ def parse_batch_output(
     Raises:
         TransportError: the output is cut short or not in the script's format.
     """
-    results: list[CommandResult] = []
-    pos = 0
-    try:
-        for index, c in enumerate(commands, 1):
-            framed = split_frame(c.argv, result.stdout, pos, token, index)
-            if framed is None:
-                raise ValueError("output shorter than announced")
-            done, pos = framed
-            results.append(done)
-    except ValueError as exc:
+    results, _, problem = split_frames([c.argv for c in commands], result.stdout, token)
+    if problem is None and len(results) < len(commands):
+        problem = "output shorter than announced"
+    if problem is not None:
         tail = result.stderr.decode("utf-8", "replace").strip()[-500:]
         raise TransportError(
             f"{host}: the command batch ended early after {len(results)} of {len(commands)} "
-            f"commands (exit {result.rc}): {exc}" + (f": {tail}" if tail else "")
-        ) from None
+            f"commands (exit {result.rc}): {problem}" + (f": {tail}" if tail else "")
+        )
     return results

@@ -21,6 +21,7 @@ and NUL bytes (a shell variable holds it); it is only ever read as a message.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from checkpointctl.transport.base import CommandResult
 
@@ -94,3 +95,23 @@ def split_frame(
     stdout = bytes(buffer[pos:at])
     stderr = bytes(buffer[head_end + 1 : err_end])
     return CommandResult(argv, rc, stdout, stderr), err_end + len(tail)
+
+
+def split_frames(
+    argvs: Sequence[tuple[str, ...]], buffer: bytes, token: str
+) -> tuple[list[CommandResult], int, str | None]:
+    """The results of the commands ``argvs`` framed in order from the start of ``buffer``, as
+    many as are whole there (fewer than asked when it is cut short), where they end, and why
+    the next one is not a frame (None when it is only not there yet) (pure)."""
+    results: list[CommandResult] = []
+    pos = 0
+    for index, argv in enumerate(argvs, 1):
+        try:
+            framed = split_frame(argv, buffer, pos, token, index)
+        except ValueError as exc:
+            return results, pos, str(exc)
+        if framed is None:
+            break
+        result, pos = framed
+        results.append(result)
+    return results, pos, None

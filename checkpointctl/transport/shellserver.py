@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checkpointctl.transport.base import CommandResult
-from checkpointctl.transport.framing import RUNNER, split_frame
+from checkpointctl.transport.framing import RUNNER, split_frames
 
 FIELD = b"\x01"
 COMMAND = b"\x02"
@@ -101,12 +101,7 @@ def decode_response(
     Raises:
         ValueError: the buffer does not hold the request's frames.
     """
-    results: list[CommandResult] = []
-    pos = 0
-    for index, argv in enumerate(argvs, 1):
-        framed = split_frame(argv, buffer, pos, token, index)
-        if framed is None:
-            return None
-        result, pos = framed
-        results.append(result)
-    return results, pos
+    results, pos, garbage = split_frames(argvs, buffer, token)
+    if garbage is not None:
+        raise ValueError(garbage)
+    return (results, pos) if len(results) == len(argvs) else None
