@@ -1,5 +1,5 @@
 """``python -m checkpointctl`` runs the CLI, so the tool works without its console script."""
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 
 raise SystemExit(main())

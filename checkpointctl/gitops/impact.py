@@ -16,97 +16,20 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
 
-from checkpointctl.model import REDACTED, Secret
-from checkpointctl.report.display import ARROW, format_value, one_line, shorten
-
-
-class _Absent:
-    """A field that one side does not have (distinct from a field set to null)."""
-
-    def __repr__(self) -> str:
-        return "ABSENT"
-
-
-ABSENT = _Absent()
-NONE_TEXT = "(none)"
-
-Action = Literal["create", "update", "delete"]
-HostStatus = Literal["added", "removed", "changed", "unchanged"]
+from checkpointctl.model import Secret
+from checkpointctl.model.impact import (
+    ABSENT,
+    ChangeGroup,
+    FieldDelta,
+    HostImpact,
+    Impact,
+    ResourceDelta,
+)
+from checkpointctl.report.impact import items_summary, value_summary
 
 _RESOURCE_KEYS = frozenset({"host", "firewall", "credentials", "collection", "containers"})
-_DIGEST = re.compile(r"^(sha256:[0-9a-f]{12})[0-9a-f]{52}$")
 _SIMPLE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-TOTAL_VALUE_CHARS = 60
-TOTAL_ITEM_CHARS = 120
-
-
-@dataclass(frozen=True, slots=True)
-class FieldDelta:
-    """One field that differs: a value change, or items added to / removed from a list."""
-
-    path: str
-    before: object = ABSENT
-    after: object = ABSENT
-    added: tuple[object, ...] = ()
-    removed: tuple[object, ...] = ()
-
-    @property
-    def is_items(self) -> bool:
-        return bool(self.added or self.removed)
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceDelta:
-    address: str
-    action: Action
-    fields: tuple[FieldDelta, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HostImpact:
-    host: str
-    status: HostStatus
-    resources: tuple[ResourceDelta, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeGroup:
-    """One change, identical on every host listed."""
-
-    address: str
-    """Resource address; empty for host-level changes (newly or no longer managed)."""
-    path: str
-    """Field path; empty for a whole resource created or deleted."""
-    summary: str
-    hosts: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        head = " ".join(p for p in (self.address, self.path) if p)
-        return f"{head}: {self.summary}" if head else self.summary
-
-
-@dataclass(frozen=True, slots=True)
-class Impact:
-    """The comparison of two revisions for a whole inventory."""
-
-    base: str
-    head: str
-    inventory: str
-    hosts: tuple[HostImpact, ...]
-    groups: tuple[ChangeGroup, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def changed(self) -> tuple[HostImpact, ...]:
-        return tuple(h for h in self.hosts if h.status != "unchanged")
-
-    @property
-    def unchanged(self) -> tuple[str, ...]:
-        return tuple(h.host for h in self.hosts if h.status == "unchanged")
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -124,39 +47,6 @@ def canon(value: object) -> str:
     if value is ABSENT:
         return "<absent>"
     return json.dumps(value, sort_keys=True, default=_canon_default)
-
-
-def compact(value: object) -> str:
-    """A value on one line for people: ``{proto: tcp, port: 8443, cidrs: [10.0.0.0/8]}``.
-
-    Empty members of mappings are left out (a rule's ``hosts: []``), strings that could be
-    mistaken for another value are quoted, secrets are ``<sensitive>``.
-    """
-    if value is ABSENT:
-        return NONE_TEXT
-    if isinstance(value, Secret):
-        return REDACTED
-    if isinstance(value, dict):
-        parts = [
-            f"{one_line(str(k))}: {compact(v)}"
-            for k, v in value.items()
-            if v not in (None, "", [], {})
-        ]
-        return "{" + ", ".join(parts) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(compact(v) for v in value) + "]"
-    return format_value(value, limit=10_000)
-
-
-def short(value: object) -> str:
-    """:func:`compact` for the totals: digests cut to 12 hex digits, long values in the middle
-    (a list item such as a firewall rule gets more room than a scalar)."""
-    if isinstance(value, str):
-        m = _DIGEST.match(value)
-        if m:
-            return m.group(1) + "…"
-    limit = TOTAL_ITEM_CHARS if isinstance(value, dict | list) else TOTAL_VALUE_CHARS
-    return shorten(compact(value), limit)
 
 
 # --- diff ------------------------------------------------------------------------------------
@@ -250,29 +140,6 @@ def diff_host(before: Mapping[str, object], after: Mapping[str, object]) -> list
 
 
 # --- grouping --------------------------------------------------------------------------------
-
-
-def _noun(address: str, path: str, n: int) -> str:
-    word = "rule" if address.startswith("firewall/") and path in ("inbound", "outbound") else "item"
-    return word if n == 1 else word + "s"
-
-
-def items_summary(address: str, delta: FieldDelta, *, listed: bool = True) -> str:
-    """``+1 rule {…}``, ``-2 items [a] [b]``: what an item change adds and removes."""
-    parts: list[str] = []
-    for sign, values in (("+", delta.added), ("-", delta.removed)):
-        if values:
-            text = f"{sign}{len(values)} {_noun(address, delta.path, len(values))}"
-            if listed:
-                text += " " + ", ".join(short(v) for v in values[:2])
-                if len(values) > 2:
-                    text += ", …"
-            parts.append(text)
-    return "; ".join(parts)
-
-
-def value_summary(delta: FieldDelta) -> str:
-    return f"{short(delta.before)} {ARROW} {short(delta.after)}"
 
 
 def _group_key(address: str, delta: FieldDelta) -> tuple[str, ...]:

@@ -16,13 +16,12 @@ from datetime import date
 from typing import Any
 
 from checkpointctl.errors import CheckpointctlError, Diagnostic, Severity
-from checkpointctl.firewall_lint import lint_firewall
 from checkpointctl.inventory import Inventory, label_value
 from checkpointctl.model import Host
 from checkpointctl.policy.build import Decrypt, build_state
 from checkpointctl.policy.layering import Layer, merge
 from checkpointctl.policy.lint import lint_spec
-from checkpointctl.policy.model import Policy, Selector
+from checkpointctl.policy.policy_file import Policy, Selector
 from checkpointctl.policy.schema import validate_document, validate_rendered
 from checkpointctl.policy.templating import (
     CompiledTemplates,
@@ -32,6 +31,7 @@ from checkpointctl.policy.templating import (
     render_document,
     variables_key,
 )
+from checkpointctl.resources.firewall.lint import lint_firewall
 from checkpointctl.spec import DesiredState
 from checkpointctl.yamlsource import SourceError, expand_paths, load_file
 

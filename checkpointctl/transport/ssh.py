@@ -334,7 +334,7 @@ class SshTransport:
     def adopt_shell(self, process: object, token: str) -> bool:
         """Run command batches in ``process`` from now on: a shell of ours already answering
         the kept shell's requests with frames made with ``token`` (the host lock's held shell,
-        :meth:`~checkpointctl.fleet.lock.HostLock.lend_shell`). Whether it was taken (only a
+        :meth:`~checkpointctl.engine.lock.HostLock.lend_shell`). Whether it was taken (only a
         process of this transport can be)."""
         if not isinstance(process, SshProcess) or self._shell is not None:
             return False

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.lab import LabInfo
 
 pytestmark = pytest.mark.lab

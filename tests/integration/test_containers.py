@@ -23,9 +23,9 @@ from checkpointctl import lab as lab_api
 from checkpointctl.errors import LabError, ResourceError
 from checkpointctl.lab import LabInfo
 from checkpointctl.model import Action, Change, Host, Secret
-from checkpointctl.resources.container_diff import ContainerTarget
-from checkpointctl.resources.containers import ContainersResource
-from checkpointctl.resources.images import ScanVerdict
+from checkpointctl.resources.containers.diff import ContainerTarget
+from checkpointctl.resources.containers.images import ScanVerdict
+from checkpointctl.resources.containers.resource import ContainersResource
 from checkpointctl.spec import (
     OWNER_LABEL,
     ContainerSpec,

@@ -1,6 +1,6 @@
 """Acceptance stories for the credentials resource, on the lab's light host lt-1.
 
-Converge with :func:`checkpointctl.engine.converge_host` over SSH (the real transport, one
+Converge with :func:`checkpointctl.engine.run.converge_host` over SSH (the real transport, one
 connection per run), then check the host independently: plain ``stat``/``cat`` run inside the
 host's namespaces (``lab.exec_argv``). The last story drives ``checkpointctl drift/apply`` (in
 process, restricted to this resource) with a vaulted policy and greps every output format for
@@ -18,13 +18,17 @@ from typing import Any
 
 import pytest
 
-from checkpointctl import engine
 from checkpointctl import lab as lab_api
+from checkpointctl.engine import run as engine
 from checkpointctl.inventory import load_inventory
 from checkpointctl.lab import LabInfo
 from checkpointctl.model import Action, Host, HostResult, HostStatus, RunReport, Secret
 from checkpointctl.model import report_to_json as _report_json
-from checkpointctl.resources.credentials import CREDENTIALS_DIR, MANIFEST_PATH, CredentialsResource
+from checkpointctl.resources.credentials.resource import (
+    CREDENTIALS_DIR,
+    MANIFEST_PATH,
+    CredentialsResource,
+)
 from checkpointctl.spec import STATE_DIR, CredentialSpec, DesiredState
 from checkpointctl.transport.connect import connect
 
@@ -243,7 +247,7 @@ def _policy(tmp_path: Path, plaintext: bytes) -> tuple[Path, Path]:
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from checkpointctl import cli
+    from checkpointctl.cli import main as cli
 
     code = cli.main(argv)
     captured = capsys.readouterr()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.lab import LabInfo
 
 pytestmark = pytest.mark.lab

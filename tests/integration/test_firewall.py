@@ -22,15 +22,15 @@ import pytest
 from checkpointctl.errors import ResourceError
 from checkpointctl.lab import LabInfo
 from checkpointctl.model import Action, Change, Host
-from checkpointctl.resources.firewall import (
+from checkpointctl.resources.firewall.model import Table
+from checkpointctl.resources.firewall.parse import parse_ruleset
+from checkpointctl.resources.firewall.resource import (
     PID_PATH,
     TIMER_NAME,
     FirewallActual,
     FirewallPlan,
     FirewallResource,
 )
-from checkpointctl.resources.nft_model import Table
-from checkpointctl.resources.nft_parse import parse_ruleset
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.connect import connect

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.errors import TrustError
 from checkpointctl.lab import LabInfo
 from checkpointctl.trust import vault

@@ -20,7 +20,7 @@ HEAVY = ("cryptography", "docker", "jinja2", "jsonschema", "paramiko", "rich", "
 
 PROBE = f"""
 import contextlib, io, json, sys
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 out = io.StringIO()
 try:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):

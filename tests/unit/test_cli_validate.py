@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from checkpointctl import __version__
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.trust import vault
 
 
@@ -33,8 +33,16 @@ def test_encrypt_string_reads_the_value_from_stdin_and_binds_the_path(
     password_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", _stdin(b"hunter2-plaintext\n"))
-    code = main(["vault", "encrypt-string", "--name", "credentials.api.secret",
-                 "--vault-password-file", str(password_file)])
+    code = main(
+        [
+            "vault",
+            "encrypt-string",
+            "--name",
+            "credentials.api.secret",
+            "--vault-password-file",
+            str(password_file),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "hunter2-plaintext" not in out
@@ -48,8 +56,11 @@ def test_encrypt_string_reads_the_value_from_stdin_and_binds_the_path(
 def test_without_a_key_the_error_says_where_keys_come_from(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for var in ("CHECKPOINTCTL_VAULT_PASSWORD", "CHECKPOINTCTL_VAULT_PASSWORD_FILE",
-                "CHECKPOINTCTL_VAULT_KEY_FILE"):
+    for var in (
+        "CHECKPOINTCTL_VAULT_PASSWORD",
+        "CHECKPOINTCTL_VAULT_PASSWORD_FILE",
+        "CHECKPOINTCTL_VAULT_KEY_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(sys, "stdin", _stdin(b"x"))
     code = main(["vault", "encrypt-string", "--name", "credentials.api.secret"])
@@ -75,9 +86,18 @@ def test_render_never_shows_a_decrypted_secret(
     tmp_path: Path, password_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = Path(__file__).resolve().parents[2]
-    code = main(["render", str(repo / "policies"), "-i", str(repo / "inventories" / "prod.yml"),
-                 "--host", "cp-ams-1", "--vault-password-file",
-                 str(repo / "examples" / "lab-vault-password")])
+    code = main(
+        [
+            "render",
+            str(repo / "policies"),
+            "-i",
+            str(repo / "inventories" / "prod.yml"),
+            "--host",
+            "cp-ams-1",
+            "--vault-password-file",
+            str(repo / "examples" / "lab-vault-password"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "secret: <sensitive>" in out

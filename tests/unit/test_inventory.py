@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.errors import InventoryError
 from checkpointctl.inventory import Inventory, load_inventory, match_pattern
 

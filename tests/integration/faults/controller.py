@@ -15,12 +15,12 @@ import os
 import sys
 
 from checkpointctl import lab as lab_api
-from checkpointctl.engine import ApplyOptions, converge_host
-from checkpointctl.fleet.audit import LocalAuditLog
-from checkpointctl.fleet.rollback import OnlyAddresses
+from checkpointctl.engine.audit import LocalAuditLog
+from checkpointctl.engine.rollback import OnlyAddresses
+from checkpointctl.engine.run import ApplyOptions, converge_host
 from checkpointctl.model import Host, RunReport, Secret, change_to_json
 from checkpointctl.report import render
-from checkpointctl.resources.containers import ContainersResource
+from checkpointctl.resources.containers.resource import ContainersResource
 from checkpointctl.spec import (
     ContainerSpec,
     DesiredState,

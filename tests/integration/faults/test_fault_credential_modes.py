@@ -20,10 +20,10 @@ from collections.abc import Iterator
 import pytest
 from faultlib import host_run
 
-from checkpointctl.engine import ApplyOptions, converge_host
+from checkpointctl.engine.run import ApplyOptions, converge_host
 from checkpointctl.lab import LabInfo, exec_argv
 from checkpointctl.model import Host, HostResult, HostStatus, Secret
-from checkpointctl.resources.credentials import CREDENTIALS_DIR, CredentialsResource
+from checkpointctl.resources.credentials.resource import CREDENTIALS_DIR, CredentialsResource
 from checkpointctl.spec import CredentialSpec, DesiredState
 from checkpointctl.transport.connect import connect
 

@@ -29,7 +29,7 @@ from checkpointctl.lab import dockerd as lab_dockerd
 from checkpointctl.lab import hosts as lab_hosts
 from checkpointctl.lab.layout import lab_paths
 from checkpointctl.model import Change, Host
-from checkpointctl.resources.firewall import PID_PATH, FirewallPlan, FirewallResource
+from checkpointctl.resources.firewall.resource import PID_PATH, FirewallPlan, FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.connect import connect

@@ -32,14 +32,14 @@ import pytest
 from faultlib import host_run
 
 from checkpointctl import lab as lab_api
-from checkpointctl.engine import ApplyOptions, run_fleet
+from checkpointctl.engine.run import ApplyOptions, run_fleet
 from checkpointctl.errors import LabError
 from checkpointctl.lab import LabInfo
 from checkpointctl.lab import hosts as lab_hosts
 from checkpointctl.lab.layout import MAX_LIGHT, lab_paths
 from checkpointctl.lab.sshd import MAX_STARTUPS_ENV, write_keypair
 from checkpointctl.model import Host, HostStatus, RunReport
-from checkpointctl.resources.firewall import FirewallResource
+from checkpointctl.resources.firewall.resource import FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
 from checkpointctl.transport import ssh as _ssh  # noqa: F401 (imported now, not mid-burst)
 from checkpointctl.transport.base import Transport

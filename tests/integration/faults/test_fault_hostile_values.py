@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 from faultlib import docker, host_run, inspect, remove_containers, run_controller
 
-from checkpointctl.engine import ApplyOptions, converge_host
+from checkpointctl.engine.run import ApplyOptions, converge_host
 from checkpointctl.lab import LabInfo
 from checkpointctl.model import Host, HostStatus, RunReport, Secret
 from checkpointctl.report import render
-from checkpointctl.resources.credentials import CredentialsResource
-from checkpointctl.resources.firewall import FirewallResource
+from checkpointctl.resources.credentials.resource import CredentialsResource
+from checkpointctl.resources.firewall.resource import FirewallResource
 from checkpointctl.spec import (
     OWNER_LABEL,
     CredentialSpec,

@@ -28,7 +28,7 @@ from faultlib import (
 )
 
 from checkpointctl.lab import LabInfo
-from checkpointctl.resources.containers import PAUSE_ENV, PAUSE_STEPS
+from checkpointctl.resources.containers.resource import PAUSE_ENV, PAUSE_STEPS
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 from faultlib import REPO, docker, host_run, remove_containers, run_controller
 
-from checkpointctl.engine import ApplyOptions, converge_host
-from checkpointctl.fleet.audit import LocalAuditLog
+from checkpointctl.engine.audit import LocalAuditLog
+from checkpointctl.engine.run import ApplyOptions, converge_host
 from checkpointctl.lab import LabInfo
 from checkpointctl.model import Host, HostStatus, RunReport, Secret
 from checkpointctl.report import render
-from checkpointctl.resources.credentials import CredentialsResource
+from checkpointctl.resources.credentials.resource import CredentialsResource
 from checkpointctl.spec import CredentialSpec, DesiredState
 from checkpointctl.transport.connect import connect
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from checkpointctl.engine import Rollout, batches
+from checkpointctl.engine.run import Rollout, batches
 
 HOSTS = [f"h{i}" for i in range(10)]
 

@@ -15,7 +15,9 @@ from typing import ClassVar
 
 import pytest
 
-from checkpointctl.engine import (
+from checkpointctl.engine.audit import AuditContext, LocalAuditLog
+from checkpointctl.engine.lock import LockOwner, LockPaths, acquire
+from checkpointctl.engine.run import (
     ApplyOptions,
     Rollout,
     gate_failed,
@@ -25,8 +27,6 @@ from checkpointctl.engine import (
     run_fleet,
 )
 from checkpointctl.errors import ResourceError
-from checkpointctl.fleet.audit import AuditContext, LocalAuditLog
-from checkpointctl.fleet.lock import LockOwner, LockPaths, acquire
 from checkpointctl.model import Action, Change, FieldChange, Finding, Host, HostResult, HostStatus
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import Transport
@@ -221,7 +221,7 @@ def test_lock_findings() -> None:
 
 
 def test_record_doc_is_redacted_and_lists_applied_changes_only() -> None:
-    from checkpointctl.fleet.audit import AuditContext as Ctx
+    from checkpointctl.engine.audit import AuditContext as Ctx
     from checkpointctl.model import Secret
 
     changes = (

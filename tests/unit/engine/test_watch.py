@@ -13,7 +13,8 @@ from typing import ClassVar
 
 import pytest
 
-from checkpointctl.engine import run_fleet
+from checkpointctl.engine.run import run_fleet
+from checkpointctl.engine.watch import Cycle, parse_interval, watch
 from checkpointctl.model import Action, Change, FieldChange, Finding, Host, HostStatus, RunReport
 from checkpointctl.resources.batched import ReadPlan, read_all, read_batched
 from checkpointctl.spec import DesiredState
@@ -21,7 +22,6 @@ from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.local import LocalTransport
 from checkpointctl.transport.pool import ConnectionPool, PooledTransport, is_alive
-from checkpointctl.watch import Cycle, parse_interval, watch
 
 HOSTS = [Host(f"h{i}", "127.0.0.1", connection="local") for i in range(1, 4)]
 STATES = {h.name: DesiredState(host=h.name) for h in HOSTS}

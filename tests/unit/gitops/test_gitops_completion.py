@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from checkpointctl.cli import _parser, main
-from checkpointctl.gitops.completion import bash_script, describe, zsh_script
+from checkpointctl.cli.completion import bash_script, describe, zsh_script
+from checkpointctl.cli.main import _parser, main
 
 Capsys = pytest.CaptureFixture[str]
 

@@ -26,7 +26,7 @@ from gitops_repo import (
     write,
 )
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.gitops.impact import ABSENT, FieldDelta, compare, diff_values
 from checkpointctl.model import Secret
 
@@ -431,9 +431,7 @@ def test_export_without_extraction_filters_gives_the_same_files(
 
 
 @pytest.mark.parametrize("name", ["../escape.yml", "/etc/escape.yml", "a/../../escape.yml"])
-def test_export_without_filters_refuses_names_outside_the_export(
-    name: str, tmp_path: Path
-) -> None:
+def test_export_without_filters_refuses_names_outside_the_export(name: str, tmp_path: Path) -> None:
     import io
     import tarfile
 

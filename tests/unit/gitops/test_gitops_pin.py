@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.gitops.pin import pin_paths
 from checkpointctl.gitops.reference import ImageReference

@@ -19,8 +19,8 @@ import yaml
 from gitops_repo import Repo, isolate_git, make_repo
 from jsonschema import Draft202012Validator
 
-from checkpointctl.cli import main
-from checkpointctl.gitops.editor_schema import TEMPLATE, editor_schema
+from checkpointctl.cli.main import main
+from checkpointctl.policy.editor_schema import TEMPLATE, editor_schema
 from checkpointctl.policy.schema import policy_schema
 
 REPO = Path(__file__).resolve().parents[3]

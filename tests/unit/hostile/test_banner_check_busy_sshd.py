@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from checkpointctl.resources import firewall
+from checkpointctl.resources.firewall import resource as firewall
 
 
 def _server(closes_first: int, *, banner: bool = True) -> Iterator[tuple[int, list[int]]]:

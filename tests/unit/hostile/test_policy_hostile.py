@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from checkpointctl import yamlsource
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 
 Capsys = pytest.CaptureFixture[str]
 

@@ -342,7 +342,7 @@ def test_selector_index_selects_what_matching_every_policy_would() -> None:
     """The loader indexes policies by a label for speed; the result must not change."""
     from checkpointctl.model import Host
     from checkpointctl.policy.loader import _SelectorIndex
-    from checkpointctl.policy.model import Policy, Selector
+    from checkpointctl.policy.policy_file import Policy, Selector
     from checkpointctl.yamlsource import Document
 
     selectors = [

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from policy_helpers import HEADER, IMAGE, inventory, load, only, policy, write
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.policy import load_policies
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from policy_helpers import IMAGE, inventory, load, only, policy
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.policy import LoadResult
 
 VARS: dict[str, Any] = {

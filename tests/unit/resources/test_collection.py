@@ -8,7 +8,7 @@ import pytest
 
 from checkpointctl.model import Action
 from checkpointctl.policy.build import collection_for
-from checkpointctl.resources.collection import CollectionActual, CollectionResource
+from checkpointctl.resources.collection.resource import CollectionActual, CollectionResource
 from checkpointctl.resources.files import FileState, FileWant, parse_stat_output
 from checkpointctl.spec import DesiredState
 

@@ -26,7 +26,7 @@ from checkpointctl.model import (
     Secret,
     report_to_json,
 )
-from checkpointctl.resources.credentials import (
+from checkpointctl.resources.credentials.resource import (
     CREDENTIALS_DIR,
     MANIFEST_PATH,
     CredentialFile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from checkpointctl.model import Action, Secret
-from checkpointctl.resources.credentials import (
+from checkpointctl.resources.credentials.resource import (
     _READ_SCRIPT,
     DIRECTORY_ADDRESS,
     CredentialsResource,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from trust_samples import CREATED, DURING, make_bundle, plain_state
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.errors import TrustError
 from checkpointctl.model import HostResult, HostStatus
 from checkpointctl.spec import DesiredState

@@ -25,7 +25,7 @@ from trust_samples import (
     tar_members,
 )
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.errors import TrustError
 from checkpointctl.trust import bundle as bundle_mod
 from checkpointctl.trust.bundle import Manifest, read_bundle, sign_bundle

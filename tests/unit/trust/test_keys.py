@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 
-from checkpointctl.cli import main
+from checkpointctl.cli.main import main
 from checkpointctl.errors import TrustError
 from checkpointctl.trust.keys import (
     ENV_PASSPHRASE,

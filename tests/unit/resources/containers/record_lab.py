@@ -18,7 +18,7 @@ from container_cases import CASES, RECORDED, build_spec, merge
 
 from checkpointctl import lab
 from checkpointctl.model import Host
-from checkpointctl.resources.containers import ContainersResource
+from checkpointctl.resources.containers.resource import ContainersResource
 from checkpointctl.spec import (
     OWNER_LABEL,
     DesiredState,

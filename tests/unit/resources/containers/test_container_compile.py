@@ -14,8 +14,8 @@ import yaml
 from container_cases import GOLDEN, build_spec
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.resources.container_compile import compile_create, compile_update, parse_port
-from checkpointctl.resources.container_parse import PortBinding
+from checkpointctl.resources.containers.compile import compile_create, compile_update, parse_port
+from checkpointctl.resources.containers.parse import PortBinding
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 SPECS = sorted(p.name.removesuffix(".spec.yaml") for p in GOLDEN.glob("*.spec.yaml"))

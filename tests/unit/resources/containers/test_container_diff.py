@@ -22,9 +22,9 @@ import yaml
 from container_cases import CASES, RECORDED, build_spec, merge, recorded
 
 from checkpointctl.model import Action, change_to_json
-from checkpointctl.resources.container_diff import ContainerTarget
-from checkpointctl.resources.container_parse import parse_actual
-from checkpointctl.resources.containers import ContainersResource
+from checkpointctl.resources.containers.diff import ContainerTarget
+from checkpointctl.resources.containers.parse import parse_actual
+from checkpointctl.resources.containers.resource import ContainersResource
 from checkpointctl.spec import DesiredState, RegistriesSpec, ScanGate, TrustedRegistry
 
 CASE_FILES = sorted(p for p in CASES.glob("*.yaml") if not p.name.startswith("_"))

@@ -9,7 +9,7 @@ import pytest
 from container_cases import SCANS, image_ref
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.resources.images import (
+from checkpointctl.resources.containers.images import (
     ScanVerdict,
     check_gate,
     gate_problem,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from container_cases import recorded
 
-from checkpointctl.resources.container_parse import (
+from checkpointctl.resources.containers.parse import (
     HealthcheckActual,
     MountActual,
     PortBinding,

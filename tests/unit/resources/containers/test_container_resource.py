@@ -7,8 +7,8 @@ import pytest
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import Action, Change, FieldChange
 from checkpointctl.resources.base import Resource
-from checkpointctl.resources.container_diff import action_for
-from checkpointctl.resources.containers import ContainersResource
+from checkpointctl.resources.containers.diff import action_for
+from checkpointctl.resources.containers.resource import ContainersResource
 from checkpointctl.spec import ContainerSpec, ImageRef, Limits
 from checkpointctl.transport.base import Transport
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from checkpointctl.resources.nft_compile import CompiledFirewall, compile_table
-from checkpointctl.resources.nft_model import Ruleset
-from checkpointctl.resources.nft_parse import parse_ruleset
+from checkpointctl.resources.firewall.compile import CompiledFirewall, compile_table
+from checkpointctl.resources.firewall.model import Ruleset
+from checkpointctl.resources.firewall.parse import parse_ruleset
 from checkpointctl.spec import FirewallRule, FirewallSpec
 
 HERE = Path(__file__).parent

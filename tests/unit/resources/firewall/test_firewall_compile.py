@@ -14,8 +14,8 @@ import pytest
 from firewall_support import GOLDEN, SPEC_NAMES, compiled, load_spec
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.resources.nft_compile import compile_table, host_names, set_name
-from checkpointctl.resources.nft_model import Rule
+from checkpointctl.resources.firewall.compile import compile_table, host_names, set_name
+from checkpointctl.resources.firewall.model import Rule
 from checkpointctl.spec import FirewallRule, FirewallSpec
 
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

@@ -17,8 +17,8 @@ import pytest
 from firewall_support import CASES, load_spec, load_yaml, recorded, resolutions_from, spec_from
 
 from checkpointctl.model import Action, Change
-from checkpointctl.resources.firewall import FirewallActual, FirewallPlan, FirewallResource
-from checkpointctl.resources.nft_model import NamedSet, Ruleset
+from checkpointctl.resources.firewall.model import NamedSet, Ruleset
+from checkpointctl.resources.firewall.resource import FirewallActual, FirewallPlan, FirewallResource
 from checkpointctl.spec import DesiredState
 
 CASE_FILES = sorted(CASES.glob("*.yaml"))

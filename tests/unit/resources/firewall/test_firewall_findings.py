@@ -5,8 +5,8 @@ from __future__ import annotations
 from firewall_support import load_spec, recorded
 
 from checkpointctl.model import Finding
-from checkpointctl.resources.firewall import FirewallActual, FirewallResource
-from checkpointctl.resources.nft_model import Ruleset
+from checkpointctl.resources.firewall.model import Ruleset
+from checkpointctl.resources.firewall.resource import FirewallActual, FirewallResource
 from checkpointctl.spec import DesiredState
 
 ADDRESS = "firewall/checkpointctl"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from checkpointctl.firewall_lint import lint_firewall, lint_inbound_open
-from checkpointctl.resources.firewall import controller_access_problem
+from checkpointctl.resources.firewall.lint import lint_firewall, lint_inbound_open
+from checkpointctl.resources.firewall.resource import controller_access_problem
 from checkpointctl.spec import FirewallRule, FirewallSpec
 
 MGMT = ("10.213.0.0/16",)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.resources.nft_model import Rule, describe
-from checkpointctl.resources.nft_parse import nat_targets, parse_rule, parse_ruleset
+from checkpointctl.resources.firewall.model import Rule, describe
+from checkpointctl.resources.firewall.parse import nat_targets, parse_rule, parse_ruleset
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)

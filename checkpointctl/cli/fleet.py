@@ -1,0 +1,111 @@
+"""Fleet verbs and options: ``status``, and what ``apply`` needs for locking and auditing.
+
+``status -i INV [PATHS] [--format text|json]`` reads every host (``--forks`` at once) and prints
+a table on a terminal, JSON otherwise (or as asked); it exits 0 when every host is healthy and
+1 otherwise (see :mod:`checkpointctl.engine.status` for what counts).
+
+:func:`apply_options` turns ``apply``'s ``--lock-wait`` and ``--audit-log`` into the engine's
+:class:`~checkpointctl.engine.run.ApplyOptions`; ``cli._run`` calls it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from checkpointctl.errors import CheckpointctlError
+
+DEFAULT_PATHS = ("policies",)
+"""Where policies are looked for when no PATHS are given (as for drift and apply)."""
+
+
+def apply_options(args: argparse.Namespace) -> Any:
+    """The engine's ApplyOptions for ``apply``: lock wait, owner, audit context and log."""
+    from checkpointctl.engine.audit import AuditContext, LocalAuditLog, policy_revision
+    from checkpointctl.engine.lock import current_owner
+    from checkpointctl.engine.run import ApplyOptions
+
+    wait = float(args.lock_wait)
+    if not wait >= 0:  # negative or NaN
+        raise CheckpointctlError(f"--lock-wait must be 0 or more seconds (got {args.lock_wait})")
+    owner = current_owner()
+    ctx = AuditContext(
+        who=owner.who,
+        revision=policy_revision(args.paths or DEFAULT_PATHS),
+        argv=("checkpointctl", *getattr(args, "command_argv", ())),
+    )
+    log = LocalAuditLog(args.audit_log) if args.audit_log else None
+    return ApplyOptions(lock_wait=wait, owner=owner, audit=ctx, audit_log=log)
+
+
+def _states(args: argparse.Namespace, inventory: Any, hosts: Any) -> dict[str, Any]:
+    """Desired states for the hosts, or none when there are no policies to compare with.
+
+    Secrets are not needed (status compares images, the firewall and expiry dates), so no
+    vault key is asked for.
+    """
+    from checkpointctl.errors import PolicyError
+    from checkpointctl.policy.loader import load_desired
+
+    paths = args.paths or [p for p in DEFAULT_PATHS if os.path.exists(p)]
+    if not paths:
+        return {}
+    result = load_desired(paths, inventory, hosts, decrypt=None)
+    for warning in result.warnings:
+        print(str(warning), file=sys.stderr)
+    if result.errors:
+        raise PolicyError(result.errors)
+    return dict(result.states)
+
+
+def _write(text: str, path: str | None) -> None:
+    from checkpointctl.cli.common import write_output
+
+    write_output(text, path)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from checkpointctl.engine.status import exit_code, fleet_json, read_fleet
+    from checkpointctl.inventory import load_inventory
+    from checkpointctl.report.status import render_table
+    from checkpointctl.transport.connect import connect
+
+    if not args.inventory:
+        raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
+    inventory = load_inventory(args.inventory)
+    hosts = inventory.select(args.limit)
+    states = _states(args, inventory, hosts)
+    healths = read_fleet(hosts, states, connect, forks=args.forks)
+    tty = sys.stdout.isatty() and not args.output
+    fmt = args.format or ("text" if tty else "json")
+    if fmt == "json":
+        _write(json.dumps(fleet_json(healths), indent=2, sort_keys=True), args.output)
+    else:
+        color = tty and "NO_COLOR" not in os.environ
+        width = os.get_terminal_size().columns if tty else 200
+        _write(render_table(healths, color=color, width=width), args.output)
+    return exit_code(healths)
+
+
+def register(subparsers: Any) -> None:
+    """Add the fleet verbs to the main parser (called by ``cli.main``)."""
+    p = subparsers.add_parser(
+        "status", help="fleet health: containers, firewall, credentials, last apply, hygiene"
+    )
+    p.add_argument(
+        "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
+    )
+    p.add_argument("-i", "--inventory", metavar="INVENTORY", help="Ansible-layout YAML inventory")
+    p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
+    p.add_argument("--forks", type=int, default=50, help="hosts read at once (50)")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default=None,
+        help="text (a table; the default on a terminal) or json (the default otherwise)",
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write the status to FILE")
+    p.set_defaults(func=_cmd_status)

@@ -1,0 +1,447 @@
+"""The command line: argparse wiring, one ``_cmd_<verb>`` per command, one error boundary.
+
+Each verb returns its exit code. Expected failures are :class:`CheckpointctlError` and are
+printed as ``checkpointctl: error: ...`` (a traceback only with ``-v``); anything else is a bug
+and says so. Output to a pipe is plain and stable; colour and progress only on a TTY.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from checkpointctl import __version__
+from checkpointctl.cli.common import (
+    DEFAULT_PATHS,
+    add_common,
+    err,
+    inventory_of,
+    load,
+    warn,
+    write_output,
+)
+
+if TYPE_CHECKING:
+    import argparse
+
+    from checkpointctl.inventory import Inventory
+
+# Everything else is imported where it is used: ``checkpointctl --version`` imports this module
+# and nothing more (the standard modules and ``errors`` cost as much as Python's own start-up;
+# tests/unit/test_cli_startup.py).
+
+# --- verbs ---------------------------------------------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from checkpointctl.policy.loader import load_desired, load_policies
+
+    paths = args.paths or DEFAULT_PATHS
+    if args.inventory:
+        inventory = inventory_of(args)
+        result = load_desired(paths, inventory)
+        diags = result.diagnostics
+        n_policies, n_hosts = len(result.policies), len(result.states)
+        unselected = result.unselected
+    else:
+        policies, _, diags = load_policies(paths)
+        n_policies, n_hosts, unselected = len(policies), 0, []
+    errors = [d for d in diags if d.severity.value == "error"]
+    for d in diags:
+        print(str(d), file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s)", file=sys.stderr)
+        return 1
+    msg = f"ok: {n_policies} policies"
+    if args.inventory:
+        msg += f", {n_hosts} hosts"
+        if unselected:
+            msg += f" ({len(unselected)} hosts selected by no policy: {', '.join(unselected[:5])})"
+    print(msg)
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from checkpointctl.spec import state_to_data
+
+    inventory = inventory_of(args)
+    if args.host:
+        args.limit = args.host
+    result = load(args, inventory, need_secrets=False)
+    data = {name: state_to_data(state) for name, state in result.states.items()}
+    if args.host:
+        data = {args.host: data.get(args.host, {})}
+    if args.format == "json":
+        write_output(json.dumps(data, indent=2, sort_keys=True), None)
+    else:
+        write_output(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), None)
+    return 0
+
+
+def _rollout(args: argparse.Namespace) -> Any:
+    from checkpointctl.engine.run import Rollout
+    from checkpointctl.errors import CheckpointctlError
+
+    serial: int | str | None = None
+    if args.serial:
+        text = str(args.serial).strip()
+        valid = text.endswith("%") and text[:-1].replace(".", "", 1).isdigit()
+        if not valid and not text.isdigit():
+            raise CheckpointctlError(f"--serial must be N or N% (got {text!r})")
+        serial = text if text.endswith("%") else int(text)
+    max_fail = None
+    if args.max_fail is not None:
+        text = str(args.max_fail).rstrip("%")
+        try:
+            max_fail = float(text) / 100
+        except ValueError:
+            raise CheckpointctlError(
+                f"--max-fail must be a percentage (got {args.max_fail!r})"
+            ) from None
+    return Rollout(
+        canary=args.canary,
+        serial=serial,
+        max_fail=max_fail,
+        rollback_on_fail=args.rollback_on_fail,
+    )
+
+
+def _run(args: argparse.Namespace, mode: str) -> int:
+    import dataclasses
+
+    from checkpointctl.transport.connect import connect
+    from checkpointctl.transport.headstart import HeadStart
+
+    inventory = inventory_of(args)
+    hosts = inventory.select(args.limit)
+    if args.trust_on_first_use:
+        hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
+    # the first hosts log in while the policies load (see transport.headstart)
+    with HeadStart(connect, hosts, width=args.forks) as early:
+        return _run_loaded(args, mode, inventory, hosts, early.connect)
+
+
+def _run_loaded(
+    args: argparse.Namespace, mode: str, inventory: Inventory, hosts: Any, connect: Any
+) -> int:
+    """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``)."""
+    from checkpointctl.engine.run import run_fleet
+    from checkpointctl.report import render
+
+    result = load(args, inventory, need_secrets=True)
+    rollout = _rollout(args) if mode == "apply" else None
+    options = None
+    if mode == "apply":
+        from checkpointctl.cli.fleet import apply_options
+
+        options = apply_options(args)
+    observer = _observer(args)
+    if mode == "drift" and args.watch is not None:
+        return _watch(args, hosts, result.states, connect, observer)
+    try:
+        report = run_fleet(
+            hosts,
+            result.states,
+            mode,  # type: ignore[arg-type]
+            connect,
+            forks=args.forks,
+            rollout=rollout,
+            observer=observer,
+            options=options,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
+    if options is not None and options.audit_log is not None and options.audit_log.error:
+        warn(f"warning: {options.audit_log.error}")
+    fmt = args.format
+    out = args.output
+    color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    write_output(render(report, fmt, color=color), out)
+    if out and fmt != "text":
+        # CI logs still get the one-line summary when the report goes to a file
+        from checkpointctl.report import summary_line
+
+        print(summary_line(report), file=sys.stderr)
+    return report.exit_code
+
+
+def _watch(
+    args: argparse.Namespace, hosts: Sequence[Any], states: Any, connect: Any, observer: Any
+) -> int:
+    """``drift --watch``: a report per cycle (the file rewritten, or stdout), a summary line
+    per cycle on stderr; the exit code is the last cycle's."""
+    from checkpointctl.engine.watch import Cycle, parse_interval, watch_fleet
+    from checkpointctl.errors import CheckpointctlError
+    from checkpointctl.report import render, summary_line
+
+    try:
+        interval = parse_interval(args.watch)
+    except ValueError:
+        raise CheckpointctlError(
+            f"--watch takes an interval such as 30, 30s or 5m (got {args.watch!r})"
+        ) from None
+    if args.cycles is not None and args.cycles < 1:
+        raise CheckpointctlError("--cycles must be at least 1")
+
+    def on_cycle(cycle: Cycle) -> None:
+        write_output(render(cycle.report, args.format, color=False), args.output)
+        print(
+            f"watch: cycle {cycle.number} in {cycle.seconds:.2f}s "
+            f"({cycle.connects} new connections): {summary_line(cycle.report)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        report = watch_fleet(
+            hosts,
+            states,
+            connect,
+            interval=interval,
+            cycles=args.cycles,
+            on_cycle=on_cycle,
+            forks=args.forks,
+            observer=observer,
+        )
+    finally:
+        if observer is not None:
+            observer.close()
+    return report.exit_code
+
+
+def _observer(args: argparse.Namespace) -> Any:
+    """Progress on a TTY (stderr), nothing otherwise: pipes and CI logs stay stable."""
+    if not sys.stderr.isatty() or args.quiet:
+        return None
+    try:
+        from checkpointctl.cli.progress import ProgressObserver
+    except ImportError:
+        return None
+    return ProgressObserver()
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    return _run(args, "drift")
+
+
+def _cmd_apply(args: argparse.Namespace) -> int:
+    return _run(args, "check" if args.check else "apply")
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    # the published, editor-facing schema (schemas/policy.v1.json): templates accepted in spec
+    import json
+
+    from checkpointctl.policy.editor_schema import editor_schema
+    from checkpointctl.policy.schema import policy_schema
+
+    write_output(json.dumps(editor_schema(policy_schema()), indent=2), None)
+    return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from checkpointctl import lab
+    from checkpointctl.errors import CheckpointctlError
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.lab_cmd == "up":
+        info = lab.up(full=args.hosts, light=args.light, progress=progress)
+        print(f"lab is up; inventory: {info.inventory}")
+    elif args.lab_cmd == "down":
+        lab.down(progress=progress)
+        print("lab is down")
+    elif args.lab_cmd == "status":
+        print(str(lab.status()))
+    elif args.lab_cmd == "exec":
+        argv = list(args.argv)
+        if argv and argv[0] == "--":
+            argv = argv[1:]
+        if not argv:
+            raise CheckpointctlError("lab exec HOST -- COMMAND...: no command given")
+        prefix = lab.exec_argv(args.host)
+        os.execvp(prefix[0], [*prefix, *argv])  # noqa: S606 (argv list, no shell)
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="checkpointctl",
+        description="Declarative configuration for fleets of private monitoring checkpoints.",
+    )
+    parser.add_argument("--version", action="version", version=f"checkpointctl {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("validate", help="schema + lint of policies (and inventory)")
+    add_common(p)
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("render", help="the desired state each host gets")
+    add_common(p)
+    p.add_argument("--host", help="only this host")
+    p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
+    p.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    p.set_defaults(func=_cmd_render)
+
+    for verb, helptext, func in (
+        ("drift", "read actual state, diff, report (exit 2 on drift)", _cmd_drift),
+        ("apply", "converge hosts to the desired state", _cmd_apply),
+    ):
+        p = sub.add_parser(verb, help=helptext)
+        add_common(p)
+        p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
+        p.add_argument("--forks", type=int, default=50, help="hosts handled at once (50)")
+        p.add_argument("--format", choices=["text", "json", "junit", "markdown"], default="text")
+        p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+        p.add_argument(
+            "--trust-on-first-use",
+            action="store_true",
+            help="accept and record unknown SSH host keys (changed keys stay refused)",
+        )
+        if verb == "drift":
+            p.add_argument(
+                "--watch",
+                metavar="INTERVAL",
+                help="drift again every INTERVAL (30, 30s, 5m) over kept "
+                "connections, until Ctrl-C; a report per cycle",
+            )
+            p.add_argument(
+                "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
+            )
+        if verb == "apply":
+            p.add_argument(
+                "--check",
+                action="store_true",
+                help="only show what would change (exit 2 if anything would)",
+            )
+            p.add_argument(
+                "--canary",
+                type=int,
+                default=0,
+                metavar="N",
+                help="converge N hosts first; stop if any fails",
+            )
+            p.add_argument(
+                "--serial",
+                metavar="N|P%",
+                help="then converge in batches of N hosts or P%% of the fleet",
+            )
+            p.add_argument(
+                "--max-fail", metavar="P%", help="halt when more than P%% of finished hosts failed"
+            )
+            p.add_argument(
+                "--rollback-on-fail",
+                action="store_true",
+                help="when a batch halts, put its converged hosts back on their "
+                "previous container image",
+            )
+            p.add_argument(
+                "--lock-wait",
+                type=float,
+                default=0.0,
+                metavar="SECONDS",
+                help="wait up to SECONDS for another controller's host lock "
+                "(default 0: fail at once)",
+            )
+            p.add_argument(
+                "--audit-log",
+                metavar="PATH",
+                default=".checkpointctl/audit.jsonl",
+                help="append one JSON line per host to PATH (default .checkpointctl/audit.jsonl)",
+            )
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("lab", help="a local fleet in network namespaces (demo, tests, bench)")
+    lab_sub = p.add_subparsers(dest="lab_cmd", required=True)
+    q = lab_sub.add_parser("up", help="start (or complete) the lab")
+    q.add_argument("--hosts", type=int, default=2, help="full hosts (sshd + dockerd)")
+    q.add_argument("--light", type=int, default=0, help="light hosts (sshd + nftables)")
+    lab_sub.add_parser("down", help="stop everything the lab started")
+    lab_sub.add_parser("status", help="what runs")
+    q = lab_sub.add_parser("exec", help="run a command inside a lab host")
+    q.add_argument("host")
+    q.add_argument("argv", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_lab)
+
+    for module_name in _VERB_MODULES:
+        module = importlib.import_module(module_name)
+        register: Callable[[Any], None] = module.register
+        register(sub)
+    return parser
+
+
+_VERB_MODULES = (
+    "checkpointctl.cli.vault",
+    "checkpointctl.cli.trust",
+    "checkpointctl.cli.fleet",
+    "checkpointctl.cli.gitops",
+)
+"""Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
+stays one place while each feature owns its wiring. They may use this module's helpers."""
+
+
+def _collect_young_only() -> None:
+    """Make the cyclic collector's full passes rare (young ones stay as they are).
+
+    A command builds its policies, inventory and desired states once and keeps them to the end,
+    and a full pass walks every object alive: with the default thresholds ``validate`` of 1,000
+    policies × 1,000 hosts made four of them, 0.4 s of its CPU. Short-lived reference cycles
+    are still freed by the young passes; only garbage that survives those waits longer.
+    """
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, max(full, 100))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``checkpointctl`` command; returns the exit code."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # the one answer that needs no parser: building it imports argparse and every verb
+        # module, several times the start-up of Python itself
+        print(f"checkpointctl {__version__}")
+        raise SystemExit(0)  # as argparse's version action does
+    import traceback
+
+    from checkpointctl.errors import CheckpointctlError
+
+    _collect_young_only()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.parser = parser  # completion describes the whole command line
+    args.command_argv = list(sys.argv[1:] if argv is None else argv)  # for the audit log
+    try:
+        code: int = args.func(args)
+        return code
+    except CheckpointctlError as exc:
+        err(exc.diagnostics())
+        if args.verbose:
+            traceback.print_exc()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception:  # a bug: say so, with the traceback the user can report
+        traceback.print_exc()
+        err("internal error (a bug in checkpointctl): please report it with the traceback above")
+        return 70

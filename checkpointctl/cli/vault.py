@@ -1,0 +1,138 @@
+"""``checkpointctl vault …``: secrets in the policy repository.
+
+The key never comes from a command-line argument (it would land in shell history and ``ps``):
+``--vault-password-file``, ``--vault-key-file``, the ``CHECKPOINTCTL_VAULT_*`` variables, or a
+prompt on a terminal. A value to encrypt comes from standard input or a prompt, for the same
+reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from checkpointctl.errors import CheckpointctlError
+
+
+def _key(args: argparse.Namespace, *, confirm: bool = False) -> Any:
+    from checkpointctl.trust import vault
+
+    key = vault.load_key(
+        args.vault_password_file,
+        key_file=args.vault_key_file,
+        interactive=sys.stdin.isatty(),
+        confirm=confirm,
+    )
+    if key is None:
+        raise CheckpointctlError(
+            "no vault key: use --vault-password-file FILE, --vault-key-file FILE, "
+            "CHECKPOINTCTL_VAULT_PASSWORD(_FILE), or run on a terminal to be prompted"
+        )
+    return key
+
+
+def _cmd_encrypt_string(args: argparse.Namespace) -> int:
+    from checkpointctl.trust import vault
+
+    key = _key(args, confirm=True)
+    if sys.stdin.isatty():
+        value = getpass.getpass("Value to encrypt: ").encode()
+    else:
+        value = sys.stdin.buffer.read()
+        if value.endswith(b"\n") and not args.keep_newline:
+            value = value[:-1]
+    if not value:
+        raise CheckpointctlError("nothing to encrypt: the value read from stdin is empty")
+    sys.stdout.write(vault.cmd_encrypt_string(value, args.name, key, name=args.key))
+    return 0
+
+
+def _cmd_encrypt(args: argparse.Namespace) -> int:
+    from checkpointctl.trust import vault
+
+    key = _key(args, confirm=True)
+    for path in args.files:
+        print(vault.cmd_encrypt(path, key))
+    return 0
+
+
+def _cmd_decrypt(args: argparse.Namespace) -> int:
+    from checkpointctl.trust import vault
+
+    key = _key(args)
+    for path in args.files:
+        print(vault.cmd_decrypt(path, key))
+    return 0
+
+
+def _cmd_rekey(args: argparse.Namespace) -> int:
+    from checkpointctl.trust import vault
+
+    old = _key(args)
+    new = vault.load_key(
+        args.new_vault_password_file,
+        key_file=args.new_vault_key_file,
+        env={},
+        interactive=sys.stdin.isatty(),
+        confirm=True,
+        prompt="New vault password: ",
+    )
+    if new is None:
+        raise CheckpointctlError(
+            "no new key: use --new-vault-password-file FILE or --new-vault-key-file FILE"
+        )
+    print(vault.cmd_rekey(args.files, old, new))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``vault`` and its subcommands to the top-level parser."""
+    p = sub.add_parser("vault", help="encrypt secrets for the policy repository")
+    vsub = p.add_subparsers(dest="vault_cmd", required=True, metavar="SUBCOMMAND")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--vault-password-file",
+            metavar="FILE",
+            help="passphrase file (or an executable printing it)",
+        )
+        q.add_argument("--vault-key-file", metavar="FILE", help="raw 32-byte key (hex/base64)")
+
+    q = vsub.add_parser("encrypt-string", help="encrypt a value read from stdin or a prompt")
+    common(q)
+    q.add_argument(
+        "--name",
+        required=True,
+        metavar="PATH",
+        help="the field it goes into, e.g. credentials.api-login.secret (bound into "
+        "the ciphertext: it will not decrypt anywhere else)",
+    )
+    q.add_argument(
+        "--key",
+        default=None,
+        metavar="YAML_KEY",
+        help="YAML key for the printed snippet (default: the last part of --name)",
+    )
+    q.add_argument(
+        "--keep-newline", action="store_true", help="keep a trailing newline read from stdin"
+    )
+    q.set_defaults(func=_cmd_encrypt_string)
+
+    q = vsub.add_parser("encrypt", help="encrypt whole files in place")
+    common(q)
+    q.add_argument("files", nargs="+")
+    q.set_defaults(func=_cmd_encrypt)
+
+    q = vsub.add_parser("decrypt", help="decrypt whole files in place")
+    common(q)
+    q.add_argument("files", nargs="+")
+    q.set_defaults(func=_cmd_decrypt)
+
+    q = vsub.add_parser("rekey", help="re-encrypt files and vaulted values with a new key")
+    common(q)
+    q.add_argument("--new-vault-password-file", metavar="FILE")
+    q.add_argument("--new-vault-key-file", metavar="FILE")
+    q.add_argument("files", nargs="+")
+    q.set_defaults(func=_cmd_rekey)

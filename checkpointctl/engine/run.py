@@ -1,0 +1,575 @@
+"""Plans and converges hosts: read, diff, (apply, re-read, verify), per host, many at once.
+
+``drift`` is ``apply`` without the apply step: one code path computes every plan, so no resource
+can lack a dry run. Each host gets one connection and fresh reads; after applying, every changed
+resource is read and diffed again, and a non-empty diff is a failure (the tool never claims a
+change it did not make). The engine never prints: it reports to an :class:`Observer` and returns
+a :class:`~checkpointctl.model.RunReport`.
+
+``apply`` adds, per host and over the same connection: the host lock (a second controller waits
+or fails with who holds it; a dead holder's lock is taken over with a note), the health gate
+(the host's checkpoint containers must run and be healthy), a record of the run in the host's
+state dir and a line in the audit logs. Across the fleet it moves in batches (canary, serial),
+halts on a failed canary, on ``--max-fail`` or on a failed health gate, reports the hosts it did
+not reach as not attempted, and with ``--rollback-on-fail`` puts the converged hosts of the
+halted batch back on their previous image.
+
+Memory stays flat as the fleet grows: a host's actual state lives only while its worker plans
+it, and what is kept per host is its small :class:`~checkpointctl.model.HostResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.health import check_gate
+from checkpointctl.engine.lock import HostLock, LockOwner, LockPaths, acquire
+from checkpointctl.engine.rollback import (
+    CONTAINER_KIND,
+    OnlyAddresses,
+    previous_images,
+    rollback_findings,
+    rollback_state,
+)
+from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
+from checkpointctl.model import (
+    Change,
+    Finding,
+    Host,
+    HostResult,
+    HostStatus,
+    RunMode,
+    RunReport,
+    change_to_json,
+)
+from checkpointctl.resources.base import Resource
+from checkpointctl.resources.batched import read_all
+from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.transport.base import Transport
+
+Connect = Callable[[Host], Transport]
+BAD = frozenset({HostStatus.FAILED, HostStatus.UNREACHABLE})
+GATE_PREFIX = "health gate: "
+LOCK_ADDRESS = "lock"
+
+
+class Observer(Protocol):
+    """Progress callbacks (called from worker threads; implementations must be thread-safe)."""
+
+    def host_started(self, host: str) -> None: ...
+
+    def host_done(self, result: HostResult) -> None: ...
+
+    def batch_started(self, index: int, hosts: Sequence[str]) -> None: ...
+
+
+class NullObserver:
+    """Observes nothing: for tests, pipes and library use."""
+
+    def host_started(self, host: str) -> None:
+        return None
+
+    def host_done(self, result: HostResult) -> None:
+        return None
+
+    def batch_started(self, index: int, hosts: Sequence[str]) -> None:
+        return None
+
+
+def default_resources(*, pull_mode: bool = False) -> tuple[Resource, ...]:
+    """Every resource kind, in the fixed apply order: firewall, credentials, collection,
+    containers. Each prefix of that order is a safe state (the firewall first, containers last
+    so they start with their files in place). ``pull_mode``: the host converges itself (the
+    agent), so the firewall needs no management access for a controller."""
+    from checkpointctl.resources.collection.resource import CollectionResource
+    from checkpointctl.resources.containers.resource import ContainersResource
+    from checkpointctl.resources.credentials.resource import CredentialsResource
+    from checkpointctl.resources.firewall.resource import FirewallResource
+
+    return (
+        FirewallResource(pull_mode=pull_mode),
+        CredentialsResource(),
+        CollectionResource(),
+        ContainersResource(),
+    )
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """How ``apply`` moves through a fleet. ``serial`` is a host count or a ``"N%"`` string."""
+
+    canary: int = 0
+    serial: int | str | None = None
+    max_fail: float | None = None
+    """Fraction of finished hosts that may fail before the rollout halts (0.1 = 10 %)."""
+    rollback_on_fail: bool = False
+    """When a batch halts the rollout, put its converged hosts back on their previous image."""
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """What ``apply`` does around each host besides converging it (defaults suit a library)."""
+
+    lock_wait: float = 0.0
+    """Seconds to wait for another controller's lock on a host; 0 fails at once."""
+    owner: LockOwner | None = None
+    """Who this controller is, for the lock and the audit log (default: this process)."""
+    audit: audit_mod.AuditContext | None = None
+    """Run-wide audit data (default: who = the owner, no policy revision)."""
+    audit_log: audit_mod.LocalAuditLog | None = field(default=None, compare=False)
+    """The controller's audit log; None keeps only the hosts' copies."""
+    health_gate: bool = True
+    state_dir: str = STATE_DIR
+    """Where on each host the lock, its owner, ``last-apply.json`` and ``audit.jsonl`` live."""
+
+    @property
+    def lock_paths(self) -> LockPaths:
+        return LockPaths.under(self.state_dir)
+
+    def resolved_owner(self) -> LockOwner:
+        from checkpointctl.engine.lock import current_owner
+
+        return self.owner or current_owner()
+
+    def resolved_audit(self, owner: LockOwner) -> audit_mod.AuditContext:
+        return self.audit or audit_mod.AuditContext(who=owner.who, revision=None)
+
+
+def batches(hosts: Sequence[str], rollout: Rollout) -> list[list[str]]:
+    """Split hosts into the canary batch and then serial batches (pure)."""
+    remaining = list(hosts)
+    out: list[list[str]] = []
+    if rollout.canary > 0:
+        out.append(remaining[: rollout.canary])
+        remaining = remaining[rollout.canary :]
+    size: int
+    if rollout.serial is None:
+        size = len(remaining) or 1
+    elif isinstance(rollout.serial, str) and rollout.serial.endswith("%"):
+        pct = float(rollout.serial[:-1])
+        size = max(1, math.ceil(len(hosts) * pct / 100))
+    else:
+        size = max(1, int(rollout.serial))
+    for i in range(0, len(remaining), size):
+        out.append(remaining[i : i + size])
+    return [b for b in out if b]
+
+
+def gate_failed(result: HostResult) -> bool:
+    """Whether this host failed the health gate (rather than failing to converge)."""
+    return result.status is HostStatus.FAILED and (result.error or "").startswith(GATE_PREFIX)
+
+
+def halt_reason(
+    rollout: Rollout,
+    index: int,
+    batch: Sequence[HostResult],
+    finished: Sequence[HostResult],
+) -> str | None:
+    """Why the rollout must stop after batch ``index``, or None to go on (pure).
+
+    In order: a host of this batch failed its health gate; the canary batch had a failure;
+    failures among all finished hosts exceed ``max_fail``.
+    """
+    gated = [r for r in batch if gate_failed(r)]
+    if gated:
+        first = (gated[0].error or "").removeprefix(GATE_PREFIX)
+        names = ", ".join(r.host for r in gated)
+        return f"health gate failed after batch {index + 1} on {names} ({first})"
+    if index == 0 and rollout.canary:
+        failed = [r.host for r in batch if r.status in BAD]
+        if failed:
+            return f"canary failed on {', '.join(failed)}"
+    if rollout.max_fail is not None and finished:
+        bad = sum(r.status in BAD for r in finished)
+        if bad / len(finished) > rollout.max_fail:
+            return (
+                f"{bad} of {len(finished)} hosts failed, over the --max-fail of "
+                f"{rollout.max_fail:.0%}"
+            )
+    return None
+
+
+def _plan(
+    transport: Transport, desired: DesiredState, resources: Sequence[Resource]
+) -> tuple[dict[str, list[Change]], list[Finding]]:
+    plan: dict[str, list[Change]] = {}
+    findings: list[Finding] = []
+    # one round trip for every resource's reads (see resources.batched)
+    actuals = read_all(transport, desired, resources)
+    for resource, actual in zip(resources, actuals, strict=True):
+        plan[resource.kind] = resource.diff(desired, actual)
+        findings.extend(resource.findings(desired, actual))
+    del actuals  # only the plan outlives the read: memory stays per host, not per fleet
+    return plan, findings
+
+
+def record_doc(
+    result: HostResult,
+    desired: DesiredState,
+    ctx: audit_mod.AuditContext,
+    *,
+    action: str = "apply",
+    when: datetime | None = None,
+) -> dict[str, object]:
+    """What ``last-apply.json`` holds: when, by whom, from what, and how it ended (pure; no
+    secrets, changes are serialised with redaction)."""
+    applied = [change_to_json(c) for c in result.changes if c.address in result.applied]
+    return {
+        "time": (when or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+        "action": action,
+        "result": result.status.value,
+        "error": result.error,
+        "who": ctx.who,
+        "run": ctx.run_id,
+        "policy_revision": ctx.revision,
+        "policies": list(desired.policies),
+        "applied": applied,
+    }
+
+
+def _record_content(
+    desired: DesiredState,
+    result: HostResult,
+    ctx: audit_mod.AuditContext,
+    action: str,
+) -> bytes:
+    """The host's last-apply record: when it was last converged, by whom, to what, and how it
+    ended."""
+    doc = record_doc(result, desired, ctx, action=action)
+    return (json.dumps(doc, sort_keys=True) + "\n").encode()  # one line: the lock's shell reads it
+
+
+@dataclass
+class _Run:
+    """One host's run in progress: what is known so far, turned into a result at the end."""
+
+    host: str
+    started: float = field(default_factory=time.monotonic)
+    changes: tuple[Change, ...] = ()
+    applied: list[Change] = field(default_factory=list)
+    current: Change | None = None
+    findings: list[Finding] = field(default_factory=list)
+    checked: tuple[str, ...] = ()
+
+    def result(self, status: HostStatus, error: str | None = None) -> HostResult:
+        return HostResult(
+            host=self.host,
+            status=status,
+            changes=self.changes,
+            applied=tuple(c.address for c in self.applied),
+            failed=self.current.address if self.current else None,
+            error=error,
+            findings=tuple(self.findings),
+            seconds=time.monotonic() - self.started,
+            checked=self.checked,
+        )
+
+
+def _converge(
+    run: _Run,
+    transport: Transport,
+    desired: DesiredState,
+    mode: RunMode,
+    resources: Sequence[Resource],
+) -> HostResult:
+    """Plan, and in apply mode apply and verify, over an open (and locked) connection."""
+    plan, found = _plan(transport, desired, resources)
+    run.checked = tuple(plan)
+    run.changes = tuple(c for kind in plan.values() for c in kind)
+    run.findings.extend(found)
+    if mode != "apply":
+        return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
+    if not run.changes:
+        return run.result(HostStatus.IN_SYNC)
+    by_kind = {r.kind: r for r in resources}
+    for kind, kind_changes in plan.items():
+        for change in kind_changes:
+            run.current = change
+            by_kind[kind].apply(transport, change)
+            run.applied.append(change)
+    run.current = None
+    touched = [r for r in resources if plan[r.kind]]
+    recheck, _ = _plan(transport, desired, touched)
+    left = [c for kind in recheck.values() for c in kind]
+    if left:
+        detail = "; ".join(
+            f"{c.address} ({', '.join(f.path for f in c.fields) or c.action.value})" for c in left
+        )
+        raise ConvergenceError(f"did not converge after apply: {detail}")
+    return run.result(HostStatus.CONVERGED)
+
+
+def lock_findings(notes: Sequence[str]) -> list[Finding]:
+    """The lock's notes as findings: taking over a stale lock is a warning, a wait is info."""
+    out = []
+    for note in notes:
+        stale = note.startswith("took over a stale lock")
+        out.append(Finding(LOCK_ADDRESS, note, "warning" if stale else "info"))
+    return out
+
+
+def _failure(run: _Run, exc: BaseException) -> HostResult:
+    if isinstance(exc, TransportError):
+        # the connection failing before any change is "unreachable"; a write refused while
+        # applying (a read-only file system, a full disk) is the apply failing
+        applying = run.applied or run.current is not None
+        status = HostStatus.FAILED if applying else HostStatus.UNREACHABLE
+        return run.result(status, exc.diagnostics())
+    if isinstance(exc, CheckpointctlError):
+        return run.result(HostStatus.FAILED, exc.diagnostics())
+    # a bug in a resource must not take the fleet down with it
+    return run.result(HostStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _gate(transport: Transport, desired: DesiredState, result: HostResult) -> HostResult:
+    """Fail a host whose checkpoint containers do not run healthy after its apply."""
+    if result.status not in (HostStatus.CONVERGED, HostStatus.IN_SYNC) or not desired.containers:
+        return result
+    try:
+        problems = check_gate(transport, desired)
+    except CheckpointctlError as exc:
+        problems = [f"cannot read container health: {exc}"]
+    if not problems:
+        return result
+    return dataclasses.replace(
+        result, status=HostStatus.FAILED, error=GATE_PREFIX + "; ".join(problems)
+    )
+
+
+def _finish_on_host(
+    lock: HostLock,
+    desired: DesiredState,
+    result: HostResult,
+    ctx: audit_mod.AuditContext,
+    line: bytes,
+    action: str,
+) -> HostResult:
+    """Under the lock, by the lock's own shell: the host's last-apply record and audit line, and
+    the lock's release in the same exchange. A failure to write them does not undo the apply;
+    it is reported as a finding."""
+    try:
+        record = _record_content(desired, result, ctx, action)
+        problems = lock.write_records(record, line, release=True)
+    except (CheckpointctlError, ValueError) as exc:  # ValueError: a record of several lines
+        problems = [f"could not write the host's last-apply record and audit line: {exc}"]
+    if not problems:
+        return result
+    found = tuple(Finding("audit", p) for p in problems)
+    return dataclasses.replace(result, findings=result.findings + found)
+
+
+def _host_run(
+    host: Host,
+    desired: DesiredState,
+    connect: Connect,
+    mode: RunMode,
+    resources: Sequence[Resource],
+    options: ApplyOptions,
+    owner: LockOwner,
+    ctx: audit_mod.AuditContext,
+    action: str = "apply",
+) -> HostResult:
+    """One host, start to end: connect, (lock), plan/apply/verify, (gate, record, audit),
+    release, close. Never raises."""
+    run = _Run(host.name)
+    notes: list[str] = []
+    try:
+        transport = connect(host)
+    except CheckpointctlError as exc:
+        result = run.result(HostStatus.UNREACHABLE, exc.diagnostics())
+        _audit_local(options, ctx, result, desired, action, notes)
+        return result
+    lock: HostLock | None = None
+    try:
+        try:
+            if mode == "apply":
+                lock = acquire(transport, owner, wait=options.lock_wait, paths=options.lock_paths)
+                lock.lend_shell()  # reads, changes and checks run in the held shell
+                notes.extend(lock.notes)
+                run.findings.extend(lock_findings(lock.notes))
+            result = _converge(run, transport, desired, mode, resources)
+        except Exception as exc:
+            result = _failure(run, exc)
+        line = None
+        if lock is not None:
+            if options.health_gate:
+                result = _gate(transport, desired, result)
+            line = _audit_line(ctx, result, desired, action, notes)
+            result = _finish_on_host(lock, desired, result, ctx, line, action)
+        _audit_local(options, ctx, result, desired, action, notes, line)
+        return result
+    finally:
+        # releasing or closing a broken connection may fail too; there is nothing left to do
+        if lock is not None:
+            with contextlib.suppress(Exception):
+                lock.release()
+        with contextlib.suppress(Exception):
+            transport.close()
+
+
+def _audit_line(
+    ctx: audit_mod.AuditContext,
+    result: HostResult,
+    desired: DesiredState | None,
+    action: str,
+    notes: Sequence[str],
+) -> bytes:
+    policies = desired.policies if desired else ()
+    record = audit_mod.audit_record(ctx, result, policies=policies, action=action, notes=notes)
+    return audit_mod.audit_line(record)
+
+
+def _audit_local(
+    options: ApplyOptions,
+    ctx: audit_mod.AuditContext,
+    result: HostResult,
+    desired: DesiredState | None,
+    action: str,
+    notes: Sequence[str] = (),
+    line: bytes | None = None,
+) -> None:
+    """The controller's copy of a host's audit line: the very line the host got, when it got
+    one; drift and check are not audited (they change nothing)."""
+    if options.audit_log is None or action == "drift":
+        return
+    options.audit_log.append(line or _audit_line(ctx, result, desired, action, notes))
+
+
+def converge_host(
+    host: Host,
+    desired: DesiredState,
+    connect: Connect,
+    mode: RunMode,
+    resources: Sequence[Resource],
+    *,
+    options: ApplyOptions | None = None,
+) -> HostResult:
+    """Plan one host and, in apply mode, lock, converge, verify, gate and record it.
+
+    Never raises: every failure becomes the host's status and error.
+    """
+    opts = options or ApplyOptions()
+    owner = opts.resolved_owner()
+    ctx = opts.resolved_audit(owner)
+    action = "apply" if mode == "apply" else "drift"
+    return _host_run(host, desired, connect, mode, resources, opts, owner, ctx, action)
+
+
+def _rollback(
+    host: Host,
+    desired: DesiredState,
+    result: HostResult,
+    connect: Connect,
+    resources: Sequence[Resource],
+    opts: ApplyOptions,
+    owner: LockOwner,
+    ctx: audit_mod.AuditContext,
+) -> HostResult:
+    """Put ``host`` back on the images its containers ran before this rollout."""
+    previous = previous_images([c for c in result.changes if c.address in result.applied])
+    containers = next((r for r in resources if r.kind == CONTAINER_KIND), None)
+    if not previous or containers is None:
+        return result
+    only = OnlyAddresses(containers, frozenset(f"{CONTAINER_KIND}/{n}" for n in previous))
+    back = _host_run(
+        host,
+        rollback_state(desired, previous),
+        connect,
+        "apply",
+        [only],
+        opts,
+        owner,
+        ctx,
+        "rollback",
+    )
+    found = rollback_findings(previous, back.status.value, back.error)
+    return dataclasses.replace(result, findings=result.findings + tuple(found))
+
+
+def run_fleet(
+    hosts: Sequence[Host],
+    states: Mapping[str, DesiredState],
+    mode: RunMode,
+    connect: Connect,
+    *,
+    forks: int = 50,
+    rollout: Rollout | None = None,
+    observer: Observer | None = None,
+    resources: Sequence[Resource] | None = None,
+    options: ApplyOptions | None = None,
+) -> RunReport:
+    """Plan (drift/check) or converge (apply) every host that has a desired state.
+
+    In apply mode, hosts go in batches (:func:`batches`); after each batch
+    :func:`halt_reason` decides whether to go on. Hosts of later batches are then reported as
+    not attempted (and audited as such), never as changed.
+    """
+    obs = observer or NullObserver()
+    opts = options or ApplyOptions()
+    owner = opts.resolved_owner()
+    ctx = opts.resolved_audit(owner)
+    rollout_ = rollout or Rollout()
+    kinds = tuple(resources) if resources is not None else default_resources()
+    todo = [h for h in hosts if h.name in states]
+    by_name = {h.name: h for h in todo}
+    names = [h.name for h in todo]
+    plan = batches(names, rollout_) if mode == "apply" else [names]
+    action = "apply" if mode == "apply" else "drift"
+    results: dict[str, HostResult] = {}
+    lock = threading.Lock()
+    halted: str | None = None
+
+    def work(name: str) -> HostResult:
+        obs.host_started(name)
+        result = _host_run(
+            by_name[name], states[name], connect, mode, kinds, opts, owner, ctx, action
+        )
+        with lock:
+            results[name] = result
+        obs.host_done(result)
+        return result
+
+    def roll_back(name: str) -> None:
+        result = _rollback(
+            by_name[name], states[name], results[name], connect, kinds, opts, owner, ctx
+        )
+        with lock:
+            results[name] = result
+
+    finished: list[HostResult] = []
+    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+        for index, batch in enumerate(plan):
+            obs.batch_started(index, batch)
+            done = list(pool.map(work, batch))
+            if mode != "apply":
+                continue
+            finished.extend(done)
+            halted = halt_reason(rollout_, index, done, finished)
+            if halted:
+                if rollout_.rollback_on_fail:
+                    back = [r.host for r in done if r.status is HostStatus.CONVERGED]
+                    list(pool.map(roll_back, back))
+                    if back:
+                        halted += f"; rolled back {len(back)} converged host(s) of that batch"
+                break
+    ordered = []
+    for h in todo:
+        result = results.get(h.name)
+        if result is None:
+            reason = f"halted: {halted}" if halted else None
+            result = HostResult(host=h.name, status=HostStatus.NOT_ATTEMPTED, error=reason)
+            _audit_local(opts, ctx, result, states.get(h.name), action)
+        ordered.append(result)
+    return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)

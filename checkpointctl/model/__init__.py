@@ -1,0 +1,283 @@
+"""Plans and results as plain, typed data.
+
+A plan is what ``drift`` shows and what ``apply`` executes: a list of :class:`Change` per host.
+Plans and results are frozen dataclasses with a versioned JSON form (``to_json``), so they can be
+printed, stored, compared in tests and rendered by ``report`` without any host. Secrets travel as
+:class:`Secret`, which cannot be printed or serialised: redaction is a property of the type, not
+a duty of each renderer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, TypeAlias
+
+from checkpointctl.errors import Location
+
+FORMAT_VERSION = "1.0"
+REDACTED = "<sensitive>"
+
+JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
+
+
+class Secret:
+    """A sensitive value: prints as ``<sensitive>``, compares by digest, reveals only on request.
+
+    Only the writers that put a secret on a host call :meth:`reveal`; a unit test keeps it so.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes | str) -> None:
+        self._value = value.encode() if isinstance(value, str) else bytes(value)
+
+    def reveal(self) -> bytes:
+        """The plaintext. Call only where the value is written to its destination."""
+        return self._value
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the value: what plans and hosts compare, never the value itself."""
+        return "sha256:" + hashlib.sha256(self._value).hexdigest()
+
+    def slow_digest(self, salt: bytes) -> str:
+        """An scrypt digest (hex) for places other people can read, such as a container label:
+        unlike :meth:`digest`, guessing a weak password from it costs real work per guess."""
+        return hashlib.scrypt(self._value, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
+
+    def __repr__(self) -> str:
+        return REDACTED
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return REDACTED
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def __reduce__(self) -> str | tuple[object, ...]:  # pickling would bypass redaction
+        raise TypeError("Secret values cannot be pickled")
+
+
+FieldValue: TypeAlias = "JSONValue | Secret"
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One inventory host: where it is, how to reach it, and its variables.
+
+    ``vars`` holds the merged group and host variables (used by templating); it does not take
+    part in equality, so hosts compare by identity and address.
+    """
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    connection: Literal["ssh", "local"] = "ssh"
+    groups: frozenset[str] = frozenset()
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    trust_on_first_use: bool = False
+    connect_timeout: float = 10.0
+    vars: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+class Action(StrEnum):
+    """What a change does. The text renderer shows :attr:`symbol`, as Terraform users expect."""
+
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+    @property
+    def symbol(self) -> str:
+        return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[
+            self.value
+        ]
+
+    @property
+    def verb(self) -> str:
+        return {
+            "no-op": "left unchanged",
+            "create": "created",
+            "update": "updated in-place",
+            "replace": "replaced",
+            "delete": "deleted",
+        }[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field that differs: ``before`` is the actual value, ``after`` the desired one.
+
+    ``None`` on one side means the field is absent there. Secrets stay :class:`Secret` and are
+    rendered as ``<sensitive>`` everywhere.
+    """
+
+    path: str
+    before: FieldValue
+    after: FieldValue
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One address on one host that must change.
+
+    ``address`` is ``kind/name`` (``collection/probe``, ``firewall/checkpointctl``...).
+    ``reason`` and ``source`` are for people; apply must never branch on them. ``desired`` carries
+    the typed desired object the resource converges to; it is not serialised and not compared.
+    """
+
+    address: str
+    action: Action
+    fields: tuple[FieldChange, ...] = ()
+    reason: str = ""
+    source: Location | None = None
+    desired: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return self.address.split("/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something on a host worth a person's attention that the tool will not change.
+
+    Example: a container not managed by checkpointctl that publishes a port. Findings never
+    make drift fail on their own unless ``severity`` is ``error`` (then drift exits 2).
+    """
+
+    address: str
+    message: str
+    severity: Literal["info", "warning", "error"] = "warning"
+
+
+class HostStatus(StrEnum):
+    """Where a host ended up in a run."""
+
+    IN_SYNC = "in-sync"
+    DRIFT = "drift"
+    CONVERGED = "converged"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    NOT_ATTEMPTED = "not-attempted"
+
+
+@dataclass(frozen=True, slots=True)
+class HostResult:
+    """Everything one run learned and did on one host.
+
+    ``changes`` is the plan computed from fresh reads; ``applied`` the addresses that were
+    applied (in order); ``failed`` the address whose apply failed, if any.
+    """
+
+    host: str
+    status: HostStatus
+    changes: tuple[Change, ...] = ()
+    applied: tuple[str, ...] = ()
+    failed: str | None = None
+    error: str | None = None
+    findings: tuple[Finding, ...] = ()
+    seconds: float = 0.0
+    checked: tuple[str, ...] = ()
+    """Resource kinds read on this host (in apply order), so reports can show the ones in sync
+    too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes
+
+
+RunMode = Literal["drift", "apply", "check"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """The result of ``drift`` or ``apply`` over a fleet; it alone decides the exit code."""
+
+    mode: RunMode
+    hosts: tuple[HostResult, ...]
+    halted: str | None = None
+    format_version: str = FORMAT_VERSION
+
+    @property
+    def exit_code(self) -> int:
+        """DESIGN.md contract: drift/check 0 in sync, 2 drift, 1 error; apply 0 ok, 1 failure."""
+        bad = {HostStatus.FAILED, HostStatus.UNREACHABLE}
+        if any(h.status in bad for h in self.hosts) or self.halted:
+            return 1
+        if self.mode in ("drift", "check") and any(
+            h.changes or any(f.severity == "error" for f in h.findings) for h in self.hosts
+        ):
+            return 2
+        return 0
+
+    def counts(self) -> Mapping[str, int]:
+        """How many hosts ended in each status (for summaries)."""
+        out: dict[str, int] = {}
+        for h in self.hosts:
+            out[h.status.value] = out.get(h.status.value, 0) + 1
+        return out
+
+
+def value_to_json(value: FieldValue) -> JSONValue:
+    """The JSON form of a field value; a secret is only ever its redaction marker."""
+    if isinstance(value, Secret):
+        return REDACTED
+    return value
+
+
+def change_to_json(change: Change) -> dict[str, JSONValue]:
+    """The stable JSON form of a change (``desired`` is deliberately left out)."""
+    return {
+        "address": change.address,
+        "action": change.action.value,
+        "reason": change.reason,
+        "source": str(change.source) if change.source else None,
+        "fields": [
+            {"path": f.path, "before": value_to_json(f.before), "after": value_to_json(f.after)}
+            for f in change.fields
+        ],
+    }
+
+
+def host_to_json(result: HostResult) -> dict[str, JSONValue]:
+    """The stable JSON form of one host's result."""
+    return {
+        "host": result.host,
+        "status": result.status.value,
+        "changes": [change_to_json(c) for c in result.changes],
+        "applied": list(result.applied),
+        "failed": result.failed,
+        "error": result.error,
+        "findings": [
+            {"address": f.address, "message": f.message, "severity": f.severity}
+            for f in result.findings
+        ],
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def report_to_json(report: RunReport) -> dict[str, JSONValue]:
+    """The versioned JSON form of a run (minor versions add fields, major versions break)."""
+    return {
+        "format_version": report.format_version,
+        "mode": report.mode,
+        "exit_code": report.exit_code,
+        "halted": report.halted,
+        "summary": dict(report.counts()),
+        "hosts": [host_to_json(h) for h in report.hosts],
+    }

@@ -1,0 +1,1 @@
+"""The data-collection resource: the switches each checkpoint container reads."""

@@ -1,0 +1,454 @@
+"""The containers resource: read every container over the host's Docker engine, plan, converge.
+
+This module is the thin I/O shell around pure parts: ``container_parse`` (inspect JSON →
+actual), ``container_diff`` (plan and findings), ``container_compile`` (spec → create request)
+and ``images`` (trust, scan gate, digest verification).
+
+Apply is level-based: it re-reads the host and re-derives the work for one container from
+``Change.desired`` (a :class:`ContainerTarget`), so applying twice is harmless. A replacement is
+create-before-destroy: pull and verify, start ``<name>--next``, wait until it runs (and is healthy
+when it has a check), and only then stop, rename and remove the old one. Any failure before the
+swap removes the new container and leaves the old one running untouched; a failure during the
+swap puts the old one back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from checkpointctl.errors import ResourceError
+from checkpointctl.model import Action, Change, Finding, Host, JSONValue
+from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.resources.containers.compile import (
+    CreateRequest,
+    compile_create,
+    compile_update,
+    desired_ports,
+)
+from checkpointctl.resources.containers.diff import (
+    ContainerTarget,
+    action_for,
+    address,
+    container_fields,
+    container_findings,
+    diff_containers,
+)
+from checkpointctl.resources.containers.images import check_gate, pull_verified
+from checkpointctl.resources.containers.parse import (
+    ContainerActual,
+    ContainersActual,
+    PortBinding,
+    parse_actual,
+)
+from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
+from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.batch import Command
+
+NEXT_SUFFIX = "--next"
+OLD_SUFFIX = "--old"
+STOP_TIMEOUT = 10
+"""Seconds the old container gets to stop before the engine kills it."""
+SETTLE_SECONDS = 2.0
+"""A container without a healthcheck must stay running this long to count as started."""
+POLL_SECONDS = 0.25
+LOG_TAIL_LINES = 20
+DOCKER_SOCKET = "/var/run/docker.sock"
+"""Where the engine that ``docker system dial-stdio`` reaches listens on a host."""
+PAUSE_ENV = "CHECKPOINTCTL_TEST_PAUSE_AT"
+"""Test-only hook: ``<step>:<marker file>`` makes a replacement stop at ``step`` (one of
+:data:`PAUSE_STEPS`), write the marker (``<pid> <step>``) and sleep, so the fault suite can
+``kill -9`` the controller at exactly that step without mocks
+(tests/integration/faults/test_fault_replace_kill.py). Unset, it costs one environ lookup."""
+PAUSE_STEPS = ("after-pull", "after-create", "after-start", "after-stop-old", "before-rename")
+"""The steps of a create-before-destroy replacement, in order. ``before-rename``: the old
+container is already renamed ``<name>--old``, the new one is still ``<name>--next``."""
+
+
+class ContainersResource:
+    """``container/<name>``: checkpoint containers, pinned, hardened and replaced safely."""
+
+    kind: ClassVar[str] = "container"
+
+    def read(self, transport: Transport, desired: DesiredState) -> ContainersActual:
+        """All containers and the local images they run (no side effects)."""
+        actual = read_batched(self, transport, desired)
+        assert isinstance(actual, ContainersActual)
+        return actual
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+        """Nothing to run ahead when containers are wanted (the engine is always read); else
+        whether the host has an engine at all: a host with no engine has no containers."""
+        if desired.containers:
+            return ReadPlan()
+        # the shell's own test: inside a batch it starts no process (transport.framing.RUNNER)
+        return ReadPlan((Command(("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET)),))
+
+    def read_finish(
+        self,
+        transport: Transport,
+        desired: DesiredState,
+        plan: ReadPlan,
+        results: Sequence[CommandResult],
+    ) -> ContainersActual:
+        """Every container over the host's engine; none when nothing is wanted and the host
+        has no engine socket (light hosts), so a firewall-only policy needs no dockerd."""
+        if results and not results[0].ok:
+            return parse_actual((), (), datetime.now(UTC))
+        return read_actual(transport.docker().api)
+
+    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+        return diff_containers(desired, _actual(actual))
+
+    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+        return container_findings(desired, _actual(actual))
+
+    def apply(self, transport: Transport, change: Change) -> None:
+        """Converge the one container ``change`` is about.
+
+        Raises:
+            ResourceError: the image is refused (trust, scan gate, digest), the new container
+                did not become ready (the old one keeps running), or the engine failed.
+        """
+        target = change.desired
+        if not isinstance(target, ContainerTarget):
+            raise ResourceError(f"{change.address}: change carries no container target")
+        converge(transport.docker().api, target)
+
+
+def _engine_errors() -> tuple[type[Exception], ...]:
+    """What a call into the engine may raise: the SDK's errors and, below them, the HTTP
+    client's (a dropped connection). Imported late so commands that never touch Docker skip
+    the SDK."""
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    return (DockerException, RequestException)
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    """Engine errors plus our own refusals: what a step of a replacement may fail with."""
+    return (ResourceError, *_engine_errors())
+
+
+def _not_found(exc: Exception) -> bool:
+    from docker.errors import NotFound
+
+    return isinstance(exc, NotFound)
+
+
+def _actual(actual: object) -> ContainersActual:
+    if not isinstance(actual, ContainersActual):
+        raise TypeError(f"expected ContainersActual, got {type(actual).__name__}")
+    return actual
+
+
+def _explain(exc: Exception) -> str:
+    text = str(getattr(exc, "explanation", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_actual(api: Any) -> ContainersActual:
+    """Inspect every container, and the images of the managed ones, then parse.
+
+    Raises:
+        ResourceError: the engine could not be listed.
+    """
+    try:
+        inspects: list[Mapping[str, Any]] = []
+        for summary in api.containers(all=True) or ():
+            try:
+                inspects.append(api.inspect_container(summary["Id"]))
+            except _engine_errors() as exc:
+                if not _not_found(exc):  # removed between list and inspect: gone is fine
+                    raise
+        images: list[Mapping[str, Any]] = list(api.images(all=False) or ())
+        wanted = {
+            str(i.get("Image"))
+            for i in inspects
+            if ((i.get("Config") or {}).get("Labels") or {}).get(OWNER_LABEL) == "true"
+        }
+        for image_id in sorted(wanted):
+            try:
+                images.append(api.inspect_image(image_id))
+            except _engine_errors() as exc:
+                if not _not_found(exc):
+                    raise
+    except _engine_errors() as exc:
+        raise ResourceError(f"reading containers failed: {_explain(exc)}") from exc
+    return parse_actual(inspects, images, datetime.now(UTC))
+
+
+def converge(api: Any, target: ContainerTarget) -> None:
+    """Bring container ``target.name`` to ``target.spec`` (or remove it), from a fresh read."""
+    try:
+        if target.spec is None:
+            _remove_owned(api, read_actual(api), target.name)
+            return
+        spec = target.spec
+        check_gate(spec.image, target.registries, target.scan)
+        actual = read_actual(api)
+        current = actual.container(spec.name)
+        if current is not None and not current.managed:
+            raise ResourceError(
+                f"a container named {spec.name} exists without checkpointctl's label "
+                f"({OWNER_LABEL}); refusing to touch it: remove or rename it"
+            )
+        if current is None:
+            _create(api, spec, target)
+            return
+        fields = container_fields(spec, current, actual)
+        if not fields:
+            return
+        if action_for(fields, spec) is Action.UPDATE:
+            _update(api, spec, current, {f.path for f in fields}, target)
+        else:
+            _replace(api, spec, current, target, actual)
+    except ResourceError as exc:
+        raise ResourceError(f"{address(target.name)}: {exc}") from exc
+    except _engine_errors() as exc:
+        raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
+
+
+def _pause_at(step: str) -> None:
+    """The :data:`PAUSE_ENV` hook (a no-op unless a test set it for this step)."""
+    value = os.environ.get(PAUSE_ENV)
+    if not value:
+        return
+    want, _, marker = value.partition(":")
+    if want != step or not marker:
+        return
+    with open(marker, "w", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()} {step}\n")
+    time.sleep(3600)
+
+
+def _remove_owned(api: Any, actual: ContainersActual, name: str) -> None:
+    """Stop and remove ``name`` if it is ours; absent is done; someone else's is refused."""
+    c = actual.container(name)
+    if c is None:
+        return
+    if not c.managed:
+        raise ResourceError(f"container {name} is not managed by checkpointctl; not removing it")
+    api.stop(c.id, timeout=STOP_TIMEOUT)
+    api.remove_container(c.id, v=True, force=True)
+
+
+def _create_container(api: Any, request: CreateRequest) -> str:
+    """POST the create request; secret env values are revealed here and nowhere else."""
+    body: dict[str, JSONValue] = dict(request.body)
+    plain = body.get("Env")
+    env: list[JSONValue] = list(plain) if isinstance(plain, list) else []
+    for key, secret in request.secret_env:
+        try:
+            env.append(f"{key}={secret.reveal().decode('utf-8')}")
+        except UnicodeDecodeError:
+            raise ResourceError(f"env {key}: secret value is not UTF-8 text") from None
+    body["Env"] = env
+    created = api.create_container_from_config(body, name=request.name)
+    return str(created["Id"])
+
+
+def _log_tail(api: Any, cid: str) -> str:
+    try:
+        raw = api.logs(cid, stdout=True, stderr=True, tail=LOG_TAIL_LINES)
+    except _engine_errors():
+        return ""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text.strip()[-2000:]
+
+
+def _wait_ready(api: Any, cid: str, target: ContainerTarget) -> None:
+    """Wait until ``cid`` runs (and is healthy when it has a check), or raise why not.
+
+    Bounded by ``target.health_timeout``. A container without a healthcheck must stay running
+    for ``SETTLE_SECONDS`` so one that exits right after starting is not taken for working.
+    """
+    deadline = time.monotonic() + target.health_timeout
+    settle = min(SETTLE_SECONDS, target.health_timeout)
+    running_since: float | None = None
+    while True:
+        info = api.inspect_container(cid)
+        state = info.get("State") or {}
+        status = str(state.get("Status") or "unknown")
+        health = state.get("Health") if isinstance(state.get("Health"), Mapping) else None
+        health_status = str(health.get("Status")) if health else None
+        wants_health = health is not None and target.require_healthy
+        if status in ("exited", "dead") or state.get("Restarting") or status == "restarting":
+            raise ResourceError(f"exited {state.get('ExitCode', '?')}")
+        if wants_health and health_status == "unhealthy":
+            log = (health or {}).get("Log") or []
+            last = str(log[-1].get("Output", "")).strip() if log else ""
+            raise ResourceError(f"unhealthy{': ' + last[-500:] if last else ''}")
+        now = time.monotonic()
+        if status == "running":
+            running_since = running_since if running_since is not None else now
+            if wants_health and health_status == "healthy":
+                return
+            if not wants_health and now - running_since >= settle:
+                return
+        else:
+            running_since = None
+        if now >= deadline:
+            what = "healthy" if wants_health else "running"
+            raise ResourceError(
+                f"not {what} after {target.health_timeout:g}s "
+                f"(status {status}{', health ' + health_status if health_status else ''})"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def _start_and_wait(api: Any, cid: str, target: ContainerTarget) -> None:
+    """Start ``cid`` and wait for it; on failure raise with the container's last log lines."""
+    try:
+        api.start(cid)
+        _wait_ready(api, cid, target)
+    except _failures() as exc:
+        reason = str(exc) if isinstance(exc, ResourceError) else _explain(exc)
+        tail = _log_tail(api, cid)
+        raise ResourceError(f"new container {reason}{': ' + tail if tail else ''}") from exc
+
+
+def _discard(api: Any, cid: str) -> None:
+    """Remove a container we created, best effort: if this fails, the leftover carries our
+    label and a ``--next`` name, so the next plan shows it as an orphan to delete."""
+    with contextlib.suppress(*_engine_errors()):
+        api.remove_container(cid, v=True, force=True)
+
+
+def _clear_leftover(api: Any, actual: ContainersActual, name: str) -> None:
+    """Remove ``name`` (a ``--next``/``--old`` left by an interrupted apply) if it is ours."""
+    c = actual.container(name)
+    if c is None:
+        return
+    if not c.managed:
+        raise ResourceError(f"container {name} exists and is not ours; cannot use that name")
+    api.remove_container(c.id, v=True, force=True)
+
+
+def _create(api: Any, spec: ContainerSpec, target: ContainerTarget) -> None:
+    """A container that does not exist yet: pull, verify, create, start, wait (or remove it)."""
+    pull_verified(api, spec.image)
+    cid = _create_container(api, compile_create(spec))
+    try:
+        _start_and_wait(api, cid, target)
+    except ResourceError:
+        _discard(api, cid)
+        raise
+
+
+def _update(
+    api: Any, spec: ContainerSpec, c: ContainerActual, paths: set[str], target: ContainerTarget
+) -> None:
+    """In place: ``docker update`` for memory/restart, then start, unpause or restart."""
+    if paths & {"limits.memory", "limits.memory_swap", "restart"}:
+        api.update_container(c.id, **compile_update(spec))
+    if c.status == "paused":
+        api.unpause(c.id)
+    elif c.status != "running":
+        api.start(c.id)
+    elif "state.health" in paths:
+        api.restart(c.id, timeout=STOP_TIMEOUT)
+    else:
+        return
+    try:
+        _wait_ready(api, c.id, target)
+    except ResourceError as exc:
+        tail = _log_tail(api, c.id)
+        raise ResourceError(f"container {exc}{': ' + tail if tail else ''}") from exc
+
+
+def _host_ports(ports: Iterable[PortBinding]) -> set[tuple[str, str]]:
+    return {(p.proto, p.host_port) for p in ports if p.host_port}
+
+
+def _replace(
+    api: Any,
+    spec: ContainerSpec,
+    old: ContainerActual,
+    target: ContainerTarget,
+    actual: ContainersActual,
+) -> None:
+    """Create-before-destroy; stop-first only when both would bind the same host port."""
+    pull_verified(api, spec.image)  # a failed pull or a wrong digest changes nothing
+    _pause_at("after-pull")
+    next_name, old_name = spec.name + NEXT_SUFFIX, spec.name + OLD_SUFFIX
+    _clear_leftover(api, actual, next_name)
+    _clear_leftover(api, actual, old_name)
+    clash = old.status == "running" and _host_ports(old.ports) & _host_ports(desired_ports(spec))
+    if clash:
+        _replace_stop_first(api, spec, old, target, old_name)
+        return
+    new_id = _create_container(api, compile_create(spec, next_name))
+    _pause_at("after-create")
+    try:
+        _start_and_wait(api, new_id, target)
+    except ResourceError as exc:
+        _discard(api, new_id)
+        raise ResourceError(f"{exc}; the old container keeps running") from exc
+    _pause_at("after-start")
+    # The new one works. Swap names; from here on every failure puts the old one back.
+    was_running = old.status == "running"
+    try:
+        api.stop(old.id, timeout=STOP_TIMEOUT)
+    except _engine_errors() as exc:
+        _discard(api, new_id)
+        raise ResourceError(f"stopping the old container failed: {_explain(exc)}") from exc
+    _pause_at("after-stop-old")
+    try:
+        api.rename(old.id, old_name)
+    except _engine_errors() as exc:
+        restored = _restore(api, old.id, None, was_running)
+        _discard(api, new_id)
+        raise ResourceError(
+            f"renaming the old container failed: {_explain(exc)}{restored}"
+        ) from exc
+    _pause_at("before-rename")
+    try:
+        api.rename(new_id, spec.name)
+    except _engine_errors() as exc:
+        _discard(api, new_id)
+        restored = _restore(api, old.id, spec.name, was_running)
+        raise ResourceError(
+            f"renaming the new container failed: {_explain(exc)}{restored}"
+        ) from exc
+    api.remove_container(old.id, v=True, force=True)
+
+
+def _replace_stop_first(
+    api: Any, spec: ContainerSpec, old: ContainerActual, target: ContainerTarget, old_name: str
+) -> None:
+    """For a container publishing a host port the new one needs: stop, try, restore on failure."""
+    api.stop(old.id, timeout=STOP_TIMEOUT)
+    api.rename(old.id, old_name)
+    try:
+        new_id = _create_container(api, compile_create(spec))
+    except _failures() as exc:
+        restored = _restore(api, old.id, spec.name, True)
+        raise ResourceError(f"creating the new container failed: {exc}{restored}") from exc
+    try:
+        _start_and_wait(api, new_id, target)
+    except ResourceError as exc:
+        _discard(api, new_id)
+        restored = _restore(api, old.id, spec.name, True) or "; the old container was restarted"
+        raise ResourceError(f"{exc}{restored}") from exc
+    api.remove_container(old.id, v=True, force=True)
+
+
+def _restore(api: Any, cid: str, name: str | None, start: bool) -> str:
+    """Give the old container its name back and start it again; "" or why that failed too."""
+    try:
+        if name is not None:
+            api.rename(cid, name)
+        if start:
+            api.start(cid)
+    except _engine_errors() as exc:
+        return f"; restoring the old container also failed: {_explain(exc)}"
+    return ""
+
+
+__all__ = ["ContainersResource", "converge", "read_actual"]

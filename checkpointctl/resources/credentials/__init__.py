@@ -1,0 +1,1 @@
+"""The credentials resource: secret files under /etc/checkpoint/credentials and their manifest."""
