@@ -381,9 +381,7 @@ def test_report_imports_only_model_and_stdlib() -> None:
                 names = [node.module or ""]
             for name in names:
                 if name.startswith("checkpointctl"):
-                    allowed = name == "checkpointctl.model" or name.startswith(
-                        "checkpointctl.report"
-                    )
+                    allowed = name.startswith(("checkpointctl.model", "checkpointctl.report"))
                     assert allowed, f"{module.name} imports {name}"
 
 
