@@ -58,6 +58,7 @@ from checkpointctl.model import (
     Host,
     HostResult,
     HostStatus,
+    JSONValue,
     RunMode,
     RunReport,
     change_to_json,
@@ -225,10 +226,13 @@ def record_doc(
     *,
     action: str = "apply",
     when: datetime | None = None,
-) -> dict[str, object]:
+) -> dict[str, JSONValue]:
     """What ``last-apply.json`` holds: when, by whom, from what, and how it ended (pure; no
     secrets, changes are serialised with redaction)."""
-    applied = [change_to_json(c) for c in result.changes if c.address in result.applied]
+    applied: list[JSONValue] = [
+        change_to_json(c) for c in result.changes if c.address in result.applied
+    ]
+    policies: list[JSONValue] = list(desired.policies)
     return {
         "time": (when or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         "action": action,
@@ -237,7 +241,7 @@ def record_doc(
         "who": ctx.who,
         "run": ctx.run_id,
         "policy_revision": ctx.revision,
-        "policies": list(desired.policies),
+        "policies": policies,
         "applied": applied,
     }
 
