@@ -18,7 +18,7 @@ mypy_api = pytest.importorskip("mypy.api")
 
 ROOT = Path(__file__).resolve().parents[3]
 
-SNIPPET = '''
+SNIPPET = """
 from checkpointctl.engine.run import default_resources
 from checkpointctl.model import Action, Change, Planned
 from checkpointctl.resources.base import AnyResource, Resource
@@ -47,7 +47,7 @@ def uses(t: Transport, d: DesiredState, mine: ContainersActual, theirs: Credenti
     for step in (k.start(d) for k in kinds):
         for bound in step.plan().changes:
             bound.apply(t)  # ok: the engine applies without knowing any kind's types
-'''
+"""
 
 
 def test_mypy_refuses_what_the_isinstance_checks_used_to(tmp_path: Path) -> None:
