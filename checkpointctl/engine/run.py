@@ -42,8 +42,14 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
-from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
+from checkpointctl.errors import (
+    CheckpointctlError,
+    CommandFailed,
+    ConvergenceError,
+    TransportError,
+)
 from checkpointctl.model import (
+    REDACTED,
     Change,
     Finding,
     Host,
@@ -51,11 +57,12 @@ from checkpointctl.model import (
     HostStatus,
     RunMode,
     RunReport,
+    Secret,
     change_to_json,
 )
 from checkpointctl.resources.base import Resource
 from checkpointctl.resources.batched import read_all
-from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
 from checkpointctl.transport.base import Transport
 
 Connect = Callable[[Host], Transport]
@@ -320,7 +327,27 @@ def lock_findings(notes: Sequence[str]) -> list[Finding]:
     return out
 
 
-def _failure(run: _Run, exc: BaseException) -> HostResult:
+def command_failure(exc: CommandFailed, desired: DesiredState) -> str:
+    """What a host's result says of a command that failed on it: the command, its exit status
+    and the tail of its stderr, with any of the desired state's secrets the command echoed
+    redacted."""
+    found: list[Secret] = []
+
+    def collect(secret: Secret) -> str:
+        found.append(secret)
+        return REDACTED
+
+    state_to_data(desired, collect)
+    stderr = exc.stderr_tail
+    for secret in found:
+        stderr = secret.redact(stderr)
+    return CommandFailed(exc.host, exc.argv, exc.rc, stderr).diagnostics()
+
+
+def _failure(run: _Run, exc: BaseException, desired: DesiredState) -> HostResult:
+    if isinstance(exc, CommandFailed):
+        # the host answered: a command failing there is the host failing, never unreachable
+        return run.result(HostStatus.FAILED, command_failure(exc, desired))
     if isinstance(exc, TransportError):
         # the connection failing before any change is "unreachable"; a write refused while
         # applying (a read-only file system, a full disk) is the apply failing
@@ -401,7 +428,7 @@ def _host_run(
                 run.findings.extend(lock_findings(lock.notes))
             result = _converge(run, transport, desired, mode, resources)
         except Exception as exc:
-            result = _failure(run, exc)
+            result = _failure(run, exc, desired)
         line = None
         if lock is not None:
             if options.health_gate:

@@ -48,6 +48,15 @@ class Secret:
         unlike :meth:`digest`, guessing a weak password from it costs real work per guess."""
         return hashlib.scrypt(self._value, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
 
+    def redact(self, text: str) -> str:
+        """``text`` with this value, wherever it appears, replaced by ``<sensitive>``: for text
+        that comes from a host (a command's stderr), which may echo what it was given."""
+        try:
+            value = self._value.decode("utf-8")
+        except UnicodeDecodeError:
+            return text
+        return text.replace(value, REDACTED) if value else text
+
     def __repr__(self) -> str:
         return REDACTED
 
