@@ -51,6 +51,7 @@ from checkpointctl.errors import (
 from checkpointctl.model import (
     REDACTED,
     Change,
+    CommandFailure,
     Finding,
     Host,
     HostResult,
@@ -327,7 +328,7 @@ def lock_findings(notes: Sequence[str]) -> list[Finding]:
     return out
 
 
-def command_failure(exc: CommandFailed, desired: DesiredState) -> str:
+def command_failure(exc: CommandFailed, desired: DesiredState) -> CommandFailure:
     """What a host's result says of a command that failed on it: the command, its exit status
     and the tail of its stderr, with any of the desired state's secrets the command echoed
     redacted."""
@@ -341,13 +342,17 @@ def command_failure(exc: CommandFailed, desired: DesiredState) -> str:
     stderr = exc.stderr_tail
     for secret in found:
         stderr = secret.redact(stderr)
-    return CommandFailed(exc.host, exc.argv, exc.rc, stderr).diagnostics()
+    return CommandFailure(exc.command, exc.rc, stderr)
 
 
 def _failure(run: _Run, exc: BaseException, desired: DesiredState) -> HostResult:
     if isinstance(exc, CommandFailed):
         # the host answered: a command failing there is the host failing, never unreachable
-        return run.result(HostStatus.FAILED, command_failure(exc, desired))
+        failure = command_failure(exc, desired)
+        shown = CommandFailed(exc.host, exc.argv, failure.exit_status, failure.stderr)
+        return dataclasses.replace(
+            run.result(HostStatus.FAILED, shown.diagnostics()), command=failure
+        )
     if isinstance(exc, TransportError):
         # the connection failing before any change is "unreachable"; a write refused while
         # applying (a read-only file system, a full disk) is the apply failing

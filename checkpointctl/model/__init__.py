@@ -18,7 +18,7 @@ from typing import Literal, TypeAlias
 
 from checkpointctl.errors import Location
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 REDACTED = "<sensitive>"
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -186,6 +186,18 @@ class HostStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CommandFailure:
+    """A command that failed on a reachable host: what the host's result says of it.
+
+    ``stderr`` is the tail of its stderr with the desired state's secrets redacted.
+    """
+
+    command: str
+    exit_status: int
+    stderr: str
+
+
+@dataclass(frozen=True, slots=True)
 class HostResult:
     """Everything one run learned and did on one host.
 
@@ -204,6 +216,8 @@ class HostResult:
     checked: tuple[str, ...] = ()
     """Resource kinds read on this host (in apply order), so reports can show the ones in sync
     too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
+    command: CommandFailure | None = None
+    """The command whose failure failed the host, if that is what did."""
 
     @property
     def in_sync(self) -> bool:
@@ -264,8 +278,8 @@ def change_to_json(change: Change) -> dict[str, JSONValue]:
 
 
 def host_to_json(result: HostResult) -> dict[str, JSONValue]:
-    """The stable JSON form of one host's result."""
-    return {
+    """The stable JSON form of one host's result (``command`` only when a command failed)."""
+    doc: dict[str, JSONValue] = {
         "host": result.host,
         "status": result.status.value,
         "changes": [change_to_json(c) for c in result.changes],
@@ -278,6 +292,13 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
         ],
         "seconds": round(result.seconds, 3),
     }
+    if result.command is not None:
+        doc["command"] = {
+            "command": result.command.command,
+            "exit_status": result.command.exit_status,
+            "stderr": result.command.stderr,
+        }
+    return doc
 
 
 def report_to_json(report: RunReport) -> dict[str, JSONValue]:
