@@ -50,9 +50,17 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
-from checkpointctl.errors import CheckpointctlError, ConvergenceError, LockError, TransportError
+from checkpointctl.errors import (
+    CheckpointctlError,
+    CommandFailed,
+    ConvergenceError,
+    LockError,
+    TransportError,
+)
 from checkpointctl.model import (
+    REDACTED,
     Change,
+    CommandFailure,
     FailureReason,
     Finding,
     Host,
@@ -61,11 +69,12 @@ from checkpointctl.model import (
     JSONValue,
     RunMode,
     RunReport,
+    Secret,
     change_to_json,
 )
 from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
-from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
 from checkpointctl.transport.base import Transport
 
 Connect = Callable[[Host], Transport]
@@ -332,6 +341,23 @@ def lock_findings(notes: Sequence[LockNote]) -> list[Finding]:
     ]
 
 
+def command_failure(exc: CommandFailed, desired: DesiredState) -> CommandFailure:
+    """What a host's result says of a command that failed on it: the command, its exit status
+    and the tail of its stderr, with any of the desired state's secrets the command echoed
+    redacted."""
+    found: list[Secret] = []
+
+    def collect(secret: Secret) -> str:
+        found.append(secret)
+        return REDACTED
+
+    state_to_data(desired, collect)
+    stderr = exc.stderr_tail
+    for secret in found:
+        stderr = secret.redact(stderr)
+    return CommandFailure(exc.command, exc.rc, stderr)
+
+
 def failure_reason(exc: BaseException, applying: bool) -> tuple[HostStatus, FailureReason]:
     """How a host's run that raised ``exc`` ends, typed (pure): the status and the reason the
     engine decides on. ``applying``: whether any change had started."""
@@ -353,8 +379,13 @@ def failure_reason(exc: BaseException, applying: bool) -> tuple[HostStatus, Fail
     return HostStatus.FAILED, FailureReason.INTERNAL
 
 
-def _failure(run: _Run, exc: BaseException) -> HostResult:
+def _failure(run: _Run, exc: BaseException, desired: DesiredState) -> HostResult:
     status, reason = failure_reason(exc, bool(run.applied) or run.current is not None)
+    if isinstance(exc, CommandFailed):
+        # the host answered: a command failing there is the host failing, never unreachable
+        failure = command_failure(exc, desired)
+        shown = CommandFailed(exc.host, exc.argv, failure.exit_status, failure.stderr)
+        return dataclasses.replace(run.result(status, shown.diagnostics(), reason), command=failure)
     if isinstance(exc, CheckpointctlError):
         return run.result(status, exc.diagnostics(), reason)
     # a bug in a resource must not take the fleet down with it
@@ -432,7 +463,7 @@ def _host_run(
                 run.findings.extend(lock_findings(lock.notes))
             result = _converge(run, transport, desired, mode, resources)
         except Exception as exc:
-            result = _failure(run, exc)
+            result = _failure(run, exc, desired)
         line = None
         if lock is not None:
             if options.health_gate:
