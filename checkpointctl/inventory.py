@@ -8,6 +8,7 @@ Users come from Ansible, so the layout (``all: hosts/children/vars``), the varia
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from checkpointctl.errors import Diagnostic, InventoryError, Location
-from checkpointctl.model import Host
+from checkpointctl.model import INVENTORY_FIELDS, Host
+from checkpointctl.model.access import host_access
 from checkpointctl.yamlsource import Document, SourceError, field_path, load_file
 
 _SECTION_KEYS = {"hosts", "children", "vars"}
@@ -30,6 +32,11 @@ _ALIASES = {
 }
 
 
+_THEIRS = {ours: (theirs,) for theirs, ours in _ALIASES.items()}
+_THEIRS["address"] = ("ansible_host",)
+_THEIRS["known_hosts"] = ("ansible_ssh_known_hosts_file",)
+
+
 def _normalise(level: dict[str, Any]) -> dict[str, Any]:
     """Map Ansible's names to ours *within one level*, so a host's ``ansible_user`` still
     beats a group's ``user`` (precedence is by level first, then our name over Ansible's)."""
@@ -38,6 +45,8 @@ def _normalise(level: dict[str, Any]) -> dict[str, Any]:
         if theirs in out and ours not in out:
             out[ours] = out[theirs]
     return out
+
+
 _NAME = re.compile(r"^[A-Za-z0-9_.:-][A-Za-z0-9_.:@-]*$")
 
 
@@ -95,9 +104,7 @@ def _match_one(term: str, names: list[str], groups: Mapping[str, frozenset[str]]
     return hits
 
 
-def match_pattern(
-    pattern: str, names: list[str], groups: Mapping[str, frozenset[str]]
-) -> set[str]:
+def match_pattern(pattern: str, names: list[str], groups: Mapping[str, frozenset[str]]) -> set[str]:
     """Names selected by ``pattern``: union of plain terms, then ``&`` terms, then ``!`` terms."""
     include: set[str] = set()
     has_plain = False
@@ -249,6 +256,11 @@ def _host_from_vars(
         raise InventoryError([Diagnostic(f"port {port} out of range", loc, name)])
     address = _str(pick("address", "ansible_host"), name)
     tofu = pick("trust_on_first_use")
+    try:
+        ssh, become = host_access(hvars)
+    except ValueError as e:
+        raise InventoryError([Diagnostic(str(e), loc, name)]) from None
+    given = frozenset(f for f in INVENTORY_FIELDS if pick(f, *_THEIRS.get(f, ())) is not None)
     return Host(
         name=name,
         address=address,
@@ -261,6 +273,8 @@ def _host_from_vars(
         trust_on_first_use=tofu is True,
         connect_timeout=timeout,
         vars=hvars,
+        ssh=dataclasses.replace(ssh, given=given),
+        become=become,
     )
 
 
@@ -294,9 +308,7 @@ def parse_inventory(doc: Document, base: Path) -> Inventory:
         merged.setdefault("inventory_hostname", hname)
         merged["group_names"] = sorted(all_groups - {"all"})
         hosts.append(_host_from_vars(hname, merged, frozenset(all_groups), base, b.host_loc[hname]))
-    return Inventory(
-        tuple(hosts), {g: frozenset(m) for g, m in groups_out.items()}, path=doc.path
-    )
+    return Inventory(tuple(hosts), {g: frozenset(m) for g, m in groups_out.items()}, path=doc.path)
 
 
 def load_inventory(path: str) -> Inventory:

@@ -82,6 +82,43 @@ class Secret:
 FieldValue: TypeAlias = "JSONValue | Secret"
 
 
+#: Host inventory fields the operator set (the rest are defaults an ssh_config may fill in).
+INVENTORY_FIELDS = ("address", "port", "user", "identity_file", "known_hosts", "connect_timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class SshSettings:
+    """A host's SSH settings beyond address, port, user and key.
+
+    ``given`` names the inventory fields (:data:`INVENTORY_FIELDS`) the operator set; the others
+    hold defaults, and an ssh_config ``Host`` block may supply them instead, as with ``ssh``.
+    None means every field was given (a host built in code, not read from an inventory).
+    """
+
+    given: frozenset[str] | None = None
+    config_file: str | None = None
+    """``-F FILE``; None reads ``~/.ssh/config`` when it exists."""
+    options: tuple[tuple[str, str], ...] = ()
+    """``-o Key=Value`` options (lower-cased keys), in order; like ssh's command line, they win
+    over the config file."""
+    jump: tuple[str, ...] = ()
+    """``ssh_jump``/``bastion``: jump hosts ``[user@]host[:port]``, outermost first."""
+    passphrase_file: str | None = None
+    """A file holding the passphrase of an encrypted identity file."""
+
+    def is_given(self, name: str) -> bool:
+        return self.given is None or name in self.given
+
+
+@dataclass(frozen=True, slots=True)
+class Become:
+    """Privilege escalation with sudo: commands that need root run as ``user`` through it."""
+
+    user: str = "root"
+    password: Secret | None = None
+    """The sudo password, fed on stdin (never in argv); None for a NOPASSWD rule."""
+
+
 @dataclass(frozen=True, slots=True)
 class Host:
     """One inventory host: where it is, how to reach it, and its variables.
@@ -101,6 +138,10 @@ class Host:
     trust_on_first_use: bool = False
     connect_timeout: float = 10.0
     vars: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
+    ssh: SshSettings = field(default_factory=SshSettings, compare=False, hash=False)
+    """ssh_config, ``-o`` options, jump hosts (see :mod:`checkpointctl.model.access`)."""
+    become: Become | None = field(default=None, compare=False, hash=False)
+    """Escalate with sudo for commands that need root; None: the login user runs them."""
 
 
 class ReplaceOrder(StrEnum):

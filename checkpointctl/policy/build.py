@@ -79,8 +79,9 @@ def sealed(text: str, path: str, decrypt: Decrypt | None) -> Secret:
     return decrypt(text, path)
 
 
-def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | None,
-                   container: str) -> CollectionSpec:
+def collection_for(
+    host_level: Mapping[str, Any], override: Mapping[str, Any] | None, container: str
+) -> CollectionSpec:
     """Profile defaults, then host-level toggles, then the container's own toggles."""
     merged = {**host_level, **(override or {})}
     profile = str(merged.get("profile") or "minimal")
@@ -211,8 +212,13 @@ def build_state(
         files: dict[str, bytes] = {collection.file_path: _collection_file(collection)}
         for cr in mine:
             files[cr.file_path] = json.dumps(
-                [cr.username, _slow_digest(cr.name, cr.secret), cr.targets, cr.permissions,
-                 cr.expires.isoformat() if cr.expires else None]
+                [
+                    cr.username,
+                    _slow_digest(cr.name, cr.secret),
+                    cr.targets,
+                    cr.permissions,
+                    cr.expires.isoformat() if cr.expires else None,
+                ]
             ).encode()
         repo, digest = split_image(str(c["image"]))  # repo:tag@sha256:… drops the tag
         env: list[tuple[str, str | Secret]] = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import requests
@@ -42,6 +43,17 @@ if TYPE_CHECKING:
 #: The remote command behind every Docker HTTP connection (a constant: nothing to quote).
 DIAL_STDIO = "docker system dial-stdio"
 DIAL_STDIO_ARGV = ("docker", "system", "dial-stdio")
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """How a channel starts dial-stdio: its command line, and what to send before the first
+    HTTP byte (sudo's password line when the host escalates with one; nothing otherwise)."""
+
+    command: str = DIAL_STDIO
+    preamble: bytes = field(default=b"", repr=False)
+
+
 #: The URL the Docker client believes it talks to. Never contacted: the adapter is mounted for
 #: every ``http://`` and ``https://`` URL of the client's session.
 BASE_URL = "http://localhost:2375"
@@ -178,16 +190,25 @@ class DialStdioConnection(HTTPConnection):
     """An HTTP connection whose "socket" is a dial-stdio channel on the shared SSH connection."""
 
     def __init__(
-        self, host: str, port: int | None = None, *, ssh: paramiko.Transport, **kwargs: Any
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        ssh: paramiko.Transport,
+        dial: Dial,
+        **kwargs: Any,
     ) -> None:
         super().__init__(host, port, **kwargs)
         self._ssh = ssh
+        self._dial = dial
 
     def _new_conn(self) -> socket.socket:
         timeout = self.timeout if isinstance(self.timeout, int | float) else None
         try:
             chan = self._ssh.open_session(timeout=timeout)
-            chan.exec_command(DIAL_STDIO)
+            chan.exec_command(self._dial.command)
+            if self._dial.preamble:
+                chan.sendall(self._dial.preamble)
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise NewConnectionError(self, f"cannot open an SSH channel for Docker: {e}") from e
         sock = ChannelSocket(chan)
@@ -215,8 +236,11 @@ class DialStdioAdapter(requests.adapters.HTTPAdapter):
     is already encrypted and authenticated by SSH.
     """
 
-    def __init__(self, ssh: paramiko.Transport, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(
+        self, ssh: paramiko.Transport, *, pool_size: int = POOL_SIZE, dial: Dial | None = None
+    ) -> None:
         self._ssh = ssh
+        self._dial = dial or Dial()
         self._pool_size = pool_size
         self._pool: DialStdioPool | None = None
         self._pool_lock = threading.Lock()
@@ -226,7 +250,11 @@ class DialStdioAdapter(requests.adapters.HTTPAdapter):
         with self._pool_lock:
             if self._pool is None:
                 self._pool = DialStdioPool(
-                    "localhost", maxsize=self._pool_size, block=False, ssh=self._ssh
+                    "localhost",
+                    maxsize=self._pool_size,
+                    block=False,
+                    ssh=self._ssh,
+                    dial=self._dial,
                 )
             return self._pool
 
@@ -293,9 +321,15 @@ def dial_failure(error: BaseException) -> DialFailed | None:
 
 
 def open_docker_client(
-    ssh: paramiko.Transport, *, host: str, where: str, timeout: float = 60.0
+    ssh: paramiko.Transport,
+    *,
+    host: str,
+    where: str,
+    timeout: float = 60.0,
+    dial: Dial | None = None,
 ) -> DockerClient:
-    """A ``docker.DockerClient`` whose requests travel over ``ssh`` (no new login).
+    """A ``docker.DockerClient`` whose requests travel over ``ssh`` (no new login); each
+    channel runs ``dial`` (default: plain ``docker system dial-stdio``).
 
     The API version is negotiated once with an unversioned ``GET /version`` over the same
     adapter, then the real client is built for that version.
@@ -307,7 +341,7 @@ def open_docker_client(
     """
     import docker  # lazy on purpose: see the module docstring
 
-    adapter = DialStdioAdapter(ssh)
+    adapter = DialStdioAdapter(ssh, dial=dial)
     try:
         probe = docker.APIClient(
             base_url=BASE_URL,

@@ -11,10 +11,10 @@ together behind the :class:`~checkpointctl.transport.base.Transport` protocol.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from checkpointctl.errors import HostUnreachable, TransportError
-from checkpointctl.model import Host
+from checkpointctl.model import Become, Host
 from checkpointctl.transport.base import (
     Command,
     CommandResult,
@@ -27,6 +27,8 @@ from checkpointctl.transport.shellserver import encodable
 from checkpointctl.transport.ssh import exec as ssh_exec
 from checkpointctl.transport.ssh.connect import open_client, where
 from checkpointctl.transport.ssh.exec import SshProcess
+from checkpointctl.transport.ssh.privilege import Sudo, probe
+from checkpointctl.transport.ssh.rootfiles import RootFiles
 from checkpointctl.transport.ssh.sftp import SftpFiles
 from checkpointctl.transport.ssh.shell import ShellSession
 from checkpointctl.transport.sshlib import paramiko
@@ -43,14 +45,26 @@ class SshTransport:
     connect_attempts: int
     """How many connects :meth:`open` needed (1 unless a busy sshd dropped the first)."""
 
-    def __init__(self, host: Host, client: paramiko.SSHClient) -> None:
-        """Wrap an already connected and authenticated client (use :meth:`open`)."""
+    def __init__(
+        self,
+        host: Host,
+        client: paramiko.SSHClient,
+        *,
+        on_close: Callable[[], None] | None = None,
+        via: str = "",
+    ) -> None:
+        """Wrap an already connected and authenticated client (use :meth:`open`).
+        ``on_close`` runs after the client is closed (it gives back a shared jump connection);
+        ``via`` names the jump hosts in messages."""
         self.host = host
         self.connect_attempts = 1
         self._client = client
-        self._where = where(host)
+        self._on_close = on_close
+        self._where = where(host) + via
         self._lock = threading.Lock()
         self._files = SftpFiles(host.name, self._where, lambda: self.connection)
+        self._sudo: Sudo | None = None
+        self._root_files: RootFiles | None = None
         self._docker: DockerClient | None = None
         self._keep_shell = False
         self._shell: ShellSession | None = None
@@ -67,10 +81,48 @@ class SshTransport:
                 our key.
             TransportError: the host's SSH settings are unusable.
         """
-        client, attempts = open_client(host, timeout=timeout)
-        opened = cls(host, client)
-        opened.connect_attempts = attempts
+        connected = open_client(host, timeout=timeout)
+        opened = cls(host, connected.client, on_close=connected.release, via=connected.route.via())
+        opened.connect_attempts = connected.attempts
+        if host.become is not None:
+            try:
+                opened.become(host.become)
+            except BaseException:
+                opened.close()
+                raise
         return opened
+
+    def become(self, become: Become) -> None:
+        """Run every command (and every file change) as ``become.user`` through sudo from now
+        on (see :mod:`~checkpointctl.transport.ssh.privilege`).
+
+        Raises:
+            TransportError: sudo refused, naming the refused command.
+        """
+        self._sudo = probe(become, self._run_as_login, self._where, self.login)
+        self._root_files = RootFiles(self.host.name, self._files, self._run_as_root)
+
+    @property
+    def login(self) -> str:
+        """The user the connection logged in as (ssh_config may have chosen it)."""
+        transport = self._client.get_transport()
+        name = transport.get_username() if transport is not None else None
+        return name or self.host.user
+
+    def _run_as_login(self, argv: Sequence[str], stdin: bytes | None) -> CommandResult:
+        return ssh_exec.run_command(
+            self.connection,
+            self.host.name,
+            self._where,
+            argv,
+            stdin=stdin,
+            timeout=self.host.connect_timeout + 20.0,
+            check=False,
+            channel_timeout=self.host.connect_timeout,
+        )
+
+    def _run_as_root(self, argv: Sequence[str], stdin: bytes | None) -> CommandResult:
+        return self.run(argv, stdin=stdin, timeout=60.0, check=False)
 
     def __enter__(self) -> SshTransport:
         return self
@@ -123,6 +175,7 @@ class SshTransport:
             timeout=timeout,
             check=check,
             channel_timeout=self.host.connect_timeout,
+            sudo=self._sudo,
         )
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
@@ -151,6 +204,7 @@ class SshTransport:
                 self._where,
                 chosen,
                 channel_timeout=self.host.connect_timeout,
+                sudo=self._sudo,
             )
             results.update(zip(batch, parsed, strict=True))
         for i, c in enumerate(commands):
@@ -167,7 +221,11 @@ class SshTransport:
             HostUnreachable: the connection broke.
         """
         return ssh_exec.spawn(
-            self.connection, self._where, argv, channel_timeout=self.host.connect_timeout
+            self.connection,
+            self._where,
+            argv,
+            channel_timeout=self.host.connect_timeout,
+            sudo=self._sudo,
         )
 
     # -- shells -----------------------------------------------------------------------------
@@ -211,7 +269,10 @@ class SshTransport:
         if self._shell is None or not self._shell.usable:
             try:
                 self._shell = ShellSession.start(
-                    self.connection, self._where, timeout=self.host.connect_timeout
+                    self.connection,
+                    self._where,
+                    timeout=self.host.connect_timeout,
+                    sudo=self._sudo,
                 )
             except TransportError:
                 return None
@@ -219,16 +280,28 @@ class SshTransport:
 
     # -- files ------------------------------------------------------------------------------
 
+    # With become, files go through :class:`RootFiles` (SFTP runs as the login user).
+
     def read_file(self, path: str) -> bytes | None:
+        if self._root_files is not None:
+            return self._root_files.read_file(path)
         return self._files.read_file(path)
 
     def stat(self, path: str) -> FileStat | None:
+        if self._root_files is not None:
+            return self._root_files.stat(path)
         return self._files.stat(path)
 
     def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
+        if self._root_files is not None:
+            self._root_files.write_file(path, data, mode=mode, uid=uid, gid=gid)
+            return
         self._files.write_file(path, data, mode=mode, uid=uid, gid=gid)
 
     def remove_file(self, path: str) -> None:
+        if self._root_files is not None:
+            self._root_files.remove_file(path)
+            return
         self._files.remove_file(path)
 
     # -- docker -----------------------------------------------------------------------------
@@ -245,10 +318,18 @@ class SshTransport:
         """
         with self._lock:
             if self._docker is None:
-                from checkpointctl.transport.dockerssh import open_docker_client
+                from checkpointctl.transport.dockerssh import (
+                    DIAL_STDIO_ARGV,
+                    Dial,
+                    open_docker_client,
+                )
 
+                dial = None
+                if self._sudo is not None:
+                    argv = self._sudo.argv(DIAL_STDIO_ARGV)
+                    dial = Dial(ssh_exec.command_line(argv), self._sudo.preamble)
                 self._docker = open_docker_client(
-                    self.connection, host=self.host.name, where=self._where
+                    self.connection, host=self.host.name, where=self._where, dial=dial
                 )
             return self._docker
 
@@ -267,3 +348,5 @@ class SshTransport:
             self._files.close()
         finally:
             self._client.close()
+            if self._on_close is not None:
+                self._on_close()

@@ -8,11 +8,14 @@ backoff; nothing else is (see :func:`transient_connect_error`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
 from checkpointctl.model import Host
@@ -25,7 +28,10 @@ from checkpointctl.transport.hostkeys import (
     known_hosts_name,
     tofu_without_file_message,
 )
-from checkpointctl.transport.sshfiles import add_known_keys, identity_key
+from checkpointctl.transport.ssh.jumps import JUMPS
+from checkpointctl.transport.ssh.keys import load_identities
+from checkpointctl.transport.ssh.route import Endpoint, Route, resolve
+from checkpointctl.transport.sshfiles import add_known_keys
 from checkpointctl.transport.sshlib import paramiko
 
 # paramiko logs a failed handshake at ERROR level with a traceback; with no logging configured
@@ -105,42 +111,69 @@ def known_hosts_path(host: Host) -> str:
     return os.path.expanduser(host.known_hosts or DEFAULT_KNOWN_HOSTS)
 
 
-def open_client(host: Host, *, timeout: float | None = None) -> tuple[paramiko.SSHClient, int]:
-    """A connected, authenticated client for ``host`` and how many connects it took.
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """An authenticated client, how many connects it took, the route it took, and what to call
+    once it is closed (it gives back the shared jump connection)."""
 
-    ``timeout`` (default ``host.connect_timeout``) bounds the TCP connect, the banner, the key
+    client: paramiko.SSHClient
+    attempts: int
+    route: Route
+    release: Callable[[], None]
+
+
+def open_client(host: Host, *, timeout: float | None = None) -> Opened:
+    """A connected, authenticated client for ``host`` along its route (see
+    :mod:`~checkpointctl.transport.ssh.route`): directly, through jump hosts (their connections
+    shared, see :mod:`~checkpointctl.transport.ssh.jumps`) or a ProxyCommand.
+
+    ``timeout`` (default the route's connect timeout) bounds the TCP connect, the banner, the key
     exchange and the authentication each. A connect the host drops before its banner (a busy
     sshd past ``MaxStartups``) is tried up to :data:`CONNECT_ATTEMPTS` times with jittered
-    backoff; nothing else is retried (see :func:`transient_connect_error`).
+    backoff; nothing else is retried (see :func:`transient_connect_error`). Every hop's host key
+    is checked against its known_hosts.
 
     Raises:
-        HostKeyError: the host key is unknown (without trust on first use) or changed.
-        HostUnreachable: the host cannot be reached, does not speak SSH in time, or refused
-            our key.
+        HostKeyError: a host key on the way is unknown (without trust on first use) or changed.
+        HostUnreachable: a host on the way cannot be reached, does not speak SSH in time, or
+            refused our key.
         TransportError: the host's SSH settings are unusable (no key configured, missing
-            identity file, unreadable known_hosts).
+            identity file, unreadable known_hosts, an unsupported ssh_config option).
     """
-    limit = host.connect_timeout if timeout is None else timeout
-    named = where(host)
-    known_hosts = known_hosts_path(host)
-    identity = os.path.expanduser(host.identity_file) if host.identity_file else None
-    agent = identity is None and use_agent(host.vars)
-    if identity is None and not agent:
+    route = resolve(host)
+    target = route.target
+    if timeout is not None:
+        target = dataclasses.replace(target, connect_timeout=timeout)
+        route = Route(target, route.jumps)
+    if host.identity_file and not os.path.isfile(os.path.expanduser(host.identity_file)):
         raise TransportError(
-            f"{named}: no SSH key configured\n"
-            "  hint: set `identity_file` (or `ansible_ssh_private_key_file`) for the host, "
-            "or `ssh_use_agent: true` to use the SSH agent"
+            f"{where(host)}: identity file {os.path.expanduser(host.identity_file)} does not exist"
         )
-    if identity is not None and not os.path.isfile(identity):
-        raise TransportError(f"{named}: identity file {identity} does not exist")
+    agent = use_agent(host.vars)
+    if not target.identities and not agent:
+        raise TransportError(
+            f"{where(host)}: no SSH key configured\n"
+            "  hint: set `identity_file` (or `ansible_ssh_private_key_file`) for the host, "
+            "an IdentityFile in ssh_config, or `ssh_use_agent: true` to use the SSH agent"
+        )
+
+    def connect(endpoint: Endpoint, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+        return _connect_endpoint(endpoint, sock, agent, host.ssh.passphrase_file, host.name)
 
     attempts = 0
     while True:
         attempts += 1
+        sock: paramiko.Channel | paramiko.ProxyCommand | None = None
         try:
-            client = _connect_once(host, named, known_hosts, identity, agent, limit)
+            if route.jumps:
+                sock = JUMPS.channel(route.jumps, target, connect)
+            elif target.proxy_command:
+                sock = _proxy_command(target, host.name)
+            client = _connect_endpoint(target, sock, agent, host.ssh.passphrase_file, host.name)
             break
         except Exception as e:
+            if route.jumps and sock is not None:
+                JUMPS.release(route.jumps)
             if not transient_connect_error(e.__cause__ or e):
                 raise
             if attempts >= CONNECT_ATTEMPTS:
@@ -149,53 +182,83 @@ def open_client(host: Host, *, timeout: float | None = None) -> tuple[paramiko.S
     transport = client.get_transport()
     if transport is None:  # connect() returned, so this is a paramiko bug
         client.close()
-        raise HostUnreachable(f"{named}: connection closed right after login")
+        raise HostUnreachable(f"{where(host)}: connection closed right after login")
     transport.set_keepalive(KEEPALIVE_SECONDS)
-    return client, attempts
+    released = threading.Event()
+
+    def release() -> None:
+        if route.jumps and not released.is_set():
+            released.set()
+            JUMPS.release(route.jumps)
+
+    return Opened(client, attempts, route, release)
 
 
-def _connect_once(
-    host: Host,
-    named: str,
-    known_hosts: str,
-    identity: str | None,
+def _proxy_command(target: Endpoint, owner: str) -> paramiko.ProxyCommand:
+    """The ProxyCommand's process as the connection's socket (run by paramiko, split with
+    shlex, without a shell: the command comes from the operator's own ssh_config).
+
+    Raises:
+        HostUnreachable: the command could not be started.
+    """
+    try:
+        return paramiko.ProxyCommand(target.proxy_command or "")
+    except (paramiko.SSHException, OSError) as e:
+        raise HostUnreachable(f"{owner}: ProxyCommand failed to start: {e}") from e
+
+
+def _connect_endpoint(
+    endpoint: Endpoint,
+    sock: paramiko.Channel | paramiko.ProxyCommand | None,
     agent: bool,
-    limit: float,
+    passphrase_file: str | None,
+    owner: str,
 ) -> paramiko.SSHClient:
-    """One connect, key check and login; failures translated (the cause kept for retries)."""
+    """One connect, host key check and login to ``endpoint``; failures translated (the cause
+    kept for retries)."""
+    named = f"{endpoint.label} ({endpoint.address}:{endpoint.port})"
+    known_hosts = endpoint.known_hosts
+    limit = endpoint.connect_timeout
     client = paramiko.SSHClient()
+    name = known_hosts_name(endpoint.address, endpoint.port)
     if os.path.exists(known_hosts):
         try:
-            add_known_keys(client, known_hosts, known_hosts_name(host.address, host.port))
+            add_known_keys(client, known_hosts, name)
         except (OSError, paramiko.SSHException) as e:
             raise TransportError(f"{named}: cannot read known_hosts {known_hosts}: {e}") from e
-    if host.trust_on_first_use:
-        if host.known_hosts is None:
-            raise HostKeyError(tofu_without_file_message(host.name, host.address, host.port))
-        client.set_missing_host_key_policy(RecordUnknownKey(host.address, host.port, known_hosts))
+    if endpoint.host_keys == "accept-new":
+        if known_hosts == os.path.expanduser(DEFAULT_KNOWN_HOSTS):
+            raise HostKeyError(
+                tofu_without_file_message(endpoint.label, endpoint.address, endpoint.port)
+            )
+        client.set_missing_host_key_policy(
+            RecordUnknownKey(endpoint.address, endpoint.port, known_hosts)
+        )
     else:
         client.set_missing_host_key_policy(
-            RefuseUnknownKey(host.name, host.address, host.port, known_hosts)
+            RefuseUnknownKey(endpoint.label, endpoint.address, endpoint.port, known_hosts)
         )
-
+    use_agent_keys = agent and not endpoint.identities_only
+    identity = endpoint.identities[0] if endpoint.identities else None
     try:
-        pkey = identity_key(identity) if identity else None
+        ids = load_identities(endpoint.identities, passphrase_file, use_agent_keys, owner)
         client.connect(
-            hostname=host.address,
-            port=host.port,
-            username=host.user,
-            pkey=pkey,
-            key_filename=identity if pkey is None else None,
-            allow_agent=agent,
+            hostname=endpoint.address,
+            port=endpoint.port,
+            username=endpoint.user,
+            pkey=ids.keys[0] if ids.keys else None,
+            key_filename=list(ids.files) or None,  # type: ignore[arg-type]  # a list is accepted
+            allow_agent=use_agent_keys,
             look_for_keys=False,
             timeout=limit,
             banner_timeout=limit,
             auth_timeout=limit,
             channel_timeout=limit,
+            sock=sock,
         )
     except Exception as e:
         client.close()
-        mapped = connect_error(e, host, named, known_hosts, limit, identity)
+        mapped = endpoint_error(e, endpoint, named, limit, identity)
         if mapped is e:
             raise
         raise mapped from e
@@ -213,15 +276,35 @@ def connect_error(
     limit: float,
     identity: str | None,
 ) -> Exception:
+    """Translate what paramiko and the socket layer raise on connect to ``host`` into our
+    errors (see :func:`endpoint_error`)."""
+    endpoint = Endpoint(
+        label=host.name,
+        address=host.address,
+        port=host.port,
+        user=host.user,
+        identities=(identity,) if identity else (),
+        identities_only=False,
+        known_hosts=known_hosts,
+        host_keys="strict",
+        connect_timeout=limit,
+    )
+    return endpoint_error(e, endpoint, named, limit, identity)
+
+
+def endpoint_error(
+    e: Exception, endpoint: Endpoint, named: str, limit: float, identity: str | None
+) -> Exception:
     """Translate what paramiko and the socket layer raise on connect into our errors."""
+    known_hosts = endpoint.known_hosts
     if isinstance(e, HostKeyError | TransportError):
         return e
     if isinstance(e, paramiko.BadHostKeyException):
         return HostKeyError(
             changed_key_message(
-                host.name,
-                host.address,
-                host.port,
+                endpoint.label,
+                endpoint.address,
+                endpoint.port,
                 OfferedKey.of(e.key),
                 OfferedKey.of(e.expected_key),
                 known_hosts,
@@ -230,12 +313,15 @@ def connect_error(
     if isinstance(e, paramiko.PasswordRequiredException):
         return TransportError(
             f"{named}: identity file {identity} is encrypted\n"
-            "  hint: load it into an agent and set `ssh_use_agent: true`, or use a key "
-            "without passphrase kept in your secret store"
+            "  hint: name a file holding its passphrase with `ssh_key_passphrase_file`, run "
+            "on a terminal to be asked for it, or load it into an agent and set "
+            "`ssh_use_agent: true`"
         )
     if isinstance(e, paramiko.AuthenticationException):
         used = f"key {identity}" if identity else "the SSH agent's keys"
-        return HostUnreachable(f"{named}: authentication as {host.user} with {used} failed: {e}")
+        return HostUnreachable(
+            f"{named}: authentication as {endpoint.user} with {used} failed: {e}"
+        )
     if isinstance(e, TimeoutError):
         return HostUnreachable(f"{named}: timed out after {limit:g}s")
     if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):

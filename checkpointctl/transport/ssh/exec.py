@@ -30,6 +30,7 @@ from checkpointctl.transport.batch import batch_argv, parse_batch_output
 from checkpointctl.transport.command import check_argv, describe, finish
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.process import keep_tail, split_line
+from checkpointctl.transport.ssh.privilege import Sudo
 from checkpointctl.transport.sshlib import paramiko
 
 #: How much is read from or sent to a channel at once.
@@ -77,8 +78,10 @@ def run_command(
     timeout: float,
     check: bool,
     channel_timeout: float,
+    sudo: Sudo | None = None,
 ) -> CommandResult:
-    """Run argv in a new channel of ``connection``.
+    """Run argv in a new channel of ``connection`` (through ``sudo`` when given; the result
+    names argv as given).
 
     stdout and stderr are read while ``stdin`` is being sent, so neither side can stall the
     other however much they write. ``timeout`` bounds the whole command; on expiry the channel
@@ -91,7 +94,9 @@ def run_command(
         HostUnreachable: the connection broke.
     """
     args = check_argv(argv)
-    line = command_line(args)
+    line = command_line(sudo.argv(args) if sudo else args)
+    if sudo is not None:
+        stdin = sudo.stdin(stdin)
     deadline = time.monotonic() + timeout
     chan = open_channel(connection, where, min(timeout, channel_timeout))
     try:
@@ -114,8 +119,10 @@ def run_batch(
     commands: Sequence[Command],
     *,
     channel_timeout: float,
+    sudo: Sudo | None = None,
 ) -> list[CommandResult]:
-    """Run ``commands`` as one batch script in one channel; their results, unchecked.
+    """Run ``commands`` as one batch script in one channel (under one ``sudo`` when given);
+    their results, unchecked.
 
     Raises:
         TransportError: the batch did not finish within the sum of the commands' timeouts, or
@@ -134,12 +141,18 @@ def run_batch(
         timeout=timeout,
         check=False,
         channel_timeout=channel_timeout,
+        sudo=sudo,
     )
     return parse_batch_output(host, commands, raw, token)
 
 
 def spawn(
-    connection: paramiko.Transport, where: str, argv: Sequence[str], *, channel_timeout: float
+    connection: paramiko.Transport,
+    where: str,
+    argv: Sequence[str],
+    *,
+    channel_timeout: float,
+    sudo: Sudo | None = None,
 ) -> SshProcess:
     """Start argv in a new channel of ``connection`` and return at once.
 
@@ -154,7 +167,9 @@ def spawn(
     args = check_argv(argv)
     chan = open_channel(connection, where, channel_timeout)
     try:
-        chan.exec_command(command_line(args))
+        chan.exec_command(command_line(sudo.argv(args) if sudo else args))
+        if sudo is not None and sudo.preamble:
+            chan.sendall(sudo.preamble)
     except (paramiko.SSHException, EOFError, OSError) as e:
         chan.close()
         raise HostUnreachable(f"{where}: connection lost starting `{describe(args)}`: {e}") from e

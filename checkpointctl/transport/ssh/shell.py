@@ -25,6 +25,7 @@ from checkpointctl.transport.shellserver import (
     encode_request,
 )
 from checkpointctl.transport.ssh.exec import CHUNK, SshProcess, command_line, open_channel
+from checkpointctl.transport.ssh.privilege import Sudo
 from checkpointctl.transport.sshlib import paramiko
 
 
@@ -39,8 +40,16 @@ class ShellSession:
         self.usable = True
 
     @classmethod
-    def start(cls, connection: paramiko.Transport, where: str, *, timeout: float) -> ShellSession:
-        """Start a shell server in a new channel and wait for its ``ready``.
+    def start(
+        cls,
+        connection: paramiko.Transport,
+        where: str,
+        *,
+        timeout: float,
+        sudo: Sudo | None = None,
+    ) -> ShellSession:
+        """Start a shell server in a new channel (under one ``sudo`` when given) and wait for
+        its ``ready``.
 
         Raises:
             TransportError: it did not start (no channel, no answer).
@@ -48,8 +57,9 @@ class ShellSession:
         token = new_token()
         chan = open_channel(connection, where, timeout)
         try:
-            chan.exec_command(command_line(["sh", "-c", SERVER_SCRIPT]))
-            chan.sendall(token.encode() + b"\n")
+            server = ("sh", "-c", SERVER_SCRIPT)
+            chan.exec_command(command_line(sudo.argv(server) if sudo else server))
+            chan.sendall((sudo.preamble if sudo else b"") + token.encode() + b"\n")
         except (paramiko.SSHException, EOFError, OSError) as e:
             chan.close()
             raise TransportError(f"{where}: cannot start a shell: {e}") from e

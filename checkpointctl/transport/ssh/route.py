@@ -1,0 +1,418 @@
+"""Where an SSH connection goes and through what: the host, its jump hosts, its settings.
+
+Operators already describe their networks to OpenSSH: ``~/.ssh/config`` (or ``-F FILE``) with
+``Host``/``Match host`` blocks, and the inventory's ``ansible_ssh_common_args``. This module
+reads both (paramiko's :class:`~paramiko.config.SSHConfig` parses the file) and maps every option
+it meets explicitly: the supported ones onto an :class:`Endpoint`, a short list of harmless ones
+(logging, keepalives, multiplexing: nothing that changes whom we talk to or what we trust) is
+passed over, and any other option is an error naming the option and the file, never dropped.
+
+Precedence is OpenSSH's, with the inventory in the place of ssh's command line: ``-o`` options
+from the inventory's SSH arguments, then the inventory's own fields (address, port, user, key,
+known_hosts, timeout) when the operator set them, then the config file, then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from checkpointctl.errors import TransportError
+from checkpointctl.model import Host
+from checkpointctl.transport.hostkeys import DEFAULT_KNOWN_HOSTS
+from checkpointctl.transport.sshfiles import FileCache
+from checkpointctl.transport.sshlib import paramiko
+
+#: Read when the host names no ``-F`` file; a missing one is no error.
+DEFAULT_CONFIG = "~/.ssh/config"
+
+HostKeyPolicy = Literal["strict", "accept-new"]
+
+#: Options mapped onto an :class:`Endpoint`.
+SUPPORTED = frozenset(
+    {
+        "hostname",
+        "port",
+        "user",
+        "identityfile",
+        "identitiesonly",
+        "proxyjump",
+        "proxycommand",
+        "userknownhostsfile",
+        "stricthostkeychecking",
+        "connecttimeout",
+    }
+)
+#: Options that change nothing checkpointctl does, with the values for which that holds (None:
+#: any value). Keepalives (we send our own), logging, multiplexing (one connection per host
+#: anyway), agent storage, environment for interactive shells, extra known-hosts sources that
+#: could only make a refusal an acceptance (ignoring them errs on the safe side).
+HARMLESS: Mapping[str, frozenset[str] | None] = {
+    "addkeystoagent": None,
+    "batchmode": None,
+    "checkhostip": None,
+    "compression": None,
+    "controlmaster": None,
+    "controlpath": None,
+    "controlpersist": None,
+    "forwardagent": frozenset({"no"}),
+    "forwardx11": frozenset({"no"}),
+    "forwardx11trusted": None,
+    "globalknownhostsfile": None,
+    "hashknownhosts": None,
+    "loglevel": None,
+    "passwordauthentication": None,
+    "kbdinteractiveauthentication": None,
+    "preferredauthentications": None,
+    "pubkeyauthentication": frozenset({"yes"}),
+    "requesttty": frozenset({"no", "auto"}),
+    "sendenv": None,
+    "serveralivecountmax": None,
+    "serveraliveinterval": None,
+    "tcpkeepalive": None,
+    "updatehostkeys": None,
+    "visualhostkey": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One SSH server on the way: a jump host or the target."""
+
+    label: str
+    """How messages name it: the inventory name or the jump spec."""
+    address: str
+    port: int
+    user: str
+    identities: tuple[str, ...]
+    """Identity files to offer, in order (already ``~``-expanded)."""
+    identities_only: bool
+    """``IdentitiesOnly yes``: never the agent's keys."""
+    known_hosts: str
+    host_keys: HostKeyPolicy
+    connect_timeout: float
+    proxy_command: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The target and the jump hosts before it, outermost first."""
+
+    target: Endpoint
+    jumps: tuple[Endpoint, ...] = ()
+
+    def via(self) -> str:
+        """`` via bastion, inner`` for messages, or ``""`` when direct."""
+        if self.jumps:
+            return " via " + ", ".join(j.label for j in self.jumps)
+        if self.target.proxy_command:
+            return " via ProxyCommand"
+        return ""
+
+
+def _parse_config(path: str) -> paramiko.SSHConfig:
+    return paramiko.SSHConfig.from_path(path)
+
+
+CONFIGS: FileCache[paramiko.SSHConfig] = FileCache(_parse_config)
+
+
+def config_path(host: Host) -> str | None:
+    """The ssh_config file for ``host``: its ``-F`` file, else ``~/.ssh/config`` if present.
+
+    Raises:
+        TransportError: the host names a file that does not exist.
+    """
+    if host.ssh.config_file is not None:
+        path = os.path.expanduser(host.ssh.config_file)
+        if not os.path.isfile(path):
+            raise TransportError(f"{host.name}: ssh_config file {path} does not exist")
+        return path
+    default = os.path.expanduser(DEFAULT_CONFIG)
+    return default if os.path.isfile(default) else None
+
+
+def lookup(path: str | None, name: str, owner: str) -> dict[str, str | list[str]]:
+    """The options ``path`` sets for ``name`` (lower-cased keys; ``identityfile`` a list).
+
+    Raises:
+        TransportError: the file cannot be read or parsed (a ``Match exec`` block, whose
+            commands checkpointctl does not run, included).
+    """
+    if path is None:
+        return {}
+    try:
+        found = CONFIGS.get(path).lookup(name)
+    except (OSError, paramiko.ConfigParseError, ImportError, TypeError) as e:
+        raise TransportError(f"{owner}: cannot use ssh_config {path}: {e}") from e
+    except paramiko.CouldNotCanonicalize as e:
+        raise TransportError(f"{owner}: ssh_config {path}: cannot canonicalize {e}") from e
+    return dict(found.items())
+
+
+def check_options(options: Mapping[str, object], source: str, owner: str) -> None:
+    """Refuse every option that is neither supported nor harmless (named, with its source).
+
+    Raises:
+        TransportError: the first such option, by name.
+    """
+    for key, value in options.items():
+        if key in SUPPORTED:
+            continue
+        if key in HARMLESS:
+            allowed = HARMLESS[key]
+            text = value if isinstance(value, str) else " ".join(map(str, value))  # type: ignore[call-overload]
+            if allowed is None or text.strip().lower() in allowed:
+                continue
+            raise TransportError(
+                f"{owner}: {source}: `{key} {text}` is not supported "
+                f"(only {', '.join(sorted(allowed))})"
+            )
+        raise TransportError(
+            f"{owner}: {source}: option `{key}` is not supported by checkpointctl\n"
+            f"  hint: supported: {', '.join(sorted(SUPPORTED))}"
+        )
+
+
+def _one(value: str | list[str] | None) -> str | None:
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _number(value: str, key: str, owner: str, source: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise TransportError(f"{owner}: {source}: {key} {value!r} is not a number") from None
+
+
+def _port(value: str, owner: str, source: str) -> int:
+    number = _number(value, "Port", owner, source)
+    if number != int(number) or not 0 < number < 65536:
+        raise TransportError(f"{owner}: {source}: Port {value!r} is out of range")
+    return int(number)
+
+
+def _host_keys(value: str, owner: str, source: str) -> HostKeyPolicy:
+    """``StrictHostKeyChecking``: yes/ask refuse unknown keys; accept-new records them; no/off
+    is refused, because checkpointctl never talks to a host whose key it has not checked."""
+    word = value.strip().lower()
+    if word in ("yes", "ask", "true"):
+        return "strict"
+    if word == "accept-new":
+        return "accept-new"
+    raise TransportError(
+        f"{owner}: {source}: StrictHostKeyChecking {value} is not supported: checkpointctl "
+        "always checks host keys (use accept-new or trust_on_first_use to record new ones)"
+    )
+
+
+def _expand_tokens(text: str, address: str, port: int, user: str) -> str:
+    """OpenSSH's ``%h %p %r %%`` in a ProxyCommand or ProxyJump from the command line."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "%" and i + 1 < len(text):
+            nxt = text[i + 1]
+            out.append({"h": address, "p": str(port), "r": user, "%": "%"}.get(nxt, ch + nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _merged(
+    config: Mapping[str, str | list[str]], options: Sequence[tuple[str, str]]
+) -> dict[str, str | list[str]]:
+    """Config values overlaid by ``-o`` options (the first ``-o`` for a key wins, as in ssh;
+    ``IdentityFile`` accumulates, command line first)."""
+    merged: dict[str, str | list[str]] = dict(config)
+    seen: set[str] = set()
+    cli_identities: list[str] = []
+    for key, value in options:
+        if key == "identityfile":
+            cli_identities.append(value)
+            continue
+        if key in seen:
+            continue
+        seen.add(key)
+        merged[key] = value
+    if cli_identities:
+        existing = merged.get("identityfile", [])
+        merged["identityfile"] = cli_identities + (
+            existing if isinstance(existing, list) else [existing]
+        )
+    return merged
+
+
+def resolve(host: Host) -> Route:
+    """The route to ``host`` (see the module docstring for precedence).
+
+    Raises:
+        TransportError: an unsupported or malformed option (named, with its file), a jump host
+            spec that cannot be read, or both a ProxyJump and a ProxyCommand.
+    """
+    path = config_path(host)
+    settings = host.ssh
+    lookup_name = host.address if settings.is_given("address") else host.name
+    config = lookup(path, lookup_name, host.name)
+    source = f"ssh_config {path}" if path else "ssh options"
+    check_options(config, source, host.name)
+    check_options(dict(settings.options), "inventory ssh arguments", host.name)
+    opts = _merged(config, settings.options)
+    cli = dict(settings.options)
+
+    def pick(key: str, field: str) -> str | None:
+        """``-o`` option, else the inventory field if given (None: take the config's)."""
+        if key in cli:
+            return cli[key]
+        if settings.is_given(field):
+            return None
+        return _one(opts.get(key))
+
+    # as ssh does with the name it was given: a HostName in a matching block replaces it
+    address = cli.get("hostname") or _one(config.get("hostname")) or lookup_name
+    port_text = pick("port", "port")
+    port = _port(port_text, host.name, source) if port_text else host.port
+    user = pick("user", "user") or host.user
+    identities: list[str] = []
+    if "identityfile" in cli:
+        identities.extend(v for k, v in settings.options if k == "identityfile")
+    if host.identity_file:
+        identities.append(host.identity_file)
+    config_ids = config.get("identityfile")
+    if isinstance(config_ids, list):
+        identities.extend(config_ids)
+    elif isinstance(config_ids, str):
+        identities.append(config_ids)
+    identities = list(dict.fromkeys(os.path.expanduser(i) for i in identities))
+    only = str(_one(opts.get("identitiesonly")) or "no").strip().lower() == "yes"
+    known_text = pick("userknownhostsfile", "known_hosts")
+    if known_text is not None and len(known_text.split()) > 1:
+        raise TransportError(
+            f"{host.name}: {source}: UserKnownHostsFile with several files is not supported"
+        )
+    known = os.path.expanduser(known_text or host.known_hosts or DEFAULT_KNOWN_HOSTS)
+    strict_text = _one(opts.get("stricthostkeychecking"))
+    host_keys: HostKeyPolicy = "accept-new" if host.trust_on_first_use else "strict"
+    if strict_text is not None:
+        host_keys = _host_keys(strict_text, host.name, source)
+    timeout_text = pick("connecttimeout", "connect_timeout")
+    timeout = (
+        _number(timeout_text, "ConnectTimeout", host.name, source)
+        if timeout_text
+        else host.connect_timeout
+    )
+    proxy = _one(opts.get("proxycommand"))
+    if proxy is not None and proxy.strip().lower() == "none":
+        proxy = None
+    if proxy is not None and "proxycommand" in cli:
+        proxy = _expand_tokens(proxy, address, port, user)
+    target = Endpoint(
+        label=host.name,
+        address=address,
+        port=port,
+        user=user,
+        identities=tuple(identities),
+        identities_only=only,
+        known_hosts=known,
+        host_keys=host_keys,
+        connect_timeout=timeout,
+        proxy_command=proxy,
+    )
+    jump_text = cli.get("proxyjump")
+    specs: tuple[str, ...]
+    if jump_text is not None:
+        specs = _split_jumps(_expand_tokens(jump_text, address, port, user))
+    elif settings.jump:
+        specs = settings.jump
+    else:
+        specs = _split_jumps(str(_one(opts.get("proxyjump")) or "none"))
+    if specs and proxy is not None:
+        raise TransportError(
+            f"{host.name}: both a ProxyJump ({', '.join(specs)}) and a ProxyCommand are set; "
+            "use one"
+        )
+    jumps = tuple(_jump_endpoint(spec, path, target, host.name) for spec in specs)
+    return Route(target, jumps)
+
+
+def _split_jumps(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def parse_jump_spec(spec: str) -> tuple[str | None, str, int | None]:
+    """``[user@]host[:port]`` or ``ssh://[user@]host[:port]`` -> (user, host, port).
+
+    Raises:
+        ValueError: an empty host or a bad port.
+    """
+    text = spec[len("ssh://") :] if spec.startswith("ssh://") else spec
+    user: str | None = None
+    if "@" in text:
+        user, text = text.rsplit("@", 1)
+    port: int | None = None
+    if text.startswith("["):  # [v6address]:port
+        end = text.find("]")
+        if end < 0:
+            raise ValueError(f"jump host {spec!r}: unclosed '['")
+        host, rest = text[1:end], text[end + 1 :]
+        if rest.startswith(":"):
+            port = int(rest[1:])
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        if not port_text.isdigit():
+            raise ValueError(f"jump host {spec!r}: bad port {port_text!r}")
+        port = int(port_text)
+    else:
+        host = text
+    if not host or (port is not None and not 0 < port < 65536):
+        raise ValueError(f"jump host {spec!r} is not [user@]host[:port]")
+    return user or None, host, port
+
+
+def _jump_endpoint(spec: str, path: str | None, target: Endpoint, owner: str) -> Endpoint:
+    """A jump host: its spec, then its own ssh_config block, then the target's key, known_hosts
+    and timeout (the user too: one account across a customer's hosts is the common case)."""
+    try:
+        user, name, port = parse_jump_spec(spec)
+    except ValueError as e:
+        raise TransportError(f"{owner}: {e}") from None
+    config = lookup(path, name, owner)
+    source = f"ssh_config {path} (jump host {name})"
+    check_options(config, source, owner)
+    if "proxyjump" in config or "proxycommand" in config:
+        raise TransportError(
+            f"{owner}: {source}: a jump host with its own ProxyJump or ProxyCommand is not "
+            "supported; list every hop in the target's ProxyJump instead"
+        )
+    address = str(_one(config.get("hostname")) or name)
+    config_port = _one(config.get("port"))
+    ids = config.get("identityfile")
+    identities = tuple(
+        os.path.expanduser(i) for i in (ids if isinstance(ids, list) else [ids] if ids else [])
+    )
+    known = _one(config.get("userknownhostsfile"))
+    strict = _one(config.get("stricthostkeychecking"))
+    timeout = _one(config.get("connecttimeout"))
+    return Endpoint(
+        label=spec,
+        address=address,
+        port=port or (_port(config_port, owner, source) if config_port else 22),
+        user=user or str(_one(config.get("user")) or target.user),
+        identities=identities or target.identities,
+        identities_only=str(_one(config.get("identitiesonly")) or "no").lower() == "yes"
+        or target.identities_only,
+        known_hosts=os.path.expanduser(known) if known else target.known_hosts,
+        host_keys=_host_keys(strict, owner, source) if strict else target.host_keys,
+        connect_timeout=(
+            _number(timeout, "ConnectTimeout", owner, source) if timeout else target.connect_timeout
+        ),
+    )
