@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from checkpointctl.model import Host
 
@@ -279,6 +279,32 @@ class DockerAccess(Protocol):
         Raises:
             CommandFailed: the command that reaches the engine failed on the host.
             TransportError: the engine cannot be reached otherwise.
+        """
+        ...
+
+
+class ByteStream(Protocol):
+    """The part of a socket a banner check needs (a socket, an SSH channel, a ProxyCommand)."""
+
+    def recv(self, n: int) -> bytes: ...
+
+    def settimeout(self, timeout: float | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class NewConnections(Protocol):
+    """Opens *new* TCP connections to the host's SSH port along the transport's own route:
+    directly, through its jump hosts, or through its ProxyCommand. The firewall's commit-confirm
+    step needs one to prove the new rules still let management in, from where management comes
+    (behind a bastion, that is the bastion, not the controller)."""
+
+    def open_stream(self, timeout: float) -> ByteStream:
+        """A new connection to the host's SSH port.
+
+        Raises:
+            OSError: it could not be made (refused, timed out, the jump host could not connect).
         """
         ...
 

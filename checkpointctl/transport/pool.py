@@ -15,18 +15,21 @@ run would.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Sequence
 
 from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import (
+    ByteStream,
     Command,
     CommandResult,
     DockerClient,
     FileStat,
     HeldShell,
     HostProcess,
+    NewConnections,
     Transport,
 )
 
@@ -154,6 +157,12 @@ class PooledTransport:
 
     def docker(self) -> DockerClient:
         return self.inner.docker()
+
+    def open_stream(self, timeout: float) -> ByteStream:
+        inner = self.inner
+        if isinstance(inner, NewConnections):
+            return inner.open_stream(timeout)
+        return socket.create_connection((self.host.address, self.host.port), timeout=timeout)
 
     def alive(self) -> bool:
         """Whether the loaned connection is still open (False once given back)."""

@@ -63,7 +63,7 @@ from checkpointctl.resources.firewall.lint import (
 from checkpointctl.resources.firewall.model import Ruleset, Table
 from checkpointctl.resources.firewall.parse import parse_ruleset
 from checkpointctl.spec import STATE_DIR, DesiredState, FirewallSpec
-from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.base import ByteStream, CommandResult, NewConnections, Transport
 from checkpointctl.transport.batch import Command
 
 __all__ = [
@@ -290,17 +290,22 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
             self._load(transport, script, where, timeout=self.rollback_after + 30)
         except TransportError as exc:
             # The session stalled or broke under the new table: the timer restores the old one.
-            self._await_rollback(transport.host, f"the session loading it stalled: {exc}", where)
+            self._await_rollback(
+                transport.host,
+                f"the session loading it stalled: {exc}",
+                where,
+                opener=stream_opener(transport),
+            )
         except CheckpointctlError:
             # nft refused the script, so nothing changed: disarm and report.
             with contextlib.suppress(CheckpointctlError):
                 self._cancel(transport, pid, where)
             raise
-        problem = self.confirm_access(transport.host)
+        problem = self.confirm_access(transport.host, opener=stream_opener(transport))
         if problem is None:
             self._cancel(transport, pid, where)
             return
-        self._await_rollback(transport.host, problem, where)
+        self._await_rollback(transport.host, problem, where, opener=stream_opener(transport))
 
     def _guarded(self, transport: Transport) -> bool:
         """Commit-confirmed and the controller check apply to push over SSH only."""
@@ -319,12 +324,13 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
         if problem:
             raise ResourceError(f"{transport.host.name}: refused: {problem}")
 
-    def confirm_access(self, host: Host) -> str | None:
-        """Open a new TCP connection to the host's SSH port and read the banner.
+    def confirm_access(self, host: Host, *, opener: Opener | None = None) -> str | None:
+        """Open a new TCP connection to the host's SSH port and read the banner: with
+        ``opener`` along the transport's route (through its bastion), else directly.
 
         Returns None when it works, else why it did not.
         """
-        return _ssh_banner(host.address, host.port, self.confirm_timeout)
+        return _ssh_banner(host.address, host.port, self.confirm_timeout, opener=opener)
 
     @staticmethod
     def _load(transport: Transport, script: bytes, where: str, timeout: float = 60.0) -> None:
@@ -384,7 +390,9 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
         transport.remove_file(PID_PATH)
         transport.remove_file(ROLLBACK_PATH)
 
-    def _await_rollback(self, host: Host, problem: str, where: str) -> NoReturn:
+    def _await_rollback(
+        self, host: Host, problem: str, where: str, *, opener: Opener | None = None
+    ) -> NoReturn:
         """Wait for the host's timer to restore the old table, then fail the change.
 
         Raises:
@@ -393,7 +401,7 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
         deadline = time.monotonic() + self.rollback_after + 30
         while time.monotonic() < deadline:
             time.sleep(1.0)
-            if _ssh_banner(host.address, host.port, 2.0) is None:
+            if _ssh_banner(host.address, host.port, 2.0, opener=opener) is None:
                 raise ResourceError(
                     f"{where}: rolled back: the new firewall cut off management access "
                     f"({problem}); the host restored its previous rules"
@@ -461,7 +469,19 @@ BANNER_TRIES = 4
 """Tries of the access check when the TCP connection is made but sshd closes it unanswered."""
 
 
-def _ssh_banner(address: str, port: int, timeout: float) -> str | None:
+Opener = Callable[[float], ByteStream]
+"""Opens a new connection to the host's SSH port (see :func:`stream_opener`)."""
+
+
+def stream_opener(transport: Transport) -> Opener | None:
+    """How to open a new connection along the transport's route, when it has one of its own
+    (through a bastion); None: directly."""
+    return transport.open_stream if isinstance(transport, NewConnections) else None
+
+
+def _ssh_banner(
+    address: str, port: int, timeout: float, *, opener: Opener | None = None
+) -> str | None:
     """None when a new connection gets an SSH banner, else why not.
 
     A connection sshd accepts and then closes (or resets) without a banner came through the
@@ -474,17 +494,23 @@ def _ssh_banner(address: str, port: int, timeout: float) -> str | None:
         if attempt:
             time.sleep(random.uniform(0.0, 0.5 * 2**attempt))  # noqa: S311 (jitter)
         try:
-            conn = socket.create_connection((address, port), timeout=timeout)
+            conn: ByteStream = (
+                opener(timeout)
+                if opener is not None
+                else socket.create_connection((address, port), timeout=timeout)
+            )
         except OSError as exc:
             return f"a new connection to {address}:{port} failed: {exc or type(exc).__name__}"
         try:
-            with conn:
-                banner = conn.recv(64)
+            conn.settimeout(timeout)
+            banner = conn.recv(64)
         except (ConnectionResetError, ConnectionAbortedError) as exc:
             why = f"{exc}"
             continue
         except OSError as exc:
             return f"a new connection to {address}:{port} failed: {exc or type(exc).__name__}"
+        finally:
+            conn.close()
         if banner.startswith(b"SSH-"):
             return None
         if banner:

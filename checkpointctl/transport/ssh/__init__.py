@@ -10,12 +10,14 @@ together behind the :class:`~checkpointctl.transport.base.Transport` protocol.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Sequence
 
 from checkpointctl.errors import HostUnreachable, TransportError
 from checkpointctl.model import Become, Host
 from checkpointctl.transport.base import (
+    ByteStream,
     Command,
     CommandResult,
     DockerClient,
@@ -52,6 +54,7 @@ class SshTransport:
         *,
         on_close: Callable[[], None] | None = None,
         via: str = "",
+        open_stream: Callable[[float], ByteStream] | None = None,
     ) -> None:
         """Wrap an already connected and authenticated client (use :meth:`open`).
         ``on_close`` runs after the client is closed (it gives back a shared jump connection);
@@ -60,6 +63,7 @@ class SshTransport:
         self.connect_attempts = 1
         self._client = client
         self._on_close = on_close
+        self._open_stream = open_stream
         self._where = where(host) + via
         self._lock = threading.Lock()
         self._files = SftpFiles(host.name, self._where, lambda: self.connection)
@@ -146,6 +150,17 @@ class SshTransport:
         """Whether the connection is still open (a kept connection is reused only if so)."""
         transport = self._client.get_transport()
         return transport is not None and transport.is_active()
+
+    def open_stream(self, timeout: float) -> ByteStream:
+        """A new TCP connection to the host's SSH port along this connection's route (see
+        :class:`~checkpointctl.transport.base.NewConnections`).
+
+        Raises:
+            OSError: it could not be made.
+        """
+        if self._open_stream is None:
+            return socket.create_connection((self.host.address, self.host.port), timeout=timeout)
+        return self._open_stream(timeout)
 
     # -- commands ---------------------------------------------------------------------------
 

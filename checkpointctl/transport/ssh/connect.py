@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
 from checkpointctl.model import Host
+from checkpointctl.transport.base import ByteStream
 from checkpointctl.transport.hostkeys import (
     DEFAULT_KNOWN_HOSTS,
     OfferedKey,
@@ -28,7 +30,7 @@ from checkpointctl.transport.hostkeys import (
     known_hosts_name,
     tofu_without_file_message,
 )
-from checkpointctl.transport.ssh.jumps import JUMPS
+from checkpointctl.transport.ssh.jumps import JUMPS, Connector
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.ssh.route import Endpoint, Route, resolve
 from checkpointctl.transport.sshfiles import add_known_keys
@@ -120,6 +122,9 @@ class Opened:
     attempts: int
     route: Route
     release: Callable[[], None]
+    open_stream: Callable[[float], ByteStream]
+    """A new TCP connection to the host's SSH port along the same route (see
+    :class:`~checkpointctl.transport.base.NewConnections`)."""
 
 
 def open_client(host: Host, *, timeout: float | None = None) -> Opened:
@@ -191,7 +196,59 @@ def open_client(host: Host, *, timeout: float | None = None) -> Opened:
             released.set()
             JUMPS.release(route.jumps)
 
-    return Opened(client, attempts, route, release)
+    def open_stream(limit: float) -> ByteStream:
+        if route.jumps:
+            return _JumpStream(
+                route.jumps, dataclasses.replace(target, connect_timeout=limit), connect
+            )
+        if target.proxy_command:
+            return _ProxyStream(_proxy_command(target, host.name))
+        return socket.create_connection((target.address, target.port), timeout=limit)
+
+    return Opened(client, attempts, route, release, open_stream)
+
+
+class _ProxyStream:
+    """A new ProxyCommand process as a stream; its failures are socket errors, as a socket's."""
+
+    def __init__(self, proxy: paramiko.ProxyCommand) -> None:
+        self._proxy = proxy
+
+    def recv(self, n: int) -> bytes:
+        try:
+            return self._proxy.recv(n)
+        except paramiko.ProxyCommandFailure as e:
+            raise ConnectionAbortedError(str(e)) from e
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._proxy.settimeout(timeout if timeout is not None else 3600.0)
+
+    def close(self) -> None:
+        self._proxy.close()
+
+
+class _JumpStream:
+    """A new ``direct-tcpip`` channel through the shared jump connection, given back on close."""
+
+    def __init__(self, chain: tuple[Endpoint, ...], target: Endpoint, connect: Connector) -> None:
+        try:
+            self._chan = JUMPS.channel(chain, target, connect)
+        except HostUnreachable as e:
+            raise ConnectionRefusedError(str(e)) from e
+        self._chain = chain
+        self._open = True
+
+    def recv(self, n: int) -> bytes:
+        return self._chan.recv(n)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._chan.settimeout(timeout)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._chan.close()
+            JUMPS.release(self._chain)
 
 
 def _proxy_command(target: Endpoint, owner: str) -> paramiko.ProxyCommand:
