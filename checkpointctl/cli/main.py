@@ -255,7 +255,7 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     if args.lab_cmd == "up":
-        info = lab.up(full=args.hosts, light=args.light, progress=progress)
+        info = lab.up(full=args.hosts, light=args.light, progress=progress, bastion=args.bastion)
         print(f"lab is up; inventory: {info.inventory}")
     elif args.lab_cmd == "down":
         lab.down(progress=progress)
@@ -376,6 +376,12 @@ def _parser() -> argparse.ArgumentParser:
     q = lab_sub.add_parser("up", help="start (or complete) the lab")
     q.add_argument("--hosts", type=int, default=2, help="full hosts (sshd + dockerd)")
     q.add_argument("--light", type=int, default=0, help="light hosts (sshd + nftables)")
+    q.add_argument(
+        "--bastion",
+        action="store_true",
+        help="add a bastion host; the others then accept SSH from it only (ssh_config and "
+        "inventory-bastion.yml under the lab root reach them through it)",
+    )
     lab_sub.add_parser("down", help="stop everything the lab started")
     lab_sub.add_parser("status", help="what runs")
     q = lab_sub.add_parser("exec", help="run a command inside a lab host")

@@ -16,11 +16,21 @@ from pathlib import Path
 
 import yaml
 
-from checkpointctl.lab.layout import CONTROLLER_ADDRESS, REGISTRY, LabHost, LabPaths
+from checkpointctl.lab.layout import CONTROLLER_ADDRESS, LAB_USER, REGISTRY, LabHost, LabPaths
 
 
-def render(paths: LabPaths, hosts: Iterable[LabHost], images: Iterable[Mapping[str, str]]) -> str:
-    """The inventory text (YAML, stable order)."""
+def render(
+    paths: LabPaths,
+    hosts: Iterable[LabHost],
+    images: Iterable[Mapping[str, str]],
+    *,
+    overrides: Mapping[str, object] | None = None,
+    drop: Iterable[str] = (),
+    addresses: bool = True,
+) -> str:
+    """The inventory text (YAML, stable order). A variant replaces ``all.vars`` entries with
+    ``overrides``, removes the ``drop`` ones, and without ``addresses`` leaves each host's
+    address to an ssh_config ``HostName``."""
     variables: dict[str, object] = {
         "identity_file": str(paths.identity_file),
         "known_hosts": str(paths.known_hosts),
@@ -35,13 +45,19 @@ def render(paths: LabPaths, hosts: Iterable[LabHost], images: Iterable[Mapping[s
     }
     for entry in images:
         variables[entry["key"]] = entry["pinned"]
+    for name in drop:
+        variables.pop(name, None)
+    variables.update(overrides or {})
     groups: dict[str, dict[str, dict[str, object]]] = {
         "lab_full": {"hosts": {}},
         "lab_light": {"hosts": {}},
     }
     for host in hosts:
         group = "lab_full" if host.kind == "full" else "lab_light"
-        groups[group]["hosts"][host.name] = {"address": host.address, "region": host.region}
+        fields: dict[str, object] = {"region": host.region}
+        if addresses:
+            fields = {"address": host.address, **fields}
+        groups[group]["hosts"][host.name] = fields
     children = {
         "checkpoints": {"children": {"lab_full": groups["lab_full"]}},
         "lab_light": groups["lab_light"],
@@ -55,3 +71,28 @@ def write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def render_variants(
+    paths: LabPaths, hosts: Iterable[LabHost], images: Iterable[Mapping[str, str]], bastion: bool
+) -> dict[Path, str]:
+    """The inventory variants: as the unprivileged user with become (always), and through the
+    bastion's ssh_config (with ``--bastion``; its hosts' address, user, key and known_hosts come
+    from that file)."""
+    hosts = tuple(hosts)
+    images = tuple(images)
+    variants = {
+        paths.sudo_inventory: render(
+            paths, hosts, images, overrides={"user": LAB_USER, "become": True}
+        )
+    }
+    if bastion:
+        variants[paths.bastion_inventory] = render(
+            paths,
+            hosts,
+            images,
+            overrides={"ansible_ssh_common_args": f"-F {paths.ssh_config}"},
+            drop=("identity_file", "known_hosts", "user"),
+            addresses=False,
+        )
+    return variants

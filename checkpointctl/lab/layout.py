@@ -42,6 +42,10 @@ HOST_MOUNTS = {
 }
 
 _NAME = re.compile(r"^(cp|lt)-([1-9][0-9]{0,2})$")
+BASTION_NAME = "bastion"
+BASTION_ADDRESS = "10.213.0.2"
+LAB_USER = "checkpointctl"
+"""The unprivileged account every lab host accepts the lab key for; it escalates with sudo."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,12 @@ def light_host(i: int) -> LabHost:
     return LabHost(f"lt-{i}", f"10.213.{2 + (i - 1) // 250}.{(i - 1) % 250 + 1}", "light", i)
 
 
+def bastion_host() -> LabHost:
+    """The bastion (``lab up --bastion``): a light host at 10.213.0.2, the only address whose
+    SSH the checkpoint hosts then accept."""
+    return LabHost(BASTION_NAME, BASTION_ADDRESS, "light", 1)
+
+
 def plan_hosts(full: int, light: int) -> tuple[LabHost, ...]:
     """The hosts of a lab with ``full`` full and ``light`` light hosts, in inventory order."""
     if not 0 <= full <= MAX_FULL:
@@ -104,7 +114,10 @@ def plan_hosts(full: int, light: int) -> tuple[LabHost, ...]:
 
 
 def host_by_name(name: str) -> LabHost | None:
-    """The lab host a name denotes (``cp-3``, ``lt-42``), or None if it is not a lab name."""
+    """The lab host a name denotes (``cp-3``, ``lt-42``, ``bastion``), or None if it is not a
+    lab name."""
+    if name == BASTION_NAME:
+        return bastion_host()
     match = _NAME.match(name)
     if match is None:
         return None
@@ -166,6 +179,21 @@ class LabPaths:
     @property
     def hosts_dir(self) -> Path:
         return self.root / "hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        """The OpenSSH client config ``lab up --bastion`` writes (ProxyJump via the bastion)."""
+        return self.root / "ssh_config"
+
+    @property
+    def bastion_inventory(self) -> Path:
+        """The inventory variant that reaches the hosts through ``ssh_config``."""
+        return self.root / "inventory-bastion.yml"
+
+    @property
+    def sudo_inventory(self) -> Path:
+        """The inventory variant that logs in as the unprivileged user with become."""
+        return self.root / "inventory-sudo.yml"
 
     def host_dir(self, host: LabHost) -> Path:
         return self.hosts_dir / host.name

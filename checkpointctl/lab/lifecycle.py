@@ -20,14 +20,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from checkpointctl.errors import LabError
+from checkpointctl.lab import access, images, inventory, network, registry, sshd
 from checkpointctl.lab import hosts as lab_hosts
-from checkpointctl.lab import images, inventory, network, registry, sshd
 from checkpointctl.lab.layout import (
     HOST_MOUNTS,
     NETNS_DIR,
     REGISTRY,
     LabHost,
     LabPaths,
+    bastion_host,
     host_by_name,
     lab_paths,
     plan_hosts,
@@ -108,8 +109,14 @@ def _ensure_dirs(record: LabRecord | None) -> tuple[str, ...]:
     return tuple(sorted(created))
 
 
-def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabInfo:
+def up(
+    full: int = 2, light: int = 0, progress: Progress | None = None, *, bastion: bool = False
+) -> LabInfo:
     """Bring the lab to ``full`` full hosts and ``light`` light hosts; return where it is.
+
+    With ``bastion`` a bastion host joins, and the other hosts accept SSH from it alone (see
+    :mod:`checkpointctl.lab.access`); without it, a lab left in that shape is given back its
+    default one (no bastion, no gate).
 
     Idempotent: running wanted hosts are kept, broken or unwanted ones (and stale leftovers
     of an earlier lab) are removed, missing ones are created. Writes ``inventory.yml``,
@@ -120,12 +127,16 @@ def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabIn
     """
     say = progress or _quiet
     _require_root()
-    wanted = plan_hosts(full, light)
+    planned = plan_hosts(full, light)
+    wanted = (*planned, bastion_host()) if bastion else planned
     paths = lab_paths()
     with _locked():
         started = time.monotonic()
         _ensure_root_dir(paths)
         old = load_record(paths)
+        if old is not None and old.bastion:
+            # kept hosts must answer the controller's readiness check; the gate returns below
+            access.set_gate(_running(paths, old.hosts), on=False)
         by_name = {h.name: h for h in wanted}
         present = _present_host_names(paths, old)
         wired = network.lab_netns_names() & network.lab_veth_names()
@@ -134,7 +145,7 @@ def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabIn
         if doomed:
             say(f"removing {len(doomed)} host(s) that are unwanted or not running")
             _remove_hosts(paths, doomed)
-        record = LabRecord(full, light, _ensure_dirs(old))
+        record = LabRecord(full, light, _ensure_dirs(old), bastion=bastion)
         save_record(paths, record)
 
         network.ensure_bridge()
@@ -153,12 +164,31 @@ def up(full: int = 2, light: int = 0, progress: Progress | None = None) -> LabIn
         # Kept full hosts too: their dockerd must answer before up returns.
         lab_hosts.wait_ready(paths, [h for h in wanted if h not in new and h.kind == "full"] + new)
         sshd.write_known_hosts(paths, wanted)
-        inventory.write(paths.inventory, inventory.render(paths, wanted, entries))
+        access.ensure_user()
+        access.write_sudoers()
+        inventory.write(paths.inventory, inventory.render(paths, planned, entries))
+        for path, text in inventory.render_variants(paths, planned, entries, bastion).items():
+            inventory.write(path, text)
+        if bastion:
+            access.write_text(
+                paths.ssh_config, access.render_ssh_config(paths, planned, bastion_host())
+            )
+            access.set_gate(planned, on=True)
+            say(f"bastion {bastion_host().address}: hosts accept SSH from it only")
+        else:
+            for path in (paths.ssh_config, paths.bastion_inventory):
+                path.unlink(missing_ok=True)
         say(
             f"lab up: {full} full, {light} light in {time.monotonic() - started:.1f}s; "
             f"inventory {paths.inventory}"
         )
         return make_info(paths, record)
+
+
+def _running(paths: LabPaths, hosts: tuple[LabHost, ...]) -> list[LabHost]:
+    """The hosts whose namespace exists (a gate can only be lifted there)."""
+    present = network.lab_netns_names()
+    return [h for h in hosts if h.name in present]
 
 
 def _names(hosts: list[LabHost]) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checkpointctl.lab.layout import REGISTRY, LabHost, LabPaths, plan_hosts
+from checkpointctl.lab.layout import REGISTRY, LabHost, LabPaths, bastion_host, plan_hosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +25,13 @@ class LabRecord:
     light: int
     created_dirs: tuple[str, ...] = ()
     """Directories on the machine ``up`` created (empty mount points, /var/run/netns)."""
+    bastion: bool = False
+    """``up --bastion``: a bastion host, and the others accept SSH from it alone."""
 
     @property
     def hosts(self) -> tuple[LabHost, ...]:
-        return plan_hosts(self.full, self.light)
+        planned = plan_hosts(self.full, self.light)
+        return (*planned, bastion_host()) if self.bastion else planned
 
 
 def load_record(paths: LabPaths) -> LabRecord | None:
@@ -39,6 +42,7 @@ def load_record(paths: LabPaths) -> LabRecord | None:
             full=int(data["full"]),
             light=int(data["light"]),
             created_dirs=tuple(str(d) for d in data.get("created_dirs", [])),
+            bastion=data.get("bastion", False) is True,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -51,6 +55,8 @@ def save_record(paths: LabPaths, record: LabRecord) -> None:
         "light": record.light,
         "created_dirs": list(record.created_dirs),
     }
+    if record.bastion:
+        data["bastion"] = True
     tmp = paths.record.with_name("lab.json.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, paths.record)
