@@ -16,7 +16,14 @@ from pathlib import Path
 
 import yaml
 
-from checkpointctl.lab.layout import CONTROLLER_ADDRESS, LAB_USER, REGISTRY, LabHost, LabPaths
+from checkpointctl.lab.layout import (
+    BASTION_MANAGEMENT_CIDR,
+    CONTROLLER_ADDRESS,
+    LAB_USER,
+    REGISTRY,
+    LabHost,
+    LabPaths,
+)
 
 
 def render(
@@ -91,7 +98,12 @@ def render_variants(
             paths,
             hosts,
             images,
-            overrides={"ansible_ssh_common_args": f"-F {paths.ssh_config}"},
+            # management comes from the bastion now; 10.213.0.0/30 keeps the controller too,
+            # so hosts converged this way stay reachable when the lab goes back to its shape
+            overrides={
+                "ansible_ssh_common_args": f"-F {paths.ssh_config}",
+                "controller_cidr": BASTION_MANAGEMENT_CIDR,
+            },
             drop=("identity_file", "known_hosts", "user"),
             addresses=False,
         )

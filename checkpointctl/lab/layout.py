@@ -44,6 +44,8 @@ HOST_MOUNTS = {
 _NAME = re.compile(r"^(cp|lt)-([1-9][0-9]{0,2})$")
 BASTION_NAME = "bastion"
 BASTION_ADDRESS = "10.213.0.2"
+BASTION_MANAGEMENT_CIDR = "10.213.0.0/30"
+"""Management sources behind the bastion: the bastion (.2) and the controller (.1)."""
 LAB_USER = "checkpointctl"
 """The unprivileged account every lab host accepts the lab key for; it escalates with sudo."""
 

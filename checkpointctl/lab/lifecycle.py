@@ -76,7 +76,9 @@ def _ensure_root_dir(paths: LabPaths) -> None:
             f"{root} exists and is not a lab root (no {paths.marker.name}); not using it"
         )
     root.mkdir(parents=True, exist_ok=True)
-    os.chmod(root, 0o700)  # it holds the lab's private key
+    # Others may traverse, not list: sshd reads authorized_keys as the unprivileged lab user.
+    # The private keys inside are 0600 files.
+    os.chmod(root, 0o711)
     paths.marker.touch()
     paths.hosts_dir.mkdir(exist_ok=True)
     paths.registry_dir.mkdir(exist_ok=True)

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from checkpointctl.lab.layout import REGISTRY, LabHost, LabPaths, bastion_host, plan_hosts
+from checkpointctl.lab.layout import (
+    BASTION_NAME,
+    REGISTRY,
+    LabHost,
+    LabPaths,
+    bastion_host,
+    plan_hosts,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +116,12 @@ class LabInfo:
 
     @property
     def light_hosts(self) -> tuple[LabHost, ...]:
-        return tuple(h for h in self.hosts if h.kind == "light")
+        return tuple(h for h in self.hosts if h.kind == "light" and h.name != BASTION_NAME)
+
+    @property
+    def bastion(self) -> LabHost | None:
+        """The bastion (``lab up --bastion``), or None."""
+        return next((h for h in self.hosts if h.name == BASTION_NAME), None)
 
     def host(self, name: str) -> LabHost:
         """The lab host called ``name``; KeyError if the lab has no such host."""
@@ -164,7 +176,7 @@ class LabStatus:
 
     @property
     def light(self) -> int:
-        return sum(1 for h in self.hosts if h.kind == "light")
+        return sum(1 for h in self.hosts if h.kind == "light" and h.name != BASTION_NAME)
 
     @property
     def running(self) -> bool:

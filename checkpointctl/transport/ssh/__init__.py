@@ -86,7 +86,13 @@ class SshTransport:
             TransportError: the host's SSH settings are unusable.
         """
         connected = open_client(host, timeout=timeout)
-        opened = cls(host, connected.client, on_close=connected.release, via=connected.route.via())
+        opened = cls(
+            host,
+            connected.client,
+            on_close=connected.release,
+            via=connected.route.via(),
+            open_stream=connected.open_stream,
+        )
         opened.connect_attempts = connected.attempts
         if host.become is not None:
             try:
