@@ -78,7 +78,7 @@ def _ensure_root_dir(paths: LabPaths) -> None:
     root.mkdir(parents=True, exist_ok=True)
     # Others may traverse, not list: sshd reads authorized_keys as the unprivileged lab user.
     # The private keys inside are 0600 files.
-    os.chmod(root, 0o711)
+    os.chmod(root, 0o711)  # noqa: S103 (traverse only; see above)
     paths.marker.touch()
     paths.hosts_dir.mkdir(exist_ok=True)
     paths.registry_dir.mkdir(exist_ok=True)
