@@ -52,6 +52,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     errors = [d for d in diags if d.severity.value == "error"]
     for d in diags:
         print(str(d), file=sys.stderr)
+    if args.inventory:
+        from checkpointctl.transport.ssh.login import root_login_warning
+
+        root = root_login_warning(inventory.hosts)
+        if root:
+            warn(root)
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1
