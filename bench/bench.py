@@ -53,6 +53,9 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
     walls: list[float] | None = None
     """Set when the figure is not a process's wall time (e.g. a watch cycle)."""
+    access: str = ""
+    """How the hosts are reached ("" directly as root, "sudo", "bastion"): a row's ratio is
+    to the floor that reaches them the same way."""
 
     def times(self) -> list[float]:
         return self.walls if self.walls is not None else [s.wall for s in self.samples]
@@ -164,7 +167,7 @@ class Bench:
         drift = {h["host"] for h in report["hosts"] if h["status"] not in ("in-sync", "in_sync")}
         return s, drift
 
-    def run_floor(self, f: fl.Fleet) -> tuple[measure.Sample, set[str] | None]:
+    def run_floor(self, f: fl.Fleet, *extra: str) -> tuple[measure.Sample, set[str] | None]:
         s = measure.run(
             [
                 sys.executable,
@@ -173,6 +176,7 @@ class Bench:
                 str(self.work / "expected.json"),
                 "--threads",
                 "50",
+                *extra,
             ],
             host_pids=self.host_pids(f),
         )
@@ -305,6 +309,39 @@ class Bench:
                 )
         self.rows.extend(rows)
         return rows
+
+    def measure_access(self, f: fl.Fleet, runs: int, want: set[str]) -> None:
+        """Drift as an unprivileged user with sudo, and through a bastion, each beside a floor
+        that reaches the hosts the same way (``floor.py --user --sudo``, ``--jump``)."""
+        from checkpointctl.lab.layout import BASTION_ADDRESS, LAB_USER
+
+        sudo = fl.variant(f, "sudo", {"user": LAB_USER, "become": True})
+        pair: list[tuple[str, Runner]] = [
+            (
+                "floor + sudo (paramiko, 3 commands)",
+                lambda g: self.run_floor(g, "--user", LAB_USER, "--sudo"),
+            ),
+            ("checkpointctl drift + sudo", self.run_checkpointctl),
+        ]
+        for row in self.measure_tools(sudo, pair, runs, want):
+            row.access = "sudo"
+        full, light = fl.lab_status()
+        say(f"lab: bastion up ({full} full, {light} light behind it)")
+        fl.lab_up(full, light, bastion=True)
+        try:
+            jumped = fl.variant(f, "bastion", {"ssh_jump": f"root@{BASTION_ADDRESS}"})
+            pair = [
+                (
+                    "floor via bastion (paramiko, 3 commands)",
+                    lambda g: self.run_floor(g, "--jump", BASTION_ADDRESS),
+                ),
+                ("checkpointctl drift via bastion", self.run_checkpointctl),
+            ]
+            for row in self.measure_tools(jumped, pair, runs, want):
+                row.access = "bastion"
+        finally:
+            say("lab: bastion down")
+            fl.lab_up(full, light)
 
     def measure_apply(self, f: fl.Fleet, runs: int) -> Row:
         row = Row("checkpointctl apply (no-op)", f.n, ok=True)
@@ -519,6 +556,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (3)")
     ap.add_argument("--tools", default="checkpointctl,floor,pyinfra,ansible")
     ap.add_argument(
+        "--no-access",
+        dest="access",
+        action="store_false",
+        help="skip the rows with sudo and through a bastion (first N only)",
+    )
+    ap.add_argument(
         "--ansible-n",
         default="100",
         help="fleet sizes at which Ansible runs too (it is slow; default 100)",
@@ -599,6 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     row.note = "includes hosts the bench does not converge (counted as drift)"
             if "checkpointctl" in tools and n in ints(args.watch_n):
                 b.measure_watch(f, args.watch_cycles, want)
+            if args.access and n == sizes[0] and {"floor", "checkpointctl"} <= set(tools):
+                b.measure_access(f, args.runs, want)
 
         for n in ints(args.rss_n):
             f = fl.make_fleet(n)
@@ -614,11 +659,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row.ok = len(found) == 1 if len(rows) > 1 else None
                 row.note = "hosts not converged first (RSS figure); correct = both found the same"
 
-    floors = {r.n: r.median for r in b.rows if r.tool.startswith("floor")}
+    floors = {(r.n, r.access): r.median for r in b.rows if r.tool.startswith("floor")}
     drift_cold = {r.n: r.median for r in b.rows if r.tool == "checkpointctl drift"}
     out_rows = []
     for r in b.rows:
-        floor = floors.get(r.n) if r.n and "watch" not in r.tool else None
+        floor = floors.get((r.n, r.access)) if r.n and "watch" not in r.tool else None
         d = r.to_json(floor)
         # the no-op apply and a steady --watch cycle against a cold `drift` of the same fleet in
         # this run ("the cold run" of issue 9). A watch's own first cycle is no longer a cold

@@ -57,12 +57,22 @@ def lab_status() -> tuple[int, int]:
     return full, len(st.hosts) - full
 
 
-def lab_up(full: int, light: int) -> None:
+def lab_up(full: int, light: int, *, bastion: bool = False) -> None:
+    extra = ["--bastion"] if bastion else []
     subprocess.run(
-        [checkpointctl(), "lab", "up", "--hosts", str(full), "--light", str(light)],
+        [checkpointctl(), "lab", "up", "--hosts", str(full), "--light", str(light), *extra],
         check=True,
         stdout=subprocess.DEVNULL,
     )
+
+
+def variant(fleet: Fleet, name: str, overrides: dict[str, Any]) -> Fleet:
+    """The same fleet under another inventory: ``overrides`` replace its ``all.vars``."""
+    doc = yaml.safe_load(fleet.inventory.read_text())
+    doc["all"]["vars"].update(overrides)
+    path = fleet.inventory.with_name(f"inventory-{fleet.n}-{name}.yml")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return Fleet(fleet.hosts, fleet.addresses, path, fleet.lab_vars)
 
 
 @dataclass(frozen=True)
@@ -112,9 +122,13 @@ def make_fleet(n: int) -> Fleet:
     if missing:
         raise SystemExit(f"the lab lacks {missing[:3]}...; grow it first")
     addresses = {h: str(light_hosts[h]["address"]) for h in names}
+    from checkpointctl.lab.layout import BASTION_MANAGEMENT_CIDR
+
+    # management from the controller and the bastion, so the bastion rows reach the same hosts
+    variables = {**doc["all"]["vars"], "controller_cidr": BASTION_MANAGEMENT_CIDR}
     inv = {
         "all": {
-            "vars": doc["all"]["vars"],
+            "vars": variables,
             "children": {"bench": {"hosts": {h: {"address": addresses[h]} for h in names}}},
         }
     }

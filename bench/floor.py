@@ -11,7 +11,12 @@ file per host and takes logging's global lock per line; with the lab's 200-500 k
 it made this floor 3-4x slower, which is paramiko's cost, not SSH's (checkpointctl parses the
 file once too: ``checkpointctl/transport/sshfiles.py``).
 
-Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50]
+With ``--jump ADDRESS`` every host is reached through that bastion: one connection to it (its
+key checked too), each host's client on a ``direct-tcpip`` channel of it, as checkpointctl does.
+With ``--user U --sudo`` it logs in as U and runs each command under ``sudo -n``.
+
+Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50] [--jump ADDR]
+    [--user U] [--sudo]
 Prints one JSON line: {"drift": [...], "errors": {...}}.
 """
 
@@ -37,25 +42,50 @@ def run(client: paramiko.SSHClient, argv: list[str]) -> str:
     return data.decode()
 
 
-def one(address: str, known: paramiko.HostKeys, key: paramiko.PKey, exp: Expected) -> bool:
+def login(
+    address: str,
+    known: paramiko.HostKeys,
+    key: paramiko.PKey,
+    user: str,
+    sock: paramiko.Channel | None = None,
+) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     for key_type, host_key in (known.lookup(address) or {}).items():
         client.get_host_keys().add(address, key_type, host_key)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
         address,
-        username="root",
+        username=user,
         pkey=key,
         look_for_keys=False,
         allow_agent=False,
         timeout=60,
         banner_timeout=60,
         auth_timeout=60,
+        sock=sock,
     )
+    return client
+
+
+def one(
+    address: str,
+    known: paramiko.HostKeys,
+    key: paramiko.PKey,
+    exp: Expected,
+    *,
+    user: str = "root",
+    sudo: bool = False,
+    jump: paramiko.Transport | None = None,
+) -> bool:
+    sock = None
+    if jump is not None:
+        sock = jump.open_channel("direct-tcpip", (address, 22), ("127.0.0.1", 0), timeout=60)
+    client = login(address, known, key, user, sock)
+    prefix = ["sudo", "-n", "--"] if sudo else []
     try:
-        meta = run(client, FIND_META)
-        sha = run(client, FIND_SHA)
-        table = run(client, LIST_TABLE)
+        meta = run(client, [*prefix, *FIND_META])
+        sha = run(client, [*prefix, *FIND_SHA])
+        table = run(client, [*prefix, *LIST_TABLE])
     finally:
         client.close()
     return compare(exp, meta, sha, table)
@@ -66,6 +96,9 @@ def main() -> int:
     ap.add_argument("fleet")
     ap.add_argument("expected")
     ap.add_argument("--threads", type=int, default=50)
+    ap.add_argument("--jump", help="reach every host through this bastion (root, same key)")
+    ap.add_argument("--user", default="root")
+    ap.add_argument("--sudo", action="store_true", help="run each command under sudo -n")
     args = ap.parse_args()
     fleet = json.loads(Path(args.fleet).read_text())
     e = json.loads(Path(args.expected).read_text())
@@ -74,14 +107,21 @@ def main() -> int:
     known = paramiko.HostKeys(fleet["known_hosts"])
     key = paramiko.PKey.from_path(fleet["identity_file"])
 
+    bastion = login(args.jump, known, key, "root") if args.jump else None
+    jump = bastion.get_transport() if bastion is not None else None
+
     def work(name: str) -> tuple[str, bool | str]:
         try:
-            return name, one(hosts[name], known, key, exp)
+            return name, one(
+                hosts[name], known, key, exp, user=args.user, sudo=args.sudo, jump=jump
+            )
         except Exception as exc:  # reported, like the other tools' unreachable hosts
             return name, f"{type(exc).__name__}: {exc}"
 
     with ThreadPoolExecutor(args.threads) as pool:
         results = list(pool.map(work, hosts))
+    if bastion is not None:
+        bastion.close()
     drift = sorted(n for n, ok in results if ok is False)
     errors = {n: ok for n, ok in results if isinstance(ok, str)}
     print(json.dumps({"drift": drift, "errors": errors}))
