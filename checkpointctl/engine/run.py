@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.context import with_context
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import HostLock, LockOwner, LockPaths, acquire
 from checkpointctl.engine.rollback import (
@@ -571,5 +572,5 @@ def run_fleet(
             reason = f"halted: {halted}" if halted else None
             result = HostResult(host=h.name, status=HostStatus.NOT_ATTEMPTED, error=reason)
             _audit_local(opts, ctx, result, states.get(h.name), action)
-        ordered.append(result)
+        ordered.append(with_context(result, h, states.get(h.name)))
     return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
+from checkpointctl.engine.context import with_context
 from checkpointctl.engine.lock import RECORD_FILE
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.model import Host
@@ -328,7 +329,14 @@ def read_fleet(
     """:func:`read_host` for every host, ``forks`` at once, in inventory order."""
     day = today or date.today()
     with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-        return list(pool.map(lambda h: read_host(h, states.get(h.name), connect, today=day), hosts))
+        return list(
+            pool.map(
+                lambda h: with_context(
+                    read_host(h, states.get(h.name), connect, today=day), h, states.get(h.name)
+                ),
+                hosts,
+            )
+        )
 
 
 # -- JSON -----------------------------------------------------------------------------------

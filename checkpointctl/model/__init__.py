@@ -165,6 +165,19 @@ class Finding:
     severity: Literal["info", "warning", "error"] = "warning"
 
 
+@dataclass(frozen=True, slots=True)
+class DataCollection:
+    """What one container's checkpoint may send off-site, as the host's policies set it.
+
+    Reports carry it so an auditor can answer "which hosts send screenshots?" from the report
+    alone (the privacy view of the HTML report); the engine copies it from the desired state.
+    """
+
+    container: str
+    profile: str
+    settings: tuple[tuple[str, bool], ...] = ()
+
+
 class HostStatus(StrEnum):
     """Where a host ended up in a run."""
 
@@ -195,6 +208,11 @@ class HostResult:
     checked: tuple[str, ...] = ()
     """Resource kinds read on this host (in apply order), so reports can show the ones in sync
     too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
+    location: str | None = None
+    """Where the host stands (its inventory ``location`` variable, else ``region``), so
+    reports can group hosts by site; None when the inventory says nothing."""
+    data_collection: tuple[DataCollection, ...] = ()
+    """The data-collection switches the policies set on this host, per container."""
 
     @property
     def in_sync(self) -> bool:
@@ -256,7 +274,7 @@ def change_to_json(change: Change) -> dict[str, JSONValue]:
 
 def host_to_json(result: HostResult) -> dict[str, JSONValue]:
     """The stable JSON form of one host's result."""
-    return {
+    out: dict[str, JSONValue] = {
         "host": result.host,
         "status": result.status.value,
         "changes": [change_to_json(c) for c in result.changes],
@@ -269,6 +287,19 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
         ],
         "seconds": round(result.seconds, 3),
     }
+    # optional: left out when unknown, so reports without them keep their exact bytes
+    if result.location is not None:
+        out["location"] = result.location
+    if result.data_collection:
+        out["data_collection"] = [
+            {
+                "container": c.container,
+                "profile": c.profile,
+                "settings": dict[str, JSONValue](c.settings),
+            }
+            for c in result.data_collection
+        ]
+    return out
 
 
 def report_to_json(report: RunReport) -> dict[str, JSONValue]:

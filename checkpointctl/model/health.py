@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkpointctl.model import DataCollection
+
 STATUS_FORMAT = "1"
 _OK_RESULTS = frozenset({"converged", "in-sync", "ok", "success", "succeeded"})
 
@@ -73,6 +75,10 @@ class HostHealth:
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     read_errors: tuple[str, ...] = field(default=(), compare=False)
+    location: str | None = None
+    """The inventory's ``location`` (else ``region``) of the host, for grouping by site."""
+    data_collection: tuple[DataCollection, ...] = ()
+    """The data-collection switches the policies set on this host (the privacy view)."""
 
     @property
     def healthy(self) -> bool:
