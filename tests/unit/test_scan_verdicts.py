@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checkpointctl.cli.common import attach_scan_verdicts as _attach_scan_verdicts
+from checkpointctl.engine.scan import attach_scan_verdicts as _attach_scan_verdicts
 from checkpointctl.inventory import load_inventory
 from checkpointctl.policy.loader import load_desired
 

@@ -62,6 +62,7 @@ def test_bash_completes_options_and_their_choices(bash_file: Path) -> None:
         "text",
         "json",
         "markdown",
+        "html",
     ]
     assert complete(bash_file, ["checkpointctl", "drift", "--format", "j"]) == ["json", "junit"]
     assert complete(bash_file, ["checkpointctl", "-v", "pin", "--ch"]) == ["--check"]
