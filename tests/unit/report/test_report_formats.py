@@ -63,7 +63,7 @@ def test_secret_fields_render_as_sensitive() -> None:
 def test_secret_nested_in_a_value_is_redacted() -> None:
     change = Change("x/y", Action.UPDATE, (FieldChange("v", None, [Secret(PLAINTEXT)]),))  # type: ignore[list-item]
     report = RunReport("drift", (HostResult("h", HostStatus.DRIFT, changes=(change,)),))
-    for fmt in ("text", "junit", "markdown"):
+    for fmt in ("text", "junit", "markdown", "html"):
         output = render(report, fmt)
         assert PLAINTEXT not in output
         assert "sensitive" in output
