@@ -230,3 +230,29 @@ def test_page_makes_no_request_and_works_without_script(reports: Reports, browse
     opened.page.emulate_media(media="print")
     assert opened.page.locator("nav").is_hidden()
     assert len(_visible_hosts(opened.page)) == len(reports.json["hosts"])  # type: ignore[arg-type]
+
+
+def test_status_page_counts_equal_the_json_status(reports: Reports, browser) -> None:  # type: ignore[no-untyped-def]
+    out = reports.html.parent
+    base = ["status", POLICIES, "-i", str(reports.inventory), "--limit", "lab_full"]
+    main([*base, "--format", "json", "-o", str(out / "status.json")])
+    assert main([*base, "--format", "html", "-o", str(out / "status.html")]) == 1
+    status = json.loads((out / "status.json").read_text())
+    opened = _open(browser, out / "status.html")
+    tiles = opened.page.locator("[data-count]")
+    shown = {
+        tiles.nth(i).get_attribute("data-count"): int(tiles.nth(i).inner_text())
+        for i in range(tiles.count())
+    }
+    unreachable = sum(not h["reachable"] for h in status["hosts"])
+    assert unreachable == 1
+    assert shown == {
+        "healthy": status["summary"]["healthy"],
+        "unhealthy": status["summary"]["unhealthy"] - unreachable,
+        "unreachable": unreachable,
+    }
+    privacy = opened.page.locator("#privacy table tbody tr")
+    # what the policies set, so the unreachable host is listed too
+    assert privacy.count() == 3
+    assert opened.requests == [(out / "status.html").as_uri()]
+    assert opened.problems == []
