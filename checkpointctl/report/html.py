@@ -471,6 +471,7 @@ RUN_CATEGORIES = (
 )
 _SYMBOL_TONES = {"+": "ok", "~": "warn", "-": "bad"}
 _OUTCOME_TONES = {"planned": "info", "applied": "ok", "failed": "bad", "skipped": "idle"}
+_SEVERITY_TONES = {"info": "info", "warning": "warn", "error": "bad"}
 
 
 def _before_after(f: FieldChange) -> str:
@@ -511,7 +512,7 @@ def _run_details(report: RunReport, host: HostResult) -> str:
     if host.changes:
         rows = [row for c in host.changes for row in _change_rows(report, host, c)]
         columns = ["resource", "action", "field", f"before {ARROW} after", "source", "reason"]
-        columns.append("outcome")
+        columns.append("outcome")  # planned (drift, check), or applied, failed, skipped
         parts.append(_table(f"Changes on {host.host}", columns, rows))
         headlines = "".join(
             f"<li>{esc(change_headline(report, host, c))}</li>" for c in host.changes
@@ -532,16 +533,12 @@ def _run_details(report: RunReport, host: HostResult) -> str:
     return "".join(parts)
 
 
-_SEVERITY_TONES = {"info": "info", "warning": "warn", "error": "bad"}
-
-
 def _run_row(report: RunReport, host: HostResult) -> Row:
-    tone = next(c.tone for c in RUN_CATEGORIES if c.key == host.status.value)
-    label = next(c.label for c in RUN_CATEGORIES if c.key == host.status.value)
+    category = next(c for c in RUN_CATEGORIES if c.key == host.status.value)
     kinds = sorted({c.kind for c in host.changes})
     cells = (
         esc(host.location or ""),
-        _badge(label, tone),
+        _badge(category.label, category.tone),
         str(len(host.changes)),
         esc(", ".join(kinds)),
         str(len(host.findings)),

@@ -88,3 +88,22 @@ def test_typed_client_runs(converged: LabInfo, tmp_path: Path) -> None:
     assert saved["summary"] == {"in-sync": 2}
     assert {h["location"] for h in saved["hosts"]} == {"eu", "us"}
     assert (tmp_path / "drift.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_cli_html_to_a_file_puts_the_recap_and_summary_on_stderr(
+    converged: LabInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "drift.html"
+    argv = ["drift", POLICIES, "-i", str(converged.inventory), "--limit", "lab_full"]
+    argv += ["--vault-password-file", VAULT_PASSWORD, "--format", "html", "-o", str(page)]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert lines[lines.index("RECAP") + 1 :] == [
+        "cp-1 : ok=4 changed=0 failed=0 unreachable=0 skipped=0",
+        "cp-2 : ok=4 changed=0 failed=0 unreachable=0 skipped=0",
+        "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete on 0 of 2 hosts.",
+    ]
+    assert "\x1b" not in err
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
