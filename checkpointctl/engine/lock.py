@@ -41,6 +41,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from checkpointctl.errors import LockError, TransportError
 from checkpointctl.spec import STATE_DIR
@@ -198,6 +199,27 @@ class LockOwner:
         )
 
 
+class LockBusyError(LockError):
+    """Another controller holds the host's lock (the message names who and since when)."""
+
+
+class LockNoteKind(StrEnum):
+    """What happened while taking the lock that a person should know."""
+
+    WAITED = "waited"
+    """Another controller held it; this one waited for it (``--lock-wait``)."""
+    STALE = "stale"
+    """A dead controller's lock was taken over: its run may have left the host half-converged."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockNote:
+    """A note about taking the lock: its kind (what the engine decides on) and its text."""
+
+    kind: LockNoteKind
+    text: str
+
+
 def current_owner(command: str = "apply", now: datetime | None = None) -> LockOwner:
     """This process as a lock owner: login name, machine name, pid, the time now."""
     try:
@@ -244,7 +266,7 @@ class HostLock:
         transport: Transport,
         process: HostProcess,
         paths: LockPaths,
-        notes: tuple[str, ...],
+        notes: tuple[LockNote, ...],
         token: str,
     ) -> None:
         self._transport = transport
@@ -413,29 +435,31 @@ def acquire(
     ``owner`` describes this controller; its ``since`` is set to the moment the lock is taken.
 
     Raises:
-        LockError: another controller holds it (the message names who and since when), or the
-            transport cannot hold a lock, or ``flock`` failed.
+        LockBusyError: another controller holds it (the message names who and since when).
+        LockError: the transport cannot hold a lock, or ``flock`` failed.
         TransportError: the host could not be reached.
     """
     host = transport.host.name
     if not isinstance(transport, Spawner):
         raise LockError(f"{host}: this connection cannot hold the host lock (no spawn support)")
-    notes: list[str] = []
+    notes: list[LockNote] = []
     started = time.monotonic()
     token = new_token()
     process = _try_lock(transport, transport, paths, None, token)
     if process is None:
         holder = _read_owner_of_busy_lock(transport, paths)
         if wait <= 0:
-            raise LockError(busy_message(host, holder))
+            raise LockBusyError(busy_message(host, holder))
         process = _try_lock(transport, transport, paths, wait, token)
         if process is None:
-            raise LockError(busy_message(host, _read_owner(transport, paths) or holder, wait))
-        notes.append(waited_message(holder, time.monotonic() - started))
+            raise LockBusyError(busy_message(host, _read_owner(transport, paths) or holder, wait))
+        waited = waited_message(holder, time.monotonic() - started)
+        notes.append(LockNote(LockNoteKind.WAITED, waited))
     try:
         previous = _record_owner(transport, process, owner)
         if previous:
-            notes.append(stale_message(LockOwner.from_json(previous)))
+            stale = stale_message(LockOwner.from_json(previous))
+            notes.append(LockNote(LockNoteKind.STALE, stale))
     except BaseException:
         process.close()
         raise
@@ -447,6 +471,9 @@ __all__ = [
     "LOCK_FILE",
     "OWNER_FILE",
     "HostLock",
+    "LockBusyError",
+    "LockNote",
+    "LockNoteKind",
     "LockOwner",
     "LockPaths",
     "acquire",
