@@ -23,6 +23,7 @@ from checkpointctl.model import (
     HostResult,
     HostStatus,
     JSONValue,
+    ReplaceOrder,
     RunMode,
     RunReport,
     Secret,
@@ -72,11 +73,28 @@ def _location(text: str | None) -> Location | None:
     return Location(text, 0, 0)
 
 
-def _change(doc: Mapping[str, JSONValue], where: str) -> Change:
+def _action(doc: Mapping[str, JSONValue], where: str) -> Action:
+    """The action, a replacement told apart by ``replace_order`` (a 1.0 report, which has none,
+    only ever replaced destroy-first)."""
+    name = _str(doc.get("action"), f"{where}.action")
+    if name == "replace":
+        order = doc.get("replace_order", ReplaceOrder.DESTROY_FIRST.value)
+        if order == ReplaceOrder.CREATE_FIRST.value:
+            return Action.REPLACE_CREATE_FIRST
+        if order == ReplaceOrder.DESTROY_FIRST.value:
+            return Action.REPLACE_DESTROY_FIRST
+        raise ReportFormatError(f"{where}.replace_order: unknown order {order!r}")
     try:
-        action = Action(_str(doc.get("action"), f"{where}.action"))
+        action = Action(name)
     except ValueError:
-        raise ReportFormatError(f"{where}.action: unknown action {doc.get('action')!r}") from None
+        raise ReportFormatError(f"{where}.action: unknown action {name!r}") from None
+    if action.is_replace:  # the JSON names both replacements "replace"
+        raise ReportFormatError(f"{where}.action: unknown action {name!r}")
+    return action
+
+
+def _change(doc: Mapping[str, JSONValue], where: str) -> Change:
+    action = _action(doc, where)
     fields = tuple(
         FieldChange(
             _str(f.get("path"), f"{where}.fields[{i}].path"),

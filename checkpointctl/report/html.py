@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from checkpointctl.model import (
+    Action,
     Change,
     DataCollection,
     FieldChange,
@@ -469,7 +470,14 @@ RUN_CATEGORIES = (
     Category(HostStatus.CONVERGED.value, "converged", "info"),
     Category(HostStatus.IN_SYNC.value, "in sync", "ok", always=True),
 )
-_SYMBOL_TONES = {"+": "ok", "~": "warn", "-": "bad"}
+_ACTION_TONES = {
+    Action.NOOP: "idle",
+    Action.CREATE: "ok",
+    Action.UPDATE: "warn",
+    Action.REPLACE_CREATE_FIRST: "warn",
+    Action.REPLACE_DESTROY_FIRST: "warn",
+    Action.DELETE: "bad",
+}
 _OUTCOME_TONES = {"planned": "info", "applied": "ok", "failed": "bad", "skipped": "idle"}
 _SEVERITY_TONES = {"info": "info", "warning": "warn", "error": "bad"}
 
@@ -487,7 +495,9 @@ def _change_rows(report: RunReport, host: HostResult, change: Change) -> list[li
     outcome = change_outcome(report, host, change)
     source = f"<code>{esc(str(change.source))}</code>" if change.source else ""
     reason = esc(change.reason)
-    action = _badge(change.action.value, _SYMBOL_TONES.get(change.action.symbol, "info"))
+    order = change.action.replace_order
+    label = change.action.name_in_report + (f" ({order.value})" if order else "")
+    action = _badge(label, _ACTION_TONES[change.action])
     fields = change.fields or (None,)
     rows = []
     for f in fields:
