@@ -6,7 +6,6 @@ never each other, so the CLI has no import cycle.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,10 +30,9 @@ def warn(text: str) -> None:
 
 def write_output(text: str, path: str | None) -> None:
     if path and path != "-":
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
+        from checkpointctl.localfile import write_atomic
+
+        write_atomic(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 

@@ -178,13 +178,14 @@ def _watch(
 ) -> int:
     """``drift --watch``: a report per cycle (the file rewritten, or stdout), a summary line
     per cycle on stderr; the exit code is the last cycle's."""
-    from checkpointctl.engine.watch import Cycle, parse_interval, watch_fleet
+    from checkpointctl.duration import INTERVAL, DurationError, parse_seconds
+    from checkpointctl.engine.watch import Cycle, watch_fleet
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.report import render, summary_line
 
     try:
-        interval = parse_interval(args.watch)
-    except ValueError:
+        interval = parse_seconds(args.watch, INTERVAL, what="--watch")
+    except DurationError:
         raise CheckpointctlError(
             f"--watch takes an interval such as 30, 30s or 5m (got {args.watch!r})"
         ) from None

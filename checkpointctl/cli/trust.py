@@ -61,15 +61,11 @@ def _signing_keys(args: argparse.Namespace) -> list[SigningKey]:
     return [load_signing_key(path, passphrase) for path in args.key]
 
 
-def _write_bytes(path: str, data: bytes, mode: int = 0o644) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
+def _write_bytes(path: str, data: bytes) -> None:
+    from checkpointctl.localfile import write_atomic
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=0o644)
     except OSError as e:
         raise CheckpointctlError(f"cannot write {path}: {e.strerror}") from None
 
@@ -122,12 +118,15 @@ def _recipients(hosts: Sequence[Host]) -> dict[str, bytes | None]:
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from checkpointctl.cli.common import inventory_of, load
+    from checkpointctl.duration import VALIDITY, parse_seconds
     from checkpointctl.trust.bundle import build_bundle
-    from checkpointctl.trust.timeutil import creation_time, parse_duration
+    from checkpointctl.trust.timeutil import creation_time
 
     created = creation_time(args.created, os.environ)
-    expires = created + parse_duration(args.expires, what="--expires")
+    expires = created + timedelta(seconds=parse_seconds(args.expires, VALIDITY, what="--expires"))
     serial = args.serial if args.serial is not None else int(created.timestamp())
     keys = _signing_keys(args)
     inventory = inventory_of(args)
@@ -347,8 +346,8 @@ def _agent_status(args: argparse.Namespace) -> int:
 
 
 def _agent_run(args: argparse.Namespace) -> int:
+    from checkpointctl.duration import VALIDITY, parse_seconds
     from checkpointctl.trust.agent import AgentOptions, AgentOutcome, run_loop, run_once
-    from checkpointctl.trust.timeutil import parse_duration
 
     if not args.source:
         raise CheckpointctlError("agent: give --source URL|PATH (or `agent init` / `agent status`)")
@@ -384,7 +383,7 @@ def _agent_run(args: argparse.Namespace) -> int:
                 else (CheckpointctlError(outcome.message))
             )
         return 0
-    interval = parse_duration(args.interval, what="--interval").total_seconds()
+    interval = parse_seconds(args.interval, VALIDITY, what="--interval")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from checkpointctl.errors import CheckpointctlError, LockError, TrustError
+from checkpointctl.localfile import write_atomic
 from checkpointctl.model import HostResult, HostStatus, JSONValue, host_to_json
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.trust.fetch import fetch
@@ -100,18 +101,10 @@ class AgentOutcome:
 
 
 def _write_json(path: str, doc: object, mode: int = 0o600) -> None:
-    tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
     data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=mode)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise CheckpointctlError(f"cannot write {path}: {e.strerror}") from None
 
 

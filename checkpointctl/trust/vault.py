@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import getpass
 import json
 import os
@@ -46,7 +45,6 @@ import re
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +58,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from checkpointctl.errors import VaultError
+from checkpointctl.localfile import write_atomic
 
 __all__ = [
     "ENV_KEY_FILE",
@@ -676,54 +675,17 @@ def _write_atomic(path: str, data: bytes) -> None:
 
     The data goes to a temporary file in the same directory (created 0600, then given the old
     mode), is fsynced, and renamed over the target, so readers see the old or the new file and
-    an error leaves the old one in place. A symlink is followed: its target is replaced.
+    an error leaves the old one in place. A symlink is followed on purpose: the file the user
+    named through it is the one encrypted, and the link stays.
     """
     target = os.path.realpath(path)
     try:
         old = os.stat(target)
+        write_atomic(
+            target, data, mode=stat.S_IMODE(old.st_mode), owner=(old.st_uid, old.st_gid)
+        )
     except OSError as e:
         raise VaultError(f"cannot write {path}: {e.strerror}") from None
-    directory, base = os.path.split(target)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
-    except OSError as e:
-        raise VaultError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), stat.S_IMODE(old.st_mode))
-            if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-                # Only root may give a file away; the mode is kept either way.
-                with contextlib.suppress(PermissionError):
-                    os.fchown(f.fileno(), old.st_uid, old.st_gid)
-        os.replace(tmp, target)
-    except OSError as e:
-        _unlink_quietly(tmp)
-        raise VaultError(f"cannot write {path}: {e.strerror}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - the rename is done; durability is best effort here
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def encrypt_file(path: str, key: VaultKey) -> None:
