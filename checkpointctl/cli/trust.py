@@ -1,10 +1,8 @@
 """Trust verbs: ``keygen``, ``bundle``, ``sign``, ``verify``, ``revoke``, ``agent``,
 ``push-bundle``.
 
-Wiring only: every decision is in :mod:`checkpointctl.trust`. This module is also where pull
-mode meets the engine: the agent is handed a ``converge`` function that runs
-:func:`checkpointctl.engine.run.converge_host` on the local host with the same resources as push
-mode, the firewall told it is in pull mode (no management access needed, no commit-confirm).
+Wiring only: every decision is in :mod:`checkpointctl.trust`, and pull mode's convergence of
+the agent's own host in :mod:`checkpointctl.engine.pull`.
 Exit codes: 0 ok, 1 for any refusal (bad signature, expired, rolled back...) or error.
 """
 
@@ -19,22 +17,16 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import CheckpointctlError, TrustError
 
 if TYPE_CHECKING:
-    from checkpointctl.model import Host, HostResult
-    from checkpointctl.resources.base import Resource
-    from checkpointctl.spec import DesiredState
-    from checkpointctl.trust.agent import Converge
+    from checkpointctl.model import Host
     from checkpointctl.trust.keys import PublicKey, SigningKey
     from checkpointctl.trust.verify import VerifiedBundle
 
 DEFAULT_EXPIRES = "7d"
-AGENT_LOCK_WAIT = 60.0
-"""Seconds the agent waits for a push-mode controller's lock on this host before failing."""
 AGENT_VAR = "agent_public_key"
 
 
@@ -252,49 +244,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 # --- agent -------------------------------------------------------------------------------------
 
 
-def agent_resources(desired: DesiredState) -> tuple[Resource, ...]:
-    """Push mode's resources, in their order, with the firewall in pull mode.
-
-    One exception: a host with no Docker engine whose state wants no containers skips the
-    container resource (there is nothing to converge and no container that could need
-    removing), so a firewall-only host without Docker can be managed in pull mode.
-    """
-    from checkpointctl.engine import run as engine
-    from checkpointctl.transport.local import DOCKER_SOCKET_URL
-
-    resources = engine.default_resources(pull_mode=True)
-    socket_path = DOCKER_SOCKET_URL.removeprefix("unix://")
-    if desired.containers or os.path.exists(socket_path):
-        return resources
-    return tuple(r for r in resources if r.kind != "container")
-
-
-def _local_converge(host_name: str, state_dir: str) -> Converge:
-    def converge(desired: DesiredState, bundle: VerifiedBundle) -> HostResult:
-        from checkpointctl.engine import run as engine
-        from checkpointctl.engine.audit import AuditContext
-        from checkpointctl.engine.lock import current_owner
-        from checkpointctl.model import Host
-        from checkpointctl.transport.connect import connect
-
-        owner = current_owner("agent")
-        # The audit trail names the signed bundle that changed the host, where push mode
-        # names the policy repository's commit.
-        revision = f"bundle serial {bundle.manifest.serial} ({bundle.manifest_sha256})"
-        options = engine.ApplyOptions(
-            lock_wait=AGENT_LOCK_WAIT,
-            owner=owner,
-            audit=AuditContext(who=owner.who, revision=revision, argv=tuple(sys.argv)),
-            state_dir=state_dir,
-        )
-        local = Host(name=host_name, address="localhost", connection="local")
-        return engine.converge_host(
-            local, desired, connect, "apply", agent_resources(desired), options=options
-        )
-
-    return converge
-
-
 def _agent_host(args: argparse.Namespace) -> str:
     return str(args.host or socket.gethostname().split(".", 1)[0])
 
@@ -347,6 +296,7 @@ def _agent_status(args: argparse.Namespace) -> int:
 
 def _agent_run(args: argparse.Namespace) -> int:
     from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.engine.pull import local_converge
     from checkpointctl.trust.agent import AgentOptions, AgentOutcome, run_loop, run_once
 
     if not args.source:
@@ -367,7 +317,7 @@ def _agent_run(args: argparse.Namespace) -> int:
         ca_file=args.ca_file,
         timeout=args.timeout,
     )
-    converge = _local_converge(host, args.state_dir)
+    converge = local_converge(host, args.state_dir, argv=sys.argv)
 
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:
@@ -429,8 +379,9 @@ def _cmd_push_bundle(args: argparse.Namespace) -> int:
     hosts = inventory.select(args.limit)
     if not hosts:
         raise CheckpointctlError("push-bundle: no hosts selected")
-    with ThreadPoolExecutor(max_workers=max(1, args.forks)) as pool:
-        results = list(pool.map(lambda h: _push_one(h, data, args), hosts))
+    from checkpointctl.engine.fanout import fan_out
+
+    results = fan_out(lambda h: _push_one(h, data, args), hosts, forks=args.forks)
     failed = 0
     for name, rc, text in results:
         failed += rc != 0
