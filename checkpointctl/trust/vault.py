@@ -65,12 +65,10 @@ __all__ = [
     "ENV_PASSWORD",
     "ENV_PASSWORD_FILE",
     "MAGIC",
+    "PLAIN_SEGMENT",
+    "RekeyCount",
     "VaultKey",
     "VaultedValue",
-    "cmd_decrypt",
-    "cmd_encrypt",
-    "cmd_encrypt_string",
-    "cmd_rekey",
     "decrypt",
     "decrypt_file",
     "encrypt",
@@ -79,6 +77,7 @@ __all__ = [
     "is_vaulted",
     "load_key",
     "rekey_file",
+    "rekey_files",
     "rekey_text",
     "vault_path_for",
 ]
@@ -105,7 +104,8 @@ _HKDF_INFO = b"checkpointctl-vault-v1 raw"
 _CACHE_MAX = 4096
 _PASSWORD_READ_MAX = 64 * 1024
 _WHITESPACE = re.compile(r"\s+")
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+"""A name that needs no quoting, in a vault path or as a YAML key."""
 
 
 class VaultKey:
@@ -438,7 +438,7 @@ def vault_path_for(node_path: Sequence[str | int], doc: object) -> str:
 
 
 def _segment(name: str) -> str:
-    return name if _PLAIN_SEGMENT.fullmatch(name) else f"[{json.dumps(name)}]"
+    return name if PLAIN_SEGMENT.fullmatch(name) else f"[{json.dumps(name)}]"
 
 
 def _lookup(cur: object, key: str) -> object:
@@ -579,6 +579,16 @@ def _render_scalar(old: str, new_value: str, style: str | None) -> str:
 # --------------------------------------------------------------------------- rekey
 
 
+@dataclass(frozen=True, slots=True)
+class RekeyCount:
+    """What :func:`rekey_files` re-encrypted: values (a whole vaulted file counts one), in how
+    many of the files it was given."""
+
+    values: int
+    files_changed: int
+    files: int
+
+
 def rekey_text(
     yaml_text: str, old_key: VaultKey, new_key: VaultKey, *, source: str = "<string>"
 ) -> str:
@@ -714,44 +724,16 @@ def decrypt_file(path: str, key: VaultKey) -> None:
     _write_atomic(path, plain)
 
 
-# --------------------------------------------------------------------------- CLI verbs
-
-
-def cmd_encrypt_string(value: bytes, path: str, key: VaultKey, *, name: str | None = None) -> str:
-    """``vault encrypt-string``: a YAML snippet ``<name>: |`` plus the indented vaulted value.
-
-    ``name`` defaults to the last segment of ``path`` (``secret`` for
-    ``credentials.api-login.secret``). The CLI should read ``value`` from stdin or a prompt,
-    never from an argument. The snippet ends with a newline.
-    """
-    field = name or path.rsplit(".", 1)[-1]
-    field_yaml = field if _PLAIN_SEGMENT.fullmatch(field) else json.dumps(field)
-    lines = encrypt(value, key, path).split("\n")
-    return f"{field_yaml}: |\n" + "".join(f"  {line}\n" for line in lines)
-
-
-def cmd_encrypt(path: str, key: VaultKey) -> str:
-    """``vault encrypt FILE``: vault the whole file in place; returns a one-line summary."""
-    encrypt_file(path, key)
-    return f"encrypted {path}"
-
-
-def cmd_decrypt(path: str, key: VaultKey) -> str:
-    """``vault decrypt FILE``: restore the plaintext in place; returns a one-line summary."""
-    decrypt_file(path, key)
-    return f"decrypted {path}"
-
-
-def cmd_rekey(paths: Sequence[str], old_key: VaultKey, new_key: VaultKey) -> str:
-    """``vault rekey FILE...``: re-encrypt vaulted files and vaulted values in YAML files.
+def rekey_files(paths: Sequence[str], old_key: VaultKey, new_key: VaultKey) -> RekeyCount:
+    """Re-encrypt vaulted files and vaulted values in YAML files under ``new_key``.
 
     Every file is decrypted and re-encrypted in memory first; only if all succeed is each file
     replaced (atomically), so a wrong old key on the last file leaves every file unchanged.
-    Returns a one-line summary.
     """
     planned = [(p, *_planned_rekey(p, old_key, new_key)) for p in paths]
     changed = [(p, data, n) for p, data, n in planned if n]
     for p, data, _ in changed:
         _write_atomic(p, data)
-    values = sum(n for _, _, n in changed)
-    return f"rekeyed {values} value{'s' * (values != 1)} in {len(changed)} of {len(paths)} files"
+    return RekeyCount(
+        values=sum(n for _, _, n in changed), files_changed=len(changed), files=len(paths)
+    )
