@@ -377,16 +377,6 @@ def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, 
     return Command(argv), key
 
 
-def read_credentials(
-    transport: Transport, directory: str, outside: Iterable[str] = ()
-) -> CredentialsActual:
-    """Run the read script: every regular file in ``directory`` and the existing ones among
-    ``outside``, with a fresh key for their digests (one command, one round trip)."""
-    command, key = read_command(directory, outside)
-    result = transport.run(command.argv, stdin=command.stdin)
-    return parse_read_output(result.stdout, key)
-
-
 def check_specs(specs: Sequence[CredentialSpec]) -> None:
     """Refuse credentials this resource cannot manage safely (defence in depth behind lint).
 
