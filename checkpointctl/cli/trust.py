@@ -205,17 +205,7 @@ def _trust(args: argparse.Namespace) -> tuple[dict[str, PublicKey], frozenset[st
 
 
 def _summary(bundle: VerifiedBundle) -> dict[str, Any]:
-    from checkpointctl.trust.timeutil import format_time
-
-    m = bundle.manifest
-    return {
-        "serial": m.serial,
-        "created": format_time(m.created),
-        "expires": format_time(m.expires),
-        "manifest_sha256": bundle.manifest_sha256,
-        "signed_by": list(bundle.signers),
-        "hosts": list(m.hosts),
-    }
+    return {**bundle.summary(), "hosts": list(bundle.manifest.hosts)}
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import CheckpointctlError
@@ -79,22 +80,29 @@ def _cmd_encrypt_string(args: argparse.Namespace) -> int:
 
 
 def _cmd_encrypt(args: argparse.Namespace) -> int:
-    from checkpointctl.trust import vault
+    from checkpointctl.trust.vault import encrypt_file
 
-    key = _key(args, confirm=True)
-    for path in args.files:
-        vault.encrypt_file(path, key)
-        print(f"encrypted {path}")
-    return 0
+    return _in_place(args, encrypt_file, "encrypted", confirm=True)
 
 
 def _cmd_decrypt(args: argparse.Namespace) -> int:
-    from checkpointctl.trust import vault
+    from checkpointctl.trust.vault import decrypt_file
 
-    key = _key(args)
+    return _in_place(args, decrypt_file, "decrypted", confirm=False)
+
+
+def _in_place(
+    args: argparse.Namespace,
+    change: Callable[[str, VaultKey], None],
+    done: str,
+    *,
+    confirm: bool,
+) -> int:
+    """Encrypt or decrypt each file in place, a line per file as it is done."""
+    key = _key(args, confirm=confirm)
     for path in args.files:
-        vault.decrypt_file(path, key)
-        print(f"decrypted {path}")
+        change(path, key)
+        print(f"{done} {path}")
     return 0
 
 

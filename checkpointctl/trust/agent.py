@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from checkpointctl.errors import CheckpointctlError, LockError, TrustError
 from checkpointctl.localfile import write_atomic
-from checkpointctl.model import HostResult, HostStatus, JSONValue, host_to_json
+from checkpointctl.model import HostResult, HostStatus, host_to_json
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.trust.fetch import fetch
 from checkpointctl.trust.store import DEFAULT_TRUST_DIR, adopt_revocations, load_trust_store
@@ -159,17 +159,6 @@ def check_rollback(bundle: VerifiedBundle, applied: tuple[int, str] | None) -> N
             f"{digest[7:19]}…, this bundle {bundle.manifest_sha256[7:19]}…): a changed bundle "
             "must carry a higher serial"
         )
-
-
-def _bundle_json(bundle: VerifiedBundle) -> dict[str, JSONValue]:
-    m = bundle.manifest
-    return {
-        "serial": m.serial,
-        "created": format_time(m.created),
-        "expires": format_time(m.expires),
-        "manifest_sha256": bundle.manifest_sha256,
-        "signed_by": list(bundle.signers),
-    }
 
 
 @contextlib.contextmanager
@@ -316,7 +305,7 @@ def _finish(
         "result": outcome.result,
         "healthy": healthy,
         "message": outcome.message,
-        "bundle": _bundle_json(bundle) if bundle else None,
+        "bundle": bundle.summary() if bundle else None,
         "last_success": last_success,
         "consecutive_failures": failures,
         "report": host_to_json(outcome.report) if outcome.report else None,
