@@ -405,8 +405,8 @@ def _collect_young_only() -> None:
     """Make the cyclic collector's full passes rare (young ones stay as they are).
 
     A command builds its policies, inventory and desired states once and keeps them to the end,
-    and a full pass walks every object alive: with the default thresholds ``validate`` of 1,000
-    policies × 1,000 hosts made four of them, 0.4 s of its CPU. Short-lived reference cycles
+    and a full pass walks every object alive: with the default thresholds a large ``validate``
+    makes several, each walking the whole policy set again. Short-lived reference cycles
     are still freed by the young passes; only garbage that survives those waits longer.
     """
     young, middle, full = gc.get_threshold()
