@@ -53,10 +53,11 @@ def write_atomic(
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-            os.fchmod(f.fileno(), bits)
-            if owner is not None and owner != (os.getuid(), os.getgid()):
+            st = os.fstat(f.fileno())
+            if owner is not None and owner != (st.st_uid, st.st_gid):
                 with contextlib.suppress(PermissionError):
-                    os.fchown(f.fileno(), *owner)
+                    os.fchown(f.fileno(), *owner)  # before chmod: chown clears setuid bits
+            os.fchmod(f.fileno(), bits)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
