@@ -338,27 +338,6 @@ def _agent_run(args: argparse.Namespace) -> int:
 # --- push-bundle -------------------------------------------------------------------------------
 
 
-def _push_one(host: Host, data: bytes, args: argparse.Namespace) -> tuple[str, int, str]:
-    from checkpointctl.transport.connect import connect
-
-    argv = [
-        args.remote_command, "agent", "--source", "-", "--once",
-        "--host", host.name, "--trust-dir", args.trust_dir,
-    ]  # fmt: skip
-    try:
-        transport = connect(host)
-    except CheckpointctlError as exc:
-        return host.name, 1, f"unreachable: {exc.diagnostics()}"
-    try:
-        result = transport.run(argv, stdin=data, timeout=args.timeout, check=False)
-    except CheckpointctlError as exc:
-        return host.name, 1, exc.diagnostics()
-    finally:
-        transport.close()
-    text = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
-    return host.name, result.rc, text
-
-
 def _cmd_push_bundle(args: argparse.Namespace) -> int:
     from checkpointctl.cli.common import inventory_of
     from checkpointctl.trust.bundle import read_bundle
@@ -369,11 +348,19 @@ def _cmd_push_bundle(args: argparse.Namespace) -> int:
     hosts = inventory.select(args.limit)
     if not hosts:
         raise CheckpointctlError("push-bundle: no hosts selected")
-    from checkpointctl.engine.fanout import fan_out
+    from checkpointctl.engine.pull import push_bundle
 
-    results = fan_out(lambda h: _push_one(h, data, args), hosts, forks=args.forks)
+    results = push_bundle(
+        hosts,
+        data,
+        remote_command=args.remote_command,
+        trust_dir=args.trust_dir,
+        timeout=args.timeout,
+        forks=args.forks,
+    )
     failed = 0
-    for name, rc, text in results:
+    for pushed in results:
+        name, rc, text = pushed.host, pushed.exit_code, pushed.output
         failed += rc != 0
         lines = text.splitlines() or [""]
         _out(f"{name}: {'ok' if rc == 0 else f'failed (exit {rc})'}: {lines[-1]}")

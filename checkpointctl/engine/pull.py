@@ -1,20 +1,27 @@
-"""Pull mode's convergence: the agent applies a verified bundle to the host it runs on.
+"""Pull mode's engine side: the agent's convergence of its own host, and the controller's push
+of a signed bundle to the agents.
 
 The agent (:mod:`checkpointctl.trust.agent`) fetches and verifies; what it is handed to apply a
 host's desired state is :func:`local_converge`, which runs the same engine as push mode
 (:func:`~checkpointctl.engine.run.converge_host`: lock, read, diff, apply, verify, health gate,
 record, audit) over the local transport, with the firewall told it is in pull mode (no
 management access for a controller, no commit-confirm).
+
+:func:`push_bundle` is ``push-bundle``: the bundle goes to each host's agent over SSH, on the
+agent's stdin, for the agent to verify and apply exactly as if it had fetched it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from checkpointctl.engine.audit import AuditContext
+from checkpointctl.engine.fanout import fan_out
 from checkpointctl.engine.lock import current_owner
 from checkpointctl.engine.run import ApplyOptions, converge_host, default_resources
+from checkpointctl.errors import CheckpointctlError
 from checkpointctl.model import Host, HostResult
 from checkpointctl.resources.base import Resource
 from checkpointctl.spec import DesiredState
@@ -62,3 +69,49 @@ def local_converge(host_name: str, state_dir: str, *, argv: Sequence[str] = ()) 
         )
 
     return converge
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    """One host's answer to ``push-bundle``."""
+
+    host: str
+    exit_code: int
+    """The agent's exit status (0: applied or already in sync); 1 when the host was not
+    reached or the command could not run."""
+    output: str
+    """What the agent printed (stdout then stderr), or why it could not be run."""
+
+
+def push_bundle(
+    hosts: Sequence[Host],
+    bundle: bytes,
+    *,
+    remote_command: str,
+    trust_dir: str,
+    timeout: float,
+    forks: int,
+) -> list[Pushed]:
+    """Run ``<remote_command> agent --source - --once`` on every host with ``bundle`` on its
+    stdin, ``forks`` hosts at once; one :class:`Pushed` per host, in their order. The hosts
+    decide whether to believe the bundle; nothing is verified here."""
+
+    def one(host: Host) -> Pushed:
+        argv = [
+            remote_command, "agent", "--source", "-", "--once",
+            "--host", host.name, "--trust-dir", trust_dir,
+        ]  # fmt: skip
+        try:
+            transport = connect(host)
+        except CheckpointctlError as exc:
+            return Pushed(host.name, 1, f"unreachable: {exc.diagnostics()}")
+        try:
+            result = transport.run(argv, stdin=bundle, timeout=timeout, check=False)
+        except CheckpointctlError as exc:
+            return Pushed(host.name, 1, exc.diagnostics())
+        finally:
+            transport.close()
+        text = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
+        return Pushed(host.name, result.rc, text)
+
+    return fan_out(one, hosts, forks=forks)
