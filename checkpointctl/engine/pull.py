@@ -23,7 +23,7 @@ from checkpointctl.engine.lock import current_owner
 from checkpointctl.engine.run import ApplyOptions, converge_host, default_resources
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.model import Host, HostResult
-from checkpointctl.resources.base import Resource
+from checkpointctl.resources.base import AnyResource
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.connect import connect
 from checkpointctl.transport.local import DOCKER_SOCKET_URL
@@ -34,7 +34,7 @@ AGENT_LOCK_WAIT = 60.0
 """Seconds the agent waits for a push-mode controller's lock on this host before failing."""
 
 
-def agent_resources(desired: DesiredState) -> tuple[Resource, ...]:
+def agent_resources(desired: DesiredState) -> tuple[AnyResource, ...]:
     """Push mode's resources, in their order, with the firewall in pull mode.
 
     One exception: a host with no Docker engine whose state wants no containers skips the

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from checkpointctl.engine.run import ApplyOptions, run_fleet
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, HostStatus
-from checkpointctl.resources.base import Resource
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, HostStatus, Planned
+from checkpointctl.resources.base import AnyResource, Resource
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.local import LocalTransport
@@ -38,8 +38,9 @@ def parse_motd(raw: bytes | None) -> MotdActual:
 
 
 # steps 3-5: the resource: read (thin I/O), diff (pure), apply (one change, atomically) ----------
-class MotdResource:
-    """The message of the day of each host, at ``path``."""
+class MotdResource(Resource[str, MotdActual]):
+    """The message of the day of each host, at ``path``: plans towards a ``str`` (the text),
+    reads a :class:`MotdActual`."""
 
     kind: ClassVar[str] = "motd"
 
@@ -50,27 +51,24 @@ class MotdResource:
     def read(self, transport: Transport, desired: DesiredState) -> MotdActual:
         return parse_motd(transport.read_file(self.path))
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
-        if not isinstance(actual, MotdActual):
-            raise TypeError(f"expected MotdActual, got {type(actual).__name__}")
+    def diff(self, desired: DesiredState, actual: MotdActual) -> list[Planned[str]]:
         want = self.wanted.get(desired.host)
         if want is None or want == actual.text:
             return []
         action = Action.CREATE if actual.text is None else Action.UPDATE
         field = FieldChange("text", actual.text, want)
-        return [Change(f"{self.kind}/{self.path}", action, (field,), desired=want)]
+        return [Planned(Change(f"{self.kind}/{self.path}", action, (field,)), want)]
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: MotdActual) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
-        assert isinstance(change.desired, str)
+    def apply(self, transport: Transport, change: Planned[str]) -> None:
         transport.write_file(
             self.path, change.desired.encode(), mode=MODE, uid=os.getuid(), gid=os.getgid()
         )
 
 
-def _run(resource: Resource, mode: str, state_dir: Path) -> tuple[HostStatus, list[str]]:
+def _run(resource: AnyResource, mode: str, state_dir: Path) -> tuple[HostStatus, list[str]]:
     host = Host(name="here", address="localhost", connection="local")
     report = run_fleet(
         [host],
@@ -86,7 +84,7 @@ def _run(resource: Resource, mode: str, state_dir: Path) -> tuple[HostStatus, li
 
 def test_a_new_kind_goes_through_drift_apply_and_verify(tmp_path: Path) -> None:
     motd = tmp_path / "motd"
-    resource: Resource = MotdResource(str(motd), {"here": "welcome\n"})  # mypy checks the fit
+    resource = MotdResource(str(motd), {"here": "welcome\n"})
 
     # drift: the plan, nothing written
     assert _run(resource, "drift", tmp_path / "state") == (HostStatus.DRIFT, [f"motd/{motd}"])
@@ -111,7 +109,7 @@ def test_an_apply_that_does_not_stick_is_a_failure(tmp_path: Path) -> None:
     leaves the host different from the plan fails the host."""
 
     class Forgetful(MotdResource):
-        def apply(self, transport: Transport, change: Change) -> None:
+        def apply(self, transport: Transport, change: Planned[str]) -> None:
             transport.write_file(self.path, b"something else\n", mode=MODE, uid=os.getuid(),
                                  gid=os.getgid())  # fmt: skip
 
