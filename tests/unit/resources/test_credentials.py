@@ -494,7 +494,7 @@ def _read(
     directory other than the fixed credentials directory."""
     command, key = read_command(directory, outside or ())
     result = transport.run(command.argv, stdin=command.stdin, check=False)
-    return RESOURCE.read_finish(transport, _state(), ReadPlan((command,), key), [result])
+    return RESOURCE.read_finish(transport, _state(), ReadPlan((command,), context=key), [result])
 
 
 def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
