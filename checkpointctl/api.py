@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
+from checkpointctl.engine.fanout import DEFAULT_FORKS
 from checkpointctl.engine.run import (
     ApplyOptions,
     Connect,
@@ -27,10 +28,10 @@ from checkpointctl.engine.run import (
     Rollout,
     run_fleet,
 )
-from checkpointctl.engine.scan import attach_scan_verdicts
 from checkpointctl.engine.status import exit_code as _status_exit_code
 from checkpointctl.engine.status import read_fleet
 from checkpointctl.errors import CheckpointctlError, Diagnostic, PolicyError
+from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import Inventory
 from checkpointctl.inventory import load_inventory as _load_inventory
 from checkpointctl.model import (
@@ -217,7 +218,7 @@ def drift(
     *,
     limit: str | None = None,
     connect: Connect | None = None,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     observer: Observer | None = None,
 ) -> RunReport:
     """Read every host that has a desired state, diff, and report; changes nothing.
@@ -234,7 +235,7 @@ def check(
     *,
     limit: str | None = None,
     connect: Connect | None = None,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     observer: Observer | None = None,
 ) -> RunReport:
     """What :func:`apply` would do (``apply --check``): a plan worded as a preview."""
@@ -247,7 +248,7 @@ def apply(
     *,
     limit: str | None = None,
     connect: Connect | None = None,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     observer: Observer | None = None,
     rollout: Rollout | None = None,
     options: ApplyOptions | None = None,
@@ -290,7 +291,7 @@ def status(
     *,
     limit: str | None = None,
     connect: Connect | None = None,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
 ) -> list[HostHealth]:
     """Fleet health: containers, firewall, expiring credentials, last apply, hygiene.
 

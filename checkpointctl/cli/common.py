@@ -6,14 +6,14 @@ never each other, so the CLI has no import cycle.
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
 
     from checkpointctl.inventory import Inventory
+    from checkpointctl.policy.build import Decrypt
     from checkpointctl.policy.loader import LoadResult
 
 DEFAULT_PATHS = ["policies"]
@@ -30,10 +30,9 @@ def warn(text: str) -> None:
 
 def write_output(text: str, path: str | None) -> None:
     if path and path != "-":
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
+        from checkpointctl.localfile import write_atomic
+
+        write_atomic(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -50,25 +49,19 @@ def inventory_of(args: argparse.Namespace) -> Inventory:
     return load_inventory(args.inventory)
 
 
-def decryptor(args: argparse.Namespace, *, required: bool) -> Any:
+def decryptor(args: argparse.Namespace) -> Decrypt | None:
     """A decrypt function for vaulted values, or None when no key is configured."""
-    from checkpointctl.model import Secret
-    from checkpointctl.trust import vault
+    from checkpointctl import api
 
-    key = vault.load_key(getattr(args, "vault_password_file", None), interactive=sys.stdin.isatty())
-    if key is None:
-        return None
-
-    def decrypt(text: str, path: str) -> Secret:
-        return Secret(vault.decrypt(text, key, path))
-
-    return decrypt
+    return api.vault_decryptor(
+        getattr(args, "vault_password_file", None), interactive=sys.stdin.isatty()
+    )
 
 
 def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) -> LoadResult:
     from checkpointctl import api
 
-    decrypt = decryptor(args, required=need_secrets)
+    decrypt = decryptor(args)
     result = api.load_policies(
         args.paths or DEFAULT_PATHS,
         inventory,

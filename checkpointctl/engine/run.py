@@ -27,13 +27,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
 from checkpointctl.engine.context import with_context
+from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import (
     HostLock,
@@ -51,9 +51,17 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
-from checkpointctl.errors import CheckpointctlError, ConvergenceError, LockError, TransportError
+from checkpointctl.errors import (
+    CheckpointctlError,
+    CommandFailed,
+    ConvergenceError,
+    LockError,
+    TransportError,
+)
 from checkpointctl.model import (
+    REDACTED,
     Change,
+    CommandFailure,
     FailureReason,
     Finding,
     Host,
@@ -62,11 +70,12 @@ from checkpointctl.model import (
     JSONValue,
     RunMode,
     RunReport,
+    Secret,
     change_to_json,
 )
 from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
-from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
 from checkpointctl.transport.base import Transport
 
 Connect = Callable[[Host], Transport]
@@ -333,6 +342,23 @@ def lock_findings(notes: Sequence[LockNote]) -> list[Finding]:
     ]
 
 
+def command_failure(exc: CommandFailed, desired: DesiredState) -> CommandFailure:
+    """What a host's result says of a command that failed on it: the command, its exit status
+    and the tail of its stderr, with any of the desired state's secrets the command echoed
+    redacted."""
+    found: list[Secret] = []
+
+    def collect(secret: Secret) -> str:
+        found.append(secret)
+        return REDACTED
+
+    state_to_data(desired, collect)
+    stderr = exc.stderr_tail
+    for secret in found:
+        stderr = secret.redact(stderr)
+    return CommandFailure(exc.command, exc.rc, stderr)
+
+
 def failure_reason(exc: BaseException, applying: bool) -> tuple[HostStatus, FailureReason]:
     """How a host's run that raised ``exc`` ends, typed (pure): the status and the reason the
     engine decides on. ``applying``: whether any change had started."""
@@ -354,8 +380,13 @@ def failure_reason(exc: BaseException, applying: bool) -> tuple[HostStatus, Fail
     return HostStatus.FAILED, FailureReason.INTERNAL
 
 
-def _failure(run: _Run, exc: BaseException) -> HostResult:
+def _failure(run: _Run, exc: BaseException, desired: DesiredState) -> HostResult:
     status, reason = failure_reason(exc, bool(run.applied) or run.current is not None)
+    if isinstance(exc, CommandFailed):
+        # the host answered: a command failing there is the host failing, never unreachable
+        failure = command_failure(exc, desired)
+        shown = CommandFailed(exc.host, exc.argv, failure.exit_status, failure.stderr)
+        return dataclasses.replace(run.result(status, shown.diagnostics(), reason), command=failure)
     if isinstance(exc, CheckpointctlError):
         return run.result(status, exc.diagnostics(), reason)
     # a bug in a resource must not take the fleet down with it
@@ -433,7 +464,7 @@ def _host_run(
                 run.findings.extend(lock_findings(lock.notes))
             result = _converge(run, transport, desired, mode, resources)
         except Exception as exc:
-            result = _failure(run, exc)
+            result = _failure(run, exc, desired)
         line = None
         if lock is not None:
             if options.health_gate:
@@ -537,7 +568,7 @@ def run_fleet(
     mode: RunMode,
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     rollout: Rollout | None = None,
     observer: Observer | None = None,
     resources: Sequence[AnyResource] | None = None,
@@ -582,10 +613,10 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+    with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)
-            done = list(pool.map(work, batch))
+            done = pool.map(work, batch)
             if mode != "apply":
                 continue
             finished.extend(done)
@@ -593,7 +624,7 @@ def run_fleet(
             if halted:
                 if rollout_.rollback_on_fail:
                     back = [r.host for r in done if r.status is HostStatus.CONVERGED]
-                    list(pool.map(roll_back, back))
+                    pool.map(roll_back, back)
                     if back:
                         halted += f"; rolled back {len(back)} converged host(s) of that batch"
                 break

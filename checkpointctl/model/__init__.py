@@ -19,7 +19,8 @@ from typing import Generic, Literal, TypeAlias, TypeVar
 from checkpointctl.errors import Location
 
 FORMAT_VERSION = "1.1"
-"""1.1 added ``replace_order`` to the changes whose action is ``replace``."""
+"""1.1 added ``replace_order`` to the changes whose action is ``replace`` and ``command`` to a
+host whose run ended on a failing command."""
 REDACTED = "<sensitive>"
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -48,6 +49,15 @@ class Secret:
         """An scrypt digest (hex) for places other people can read, such as a container label:
         unlike :meth:`digest`, guessing a weak password from it costs real work per guess."""
         return hashlib.scrypt(self._value, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
+
+    def redact(self, text: str) -> str:
+        """``text`` with this value, wherever it appears, replaced by ``<sensitive>``: for text
+        that comes from a host (a command's stderr), which may echo what it was given."""
+        try:
+            value = self._value.decode("utf-8")
+        except UnicodeDecodeError:
+            return text
+        return text.replace(value, REDACTED) if value else text
 
     def __repr__(self) -> str:
         return REDACTED
@@ -292,6 +302,18 @@ class HostStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class CommandFailure:
+    """A command that failed on a reachable host: what the host's result says of it.
+
+    ``stderr`` is the tail of its stderr with the desired state's secrets redacted.
+    """
+
+    command: str
+    exit_status: int
+    stderr: str
+
+
+@dataclass(frozen=True, slots=True)
 class HostResult:
     """Everything one run learned and did on one host.
 
@@ -313,6 +335,8 @@ class HostResult:
     checked: tuple[str, ...] = ()
     """Resource kinds read on this host (in apply order), so reports can show the ones in sync
     too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
+    command: CommandFailure | None = None
+    """The command whose failure failed the host, if that is what did."""
     location: str | None = None
     """Where the host stands (its inventory ``location`` variable, else ``region``), so
     reports can group hosts by site; None when the inventory says nothing."""
@@ -383,8 +407,8 @@ def change_to_json(change: Change) -> dict[str, JSONValue]:
 
 
 def host_to_json(result: HostResult) -> dict[str, JSONValue]:
-    """The stable JSON form of one host's result."""
-    out: dict[str, JSONValue] = {
+    """The stable JSON form of one host's result (``command`` only when a command failed)."""
+    doc: dict[str, JSONValue] = {
         "host": result.host,
         "status": result.status.value,
         "changes": [change_to_json(c) for c in result.changes],
@@ -397,11 +421,17 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
         ],
         "seconds": round(result.seconds, 3),
     }
+    if result.command is not None:
+        doc["command"] = {
+            "command": result.command.command,
+            "exit_status": result.command.exit_status,
+            "stderr": result.command.stderr,
+        }
     # optional: left out when unknown, so reports without them keep their exact bytes
     if result.location is not None:
-        out["location"] = result.location
+        doc["location"] = result.location
     if result.data_collection:
-        out["data_collection"] = [
+        doc["data_collection"] = [
             {
                 "container": c.container,
                 "profile": c.profile,
@@ -409,7 +439,7 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
             }
             for c in result.data_collection
         ]
-    return out
+    return doc
 
 
 def report_to_json(report: RunReport) -> dict[str, JSONValue]:

@@ -1,7 +1,9 @@
-"""The scan gate's verdicts, computed on the controller where the scan reports are.
+"""The scan gate's verdicts, computed on the controller from the policy repository's reports.
 
-A host never runs an image whose scan failed; the reports live in the policy repository, not on
-hosts, so the verdict is decided here and travels with the desired state to apply and bundles.
+Reports live in the policy repository (``<repo>/<scan.reports>/<digest hex>.json``, the repo
+being the parent of the first policy folder), so verdicts are computed here, where the
+repository is, and travel with the desired state to ``apply`` and into signed bundles (a host
+in pull mode has no repository to read them from).
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ from checkpointctl.resources.containers.images import verdict_for
 def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
     """Give each host's desired state the scan-gate verdict of every image it runs.
 
-    Reports live in the policy repository (``<repo>/<scan.reports>/<digest hex>.json``, the repo
-    being the parent of the first policy folder), so verdicts are computed here, on the
-    controller, and travel with the desired state to apply and into bundles.
+    Raises:
+        CheckpointctlError: a report exists but cannot be read or parsed.
     """
     first = Path(paths[0]).resolve()
     repo = first.parent if first.is_dir() else first.parent.parent
