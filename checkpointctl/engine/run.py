@@ -42,6 +42,7 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
+from checkpointctl.engine.waivers import waiver_findings
 from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
 from checkpointctl.model import (
     Change,
@@ -289,6 +290,7 @@ def _converge(
     run.checked = tuple(plan)
     run.changes = tuple(c for kind in plan.values() for c in kind)
     run.findings.extend(found)
+    run.findings.extend(waiver_findings(desired))
     if mode != "apply":
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from checkpointctl.errors import Diagnostic, Location, Severity
+from checkpointctl.policy.hardening import hardening_findings
 from checkpointctl.spec import CHECKPOINT_ROOT, RESERVED_CONTAINER_NAMES, RESERVED_CREDENTIAL_NAMES
 
 DIGEST_RE = re.compile(
@@ -180,6 +181,12 @@ class _Lint:
                     "privileged", name, base + ".privileged",
                     f"container {name!r} runs privileged",
                 )
+            self.hardening(name, base, c)
+
+    def hardening(self, name: str, base: str, c: Mapping[str, Any]) -> None:
+        """The settings that open a way out of the container (see :mod:`.hardening`)."""
+        for finding in hardening_findings(name, c):
+            self.report(finding.rule, name, base + finding.path, finding.message)
 
     def credentials(self) -> None:
         names = {str(c.get("name")) for c in self.spec.get("containers") or []}
