@@ -51,6 +51,22 @@ COLLECTION_PROFILES: Mapping[str, Mapping[str, bool]] = {
 }
 
 
+def normalise_device(text: str) -> str:
+    """``/dev/x``, ``/dev/x:/dev/y`` or ``/dev/x:/dev/y:rw`` → ``host:container:permissions``
+    (Docker's defaults: the same path inside, ``rwm``)."""
+    host, _, rest = text.partition(":")
+    target, _, perms = rest.partition(":")
+    return f"{host}:{target or host}:{perms or 'rwm'}"
+
+
+def normalise_security_opt(text: str) -> str:
+    """``key:value`` (Docker's legacy spelling) → ``key=value``."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        key, _, value = text.partition(":")
+    return f"{key}={value}"
+
+
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """An image pinned by digest: ``registry/repository@sha256:<hex>``."""

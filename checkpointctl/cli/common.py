@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from checkpointctl.inventory import Inventory
     from checkpointctl.policy.loader import LoadResult
+    from checkpointctl.spec import ScanGate
 
 DEFAULT_PATHS = ["policies"]
 
@@ -95,14 +96,16 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
     """
     import dataclasses
     import json
+    from datetime import date
     from pathlib import Path
 
     from checkpointctl.errors import CheckpointctlError
-    from checkpointctl.resources.containers.images import verdict_for
+    from checkpointctl.resources.containers.images import gate_verdict
 
     first = Path(paths[0]).resolve()
     repo = first.parent if first.is_dir() else first.parent.parent
-    cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
+    today = date.today()
+    cache: dict[tuple[ScanGate, str], tuple[bool, str]] = {}
     for name, state in list(result.states.items()):
         gate = state.registries.scan
         if not gate.required or not state.containers:
@@ -110,7 +113,7 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
         verdicts: dict[str, tuple[bool, str]] = {}
         for container in state.containers:
             digest = container.image.digest
-            key = (gate.reports, digest, gate.max_severity)
+            key = (gate, digest)
             if key not in cache:
                 report_path = repo / gate.reports / f"{digest.removeprefix('sha256:')}.json"
                 report: object = None
@@ -121,7 +124,7 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
                         raise CheckpointctlError(
                             f"{report_path}: unreadable scan report: {exc}"
                         ) from None
-                verdict = verdict_for(digest, report, gate.max_severity)
+                verdict = gate_verdict(gate, digest, report, today)
                 cache[key] = (verdict.ok, verdict.reason)
             verdicts[digest] = cache[key]
         result.states[name] = dataclasses.replace(state, scan_verdicts=verdicts)

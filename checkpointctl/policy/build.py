@@ -19,7 +19,6 @@ from typing import Any
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
 from checkpointctl.policy.lint import split_image
-from checkpointctl.resources.containers.parse import normalise_device, normalise_security_opt
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     COLLECTION_PROFILES,
@@ -41,6 +40,8 @@ from checkpointctl.spec import (
     TrustedRegistry,
     WaiverSpec,
     config_digest,
+    normalise_device,
+    normalise_security_opt,
 )
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"

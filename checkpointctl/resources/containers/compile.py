@@ -145,14 +145,15 @@ def compile_create(spec: ContainerSpec, name: str | None = None) -> CreateReques
         bindings.setdefault(f"{p.container_port}/{p.proto}", []).append(
             {"HostIp": p.host_ip, "HostPort": p.host_port}
         )
+    security: list[JSONValue] = ["no-new-privileges:true"] if spec.no_new_privileges else []
+    security.extend(spec.security_opt)
     host: dict[str, JSONValue] = {
         "NetworkMode": normalise_network(spec.network_mode),
         "ReadonlyRootfs": spec.read_only,
         "Privileged": spec.privileged,
         "CapDrop": list(normalise_caps(spec.cap_drop)),
         "CapAdd": list(normalise_caps(spec.cap_add)),
-        "SecurityOpt": (["no-new-privileges:true"] if spec.no_new_privileges else [])
-        + list(spec.security_opt),
+        "SecurityOpt": security,
         "PidMode": "" if spec.pid == "private" else spec.pid,
         "IpcMode": spec.ipc,
         "UsernsMode": "" if spec.userns_mode == "private" else spec.userns_mode,

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from checkpointctl.resources.containers.images import normalise_reference
-from checkpointctl.spec import OWNER_LABEL
+from checkpointctl.spec import OWNER_LABEL, normalise_device, normalise_security_opt
 
 NS = 1_000_000_000
 
@@ -175,22 +175,6 @@ def normalise_restart(name: str | None, retries: int | None = 0) -> str:
 def normalise_namespace(mode: object) -> str:
     """Docker's namespace modes (``PidMode``, ``IpcMode``, ``UsernsMode``): empty is private."""
     return str(mode) if mode else "private"
-
-
-def normalise_device(text: str) -> str:
-    """``/dev/x``, ``/dev/x:/dev/y`` or ``/dev/x:/dev/y:rw`` → ``host:container:permissions``
-    (Docker's defaults: the same path inside, ``rwm``)."""
-    host, _, rest = text.partition(":")
-    target, _, perms = rest.partition(":")
-    return f"{host}:{target or host}:{perms or 'rwm'}"
-
-
-def normalise_security_opt(text: str) -> str:
-    """``key:value`` (Docker's legacy spelling) → ``key=value``."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        key, _, value = text.partition(":")
-    return f"{key}={value}"
 
 
 def parse_devices(raw: object) -> tuple[str, ...]:
@@ -417,9 +401,9 @@ __all__ = [
     "normalise_caps",
     "normalise_device",
     "normalise_namespace",
-    "normalise_security_opt",
     "normalise_network",
     "normalise_restart",
+    "normalise_security_opt",
     "parse_actual",
     "parse_container",
     "parse_devices",
