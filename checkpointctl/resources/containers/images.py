@@ -234,7 +234,9 @@ def gate_verdict(gate: ScanGate, digest: str, report: object, today: date) -> Sc
     if ok:
         used = [a for a in gate.allow if f"{a.id}" in reason.partition("; allowed: ")[2]]
         if used:
-            accepted = ", ".join(f"{a.id} by {a.owner} until {a.expires.isoformat()}" for a in used)
+            accepted = ", ".join(
+                f"{a.id} by {a.owner} until {a.expires.isoformat()} ({a.reason})" for a in used
+            )
             reason = f"{reason.partition('; allowed: ')[0]}; allowed: {accepted}"
     else:
         expired = [a for a in gate.allow if a.expires < today and f"{a.id} (" in reason]
