@@ -148,12 +148,11 @@ def _mounts(name: str, mounts: list[Any]) -> Iterator[HardeningFinding]:
                 "engine's socket: whoever can talk to it is root on the host",
             )  # fmt: skip
         elif (root := system_path(source)) is not None:
-            shown = f"the host's {root}" if _normal(source) == root else (
-                f"{source}, part of the host's {root},"
-            )
-            yield HardeningFinding(
-                "host-mount", where, f"container {name!r} mounts {shown} ({mode})"
+            shown = (
+                f"the host's {root} ({mode})" if _normal(source) == root
+                else f"{source} ({mode}, inside the host's {root})"
             )  # fmt: skip
+            yield HardeningFinding("host-mount", where, f"container {name!r} mounts {shown}")
         elif writable and not _under(_normal(source), CHECKPOINT_ROOT):
             yield HardeningFinding(
                 "writable-mount", where + ".read_only",
