@@ -338,7 +338,7 @@ def test_sysctls_and_security_options_converge_and_a_hand_made_change_is_drift(
         spec.image.reference,
     )  # fmt: skip
     [change] = plan(transport, desired, name)
-    assert change.action is Action.REPLACE
+    assert change.action is Action.REPLACE_CREATE_FIRST
     assert [(f.path, f.before, f.after) for f in change.fields] == [
         ("sysctls", ["net.ipv4.ping_group_range=0 0"], ["net.ipv4.ping_group_range=10001 10001"])
     ]
