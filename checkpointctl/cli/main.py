@@ -396,6 +396,7 @@ _VERB_MODULES = (
     "checkpointctl.cli.trust",
     "checkpointctl.cli.fleet",
     "checkpointctl.cli.gitops",
+    "checkpointctl.cli.explain",
 )
 """Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
 stays one place while each feature owns its wiring. They may use this module's helpers."""
