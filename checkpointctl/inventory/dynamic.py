@@ -31,10 +31,11 @@ VAULT_KEY = "__ansible_vault"
 UNSAFE_KEY = "__ansible_unsafe"
 
 
-def run_script(path: str, *args: str, timeout: float = SCRIPT_TIMEOUT) -> str:
+def run_script(path: str, *args: str) -> str:
     """The stdout of ``[path, *args]``; raises InventoryError naming the script on failure
     (with the end of its stderr, which scripts use for their own messages)."""
     where = Location(path, 1, 1)
+    timeout = SCRIPT_TIMEOUT
     argv = [os.path.abspath(path), *args]
     try:
         done = subprocess.run(  # argv, no shell

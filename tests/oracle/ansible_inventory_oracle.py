@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import tempfile
+import typing as t
 
 from ansible.cli.inventory import main as inventory_main
 from ansible.parsing.vault import VaultLib, VaultSecret
@@ -31,8 +32,11 @@ def _decrypt(value: object, vault: VaultLib) -> object:
 
 
 def run(job: dict) -> dict:
-    out = tempfile.TemporaryFile()
-    err = tempfile.TemporaryFile()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        return _run(job, out, err)
+
+
+def _run(job: dict, out: t.IO[bytes], err: t.IO[bytes]) -> dict:
     pid = os.fork()
     if pid == 0:  # child: one ansible-inventory run
         os.chdir(job["cwd"])
@@ -43,7 +47,7 @@ def run(job: dict) -> dict:
             inventory_main(["ansible-inventory", *job["args"]])
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:  # noqa: BLE001  (report whatever ansible raised)
+        except BaseException:
             import traceback
 
             traceback.print_exc()
@@ -58,9 +62,7 @@ def run(job: dict) -> dict:
     text = out.read().decode()
     listing = None
     if rc == 0:
-        secrets = [
-            (label or "default", VaultSecret(pw.encode())) for label, pw in job["passwords"]
-        ]
+        secrets = [(label or "default", VaultSecret(pw.encode())) for label, pw in job["passwords"]]
         listing = _decrypt(json.loads(text), VaultLib(secrets))
     return {"rc": rc, "list": listing, "stderr": err.read().decode(errors="replace")}
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """A dynamic inventory as cloud plugins write them: --list with _meta.hostvars."""
+
 import json
 import sys
 
