@@ -105,6 +105,8 @@ def build_host(
         return InventoryError([Diagnostic(message, where, name, hint=hint)])
 
     def get(setting: str) -> object:
+        if not any(key in variables for key in ALIASES[setting]):
+            return None
         value = pick(layers, setting)
         if isinstance(value, Secret):
             raise fail(

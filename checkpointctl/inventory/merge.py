@@ -19,7 +19,6 @@ connection settings can be resolved level by level (see :mod:`hosts`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,24 +45,56 @@ def sorted_groups(data: InventoryData, names: set[str]) -> list[str]:
     )
 
 
+class FileLayers:
+    """The group_vars/host_vars layers of each group and host name, read once per name (every
+    host of a group shares the group's files)."""
+
+    def __init__(self, dirs: VarsDirs, files: VarsFiles) -> None:
+        self.inventory = list(dirs.inventory)
+        self.play = [dirs.playbook] if dirs.playbook is not None else []
+        self.files = files
+        self._groups: dict[str, tuple[Layer, Layer]] = {}
+
+    def group(self, name: str) -> tuple[Layer, Layer]:
+        """(beside the inventory sources, beside the playbook) for group ``name``."""
+        if name not in self._groups:
+            self._groups[name] = (
+                self.files.vars_of(self.inventory, "group_vars", name),
+                self.files.vars_of(self.play, "group_vars", name),
+            )
+        return self._groups[name]
+
+    def per_source(self, name: str) -> list[Layer]:
+        """Group ``name``'s files beside each inventory source, one layer per source."""
+        return [self.files.vars_of([base], "group_vars", name) for base in self.inventory]
+
+    def host(self, name: str) -> tuple[Layer, Layer]:
+        return (
+            self.files.vars_of(self.inventory, "host_vars", name),
+            self.files.vars_of(self.play, "host_vars", name),
+        )
+
+
 def host_layers(
-    data: InventoryData, host: str, dirs: VarsDirs, files: VarsFiles
+    data: InventoryData, host: str, layers_of: FileLayers
 ) -> tuple[list[str], list[Layer]]:
     """The host's groups (in precedence order, without ``all``) and its variable layers,
     lowest precedence first."""
     groups = sorted_groups(data, data.host_groups(host))
-    play: Sequence[Path] = [dirs.playbook] if dirs.playbook is not None else []
-    inv = list(dirs.inventory)
+    all_inv, all_play = layers_of.group(ALL)
     layers: list[Layer] = [data.groups[ALL].vars]
     layers.extend(data.groups[g].vars for g in groups)
-    layers.append(files.vars_of(inv, "group_vars", ALL))
-    layers.append(files.vars_of(list(play), "group_vars", ALL))
-    for bases in (inv, play):
-        for base in bases:
-            layers.extend(files.vars_of([base], "group_vars", g) for g in groups)
+    layers += [all_inv, all_play]
+    if len(layers_of.inventory) > 1:
+        # source by source, each source's groups in order (Ansible's loop nesting)
+        per_group = [layers_of.per_source(g) for g in groups]
+        for i in range(len(layers_of.inventory)):
+            layers.extend(layer[i] for layer in per_group)
+    else:
+        layers.extend(layers_of.group(g)[0] for g in groups)
+    layers.extend(layers_of.group(g)[1] for g in groups)
     layers.append(data.hosts[host].vars)
-    layers.append(files.vars_of(inv, "host_vars", host))
-    layers.append(files.vars_of(list(play), "host_vars", host))
+    layers.extend(layers_of.host(host))
     return groups, [layer for layer in layers if layer]
 
 

@@ -30,7 +30,7 @@ from checkpointctl.inventory.data import ALL, UNGROUPED, InventoryData
 from checkpointctl.inventory.dynamic import read_listing, read_script
 from checkpointctl.inventory.hosts import build_host, unsupported_settings
 from checkpointctl.inventory.ini import read_ini
-from checkpointctl.inventory.merge import VarsDirs, flatten, host_layers
+from checkpointctl.inventory.merge import FileLayers, VarsDirs, flatten, host_layers
 from checkpointctl.inventory.model import GroupNode, Inventory
 from checkpointctl.inventory.values import TAGS, as_secrets, decrypt_file
 from checkpointctl.inventory.vars_dirs import VarsFiles
@@ -191,13 +191,14 @@ def load_inventory(
     data = loader.data
     data.reconcile()
     dirs = VarsDirs(tuple(bases), Path(playbook_dir).resolve() if playbook_dir else None)
-    files = VarsFiles(loader.passwords)
+    layers_of = FileLayers(dirs, VarsFiles(loader.passwords))
     hosts: list[Host] = []
     errors: list[Diagnostic] = []
     warnings: list[Diagnostic] = []
     members: dict[str, set[str]] = {g: set() for g in data.groups}
+    folders: dict[str, Path] = {}  # a source's folder, which relative key paths start from
     for hname, hdata in data.hosts.items():
-        groups, layers = host_layers(data, hname, dirs, files)
+        groups, layers = host_layers(data, hname, layers_of)
         merged = flatten(layers)
         for setting in unsupported_settings(merged):
             diag = Diagnostic(
@@ -216,7 +217,10 @@ def load_inventory(
         variables.setdefault("inventory_hostname", hname)
         variables["group_names"] = sorted(groups)
         where = hdata.location
-        base = Path(where.path).resolve().parent if where else Path.cwd()
+        path = where.path if where else ""
+        if path not in folders:
+            folders[path] = Path(path).resolve().parent if path else Path.cwd()
+        base = folders[path]
         try:
             hosts.append(build_host(hname, layers, variables, all_groups, base, where))
         except InventoryError as exc:

@@ -54,6 +54,20 @@ class VarsFiles:
     def __init__(self, passwords: VaultPasswords) -> None:
         self.passwords = passwords
         self._cache: dict[Path, dict[str, object]] = {}
+        self._found: dict[tuple[Path, str], list[Path]] = {}
+        self._is_dir: dict[Path, bool] = {}
+
+    def files_of(self, folder: Path, name: str) -> list[Path]:
+        """:func:`find_files`, remembered: every host of a group asks for the same files,
+        and a folder that does not exist is looked at once."""
+        if folder not in self._is_dir:
+            self._is_dir[folder] = folder.is_dir()
+        if not self._is_dir[folder]:
+            return []
+        key = (folder, name)
+        if key not in self._found:
+            self._found[key] = find_files(folder, name)
+        return self._found[key]
 
     def load(self, path: Path) -> dict[str, object]:
         if path not in self._cache:
@@ -91,6 +105,6 @@ class VarsFiles:
         in order (``kind`` is ``group_vars`` or ``host_vars``)."""
         merged: dict[str, object] = {}
         for base in bases:
-            for path in find_files(base / kind, name):
+            for path in self.files_of(base / kind, name):
                 merged.update(self.load(path))
         return merged
