@@ -26,7 +26,7 @@ from checkpointctl.errors import CheckpointctlError, TrustError
 
 if TYPE_CHECKING:
     from checkpointctl.model import Host, HostResult
-    from checkpointctl.resources.base import Resource
+    from checkpointctl.resources.base import AnyResource
     from checkpointctl.spec import DesiredState
     from checkpointctl.trust.agent import Converge
     from checkpointctl.trust.keys import PublicKey, SigningKey
@@ -253,7 +253,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 # --- agent -------------------------------------------------------------------------------------
 
 
-def agent_resources(desired: DesiredState) -> tuple[Resource, ...]:
+def agent_resources(desired: DesiredState) -> tuple[AnyResource, ...]:
     """Push mode's resources, in their order, with the firewall in pull mode.
 
     One exception: a host with no Docker engine whose state wants no containers skips the

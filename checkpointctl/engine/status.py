@@ -35,6 +35,7 @@ from checkpointctl.model import Host
 from checkpointctl.model.health import (
     ContainerStatus,
     Disk,
+    FirewallState,
     HostHealth,
     RunRecord,
     fleet_json,
@@ -185,7 +186,7 @@ def assess(h: HostHealth, expired: Sequence[str] = ()) -> tuple[list[str], list[
             problems.append(f"container {c.name} does not run the policy's image digest")
         if c.restarts:
             warnings.append(f"container {c.name} restarted {c.restarts} time(s)")
-    if h.firewall.startswith(("drift", "error")):
+    if h.firewall_state in (FirewallState.DRIFT, FirewallState.ERROR):
         problems.append(f"firewall {h.firewall}")
     for phrase in h.credentials:
         (problems if phrase in expired else warnings).append(f"credential {phrase}")
@@ -226,20 +227,22 @@ def _docker_part(
         return None, (), [f"docker: {exc}"]
 
 
-def _firewall_part(transport: Transport, desired: DesiredState | None) -> str:
+def _firewall_part(transport: Transport, desired: DesiredState | None) -> tuple[FirewallState, str]:
+    """How the firewall compares with the policy, and the same in words."""
     if desired is None or desired.firewall is None:
-        return "-"
+        return FirewallState.UNMANAGED, "-"
     from checkpointctl.resources.firewall.resource import FirewallResource
 
     resource = FirewallResource()
     try:
         changes = resource.diff(desired, resource.read(transport, desired))
     except CheckpointctlError as exc:
-        return f"error: {exc}"
+        return FirewallState.ERROR, f"error: {exc}"
     if not changes:
-        return "in sync"
+        return FirewallState.IN_SYNC, "in sync"
     fields = sum(len(c.fields) for c in changes)
-    return f"drift: {fields} difference(s) in {', '.join(c.address for c in changes)}"
+    where = ", ".join(c.address for c in changes)
+    return FirewallState.DRIFT, f"drift: {fields} difference(s) in {where}"
 
 
 def _hygiene(transport: Transport) -> tuple[int | None, Disk | None]:
@@ -279,7 +282,7 @@ def read_host(
         errors: list[str] = []
         docker, containers, docker_errors = _docker_part(transport, desired)
         errors.extend(docker_errors)
-        firewall = _firewall_part(transport, desired)
+        firewall_state, firewall = _firewall_part(transport, desired)
         creds = expiring_credentials(desired, today)
         records: list[RunRecord | None] = []
         for path, default in ((LAST_APPLY_FILE, "converged"), (AGENT_STATUS_FILE, "unknown")):
@@ -295,6 +298,7 @@ def read_host(
             docker=docker,
             containers=containers,
             firewall=firewall,
+            firewall_state=firewall_state,
             credentials=tuple(p for p, _ in creds),
             last_apply=records[0],
             agent=records[1],

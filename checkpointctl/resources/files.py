@@ -39,6 +39,13 @@ class FileState:
 
 
 @dataclass(frozen=True, slots=True)
+class StaleFile:
+    """A managed file no policy wants any more: apply removes it."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class FileWant:
     """What a file must be. ``content`` is the exact bytes to write."""
 

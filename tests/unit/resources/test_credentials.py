@@ -17,11 +17,11 @@ import pytest
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import (
     Action,
-    Change,
     FieldChange,
     Host,
     HostResult,
     HostStatus,
+    Planned,
     RunReport,
     Secret,
     report_to_json,
@@ -32,6 +32,7 @@ from checkpointctl.resources.credentials.resource import (
     CredentialFile,
     CredentialsActual,
     CredentialsResource,
+    CredentialTarget,
     ManifestWant,
     check_specs,
     keyed_digest,
@@ -41,6 +42,7 @@ from checkpointctl.resources.credentials.resource import (
     render_credential,
     render_manifest,
 )
+from checkpointctl.resources.files import StaleFile
 from checkpointctl.spec import CredentialSpec, DesiredState
 from checkpointctl.transport.base import CommandResult, FileStat
 from checkpointctl.transport.local import LocalTransport
@@ -98,7 +100,7 @@ def _host_with(
     return CredentialsActual(files, None, None, KEY)
 
 
-def _fields(change: Change) -> dict[str, tuple[object, object]]:
+def _fields(change: Planned[CredentialTarget]) -> dict[str, tuple[object, object]]:
     return {f.path: (f.before, f.after) for f in change.fields}
 
 
@@ -244,7 +246,7 @@ def test_stale_credential_is_removed() -> None:
     stale = f"{CREDENTIALS_DIR}/retired"
     changes = RESOURCE.diff(_state(spec), _host_with([spec], extra=[stale]))
     assert [(c.address, c.action) for c in changes] == [("credential/retired", Action.DELETE)]
-    assert changes[0].desired == stale
+    assert changes[0].desired == StaleFile(stale)
     assert "stale credential removed" in changes[0].reason
     assert _fields(changes[0]) == {"file": (stale, None)}
 
@@ -264,7 +266,7 @@ def test_no_credentials_removes_files_and_manifest() -> None:
         ("credential/api", Action.DELETE),
         ("credential/manifest", Action.DELETE),
     ]
-    assert [c.desired for c in changes] == [API_PATH, MANIFEST_PATH]
+    assert [c.desired for c in changes] == [StaleFile(API_PATH), StaleFile(MANIFEST_PATH)]
 
 
 def test_nothing_on_host_and_nothing_wanted_is_in_sync() -> None:
@@ -438,11 +440,6 @@ def test_apply_writes_0400_owned_by_the_container_user_and_manifest_0444() -> No
     assert transport.removed == [f"{CREDENTIALS_DIR}/old"]
 
 
-def test_apply_refuses_a_change_without_a_target() -> None:
-    with pytest.raises(ResourceError, match="nothing to apply"):
-        RESOURCE.apply(RecordingTransport(), Change("credential/x", Action.UPDATE))
-
-
 # -- the read script ------------------------------------------------------------------------------
 
 
@@ -519,10 +516,9 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
 # -- no leaks -------------------------------------------------------------------------------------
 
 
-def _report(changes: Sequence[Change]) -> RunReport:
-    return RunReport(
-        mode="drift", hosts=(HostResult("h", HostStatus.DRIFT, changes=tuple(changes)),)
-    )
+def _report(changes: Sequence[Planned[CredentialTarget]]) -> RunReport:
+    plain = tuple(c.change for c in changes)
+    return RunReport(mode="drift", hosts=(HostResult("h", HostStatus.DRIFT, changes=plain),))
 
 
 def test_plaintext_never_leaks_from_plans_reports_or_reprs() -> None:
@@ -536,7 +532,7 @@ def test_plaintext_never_leaks_from_plans_reports_or_reprs() -> None:
         replace(_host_with([changed]), manifest=None, manifest_entries=None),
         _host_with([spec], extra=[f"{CREDENTIALS_DIR}/old"], manifest=b"{}"),
     ]
-    changes: list[Change] = []
+    changes: list[Planned[CredentialTarget]] = []
     for actual in cases:
         changes.extend(RESOURCE.diff(_state(spec), actual))
         changes.extend(RESOURCE.diff(_state(), actual))
