@@ -228,3 +228,11 @@ def test_a_missing_source_among_several_is_named(tmp_path: Path) -> None:
     good = _write(tmp_path / "a.yml", "all:\n  hosts: {h: }\n")
     with pytest.raises(InventoryError, match="cannot read: no such file"):
         load_inventory([good, str(tmp_path / "b.yml")])
+
+
+def test_a_name_that_is_a_group_and_a_host_selects_the_group_as_in_ansible() -> None:
+    case = CORPUS / "17-hostile-group-host-same-name"
+    inv = load_inventory([str(case / "hosts.yml"), str(case / "more.ini")])
+    assert [h.name for h in inv.select("db")] == ["db", "db1"]  # the group's members
+    assert [h.name for h in inv.select("web")] == ["web"]
+    assert inv.host("web").address == "192.0.2.80"
