@@ -61,6 +61,7 @@ class _Loader:
     def __init__(self, passwords: VaultPasswords) -> None:
         self.passwords = passwords
         self.data = InventoryData()
+        self.seen_dirs: set[Path] = set()
 
     def source(self, source: str) -> Path | None:
         """Read one ``-i`` source; returns where its group_vars/host_vars are looked for."""
@@ -85,6 +86,12 @@ class _Loader:
                 self.data.add_host(name, UNGROUPED, port)
 
     def directory(self, path: Path) -> None:
+        real = path.resolve()
+        if real in self.seen_dirs:  # a symlink back up the tree
+            raise InventoryError(
+                [Diagnostic("inventory folder links back into itself", Location(str(path), 1, 1))]
+            )
+        self.seen_dirs.add(real)  # the folders being read, from the source down to here
         for entry in sorted(os.listdir(path)):
             if IGNORED.search(entry):
                 continue
@@ -93,6 +100,7 @@ class _Loader:
                 self.directory(full)
             elif full.is_file():
                 self.file(full)
+        self.seen_dirs.discard(real)
 
     def file(self, path: Path) -> None:
         name = str(path)

@@ -21,7 +21,12 @@ from checkpointctl.yamlsource import SourceError, field_path, parse_documents, r
 EXTENSIONS = (".yml", ".yaml", ".json")
 
 
-def _dir_files(path: Path) -> list[Path]:
+def _dir_files(path: Path, seen: set[Path] | None = None) -> list[Path]:
+    seen = set() if seen is None else seen
+    real = path.resolve()
+    if real in seen:  # a symlink back up the tree: its files are being listed
+        return []
+    seen.add(real)  # the folders being listed, from the top down to here
     found: list[Path] = []
     for entry in sorted(path.iterdir(), key=lambda p: p.name):
         name = entry.name
@@ -30,9 +35,10 @@ def _dir_files(path: Path) -> list[Path]:
         ext = entry.suffix
         if entry.is_dir():
             if not ext:
-                found.extend(_dir_files(entry))
+                found.extend(_dir_files(entry, seen))
         elif entry.is_file() and (not ext or ext in EXTENSIONS):
             found.append(entry)
+    seen.discard(real)
     return found
 
 

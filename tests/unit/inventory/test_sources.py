@@ -236,3 +236,14 @@ def test_a_name_that_is_a_group_and_a_host_selects_the_group_as_in_ansible() -> 
     assert [h.name for h in inv.select("db")] == ["db", "db1"]  # the group's members
     assert [h.name for h in inv.select("web")] == ["web"]
     assert inv.host("web").address == "192.0.2.80"
+
+
+def test_folders_linking_back_into_themselves_end(tmp_path: Path) -> None:
+    inv = tmp_path / "inv"
+    _write(inv / "hosts.yml", "all:\n  children:\n    web:\n      hosts: {w1: }\n")
+    _write(inv / "group_vars" / "web" / "a.yml", "x: 1\n")
+    (inv / "group_vars" / "web" / "loop").symlink_to(inv / "group_vars" / "web")
+    assert load_inventory(str(inv / "hosts.yml")).host("w1").vars["x"] == 1
+    (inv / "again").symlink_to(inv)
+    with pytest.raises(InventoryError, match="links back into itself"):
+        load_inventory(str(inv))
