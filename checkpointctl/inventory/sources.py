@@ -92,7 +92,13 @@ class _Loader:
                 [Diagnostic("inventory folder links back into itself", Location(str(path), 1, 1))]
             )
         self.seen_dirs.add(real)  # the folders being read, from the source down to here
-        for entry in sorted(os.listdir(path)):
+        try:
+            entries = sorted(os.listdir(path))
+        except OSError as exc:
+            raise InventoryError(
+                [Diagnostic(f"cannot read folder: {exc.strerror}", Location(str(path), 1, 1))]
+            ) from None
+        for entry in entries:
             if IGNORED.search(entry):
                 continue
             full = path / entry

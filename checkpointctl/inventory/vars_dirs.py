@@ -28,7 +28,13 @@ def _dir_files(path: Path, seen: set[Path] | None = None) -> list[Path]:
         return []
     seen.add(real)  # the folders being listed, from the top down to here
     found: list[Path] = []
-    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+    try:
+        entries = sorted(path.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise InventoryError(
+            [Diagnostic(f"cannot read folder: {exc.strerror}", Location(str(path), 1, 1))]
+        ) from None
+    for entry in entries:
         name = entry.name
         if name.startswith(".") or name.endswith("~"):
             continue
