@@ -27,12 +27,12 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import (
     HostLock,
@@ -567,7 +567,7 @@ def run_fleet(
     mode: RunMode,
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     rollout: Rollout | None = None,
     observer: Observer | None = None,
     resources: Sequence[AnyResource] | None = None,
@@ -612,10 +612,10 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+    with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)
-            done = list(pool.map(work, batch))
+            done = pool.map(work, batch)
             if mode != "apply":
                 continue
             finished.extend(done)
@@ -623,7 +623,7 @@ def run_fleet(
             if halted:
                 if rollout_.rollback_on_fail:
                     back = [r.host for r in done if r.status is HostStatus.CONVERGED]
-                    list(pool.map(roll_back, back))
+                    pool.map(roll_back, back)
                     if back:
                         halted += f"; rolled back {len(back)} converged host(s) of that batch"
                 break

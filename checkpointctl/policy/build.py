@@ -16,6 +16,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
 from checkpointctl.policy.lint import split_image
@@ -48,18 +49,18 @@ Decrypt = Callable[[str, str], Secret]
 COLLECTION_MOUNT = "/etc/checkpoint/collection.json"
 SECRETS_DIR = "/run/secrets"
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
 _MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
 
 
 def seconds(text: str | None, default: float) -> float:
+    """A policy duration in seconds; ``default`` when unset (the schema has refused any other
+    spelling before a state is built)."""
     if not text:
         return default
-    m = _DURATION.match(text)
-    if not m:
+    try:
+        return parse_seconds(text, POLICY)
+    except DurationError:
         return default
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    return float(m.group(1)) * factor
 
 
 def memory_bytes(text: str | None) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checkpointctl.cli.common import attach_scan_verdicts as _attach_scan_verdicts
+from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import load_inventory
 from checkpointctl.policy.loader import load_desired
 
@@ -37,7 +37,7 @@ def _states(tmp_path: Path, findings: list[dict[str, str]] | None) -> dict[str, 
     paths = [str(tmp_path / "policies")]
     result = load_desired(paths, load_inventory(str(tmp_path / "inv.yml")))
     assert not result.errors
-    _attach_scan_verdicts(result, paths)
+    attach_scan_verdicts(result, paths)
     return dict(result.states["cp-1"].scan_verdicts)
 
 
