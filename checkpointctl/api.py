@@ -34,6 +34,7 @@ from checkpointctl.errors import CheckpointctlError, Diagnostic, PolicyError
 from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import Inventory
 from checkpointctl.inventory import load_inventory as _load_inventory
+from checkpointctl.inventory.ansible_vault import VaultPasswords
 from checkpointctl.model import (
     Action,
     Change,
@@ -100,6 +101,7 @@ __all__ = [
     "RunReport",
     "Secret",
     "StatusFormat",
+    "VaultPasswords",
     "apply",
     "check",
     "drift",
@@ -124,9 +126,26 @@ __all__ = [
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_inventory(path: str | os.PathLike[str]) -> Inventory:
-    """An Ansible-layout YAML inventory; errors name file:line:col (:class:`CheckpointctlError`)."""
-    return _load_inventory(os.fspath(path))
+def load_inventory(
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    playbook_dir: str | os.PathLike[str] | None = None,
+    passwords: VaultPasswords | None = None,
+) -> Inventory:
+    """One or several inventory sources, in order, as Ansible reads them (YAML, INI, folders,
+    ``group_vars``/``host_vars``; ``playbook_dir``: the policy repository, whose
+    ``group_vars``/``host_vars`` apply too). ``passwords`` open Ansible-vaulted values.
+
+    Raises:
+        CheckpointctlError: every problem, naming file:line:col where known.
+    """
+    names = (
+        [os.fspath(sources)]
+        if isinstance(sources, str | os.PathLike)
+        else [os.fspath(s) for s in sources]
+    )
+    base = None if playbook_dir is None else os.fspath(playbook_dir)
+    return _load_inventory(names, passwords=passwords, playbook_dir=base)
 
 
 def vault_decryptor(
