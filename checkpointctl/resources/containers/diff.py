@@ -24,6 +24,7 @@ from checkpointctl.model import Action, Change, FieldChange, FieldValue, Finding
 from checkpointctl.resources.containers.compile import (
     desired_healthcheck,
     desired_labels,
+    desired_logging,
     desired_mounts,
     desired_nano_cpus,
     desired_ports,
@@ -172,6 +173,9 @@ def container_fields(
         [f"{p}:{o}" if o else p for p, o in c.tmpfs],
         [f"{p}:{o}" if o else p for p, o in desired_tmpfs(spec)],
     )
+    want_log = desired_logging(spec)
+    if want_log is not None:  # no policy logging: whatever the engine's default is, is fine
+        cmp("logging", None if c.logging is None else str(c.logging), str(want_log))
     cmp("limits.memory", c.memory, spec.limits.memory)
     if spec.limits.memory:
         cmp("limits.memory_swap", c.memory_swap, spec.limits.memory)
@@ -312,6 +316,8 @@ def container_findings(desired: DesiredState, actual: ContainersActual) -> list[
         problem = gate_problem(spec.image, desired.registries, verdicts.get(spec.image.digest))
         if problem:
             out.append(Finding(address(spec.name), f"will not roll out: {problem}", "error"))
+        for rule, reason in spec.waivers:
+            out.append(Finding(address(spec.name), f"runs under waiver {rule}: {reason}", "info"))
     for c in actual.containers:
         if not c.managed:
             for where in _publishes(c):
