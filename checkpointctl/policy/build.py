@@ -18,7 +18,7 @@ from typing import Any
 
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
-from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VENDOR, WAIVERS
+from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VAULT_PATHS, VENDOR, WAIVERS
 from checkpointctl.policy.lint import split_image
 from checkpointctl.policy.secret_files import build_secret_file, secret_file_digest_input
 from checkpointctl.spec import (
@@ -120,6 +120,19 @@ def _slow_digest(name: str, secret: Secret) -> str:
         if key not in _SLOW_DIGESTS:
             _SLOW_DIGESTS[key] = secret.slow_digest(b"checkpointctl-config-digest:" + name.encode())
         return _SLOW_DIGESTS[key]
+
+
+def _sealer(
+    container: str, vault_paths: Mapping[str, str], decrypt: Decrypt | None
+) -> Callable[[str, str], Secret]:
+    """``sealed`` for one container's values, at the path each was encrypted for: where the
+    policy wrote it (``vault_paths``, from checkpoint expansion) or else the container's own."""
+    prefix = f"containers.{container}."
+
+    def seal(text: str, path: str) -> Secret:
+        return sealed(text, vault_paths.get(path.removeprefix(prefix), path), decrypt)
+
+    return seal
 
 
 def _file_digest(path: str) -> Callable[[int, Secret], str]:
@@ -242,11 +255,10 @@ def build_state(
             mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
             files[collection.file_path] = _collection_file(collection)
         uid, gid = _uid_gid(str(c.get("user") or "65534:65534"))
+        seal = _sealer(name, c.get(VAULT_PATHS) or {}, decrypt)
         own_files: list[SecretFileSpec] = []
-        for f in c.get("files") or ():
-            sf = build_secret_file(
-                name, f, uid, gid, lambda text, path: sealed(text, path, decrypt)
-            )
+        for index, f in enumerate(c.get("files") or ()):
+            sf = build_secret_file(name, index, f, uid, gid, seal)
             own_files.append(sf)
             mounts.append(Mount(sf.file_path, sf.target, True))
             files[sf.file_path] = secret_file_digest_input(sf, _file_digest(sf.file_path))
@@ -260,7 +272,7 @@ def build_state(
         env: list[tuple[str, str | Secret]] = []
         for key, value in sorted((c.get("env") or {}).items()):
             if isinstance(value, str) and value.startswith(VAULT_PREFIX):
-                env.append((key, sealed(value, f"containers.{name}.env.{key}", decrypt)))
+                env.append((key, seal(value, f"containers.{name}.env.{key}")))
             else:
                 env.append((key, value if isinstance(value, str) else json.dumps(value)))
         hc = c.get("healthcheck")

@@ -37,6 +37,10 @@ ORIGIN = "_origin"
 VENDOR = "_vendor"
 CHECKPOINT = "_checkpoint"
 WAIVERS = "_waivers"
+VAULT_PATHS = "_vault_paths"
+"""Container-relative path of a vaulted value (``env.KEY``, ``files[0].content.key``) → the
+path it was encrypted for, where the policy wrote it (``checkpoints.<cp>.settings.KEY``): a
+vaulted value is bound to its field and decrypts nowhere else."""
 """Internal keys of an expanded container. They start with ``_``, which the schema refuses in
 any policy, so they can only come from here."""
 EGRESS_PORT = 443
@@ -67,6 +71,17 @@ def _leaves(value: Any, prefix: str) -> list[str]:
     if isinstance(value, dict) and value:
         return [p for k, v in value.items() for p in _leaves(v, f"{prefix}.{k}")]
     return [prefix]
+
+
+def _vaulted(value: Any, prefix: str) -> list[str]:
+    """Paths (``.key``, ``[i]``) of the vaulted strings inside ``value``."""
+    if isinstance(value, str) and value.startswith(VAULT_PREFIX):
+        return [prefix]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _vaulted(v, f"{prefix}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _vaulted(v, f"{prefix}[{i}]")]
+    return []
 
 
 def _set_path(doc: dict[str, JSONValue], dotted: str, value: JSONValue) -> None:
@@ -100,13 +115,16 @@ class _Expander:
         self.out: list[Diagnostic] = []
 
     def where(self, path: str) -> Location | None:
-        while path:
-            if path in self.sources:
-                return self.sources[path]
-            if path + ".name" in self.sources:
-                return self.sources[path + ".name"]
-            path = path.rpartition(".")[0]
-        return None
+        """The line that set ``path``, its nearest parent, or the first line under it."""
+        probe = path
+        while probe:
+            if probe in self.sources:
+                return self.sources[probe]
+            if probe + ".name" in self.sources:
+                return self.sources[probe + ".name"]
+            probe = probe.rpartition(".")[0]
+        under = sorted(k for k in self.sources if k.startswith(path + "."))
+        return self.sources[under[0]] if under else None
 
     def error(self, path: str, message: str, rule: str = "required") -> None:
         self.out.append(Diagnostic(f"{message} [{rule}]", self.where(path), field="spec." + path,
@@ -164,9 +182,14 @@ class _Expander:
             own = overrides.get(role, {})
             merged = _merge(fields, {k: v for k, v in own.items() if k != "name"})
             where_from = {k.lstrip("."): profile.origin for k in origin} if profile else {}
-            for leaf in _leaves({k: v for k, v in own.items() if k != "name"}, ""):
+            own_fields = {k: v for k, v in own.items() if k != "name"}
+            for leaf in _leaves(own_fields, ""):
                 loc = self.where(f"{base}.containers.{role}{leaf}")
                 where_from[leaf.lstrip(".")] = f"policy {loc}" if loc else "policy"
+            merged[VAULT_PATHS] = {
+                leaf.lstrip("."): f"{base}.containers.{role}{leaf}"
+                for leaf in _vaulted(own_fields, "")
+            }
             expanded = f"{name}-{role}"
             merged["name"] = expanded
             if merged.get("network_mode") == "host":
@@ -182,6 +205,8 @@ class _Expander:
             merged["depends_on"] = [f"{name}-{d}" for d in merged.get("depends_on") or []]
             for v in merged.get("volumes") or []:
                 v["name"] = f"{name}-{v['name']}" if profile else v["name"]
+            if profile is not None:
+                where_from["profile"] = profile.pages[0]
             merged[ORIGIN] = dict(sorted(where_from.items()))
             merged[CHECKPOINT] = name
             if profile is not None:
@@ -242,6 +267,7 @@ class _Expander:
                     map(str, value)
                 )
                 target[ORIGIN][f"env.{setting.name}"] = origin
+                target[VAULT_PATHS][f"env.{setting.name}"] = path
             else:
                 _set_path(documents.setdefault(setting.container, {}), setting.name, value)
         for setting in profile.settings:
@@ -257,6 +283,12 @@ class _Expander:
             files = [f for f in target.get("files") or [] if f.get("path") != cfg.path]
             content = documents.get(cfg.container, {})
             files.append({"path": cfg.path, "format": cfg.format, "content": content})
+            for key, value in settings.items():
+                setting = profile.setting(str(key))
+                if setting is not None and setting.target == "file":
+                    for leaf in _vaulted(value, ""):
+                        rel = f"files[{len(files) - 1}].content.{key}{leaf}"
+                        target[VAULT_PATHS][rel] = f"{base}.settings.{key}{leaf}"
             target["files"] = files
             target[ORIGIN][f"files.{cfg.path}"] = f"{profile.origin}, settings of {base}"
         self.toggles(cp, profile, by_role)

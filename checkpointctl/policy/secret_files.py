@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -19,6 +19,9 @@ from checkpointctl.model import Secret
 from checkpointctl.spec import SECRET_PLACEHOLDER, SecretFileSpec
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
+_FORMATS: Mapping[str, Literal["json", "yaml", "text"]] = {
+    "json": "json", "yaml": "yaml", "text": "text"
+}
 Seal = Callable[[str, str], Secret]
 """(vaulted text, logical path) → Secret (see ``policy.build.sealed``)."""
 
@@ -35,25 +38,24 @@ def _placeholders(value: Any, path: str, seal: Seal, secrets: list[Secret]) -> A
 
 
 def build_secret_file(
-    container: str, raw: Mapping[str, Any], uid: int, gid: int, seal: Seal
+    container: str, index: int, raw: Mapping[str, Any], uid: int, gid: int, seal: Seal
 ) -> SecretFileSpec:
-    """One ``containers[].files[]`` entry as a spec (the schema has checked its shape)."""
+    """``containers[].files[index]`` as a spec (the schema has checked its shape)."""
     target = str(raw["path"])
     content = raw["content"]
     fmt = str(raw.get("format") or ("text" if isinstance(content, str) else "json"))
     secrets: list[Secret] = []
-    doc = _placeholders(content, f"containers.{container}.files.{target}", seal, secrets)
+    doc = _placeholders(content, f"containers.{container}.files[{index}].content", seal, secrets)
     if fmt == "text":
         template = doc if isinstance(doc, str) else json.dumps(doc, sort_keys=True)
     elif fmt == "yaml":
         template = yaml.safe_dump(doc, sort_keys=True, default_flow_style=False)
     else:
         template = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-    assert fmt in ("json", "yaml", "text")
     return SecretFileSpec(
         container=container,
         target=target,
-        format=fmt,  # type: ignore[arg-type]  # checked just above
+        format=_FORMATS[fmt],
         template=template,
         secrets=tuple(secrets),
         uid=uid,

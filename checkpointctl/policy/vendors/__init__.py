@@ -85,7 +85,9 @@ class VendorProfile:
 
     @property
     def origin(self) -> str:
-        return f"vendor {self.name} ({self.pages[0]})"
+        """How ``render`` names the profile as the source of a field (its page is shown once,
+        under ``origin.profile``)."""
+        return f"vendor {self.name}"
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
