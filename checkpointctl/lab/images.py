@@ -346,17 +346,17 @@ def served(entry: Mapping[str, str]) -> bool:
 def ensure_images(record: Path) -> list[dict[str, str]]:
     """Make sure the lab images are in the registry; write and return ``images.json`` entries.
 
-    When every recorded tag still points at its recorded digest, nothing is built or pushed.
+    When the record matches the images this code builds (deterministic, so the same digests)
+    and every recorded tag still points at its digest, nothing is pushed.
     """
+    images = build_all()
     try:
         recorded = json.loads(record.read_text())["images"]
-        keys = {str(entry["key"]) for entry in recorded}
-        complete = {s.key for s in STANDINS} <= keys
-        if recorded and complete and all(served(entry) for entry in recorded):
+        same = [image.record() for image in images] == recorded
+        if same and all(served(entry) for entry in recorded):
             return list(recorded)
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    images = build_all()
     for image in images:
         push(image)
     entries = [image.record() for image in images]

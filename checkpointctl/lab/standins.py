@@ -57,7 +57,8 @@ config=/etc/datadog/synthetics-check-runner.json
 for key in id accessKey secretAccessKey privateKey publicKey; do
   grep -q "\"$key\":" "$config" || fail "Error: missing $key in configuration $config"
 done
-value() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\"]*\)\"\{0,1\},\{0,1\}\$/\1/p" "$config" | head -n 1; }
+# a top-level scalar of the canonical (indent 2, one key a line) file; stops at a quote or comma
+value() { sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\).*/\1/p" "$config" | head -n 1; }
 site=$(value site); concurrency=$(value concurrency)
 for arg in "$@"; do  # launch arguments override the file
   case $arg in

@@ -292,7 +292,9 @@ class _Expander:
             target["files"] = files
             target[ORIGIN][f"files.{cfg.path}"] = f"{profile.origin}, settings of {base}"
         self.toggles(cp, profile, by_role)
-        self.waivers_and_egress(profile, by_role, base)
+        egress = cp.get("egress")
+        hosts = profile.egress if egress is None else tuple(str(h) for h in egress)
+        self.waivers_and_egress(profile, by_role, base, hosts)
 
     def toggles(
         self, cp: Mapping[str, Any], profile: VendorProfile, by_role: dict[str, dict[str, Any]]
@@ -301,17 +303,19 @@ class _Expander:
         host_level = self.spec.get("data_collection") or {}
         values = collection_values(host_level, cp.get("data_collection"))
         path = f"{base}.data_collection" if cp.get("data_collection") else "data_collection"
+        unenforced = [t for t in COLLECTION_TOGGLES if not values[t] and t not in profile.toggles]
+        if unenforced:
+            self.warn(
+                path,
+                f"checkpoint {cp['name']}: vendor {profile.name} cannot enforce "
+                + ", ".join(f"data_collection.{t}: false" for t in unenforced)
+                + f" ({profile.unenforceable})",
+                "vendor-toggle",
+            )
         for toggle in COLLECTION_TOGGLES:
             on = values[toggle]
             mapped = profile.toggles.get(toggle)
             if mapped is None:
-                if not on:
-                    self.warn(
-                        path,
-                        f"vendor {profile.name} cannot enforce data_collection.{toggle}: false "
-                        f"({profile.unenforceable})",
-                        "vendor-toggle",
-                    )
                 continue
             target = by_role[mapped.container]
             env = target.setdefault("env", {})
@@ -331,7 +335,11 @@ class _Expander:
                 )
 
     def waivers_and_egress(
-        self, profile: VendorProfile, by_role: dict[str, dict[str, Any]], base: str
+        self,
+        profile: VendorProfile,
+        by_role: dict[str, dict[str, Any]],
+        base: str,
+        egress: tuple[str, ...],
     ) -> None:
         waivers = list(self.spec.get("waivers") or [])
         for w in profile.waivers:
@@ -342,12 +350,12 @@ class _Expander:
         if waivers:
             self.spec["waivers"] = waivers
         fw = self.spec.get("firewall")
-        if not isinstance(fw, dict) or not profile.egress:
+        if not isinstance(fw, dict) or not egress:
             return
         outbound = fw.setdefault("outbound", {})
         allow = list(outbound.get("allow") or [])
         present = {h for r in allow for h in r.get("hosts") or ()}
-        for host in profile.egress:
+        for host in egress:
             if host in present:
                 continue
             allow.append(
