@@ -226,6 +226,24 @@ def _host_from_vars(
             ) from None
         return str(p if p.is_absolute() else (base / p))
 
+    os_name = _str(pick("os"), "linux").strip().lower()
+    if os_name == "windows":
+        raise InventoryError(
+            [
+                Diagnostic(
+                    "os: windows is not supported yet: checkpointctl manages Linux hosts only "
+                    "(SSH + sh, nftables, the Docker socket, POSIX modes); the Windows backend "
+                    "is designed in docs/windows.md",
+                    loc,
+                    name,
+                )
+            ]
+        )
+    if os_name != "linux":
+        raise InventoryError(
+            [Diagnostic(f"unsupported os {os_name!r} (linux, or windows once supported)", loc,
+                        name)]
+        )
     conn_raw = _str(pick("connection", "ansible_connection"), "ssh")
     connection: Literal["ssh", "local"]
     if conn_raw == "local":
