@@ -98,6 +98,7 @@ def default_resources(*, pull_mode: bool = False) -> tuple[Resource, ...]:
     from checkpointctl.resources.credentials.files import SecretFilesResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
     from checkpointctl.resources.firewall.resource import FirewallResource
+    from checkpointctl.resources.updaters import AutoUpdatersResource
 
     return (
         FirewallResource(pull_mode=pull_mode),
@@ -105,6 +106,7 @@ def default_resources(*, pull_mode: bool = False) -> tuple[Resource, ...]:
         SecretFilesResource(),
         CollectionResource(),
         ContainersResource(),
+        AutoUpdatersResource(),
     )
 
 

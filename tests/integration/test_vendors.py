@@ -176,7 +176,8 @@ def test_each_vendor_converges_both_hosts_in_order_on_its_own_network(
         volume = next(m for m in cp["Mounts"] if m["Type"] == "volume")
         assert (volume["Name"], volume["RW"]) == ("ams-certificates", False)
         up = effective(on_host, host, "ams-checkpoint")
-        assert up["ServerId"] == "4711" and up["Password"] == "<set>"
+        assert up["ServerId"] == "4711"
+        assert up["Password"] == "<set>"
         assert up["AllowScreenshotsInResults"] == "true"
         dd = effective(on_host, host, "dd-worker")
         assert (dd["site"], dd["concurrency"], dd["accessKey"]) == ("datadoghq.eu", "4", "<set>")
@@ -229,7 +230,9 @@ def test_screenshots_off_is_drift_on_the_vendor_variable_and_restarts_only_its_r
             fields = {f["path"]: (f["before"], f["after"]) for f in change["fields"]}
             assert fields["env.AllowScreenshotsInResults"] == ("true", "false")
         code, text = cli(capsys, repo, converged, "drift", "--limit", "lab_full")
-        assert code == 2 and "AllowScreenshotsInResults" in text and "cp-1" in text
+        assert code == 2
+        assert "AllowScreenshotsInResults" in text
+        assert "cp-1" in text
         no_secret(text)
         code, out = cli(capsys, repo, converged, "apply", "--limit", "lab_full")
         assert code == 0, out
@@ -274,3 +277,28 @@ def test_datadog_secret_file_changed_by_hand_is_drift_put_back_and_never_shown(
     for text in (*outputs, audit, container):
         no_secret(text)
         assert "evil.example" not in text
+
+
+def test_a_vendor_auto_update_cron_entry_shows_in_drift_and_status(
+    converged: LabInfo,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    on_host: Callable[..., Any],
+) -> None:
+    # A tmpfs over /etc/cron.d inside cp-2's own mount namespace: the machine's /etc/cron.d
+    # (which the lab host otherwise shares) is never touched.
+    on_host("cp-2", ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", "/etc/cron.d"])
+    try:
+        on_host("cp-2", ["sh", "-c", 'printf "%s\\n" "$1" > /etc/cron.d/uptrends-update', "sh",
+                         "0 * * * * root cd /opt/uptrends && docker-compose pull && "
+                         "docker-compose down && docker-compose up -d"])  # fmt: skip
+        code, out = cli(capsys, repo, converged, "drift", "--limit", "lab_full")
+        assert code == 0, out  # a finding, not drift
+        assert "auto-updater /etc/cron.d/uptrends-update:1 pulls images" in out
+        assert out.count("auto-updater") == 1  # cp-1 has none
+        code = main(["status", "-i", str(converged.inventory), "--limit", "cp-2", "--format",
+                     "json", str(repo)])  # fmt: skip
+        status, _ = capsys.readouterr()
+        assert "auto-updater /etc/cron.d/uptrends-update:1" in status
+    finally:
+        on_host("cp-2", ["umount", "/etc/cron.d"])

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from policy_helpers import DIGEST, errors, inventory, load, policy
+
 from checkpointctl.errors import Severity
 from checkpointctl.model import Secret
 from checkpointctl.policy.checkpoints import check_depends_on
 from checkpointctl.spec import ContainerSpec, DesiredState, state_to_data
-from policy_helpers import DIGEST, errors, inventory, load, policy
 
 VAULTED = "$CHECKPOINTCTL_VAULT;1;AES256GCM;scrypt\nAAAA"
 REG = "registry.example.com"
@@ -62,13 +63,15 @@ def test_uptrends_expands_to_two_containers_in_start_order_on_their_network(
     assert (cp.read_only, cp.cap_drop, cp.no_new_privileges, cp.user) == (
         True, ("ALL",), True, "10001:10001"
     )
-    assert cp.logging is not None and dict(cp.logging.options) == {
+    assert cp.logging is not None
+    assert dict(cp.logging.options) == {
         "max-size": "10m", "max-file": "3"
     }
     volume = next(m for m in cp.mounts if m.kind == "volume")
     assert (volume.source, volume.read_only) == ("ams-certificates", True)
     env = dict(cp.env)
-    assert env["ServerId"] == "4711" and isinstance(env["Password"], Secret)
+    assert env["ServerId"] == "4711"
+    assert isinstance(env["Password"], Secret)
     assert env["AllowScreenshotsInResults"] == "true"
     assert not any(c.container.startswith("ams-") for c in state.collection)
 
@@ -81,12 +84,14 @@ def test_screenshots_off_sets_the_vendors_variable_and_render_says_where_it_came
     assert dict(cp.env)["AllowScreenshotsInResults"] == "false"
     origin = dict(cp.origin)
     assert origin["env.AllowScreenshotsInResults"].startswith("data_collection.screenshots")
-    assert origin["image"].startswith("policy ") and origin["user"] == "vendor uptrends"
+    assert origin["image"].startswith("policy ")
+    assert origin["user"] == "vendor uptrends"
     assert "private-locations-data-protection" in origin["profile"]
     rendered = state_to_data(state)
     containers = rendered["containers"]
     assert isinstance(containers, list)
-    assert "<sensitive>" in str(containers) and VAULTED not in str(rendered)
+    assert "<sensitive>" in str(containers)
+    assert VAULTED not in str(rendered)
 
 
 def test_a_policy_override_wins_over_the_profile_field_by_field(tmp_path: Path) -> None:
@@ -109,7 +114,8 @@ def test_a_policy_override_wins_over_the_profile_field_by_field(tmp_path: Path) 
     result = load([path], inventory(tmp_path))
     assert not result.errors, errors(result)
     agent = _container(result.states["cp-1"], "c-agent")
-    assert agent.limits.memory == 2 * 1024**3 and agent.limits.pids == 512
+    assert agent.limits.memory == 2 * 1024**3
+    assert agent.limits.pids == 512
     assert dict(agent.env)["JOB_CONCURRENCY"] == "4"
     assert dict(agent.origin)["resources.memory"].startswith("policy ")
     assert dict(agent.origin)["resources.pids"] == "vendor checkly"
@@ -220,8 +226,10 @@ def test_datadog_settings_become_its_secret_file_with_placeholders(tmp_path: Pat
     (sf,) = state.secret_files
     assert sf.target == "/etc/datadog/synthetics-check-runner.json"
     assert sf.file_path == "/etc/checkpoint/secret-files/dd-worker_synthetics-check-runner.json"
-    assert '"site": "datadoghq.eu"' in sf.template and '"pem": "pem"' in sf.template
-    assert "@@checkpointctl-secret-0@@" in sf.template and len(sf.secrets) == 3
+    assert '"site": "datadoghq.eu"' in sf.template
+    assert '"pem": "pem"' in sf.template
+    assert "@@checkpointctl-secret-0@@" in sf.template
+    assert len(sf.secrets) == 3
     assert (sf.uid, sf.gid) == (10001, 10001)
     worker = _container(state, "dd-worker")
     assert any(m.target == sf.target and m.read_only for m in worker.mounts)
@@ -239,7 +247,8 @@ def test_depends_on_cycles_and_unknown_names_are_errors() -> None:
         {"name": "c", "depends_on": ["nope"]},
     ]
     check_depends_on(containers, lambda path, message, rule: found.append(message))
-    assert any("cycle" in m for m in found) and any("'nope'" in m for m in found)
+    assert any("cycle" in m for m in found)
+    assert any("'nope'" in m for m in found)
     ordered = [{"name": "x", "depends_on": ["y"]}, {"name": "y"}]
     check_depends_on(ordered, lambda *a: found.append("unexpected"))
     assert [c["name"] for c in ordered] == ["y", "x"]

@@ -45,7 +45,8 @@ def _spec(fmt: str = "json") -> SecretFileSpec:
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_render_puts_secrets_back_into_a_valid_document(fmt: str) -> None:
     spec = _spec(fmt)
-    assert TOKEN not in spec.template and "second" not in spec.template
+    assert TOKEN not in spec.template
+    assert "second" not in spec.template
     data = render_secret_file(spec)
     doc = json.loads(data) if fmt == "json" else yaml.safe_load(data)
     assert doc == {"site": "datadoghq.eu", "accessKey": TOKEN,
@@ -72,7 +73,8 @@ def test_in_sync_then_hand_edit_is_a_sensitive_content_change_then_stale_is_remo
     assert change.action is Action.UPDATE
     assert [f.path for f in change.fields] == ["content"]
     shown = json.dumps(change.to_json()) if hasattr(change, "to_json") else repr(change)
-    assert TOKEN not in shown and "second" not in shown
+    assert TOKEN not in shown
+    assert "second" not in shown
 
     stale = {**good, "/etc/checkpoint/secret-files/old_x.json": (b"x", "400 0 0")}
     (removal,) = diff_secret_files(state, parse_read_output(_read(stale), "k"))
