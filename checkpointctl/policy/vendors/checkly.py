@@ -12,7 +12,7 @@ image's own uid (the profile runs it as 10001).
 
 from __future__ import annotations
 
-from checkpointctl.policy.vendors import Setting, VendorProfile, hardened
+from checkpointctl.policy.vendors.profile import Setting, VendorProfile, hardened
 
 AGENT = "agent"
 

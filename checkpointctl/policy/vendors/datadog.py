@@ -18,7 +18,7 @@ records is chosen per test in Datadog, so every toggle turned off is a lint warn
 
 from __future__ import annotations
 
-from checkpointctl.policy.vendors import ConfigFile, Setting, VendorProfile, hardened
+from checkpointctl.policy.vendors.profile import ConfigFile, Setting, VendorProfile, hardened
 
 WORKER = "worker"
 CONFIG_PATH = "/etc/datadog/synthetics-check-runner.json"

@@ -14,7 +14,7 @@ switch for any data-collection toggle.
 
 from __future__ import annotations
 
-from checkpointctl.policy.vendors import ProfileWaiver, Setting, VendorProfile, hardened
+from checkpointctl.policy.vendors.profile import ProfileWaiver, Setting, VendorProfile, hardened
 
 MANAGER = "job-manager"
 DOCKER_SOCKET = "/var/run/docker.sock"

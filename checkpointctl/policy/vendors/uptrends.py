@@ -22,7 +22,7 @@ profile is exercised with the lab's stand-in images.
 
 from __future__ import annotations
 
-from checkpointctl.policy.vendors import Setting, Toggle, VendorProfile, hardened
+from checkpointctl.policy.vendors.profile import Setting, Toggle, VendorProfile, hardened
 
 CHECKPOINT = "checkpoint"
 PROCESSOR = "transactionprocessor"
