@@ -270,3 +270,124 @@ def test_host_network_in_a_checkpoint_is_refused(tmp_path: Path) -> None:
     result = load([path], inventory(tmp_path))
     assert any("host network is refused" in e for e in errors(result))
     assert all(d.severity is Severity.ERROR for d in result.errors)
+
+
+def test_a_generic_checkpoint_with_secret_files_decrypts_each_value_where_it_was_written(
+    tmp_path: Path,
+) -> None:
+    from checkpointctl.policy.loader import load_desired
+    from checkpointctl.resources.credentials.files import render_secret_file
+    from checkpointctl.trust import vault
+
+    key = vault.VaultKey.from_password(b"unit-test-passphrase")
+
+    def seal(value: str, path: str) -> str:
+        return vault.encrypt(value.encode(), key, path).replace("\n", " ")
+
+    base = "checkpoints.own.containers"
+    path = policy(
+        tmp_path / "p.yml",
+        f"""\
+        metadata: {{name: own}}
+        spec:
+          registries: {{trusted: [{{registry: {REG}, prefix: standin/}}]}}
+          data_collection: {{profile: standard}}
+          checkpoints:
+            - name: own
+              network: shared-net
+              containers:
+                - name: db
+                  image: {REG}/standin/db@{DIGEST}
+                  user: "2001:2001"
+                  cap_drop: [ALL]
+                  logging: {{driver: local, max_size: 5m}}
+                  volumes: [{{name: own-data, target: /data, read_only: false}}]
+                - name: app
+                  image: {REG}/standin/app@{DIGEST}
+                  user: "2000:2000"
+                  cap_drop: [ALL]
+                  depends_on: [db]
+                  env: {{TOKEN: "{seal('tok-1', f'{base}.app.env.TOKEN')}"}}
+                  files:
+                    - path: /etc/app/config.yaml
+                      format: yaml
+                      content: {{user: app, password: "{seal('pw-2', f'{base}.app.files[0].content.password')}"}}
+                    - path: /etc/app/ca.pem
+                      content: "{seal('PEM-3', f'{base}.app.files[1].content')}"
+        """,
+    )
+
+    def decrypt(text: str, at: str) -> Secret:
+        return Secret(vault.decrypt(text, key, at))
+
+    result = load_desired([str(path)], inventory(tmp_path), decrypt=decrypt)
+    assert not result.errors, errors(result)
+    state = result.states["cp-1"]
+    assert [c.name for c in state.containers] == ["own-db", "own-app"]
+    app, db = _container(state, "own-app"), _container(state, "own-db")
+    assert app.network == db.network == "shared-net"
+    assert app.depends_on == ("own-db",)
+    assert db.logging is not None and db.logging.driver == "local"
+    assert next(m for m in db.mounts if m.kind == "volume").read_only is False
+    token = dict(app.env)["TOKEN"]
+    assert isinstance(token, Secret) and token.reveal() == b"tok-1"
+    config, ca = sorted(state.secret_files, key=lambda f: f.target)[::-1]
+    assert (config.format, ca.format) == ("yaml", "text")
+    assert render_secret_file(config) == b'password: "pw-2"\nuser: app\n'
+    assert render_secret_file(ca) == b"PEM-3"
+    assert (config.uid, config.gid) == (2000, 2000)
+    assert any(c.container == "own-app" for c in state.collection)  # not a vendor: it has one
+
+
+def test_schema_and_paths_refuse_what_checkpoints_do_not_support(tmp_path: Path) -> None:
+    bad_vendor = policy(
+        tmp_path / "a" / "p.yml",
+        """\
+        metadata: {name: a}
+        spec:
+          checkpoints:
+            - {name: x, vendor: pingdom, surprise: 1}
+        """,
+    )
+    text = "\n".join(errors(load([bad_vendor], inventory(tmp_path))))
+    assert "p.yml:6:25: spec.checkpoints[0].vendor" in text and "pingdom" in text
+    assert "surprise" in text
+    bad_file = policy(
+        tmp_path / "b" / "p.yml",
+        f"""\
+        metadata: {{name: b}}
+        spec:
+          registries: {{trusted: [{{registry: {REG}, prefix: standin/}}]}}
+          containers:
+            - name: c
+              image: {REG}/standin/c@{DIGEST}
+              user: "1:1"
+              cap_drop: [ALL]
+              logging: {{max_file: 0}}
+              files:
+                - {{path: /etc/../shadow, content: x}}
+                - {{path: etc/relative, content: x}}
+        """,
+    )
+    text = "\n".join(errors(load([bad_file], inventory(tmp_path))))
+    assert "max_file" in text and "etc/relative" in text
+    clean = policy(
+        tmp_path / "c" / "p.yml",
+        f"""\
+        metadata: {{name: c}}
+        spec:
+          registries: {{trusted: [{{registry: {REG}, prefix: standin/}}]}}
+          containers:
+            - name: c
+              image: {REG}/standin/c@{DIGEST}
+              user: "1:1"
+              cap_drop: [ALL]
+              files:
+                - {{path: /etc/../shadow, content: x}}
+                - {{path: /a/same, content: x}}
+                - {{path: /b/same, content: y}}
+        """,
+    )
+    text = "\n".join(errors(load([clean], inventory(tmp_path))))
+    assert "'/etc/../shadow' is not a normalised path" in text
+    assert "two secret files of 'c' are named 'same'" in text
