@@ -285,6 +285,7 @@ def test_a_generic_checkpoint_with_secret_files_decrypts_each_value_where_it_was
         return vault.encrypt(value.encode(), key, path).replace("\n", " ")
 
     base = "checkpoints.own.containers"
+    password = seal("pw-2", f"{base}.app.files[0].content.password")
     path = policy(
         tmp_path / "p.yml",
         f"""\
@@ -311,7 +312,7 @@ def test_a_generic_checkpoint_with_secret_files_decrypts_each_value_where_it_was
                   files:
                     - path: /etc/app/config.yaml
                       format: yaml
-                      content: {{user: app, password: "{seal('pw-2', f'{base}.app.files[0].content.password')}"}}
+                      content: {{user: app, password: "{password}"}}
                     - path: /etc/app/ca.pem
                       content: "{seal('PEM-3', f'{base}.app.files[1].content')}"
         """,
@@ -327,10 +328,12 @@ def test_a_generic_checkpoint_with_secret_files_decrypts_each_value_where_it_was
     app, db = _container(state, "own-app"), _container(state, "own-db")
     assert app.network == db.network == "shared-net"
     assert app.depends_on == ("own-db",)
-    assert db.logging is not None and db.logging.driver == "local"
+    assert db.logging is not None
+    assert db.logging.driver == "local"
     assert next(m for m in db.mounts if m.kind == "volume").read_only is False
     token = dict(app.env)["TOKEN"]
-    assert isinstance(token, Secret) and token.reveal() == b"tok-1"
+    assert isinstance(token, Secret)
+    assert token.reveal() == b"tok-1"
     config, ca = sorted(state.secret_files, key=lambda f: f.target)[::-1]
     assert (config.format, ca.format) == ("yaml", "text")
     assert render_secret_file(config) == b'password: "pw-2"\nuser: app\n'
@@ -350,7 +353,8 @@ def test_schema_and_paths_refuse_what_checkpoints_do_not_support(tmp_path: Path)
         """,
     )
     text = "\n".join(errors(load([bad_vendor], inventory(tmp_path))))
-    assert "p.yml:6:25: spec.checkpoints[0].vendor" in text and "pingdom" in text
+    assert "p.yml:6:25: spec.checkpoints[0].vendor" in text
+    assert "pingdom" in text
     assert "surprise" in text
     bad_file = policy(
         tmp_path / "b" / "p.yml",
@@ -370,7 +374,8 @@ def test_schema_and_paths_refuse_what_checkpoints_do_not_support(tmp_path: Path)
         """,
     )
     text = "\n".join(errors(load([bad_file], inventory(tmp_path))))
-    assert "max_file" in text and "etc/relative" in text
+    assert "max_file" in text
+    assert "etc/relative" in text
     clean = policy(
         tmp_path / "c" / "p.yml",
         f"""\
