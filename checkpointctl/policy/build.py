@@ -16,9 +16,10 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
-from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VAULT_PATHS, VENDOR, WAIVERS
+from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VAULT_PATHS, VENDOR
 from checkpointctl.policy.lint import split_image
 from checkpointctl.policy.secret_files import build_secret_file, secret_file_digest_input
 from checkpointctl.spec import (
@@ -38,11 +39,14 @@ from checkpointctl.spec import (
     LogConfig,
     Mount,
     RegistriesSpec,
+    ScanAllowance,
     ScanGate,
     SecretFileSpec,
     TrustedRegistry,
-    UpdatesSpec,
+    WaiverSpec,
     config_digest,
+    normalise_device,
+    normalise_security_opt,
 )
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
@@ -52,18 +56,18 @@ Decrypt = Callable[[str, str], Secret]
 COLLECTION_MOUNT = "/etc/checkpoint/collection.json"
 SECRETS_DIR = "/run/secrets"
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
 _MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
 
 
 def seconds(text: str | None, default: float) -> float:
+    """A policy duration in seconds; ``default`` when unset (the schema has refused any other
+    spelling before a state is built)."""
     if not text:
         return default
-    m = _DURATION.match(text)
-    if not m:
+    try:
+        return parse_seconds(text, POLICY)
+    except DurationError:
         return default
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    return float(m.group(1)) * factor
 
 
 def memory_bytes(text: str | None) -> int | None:
@@ -198,6 +202,22 @@ def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
     )
 
 
+def _waivers(spec: Mapping[str, Any], sources: Mapping[str, Location]) -> tuple[WaiverSpec, ...]:
+    """The host's waivers with the line each came from, for render and every report."""
+    out: list[WaiverSpec] = []
+    for i, w in enumerate(spec.get("waivers") or ()):
+        where = sources.get(f"waivers[{i}]")
+        out.append(
+            WaiverSpec(
+                rule=str(w.get("rule")),
+                target=str(w.get("target") or "*"),
+                reason=str(w.get("reason")),
+                source=str(where) if where else "",
+            )
+        )
+    return tuple(out)
+
+
 def build_state(
     host: str,
     spec: Mapping[str, Any],
@@ -320,13 +340,21 @@ def build_state(
                 checkpoint=str(c.get(CHECKPOINT) or ""),
                 vendor=str(c.get(VENDOR) or ""),
                 origin=tuple(sorted((str(k), str(v)) for k, v in (c.get(ORIGIN) or {}).items())),
-                waivers=tuple(sorted((str(k), str(v)) for k, v in (c.get(WAIVERS) or {}).items())),
+                pid=str(c.get("pid") or "private"),
+                ipc=str(c.get("ipc") or "private"),
+                userns_mode=str(c.get("userns_mode") or "private"),
+                security_opt=tuple(
+                    sorted(normalise_security_opt(str(o)) for o in c.get("security_opt") or ())
+                ),
+                devices=tuple(sorted(normalise_device(str(d)) for d in c.get("devices") or ())),
+                sysctls=tuple(
+                    sorted((str(k), str(v)) for k, v in (c.get("sysctls") or {}).items())
+                ),
             )
         )
 
     regs = spec.get("registries") or {}
     scan = regs.get("scan") or {}
-    updates = spec.get("updates") or {}
     health = spec.get("health") or {}
     return DesiredState(
         host=host,
@@ -344,16 +372,23 @@ def build_state(
                 required=bool(scan.get("required", False)),
                 max_severity=scan.get("max_severity", "high"),
                 reports=str(scan.get("reports") or "scans"),
+                allow=tuple(
+                    ScanAllowance(
+                        id=str(a["id"]),
+                        reason=str(a["reason"]),
+                        owner=str(a["owner"]),
+                        expires=date.fromisoformat(str(a["expires"])),
+                    )
+                    for a in scan.get("allow") or ()
+                ),
             ),
-        ),
-        updates=UpdatesSpec(
-            strategy=updates.get("strategy", "gitops"), window=updates.get("window")
         ),
         health=HealthSpec(
             require_healthy=bool(health.get("require_healthy", True)),
             timeout=seconds(health.get("timeout"), 60.0),
         ),
         policies=policies,
+        waivers=_waivers(spec, sources),
         sources=dict(sources),
     )
 

@@ -36,7 +36,6 @@ ORIGIN = "_origin"
 """Key of an expanded container: field → where it came from (for ``render``)."""
 VENDOR = "_vendor"
 CHECKPOINT = "_checkpoint"
-WAIVERS = "_waivers"
 VAULT_PATHS = "_vault_paths"
 """Container-relative path of a vaulted value (``env.KEY``, ``files[0].content.key``) → the
 path it was encrypted for, where the policy wrote it (``checkpoints.<cp>.settings.KEY``): a
@@ -197,7 +196,7 @@ class _Expander:
                     f"{base}.containers.{role}.network_mode",
                     f"checkpoint containers share the network {network!r}; the host network "
                     "is refused",
-                    "host-network",
+                    "checkpoint-network",
                 )
             merged.pop("network_mode", None)
             merged["network"] = str(merged.get("network") or network)
@@ -342,11 +341,13 @@ class _Expander:
         egress: tuple[str, ...],
     ) -> None:
         waivers = list(self.spec.get("waivers") or [])
+        vendor_line = self.where(f"{base}.vendor")
         for w in profile.waivers:
             target = by_role[w.container]
             reason = f"vendor {profile.name}: {w.reason} ({profile.pages[0]})"
             waivers.append({"rule": w.rule, "target": target["name"], "reason": reason})
-            target.setdefault(WAIVERS, {})[w.rule] = reason
+            if vendor_line is not None:  # the waiver's line in reports: the vendor's
+                self.sources[f"waivers[{len(waivers) - 1}]"] = vendor_line
         if waivers:
             self.spec["waivers"] = waivers
         fw = self.spec.get("firewall")

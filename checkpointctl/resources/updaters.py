@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Never
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Change, Finding, Host
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Finding, Host, Planned
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
@@ -81,37 +81,30 @@ def findings_for(updaters: Sequence[AutoUpdater]) -> list[Finding]:
     ]
 
 
-class AutoUpdatersResource:
+class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]):
     """Reports jobs that pull images on a host; never plans or applies anything."""
 
     kind: ClassVar[str] = KIND
 
-    def read(self, transport: Transport, desired: DesiredState) -> tuple[AutoUpdater, ...]:
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, tuple)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
-        return ReadPlan((read_command(),))
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[None]:
+        return ReadPlan((read_command(),), context=None)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[None],
         results: Sequence[CommandResult],
     ) -> tuple[AutoUpdater, ...]:
         return parse_updaters(finish(transport.host.name, results[0], check=True).text())
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+    def diff(self, desired: DesiredState, actual: tuple[AutoUpdater, ...]) -> list[Planned[Never]]:
         return []
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
-        if not isinstance(actual, tuple):
-            raise TypeError(f"expected auto-updaters, got {type(actual).__name__}")
-        return findings_for([u for u in actual if isinstance(u, AutoUpdater)])
+    def findings(self, desired: DesiredState, actual: tuple[AutoUpdater, ...]) -> list[Finding]:
+        return findings_for(actual)
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[Never]) -> None:
         raise ResourceError(f"{change.address}: auto-updaters are reported, never changed")
 
 

@@ -56,7 +56,11 @@ PROFILE = VendorProfile(
     ),
     unenforceable="New Relic documents no job-manager switch for it",
     egress=("synthetics-horde.nr-data.net",),
-    waivers=(ProfileWaiver("root-user", MANAGER, _WHY + ": root reaches the socket"),),
+    waivers=(
+        ProfileWaiver("root-user", MANAGER, _WHY + ": root reaches the socket"),
+        ProfileWaiver("docker-socket", MANAGER, _WHY + ": it needs the socket"),
+        ProfileWaiver("writable-mount", MANAGER, _WHY + ": the socket is mounted writable"),
+    ),
     notes=("EU accounts use synthetics-horde.eu01.nr-data.net: override HORDE_API_ENDPOINT "
            "and the egress",),
 )

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue, Planned
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.files import (
     FileState,
     FileWant,
+    StaleFile,
     glob_command,
     metadata_changes,
     parse_glob_output,
@@ -39,6 +39,10 @@ class CollectionActual:
     files: dict[str, FileState]
     contents: dict[str, bytes]
     """Full contents of the files whose hash differs from the desired one (to explain drift)."""
+
+
+CollectionTarget = FileWant | StaleFile
+"""What a collection change plans towards: the file to write, or the stale one to remove."""
 
 
 def _want(spec: CollectionSpec) -> FileWant:
@@ -75,29 +79,27 @@ def content_changes(want: CollectionSpec, actual: bytes | None) -> list[FieldCha
     return out
 
 
-class CollectionResource:
+class CollectionResource(
+    BatchedResource[CollectionTarget, CollectionActual, tuple[str, ...]]
+):
     """The collection files of all desired containers, plus removal of stale ones."""
 
     kind: ClassVar[str] = "collection"
 
-    def read(self, transport: Transport, desired: DesiredState) -> CollectionActual:
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, CollectionActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
-        """Which collection files exist (to find stale ones), and the desired ones' state."""
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[tuple[str, ...]]:
+        """Which collection files exist (to find stale ones), and the desired ones' state (the
+        context: the desired files' paths)."""
         wanted = sorted({c.file_path for c in desired.collection})
         commands = [glob_command(GLOB)]
         if wanted:
             commands.append(stat_command(wanted))
-        return ReadPlan(tuple(commands), tuple(wanted))
+        return ReadPlan(tuple(commands), context=tuple(wanted))
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[tuple[str, ...]],
         results: Sequence[CommandResult],
     ) -> CollectionActual:
         """Parse; stat the stale files too (a second round trip only when there are some), and
@@ -105,7 +107,6 @@ class CollectionResource:
         host = transport.host.name
         existing = parse_glob_output(finish(host, results[0], check=True).text())
         wanted = plan.context
-        assert isinstance(wanted, tuple)
         files = {}
         if wanted:
             files = parse_stat_output(wanted, finish(host, results[1], check=True).text())
@@ -121,9 +122,10 @@ class CollectionResource:
                     contents[path] = data
         return CollectionActual(files, contents)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
-        assert isinstance(actual, CollectionActual)
-        changes: list[Change] = []
+    def diff(
+        self, desired: DesiredState, actual: CollectionActual
+    ) -> list[Planned[CollectionTarget]]:
+        changes: list[Planned[CollectionTarget]] = []
         wanted = set()
         for spec in desired.collection:
             want = _want(spec)
@@ -132,39 +134,48 @@ class CollectionResource:
             address = f"collection/{spec.container}"
             source = desired.source("data_collection")
             if not have.exists:
-                changes.append(
-                    Change(address, Action.CREATE,
-                           (FieldChange("profile", None, spec.profile),
-                            *(FieldChange(k, None, v) for k, v in spec.settings)),
-                           reason=f"{want.path} is missing", source=source, desired=want)
+                created = Change(
+                    address,
+                    Action.CREATE,
+                    (
+                        FieldChange("profile", None, spec.profile),
+                        *(FieldChange(k, None, v) for k, v in spec.settings),
+                    ),
+                    reason=f"{want.path} is missing",
+                    source=source,
                 )
+                changes.append(Planned(created, want))
                 continue
             fields = metadata_changes(want, have)
             if have.sha256 != want.sha256:
                 fields = content_changes(spec, actual.contents.get(want.path)) + fields
             if fields:
-                changes.append(
-                    Change(address, Action.UPDATE, tuple(fields),
-                           reason=f"{want.path} differs", source=source, desired=want)
+                updated = Change(
+                    address,
+                    Action.UPDATE,
+                    tuple(fields),
+                    reason=f"{want.path} differs",
+                    source=source,
                 )
+                changes.append(Planned(updated, want))
         for path, have in sorted(actual.files.items()):
             if have.exists and path not in wanted:
                 container = path.removeprefix(CHECKPOINT_ROOT + "/").split("/", 1)[0]
-                changes.append(
-                    Change(f"collection/{container}", Action.DELETE,
-                           (FieldChange("file", path, None),),
-                           reason="no policy wants this container any more", desired=path)
+                deleted = Change(
+                    f"collection/{container}",
+                    Action.DELETE,
+                    (FieldChange("file", path, None),),
+                    reason="no policy wants this container any more",
                 )
+                changes.append(Planned(deleted, StaleFile(path)))
         return changes
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: CollectionActual) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
-        if change.action is Action.DELETE:
-            assert isinstance(change.desired, str)
-            transport.remove_file(change.desired)
-            return
-        if not isinstance(change.desired, FileWant):
-            raise ResourceError(f"{change.address}: nothing to apply")
-        write(transport, change.desired)
+    def apply(self, transport: Transport, change: Planned[CollectionTarget]) -> None:
+        target = change.desired
+        if isinstance(target, StaleFile):
+            transport.remove_file(target.path)
+        else:
+            write(transport, target)

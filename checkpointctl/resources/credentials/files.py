@@ -17,12 +17,11 @@ import json
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, assert_never
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, Secret
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, Planned, Secret
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.credentials.resource import (
     FILE_MODE,
     CredentialFile,
@@ -31,6 +30,7 @@ from checkpointctl.resources.credentials.resource import (
     parse_read_output,
     read_command,
 )
+from checkpointctl.resources.files import StaleFile
 from checkpointctl.spec import SECRET_FILES_DIR, DesiredState, SecretFileSpec
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.command import finish
@@ -42,11 +42,8 @@ _UNKNOWN = Secret(b"\x00actual value not read")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}_[^/\x00]{1,255}$")
 
 
-@dataclass(frozen=True, slots=True)
-class SecretFileRemoval:
-    """A stale secret file to remove (no policy wants it any more)."""
-
-    path: str
+SecretFileTarget = SecretFileSpec | StaleFile
+"""What a secret-file change plans towards: a file to write, or a stale one to remove."""
 
 
 def render_secret_file(spec: SecretFileSpec) -> bytes:
@@ -106,72 +103,63 @@ def _metadata(have: CredentialFile, spec: SecretFileSpec) -> list[FieldChange]:
     return out
 
 
-def diff_secret_files(desired: DesiredState, actual: CredentialsActual) -> list[Change]:
+def diff_secret_files(
+    desired: DesiredState, actual: CredentialsActual
+) -> list[Planned[SecretFileTarget]]:
     """Files to create or put back (by address), then stale files to remove (by path)."""
     check_specs(desired.secret_files)
-    changes: list[Change] = []
+    changes: list[Planned[SecretFileTarget]] = []
     for spec in sorted(desired.secret_files, key=address):
         have = actual.files.get(spec.file_path)
         source = desired.source(f"containers.{spec.container}.files")
         if have is None:
-            changes.append(
-                Change(
-                    address(spec),
-                    Action.CREATE,
-                    (
-                        FieldChange("content", None, Secret(spec.template.encode())),
-                        FieldChange("mode", None, f"{FILE_MODE:04o}"),
-                        FieldChange("owner", None, f"{spec.uid}:{spec.gid}"),
-                    ),
-                    reason=f"{spec.file_path} is missing",
-                    source=source,
-                    desired=spec,
-                )
+            created = Change(
+                address(spec),
+                Action.CREATE,
+                (
+                    FieldChange("content", None, Secret(spec.template.encode())),
+                    FieldChange("mode", None, f"{FILE_MODE:04o}"),
+                    FieldChange("owner", None, f"{spec.uid}:{spec.gid}"),
+                ),
+                reason=f"{spec.file_path} is missing",
+                source=source,
             )
+            changes.append(Planned(created, spec))
             continue
         fields: list[FieldChange] = []
         if not hmac.compare_digest(have.digest, keyed_digest(actual.key, render_secret_file(spec))):
             fields.append(FieldChange("content", _UNKNOWN, Secret(spec.template.encode())))
         fields += _metadata(have, spec)
         if fields:
-            changes.append(
-                Change(
-                    address(spec),
-                    Action.UPDATE,
-                    tuple(fields),
-                    reason=f"{spec.file_path}: "
-                    + ("content differs" if fields[0].path == "content" else "mode or owner"),
-                    source=source,
-                    desired=spec,
-                )
+            updated = Change(
+                address(spec),
+                Action.UPDATE,
+                tuple(fields),
+                reason=f"{spec.file_path}: "
+                + ("content differs" if fields[0].path == "content" else "mode or owner"),
+                source=source,
             )
+            changes.append(Planned(updated, spec))
     wanted = {s.file_path for s in desired.secret_files}
     for path in sorted(actual.files):
         if path in wanted or posixpath.dirname(path) != SECRET_FILES_DIR:
             continue
-        changes.append(
-            Change(
-                f"{KIND}/{posixpath.basename(path)}",
-                Action.DELETE,
-                (FieldChange("file", path, None),),
-                reason="stale secret file removed: no policy wants it",
-                desired=SecretFileRemoval(path),
-            )
+        stale = Change(
+            f"{KIND}/{posixpath.basename(path)}",
+            Action.DELETE,
+            (FieldChange("file", path, None),),
+            reason="stale secret file removed: no policy wants it",
         )
+        changes.append(Planned(stale, StaleFile(path)))
     return changes
 
 
-class SecretFilesResource:
+class SecretFilesResource(BatchedResource[SecretFileTarget, CredentialsActual, str]):
     """``secret-file/<container><path>``: every desired secret file, and removal of stale ones."""
 
     kind: ClassVar[str] = KIND
 
-    def read(self, transport: Transport, desired: DesiredState) -> CredentialsActual:
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, CredentialsActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[str]:
         """The credentials' read script over the secret files' directory; the key is the
         context.
 
@@ -180,28 +168,33 @@ class SecretFilesResource:
         """
         check_specs(desired.secret_files)
         command, key = read_command(SECRET_FILES_DIR)
-        return ReadPlan((command,), key)
+        return ReadPlan((command,), context=key)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[str],
         results: Sequence[CommandResult],
     ) -> CredentialsActual:
-        assert isinstance(plan.context, str)
+        """Parse the read script's answer with the plan's key.
+
+        Raises:
+            CommandFailed: the script failed on the host.
+            ResourceError: its answer cannot be parsed.
+        """
         result = finish(transport.host.name, results[0], check=True)
         return parse_read_output(result.stdout, plan.context)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
-        if not isinstance(actual, CredentialsActual):
-            raise TypeError(f"expected CredentialsActual, got {type(actual).__name__}")
+    def diff(
+        self, desired: DesiredState, actual: CredentialsActual
+    ) -> list[Planned[SecretFileTarget]]:
         return diff_secret_files(desired, actual)
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: CredentialsActual) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[SecretFileTarget]) -> None:
         """Write one file (0400, its container's uid:gid) atomically, or remove a stale one."""
         target = change.desired
         if isinstance(target, SecretFileSpec):
@@ -212,14 +205,14 @@ class SecretFilesResource:
                 uid=target.uid,
                 gid=target.gid,
             )
-        elif isinstance(target, SecretFileRemoval):
+        elif isinstance(target, StaleFile):
             transport.remove_file(target.path)
         else:
-            raise ResourceError(f"{change.address}: nothing to apply")
+            assert_never(target)
 
 
 __all__ = [
-    "SecretFileRemoval",
+    "SecretFileTarget",
     "SecretFilesResource",
     "check_specs",
     "diff_secret_files",

@@ -28,7 +28,7 @@ from checkpointctl.lab import LabInfo, exec_argv
 from checkpointctl.lab import dockerd as lab_dockerd
 from checkpointctl.lab import hosts as lab_hosts
 from checkpointctl.lab.layout import lab_paths
-from checkpointctl.model import Change, Host
+from checkpointctl.model import Host, Planned
 from checkpointctl.resources.firewall.resource import PID_PATH, FirewallPlan, FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
 from checkpointctl.transport.base import Transport
@@ -72,7 +72,7 @@ def full(lab: LabInfo) -> Iterator[tuple[str, Transport]]:
             host_run(name, ["nft", "-f", "-"], input=saved.stdout)
 
 
-def _converge(t: Transport, state: DesiredState) -> list[Change]:
+def _converge(t: Transport, state: DesiredState) -> list[Planned[FirewallPlan]]:
     fw = FirewallResource()
     changes = fw.diff(state, fw.read(t, state))
     for change in changes:

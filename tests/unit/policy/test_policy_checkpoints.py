@@ -188,9 +188,13 @@ def test_newrelic_runs_root_only_under_a_waiver_with_the_documented_reason(
     )
     result = load([path], inventory(tmp_path))
     assert not result.errors, errors(result)
-    manager = _container(result.states["cp-1"], "nr-job-manager")
+    state = result.states["cp-1"]
+    manager = _container(state, "nr-job-manager")
     assert manager.user == "0:0"
-    assert "Docker engine" in dict(manager.waivers)["root-user"]
+    waived = {w.rule: w for w in state.waivers if w.target == "nr-job-manager"}
+    assert set(waived) == {"root-user", "docker-socket", "writable-mount"}
+    assert "Docker engine" in waived["root-user"].reason
+    assert "p.yml:" in waived["root-user"].source
     socket = next(m for m in manager.mounts if m.target == "/var/run/docker.sock")
     assert socket.read_only is False
 
