@@ -192,6 +192,9 @@ def test_drift_is_empty_and_second_apply_changes_nothing(
 ) -> None:
     code, out = cli(capsys, repo, converged, "drift", "--limit", "lab_full")
     assert code == 0, out
+    # New Relic's waivers, with the vendor's documented reason, in an in-sync host's report
+    assert "docker-socket" in out
+    assert "New Relic's job manager starts runtime containers" in out
     code, out = cli(capsys, repo, converged, "apply", "--limit", "lab_full", "--format", "json")
     assert code == 0
     report = json.loads(out)
