@@ -20,14 +20,13 @@ Each expanded field records where it came from (``_origin``), which ``render`` s
 
 from __future__ import annotations
 
-import copy
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from checkpointctl.errors import Diagnostic, Location, Severity
-from checkpointctl.model import JSONValue
+from checkpointctl.model import JSONValue, Secret
 from checkpointctl.policy.vendors import VendorProfile, profiles
 from checkpointctl.spec import COLLECTION_PROFILES, COLLECTION_TOGGLES
 
@@ -54,14 +53,25 @@ class Expanded:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+def _copy(value: Any) -> Any:
+    """A copy of plain policy data: maps and lists are new, leaves are shared (strings,
+    numbers and :class:`~checkpointctl.model.Secret` values from a vaulted inventory variable,
+    which refuse to be copied and need not be: they are immutable)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` over ``base``: maps merge key by key, anything else is replaced."""
-    out = copy.deepcopy(dict(base))
+    out: dict[str, Any] = {k: _copy(v) for k, v in base.items()}
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _copy(value)
     return out
 
 
@@ -109,7 +119,7 @@ def collection_values(host_level: Mapping[str, Any], own: Mapping[str, Any] | No
 
 class _Expander:
     def __init__(self, spec: Mapping[str, Any], sources: Mapping[str, Location]) -> None:
-        self.spec = copy.deepcopy(dict(spec))
+        self.spec: dict[str, Any] = {k: _copy(v) for k, v in spec.items()}
         self.sources = dict(sources)
         self.out: list[Diagnostic] = []
 
@@ -211,7 +221,7 @@ class _Expander:
             if profile is not None:
                 merged[VENDOR] = profile.name
             elif cp.get("data_collection") and "data_collection" not in merged:
-                merged["data_collection"] = copy.deepcopy(cp["data_collection"])
+                merged["data_collection"] = _copy(cp["data_collection"])
             self._sources_for(base, role, expanded)
             by_role[role] = merged
             result.append(merged)
@@ -249,7 +259,9 @@ class _Expander:
                     "vendor-profile",
                 )
                 continue
-            vaulted = isinstance(value, str) and value.startswith(VAULT_PREFIX)
+            vaulted = isinstance(value, Secret) or (
+                isinstance(value, str) and value.startswith(VAULT_PREFIX)
+            )
             if setting.secret and not vaulted:
                 self.error(
                     path,

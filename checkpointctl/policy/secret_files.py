@@ -27,8 +27,10 @@ Seal = Callable[[str, str], Secret]
 
 
 def _placeholders(value: Any, path: str, seal: Seal, secrets: list[Secret]) -> Any:
-    if isinstance(value, str) and value.startswith(VAULT_PREFIX):
-        secrets.append(seal(value, path))
+    """``value`` with each secret (vaulted in the policy, or a vaulted inventory variable
+    templated in) replaced by its numbered placeholder, the secrets appended to ``secrets``."""
+    if isinstance(value, Secret) or (isinstance(value, str) and value.startswith(VAULT_PREFIX)):
+        secrets.append(value if isinstance(value, Secret) else seal(value, path))
         return SECRET_PLACEHOLDER.format(len(secrets) - 1)
     if isinstance(value, dict):
         return {str(k): _placeholders(v, f"{path}.{k}", seal, secrets) for k, v in value.items()}

@@ -400,3 +400,19 @@ def test_schema_and_paths_refuse_what_checkpoints_do_not_support(tmp_path: Path)
     text = "\n".join(errors(load([clean], inventory(tmp_path))))
     assert "'/etc/../shadow' is not a normalised path" in text
     assert "two secret files of 'c' are named 'same'" in text
+
+
+def test_secrets_from_vaulted_inventory_variables_expand_without_being_copied() -> None:
+    from checkpointctl.policy.checkpoints import expand_checkpoints
+
+    token = Secret("from-ansible-vault")
+    spec = {
+        "checkpoints": [
+            {"name": "c", "vendor": "checkly", "settings": {"API_KEY": token},
+             "containers": [{"name": "agent", "image": f"{REG}/standin/a@{DIGEST}"}]},
+        ]
+    }  # fmt: skip
+    expanded = expand_checkpoints(spec, {})
+    assert [d for d in expanded.diagnostics if d.severity is Severity.ERROR] == []
+    (agent,) = expanded.spec["containers"]
+    assert agent["env"]["API_KEY"] is token
