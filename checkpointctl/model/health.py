@@ -85,6 +85,8 @@ class HostHealth:
     security_updates: int | None = None
     """Pending security updates; None when unknown (no apt, or it failed)."""
     disk: Disk | None = None
+    auto_updaters: tuple[str, ...] = ()
+    """Jobs that pull images behind the policy's back (``file:line pulls images (…)``)."""
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     read_errors: tuple[str, ...] = field(default=(), compare=False)
