@@ -43,15 +43,19 @@ def _decrypt_if_key(args: argparse.Namespace) -> Any:
 
 
 def _cmd_impact(args: argparse.Namespace) -> int:
+    from checkpointctl import api
     from checkpointctl.cli.common import DEFAULT_PATHS, write_output
     from checkpointctl.gitops import gitrev, snapshot
     from checkpointctl.gitops.impact import compare
-    from checkpointctl.report.impact import RENDERERS
+    from checkpointctl.inventory.ansible_vault import passwords_from
 
     if not args.inventory:
         raise CheckpointctlError("impact needs an inventory: -i INVENTORY")
     paths = list(args.paths or DEFAULT_PATHS)
-    sources = snapshot.Sources(gitrev.toplevel(_start_dir(paths)), tuple(paths), args.inventory)
+    passwords = passwords_from(args.ansible_vault_password_file, interactive=sys.stdin.isatty())
+    sources = snapshot.Sources(
+        gitrev.toplevel(_start_dir(paths)), tuple(paths), tuple(args.inventory), passwords
+    )
     decrypt = _decrypt_if_key(args)
     base = snapshot.at_revision(sources, args.base, decrypt)
     if args.head:
@@ -63,10 +67,10 @@ def _cmd_impact(args: argparse.Namespace) -> int:
         head.states,
         base_label=base.label,
         head_label=head.label,
-        inventory=args.inventory,
+        inventory=",".join(args.inventory),
         notes=base.notes + head.notes,
     )
-    write_output(RENDERERS[args.format](impact), args.output)
+    write_output(api.render_impact(impact, args.format), args.output)
     return 0
 
 
@@ -95,6 +99,8 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``impact``, ``pin`` and ``completion`` to the ``checkpointctl`` parser."""
+    from checkpointctl.cli.common import add_inventory_options
+
     p = sub.add_parser(
         "impact",
         help="what a change does to each host's desired state (compares two revisions)",
@@ -105,11 +111,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
     )
-    p.add_argument(
-        "-i",
-        "--inventory",
-        metavar="INVENTORY",
-        help="inventory (read at each revision when it is in the repository)",
+    add_inventory_options(
+        p,
+        help_text="inventory (read at each revision when it is in the repository); repeat "
+        "to merge several in order",
     )
     p.add_argument(
         "--base",
@@ -118,7 +123,7 @@ def register(sub: Any) -> None:
         help="the revision to compare against (e.g. origin/main)",
     )
     p.add_argument("--head", metavar="REF", help="the changed revision (default: working tree)")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     p.add_argument(
         "--vault-password-file",

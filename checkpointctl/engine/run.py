@@ -27,12 +27,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.context import with_context
+from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import (
     HostLock,
@@ -50,6 +51,7 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
+from checkpointctl.engine.waivers import waiver_findings
 from checkpointctl.errors import (
     CheckpointctlError,
     CommandFailed,
@@ -107,20 +109,25 @@ class NullObserver:
 
 
 def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
-    """Every resource kind, in the fixed apply order: firewall, credentials, collection,
-    containers. Each prefix of that order is a safe state (the firewall first, containers last
-    so they start with their files in place). ``pull_mode``: the host converges itself (the
-    agent), so the firewall needs no management access for a controller."""
+    """Every resource kind, in the fixed apply order: firewall, credentials, secret files,
+    collection, containers, then the auto-updater report. Each prefix of that order is a safe
+    state (the firewall first, containers last so they start with their files in place).
+    ``pull_mode``: the host converges itself (the agent), so the firewall needs no management
+    access for a controller."""
     from checkpointctl.resources.collection.resource import CollectionResource
     from checkpointctl.resources.containers.resource import ContainersResource
+    from checkpointctl.resources.credentials.files import SecretFilesResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
     from checkpointctl.resources.firewall.resource import FirewallResource
+    from checkpointctl.resources.updaters import AutoUpdatersResource
 
     return (
         FirewallResource(pull_mode=pull_mode),
         CredentialsResource(),
+        SecretFilesResource(),
         CollectionResource(),
         ContainersResource(),
+        AutoUpdatersResource(),
     )
 
 
@@ -311,6 +318,7 @@ def _converge(
     run.checked = tuple(k.kind for k in plan)
     run.changes = tuple(c for k in plan for c in k.plain)
     run.findings.extend(f for k in plan for f in k.findings)
+    run.findings.extend(waiver_findings(desired))
     if mode != "apply":
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:
@@ -567,7 +575,7 @@ def run_fleet(
     mode: RunMode,
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     rollout: Rollout | None = None,
     observer: Observer | None = None,
     resources: Sequence[AnyResource] | None = None,
@@ -612,10 +620,10 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+    with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)
-            done = list(pool.map(work, batch))
+            done = pool.map(work, batch)
             if mode != "apply":
                 continue
             finished.extend(done)
@@ -623,7 +631,7 @@ def run_fleet(
             if halted:
                 if rollout_.rollback_on_fail:
                     back = [r.host for r in done if r.status is HostStatus.CONVERGED]
-                    list(pool.map(roll_back, back))
+                    pool.map(roll_back, back)
                     if back:
                         halted += f"; rolled back {len(back)} converged host(s) of that batch"
                 break
@@ -639,5 +647,5 @@ def run_fleet(
                 failure=FailureReason.HALTED if halted else None,
             )
             _audit_local(opts, ctx, result, states.get(h.name), action)
-        ordered.append(result)
+        ordered.append(with_context(result, h, states.get(h.name)))
     return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)

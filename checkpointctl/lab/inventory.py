@@ -10,7 +10,6 @@ digest.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from checkpointctl.lab.layout import (
     LabHost,
     LabPaths,
 )
+from checkpointctl.localfile import write_atomic
 
 
 def render(
@@ -75,9 +75,7 @@ def render(
 
 
 def write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode())
 
 
 def render_variants(

@@ -9,7 +9,6 @@ everything is) and :class:`LabStatus` (what is running).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from checkpointctl.lab.layout import (
     bastion_host,
     plan_hosts,
 )
+from checkpointctl.localfile import write_atomic
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +64,7 @@ def save_record(paths: LabPaths, record: LabRecord) -> None:
     }
     if record.bastion:
         data["bastion"] = True
-    tmp = paths.record.with_name("lab.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, paths.record)
+    write_atomic(paths.record, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def load_images(paths: LabPaths) -> tuple[dict[str, str], ...]:

@@ -16,9 +16,12 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
+from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VAULT_PATHS, VENDOR
 from checkpointctl.policy.lint import split_image
+from checkpointctl.policy.secret_files import build_secret_file, secret_file_digest_input
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     COLLECTION_PROFILES,
@@ -33,12 +36,17 @@ from checkpointctl.spec import (
     HealthSpec,
     ImageRef,
     Limits,
+    LogConfig,
     Mount,
     RegistriesSpec,
+    ScanAllowance,
     ScanGate,
+    SecretFileSpec,
     TrustedRegistry,
-    UpdatesSpec,
+    WaiverSpec,
     config_digest,
+    normalise_device,
+    normalise_security_opt,
 )
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
@@ -48,18 +56,18 @@ Decrypt = Callable[[str, str], Secret]
 COLLECTION_MOUNT = "/etc/checkpoint/collection.json"
 SECRETS_DIR = "/run/secrets"
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
 _MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
 
 
 def seconds(text: str | None, default: float) -> float:
+    """A policy duration in seconds; ``default`` when unset (the schema has refused any other
+    spelling before a state is built)."""
     if not text:
         return default
-    m = _DURATION.match(text)
-    if not m:
+    try:
+        return parse_seconds(text, POLICY)
+    except DurationError:
         return default
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    return float(m.group(1)) * factor
 
 
 def memory_bytes(text: str | None) -> int | None:
@@ -71,17 +79,23 @@ def memory_bytes(text: str | None) -> int | None:
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
 
 
-def sealed(text: str, path: str, decrypt: Decrypt | None) -> Secret:
+def sealed(text: str | Secret, path: str, decrypt: Decrypt | None) -> Secret:
     """A vaulted value as a Secret. Without a key the Secret holds the ciphertext, which is
-    enough to validate and render (a Secret never prints) but never to converge a host."""
+    enough to validate and render (a Secret never prints) but never to converge a host. A
+    Secret already (an Ansible-vaulted inventory variable a template put here) is kept."""
+    if isinstance(text, Secret):
+        return text
     if decrypt is None:
         return Secret(text)
     return decrypt(text, path)
 
 
-def collection_for(
-    host_level: Mapping[str, Any], override: Mapping[str, Any] | None, container: str
-) -> CollectionSpec:
+def _text_or_secret(value: object) -> str | Secret:
+    return value if isinstance(value, Secret) else str(value)
+
+
+def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | None,
+                   container: str) -> CollectionSpec:
     """Profile defaults, then host-level toggles, then the container's own toggles."""
     merged = {**host_level, **(override or {})}
     profile = str(merged.get("profile") or "minimal")
@@ -119,12 +133,46 @@ def _slow_digest(name: str, secret: Secret) -> str:
         return _SLOW_DIGESTS[key]
 
 
+def _sealer(
+    container: str, vault_paths: Mapping[str, str], decrypt: Decrypt | None
+) -> Callable[[str, str], Secret]:
+    """``sealed`` for one container's values, at the path each was encrypted for: where the
+    policy wrote it (``vault_paths``, from checkpoint expansion) or else the container's own."""
+    prefix = f"containers.{container}."
+
+    def seal(text: str, path: str) -> Secret:
+        return sealed(text, vault_paths.get(path.removeprefix(prefix), path), decrypt)
+
+    return seal
+
+
+def _file_digest(path: str) -> Callable[[int, Secret], str]:
+    """The slow digest of a secret file's n-th secret, for the container's config label."""
+
+    def digest(index: int, secret: Secret) -> str:
+        return _slow_digest(f"file:{path}:{index}", secret)
+
+    return digest
+
+
 def _uid_gid(user: str) -> tuple[int, int]:
     uid, _, gid = user.partition(":")
     try:
         return int(uid), int(gid or uid)
     except ValueError:
         return 0, 0  # a named user: the lint requires a numeric uid for credential owners
+
+
+def _logging(raw: Mapping[str, Any] | None) -> LogConfig | None:
+    """``logging: {driver, max_size, max_file}`` → the engine's driver and option names."""
+    if not isinstance(raw, dict):
+        return None
+    options: list[tuple[str, str]] = []
+    if raw.get("max_size") is not None:
+        options.append(("max-size", str(raw["max_size"])))
+    if raw.get("max_file") is not None:
+        options.append(("max-file", str(raw["max_file"])))
+    return LogConfig(str(raw.get("driver") or "json-file"), tuple(sorted(options)))
 
 
 def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
@@ -161,6 +209,22 @@ def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
     )
 
 
+def _waivers(spec: Mapping[str, Any], sources: Mapping[str, Location]) -> tuple[WaiverSpec, ...]:
+    """The host's waivers with the line each came from, for render and every report."""
+    out: list[WaiverSpec] = []
+    for i, w in enumerate(spec.get("waivers") or ()):
+        where = sources.get(f"waivers[{i}]")
+        out.append(
+            WaiverSpec(
+                rule=str(w.get("rule")),
+                target=str(w.get("target") or "*"),
+                reason=str(w.get("reason")),
+                source=str(where) if where else "",
+            )
+        )
+    return tuple(out)
+
+
 def build_state(
     host: str,
     spec: Mapping[str, Any],
@@ -185,7 +249,9 @@ def build_state(
             CredentialSpec(
                 name=name,
                 username=str(cred["username"]),
-                secret=sealed(str(cred["secret"]), f"credentials.{name}.secret", decrypt),
+                secret=sealed(
+                    _text_or_secret(cred["secret"]), f"credentials.{name}.secret", decrypt
+                ),
                 containers=in_scope,
                 targets=tuple(str(t) for t in scope.get("targets") or ()),
                 permissions=tuple(str(p) for p in scope.get("permissions") or ()),
@@ -198,33 +264,46 @@ def build_state(
 
     collections: list[CollectionSpec] = []
     containers: list[ContainerSpec] = []
+    secret_files: list[SecretFileSpec] = []
     for c in raw_containers:
         name = str(c["name"])
-        collection = collection_for(host_collection, c.get("data_collection"), name)
-        collections.append(collection)
         mine = [cr for cr in credentials if name in cr.containers]
         mounts = [
             Mount(str(m["source"]), str(m["target"]), bool(m.get("read_only", True)))
             for m in c.get("mounts") or ()
         ]
-        mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
+        mounts.extend(
+            Mount(str(v["name"]), str(v["target"]), bool(v.get("read_only", True)), "volume")
+            for v in c.get("volumes") or ()
+        )
         mounts.extend(Mount(cr.file_path, f"{SECRETS_DIR}/{cr.name}", True) for cr in mine)
-        files: dict[str, bytes] = {collection.file_path: _collection_file(collection)}
+        files: dict[str, bytes] = {}
+        if not c.get(VENDOR):  # a vendor's agent reads its own variables, not collection.json
+            collection = collection_for(host_collection, c.get("data_collection"), name)
+            collections.append(collection)
+            mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
+            files[collection.file_path] = _collection_file(collection)
+        uid, gid = _uid_gid(str(c.get("user") or "65534:65534"))
+        seal = _sealer(name, c.get(VAULT_PATHS) or {}, decrypt)
+        own_files: list[SecretFileSpec] = []
+        for index, f in enumerate(c.get("files") or ()):
+            sf = build_secret_file(name, index, f, uid, gid, seal)
+            own_files.append(sf)
+            mounts.append(Mount(sf.file_path, sf.target, True))
+            files[sf.file_path] = secret_file_digest_input(sf, _file_digest(sf.file_path))
+        secret_files.extend(own_files)
         for cr in mine:
             files[cr.file_path] = json.dumps(
-                [
-                    cr.username,
-                    _slow_digest(cr.name, cr.secret),
-                    cr.targets,
-                    cr.permissions,
-                    cr.expires.isoformat() if cr.expires else None,
-                ]
+                [cr.username, _slow_digest(cr.name, cr.secret), cr.targets, cr.permissions,
+                 cr.expires.isoformat() if cr.expires else None]
             ).encode()
         repo, digest = split_image(str(c["image"]))  # repo:tag@sha256:… drops the tag
         env: list[tuple[str, str | Secret]] = []
         for key, value in sorted((c.get("env") or {}).items()):
-            if isinstance(value, str) and value.startswith(VAULT_PREFIX):
-                env.append((key, sealed(value, f"containers.{name}.env.{key}", decrypt)))
+            if isinstance(value, Secret):
+                env.append((key, value))
+            elif isinstance(value, str) and value.startswith(VAULT_PREFIX):
+                env.append((key, seal(value, f"containers.{name}.env.{key}")))
             else:
                 env.append((key, value if isinstance(value, str) else json.dumps(value)))
         hc = c.get("healthcheck")
@@ -242,7 +321,7 @@ def build_state(
                 no_new_privileges=bool(c.get("no_new_privileges", True)),
                 privileged=bool(c.get("privileged", False)),
                 ports=tuple(str(p) for p in c.get("ports") or ()),
-                network_mode=str(c.get("network_mode") or "bridge"),
+                network_mode=str(c.get("network") or c.get("network_mode") or "bridge"),
                 mounts=tuple(sorted(mounts, key=lambda m: m.target)),
                 tmpfs=tuple(c.get("tmpfs") or ()),
                 limits=Limits(
@@ -265,12 +344,28 @@ def build_state(
                 labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
                 credentials=tuple(cr.name for cr in mine),
                 config_digest=config_digest(files),
+                network=str(c.get("network") or ""),
+                depends_on=tuple(str(d) for d in c.get("depends_on") or ()),
+                logging=_logging(c.get("logging")),
+                secret_files=tuple(sf.target for sf in own_files),
+                checkpoint=str(c.get(CHECKPOINT) or ""),
+                vendor=str(c.get(VENDOR) or ""),
+                origin=tuple(sorted((str(k), str(v)) for k, v in (c.get(ORIGIN) or {}).items())),
+                pid=str(c.get("pid") or "private"),
+                ipc=str(c.get("ipc") or "private"),
+                userns_mode=str(c.get("userns_mode") or "private"),
+                security_opt=tuple(
+                    sorted(normalise_security_opt(str(o)) for o in c.get("security_opt") or ())
+                ),
+                devices=tuple(sorted(normalise_device(str(d)) for d in c.get("devices") or ())),
+                sysctls=tuple(
+                    sorted((str(k), str(v)) for k, v in (c.get("sysctls") or {}).items())
+                ),
             )
         )
 
     regs = spec.get("registries") or {}
     scan = regs.get("scan") or {}
-    updates = spec.get("updates") or {}
     health = spec.get("health") or {}
     return DesiredState(
         host=host,
@@ -278,6 +373,7 @@ def build_state(
         firewall=_firewall(spec.get("firewall")),
         credentials=tuple(credentials),
         collection=tuple(collections),
+        secret_files=tuple(secret_files),
         registries=RegistriesSpec(
             trusted=tuple(
                 TrustedRegistry(str(t["registry"]), str(t.get("prefix") or ""))
@@ -287,16 +383,23 @@ def build_state(
                 required=bool(scan.get("required", False)),
                 max_severity=scan.get("max_severity", "high"),
                 reports=str(scan.get("reports") or "scans"),
+                allow=tuple(
+                    ScanAllowance(
+                        id=str(a["id"]),
+                        reason=str(a["reason"]),
+                        owner=str(a["owner"]),
+                        expires=date.fromisoformat(str(a["expires"])),
+                    )
+                    for a in scan.get("allow") or ()
+                ),
             ),
-        ),
-        updates=UpdatesSpec(
-            strategy=updates.get("strategy", "gitops"), window=updates.get("window")
         ),
         health=HealthSpec(
             require_healthy=bool(health.get("require_healthy", True)),
             timeout=seconds(health.get("timeout"), 60.0),
         ),
         policies=policies,
+        waivers=_waivers(spec, sources),
         sources=dict(sources),
     )
 

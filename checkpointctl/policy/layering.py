@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 from checkpointctl.errors import Diagnostic, Location
 from checkpointctl.yamlsource import Document, PathKey
 
-NAMED_LISTS = frozenset({("containers",), ("credentials",)})
+NAMED_LISTS = frozenset(
+    {("containers",), ("credentials",), ("checkpoints",), ("checkpoints", "containers")}
+)
 _NAMED_LAST = frozenset(path[-1] for path in NAMED_LISTS)
 ACCUMULATED = frozenset({("waivers",)})
 
@@ -139,7 +141,10 @@ def merge(layers: Sequence[Layer]) -> tuple[Merged, list[Diagnostic]]:
         flat: list[tuple[LeafPath, PathKey, Any]] = []
         for key, value in layer.spec.items():
             if (key,) in ACCUMULATED and isinstance(value, list):
-                accumulated.setdefault(key, []).extend(value)
+                items = accumulated.setdefault(key, [])
+                for i in range(len(value)):
+                    sources[f"{key}[{len(items) + i}]"] = layer.doc.where(("spec", key, i))
+                items.extend(value)
                 continue
             _flatten(value, (key,), ("spec", key), flat)
         for leaf, raw, value in flat:

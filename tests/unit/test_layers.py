@@ -23,6 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "checkpointctl"
 # must have a rank (test_every_package_has_a_rank), so a new package states where it sits.
 RANK: dict[str, int] = {
     "errors": 0,
+    "localfile": 0,
+    "duration": 1,
     "model": 1,
     "yamlsource": 1,
     "spec": 2,
@@ -35,8 +37,9 @@ RANK: dict[str, int] = {
     "lab": 4,
     "engine": 5,
     "gitops": 5,
-    "cli": 6,
-    "__main__": 7,
+    "api": 6,
+    "cli": 7,
+    "__main__": 8,
     "checkpointctl": 0,
 }
 # (importing module prefix, imported module prefix): allowed edges within a layer. A resource

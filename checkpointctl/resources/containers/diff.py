@@ -33,6 +33,7 @@ from checkpointctl.model import (
 from checkpointctl.resources.containers.compile import (
     desired_healthcheck,
     desired_labels,
+    desired_logging,
     desired_mounts,
     desired_nano_cpus,
     desired_ports,
@@ -171,7 +172,12 @@ def container_fields(
     cmp("cap_drop", list(c.cap_drop), list(normalise_caps(spec.cap_drop)))
     cmp("cap_add", list(c.cap_add), list(normalise_caps(spec.cap_add)))
     cmp("no_new_privileges", c.no_new_privileges, spec.no_new_privileges)
-    cmp("security_opt", list(c.security_opt), [])
+    cmp("security_opt", list(c.security_opt), list(spec.security_opt))
+    cmp("pid", c.pid, spec.pid)
+    cmp("ipc", c.ipc, spec.ipc)
+    cmp("userns_mode", c.userns_mode, spec.userns_mode)
+    cmp("devices", list(c.devices), list(spec.devices))
+    cmp("sysctls", [f"{k}={v}" for k, v in c.sysctls], [f"{k}={v}" for k, v in spec.sysctls])
     cmp("privileged", c.privileged, spec.privileged)
     cmp("ports", [str(p) for p in c.ports], [str(p) for p in desired_ports(spec)])
     cmp("publish_all_ports", c.publish_all, False)
@@ -182,6 +188,9 @@ def container_fields(
         [f"{p}:{o}" if o else p for p, o in c.tmpfs],
         [f"{p}:{o}" if o else p for p, o in desired_tmpfs(spec)],
     )
+    want_log = desired_logging(spec)
+    if want_log is not None:  # no policy logging: whatever the engine's default is, is fine
+        cmp("logging", None if c.logging is None else str(c.logging), str(want_log))
     cmp("limits.memory", c.memory, spec.limits.memory)
     if spec.limits.memory:
         cmp("limits.memory_swap", c.memory_swap, spec.limits.memory)

@@ -7,6 +7,7 @@ totals by identical change, and leaves the fourth host unchanged. No host is tou
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -280,9 +281,9 @@ def test_secrets_show_as_sensitive_and_their_ciphertext_never_prints(
     git(repo.root, "add", ".")
     git(repo.root, "commit", "-q", "-m", "credential")
     write(repo.root, "policies/creds.yml", cred(SECRET_NEW))
-    for fmt in ("text", "json", "markdown"):
+    for fmt in ("text", "json", "markdown", "html"):
         out = impact(capsys, "--base", "main", "-i", INV, "--format", fmt)
-        assert "<sensitive>" in out
+        assert "<sensitive>" in (html.unescape(out) if fmt == "html" else out)
         for leak in (SECRET_OLD, SECRET_NEW, SECRET_OLD.split(";")[-1], SECRET_NEW.split(";")[-1]):
             assert leak not in out
     text = impact(capsys, "--base", "main", "-i", INV)
@@ -453,3 +454,14 @@ def test_export_without_filters_refuses_names_outside_the_export(name: str, tmp_
         gitrev._extract_plain(tar, dest)
     assert not (tmp_path / "escape.yml").exists()
     assert list(dest.iterdir()) == []
+
+
+def test_group_vars_beside_the_inventory_are_read_at_each_revision(
+    repo: Repo, capsys: Capsys
+) -> None:
+    write(repo.root, "inventories/group_vars/all.yml", "registry_cidr: 203.0.113.99/32\n")
+    git(repo.root, "add", "inventories/group_vars")
+    git(repo.root, "commit", "-q", "-m", "registry moves")
+    out = impact(capsys, "--base", repo.head, "--head", "main", "-i", INV)
+    assert "3 of 4 hosts change" in out  # cp-nyc-1's own policy sets its egress
+    assert "+1 rule {proto: tcp, port: 443, cidrs: [203.0.113.99/32]" in out
