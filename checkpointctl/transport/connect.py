@@ -6,6 +6,7 @@ commands that never connect stay quick to start.
 
 from __future__ import annotations
 
+from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import Transport
 
@@ -24,6 +25,12 @@ def connect(host: Host, *, timeout: float | None = None) -> Transport:
     """
     if host.connection == "local":
         from checkpointctl.transport.local import LocalTransport
+
+        if host.become is not None:
+            raise TransportError(
+                f"{host.name}: become is not supported with connection: local "
+                "(run checkpointctl itself with the rights it needs there)"
+            )
 
         return LocalTransport(host)
     from checkpointctl.transport.ssh import SshTransport
