@@ -63,6 +63,16 @@ def ensure_user() -> None:
     run(["usermod", "-p", "*", LAB_USER])
 
 
+def remove_user() -> None:
+    """Undo :func:`ensure_user` and :func:`write_sudoers` (``lab down``)."""
+    SUDOERS.unlink(missing_ok=True)
+    try:
+        pwd.getpwnam(LAB_USER)
+    except KeyError:
+        return
+    run(["userdel", LAB_USER], check=False)
+
+
 def write_sudoers(without: Sequence[str] = ()) -> None:
     """The lab's sudoers file: the rule for every lab host, except the hosts ``without``.
 

@@ -215,6 +215,7 @@ def down(progress: Progress | None = None) -> None:
             _remove_hosts(paths, names)
         registry.stop(paths)
         network.remove_bridge()
+        access.remove_user()
         if paths.marker.exists():
             shutil.rmtree(paths.root)
         _remove_created_dirs(record)
