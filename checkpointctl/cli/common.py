@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
     from checkpointctl.inventory import Inventory
+    from checkpointctl.model import Host
     from checkpointctl.policy.build import Decrypt
     from checkpointctl.policy.loader import LoadResult
 
@@ -49,6 +50,17 @@ def inventory_of(args: argparse.Namespace) -> Inventory:
     return load_inventory(args.inventory)
 
 
+def selected_hosts(args: argparse.Namespace, inventory: Inventory) -> tuple[Host, ...]:
+    """The hosts a verb works on: ``--limit``'s pattern, then ``--shard``'s share of those."""
+    hosts = inventory.select(getattr(args, "limit", None))
+    shard = getattr(args, "shard", None)
+    if shard is None:
+        return hosts
+    from checkpointctl.engine.shard import parse_shard
+
+    return parse_shard(shard).select(hosts)
+
+
 def decryptor(args: argparse.Namespace) -> Decrypt | None:
     """A decrypt function for vaulted values, or None when no key is configured."""
     from checkpointctl.model import Secret
@@ -68,7 +80,7 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
     from checkpointctl.errors import CheckpointctlError, PolicyError
     from checkpointctl.policy.loader import load_desired
 
-    hosts = inventory.select(getattr(args, "limit", None))
+    hosts = selected_hosts(args, inventory)
     decrypt = decryptor(args)
     result = load_desired(args.paths or DEFAULT_PATHS, inventory, hosts, decrypt=decrypt)
     for w in result.warnings:
