@@ -404,6 +404,7 @@ _VERB_MODULES = (
     "checkpointctl.cli.fleet",
     "checkpointctl.cli.gitops",
     "checkpointctl.cli.report",
+    "checkpointctl.cli.oci",
 )
 """Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
 stays one place while each feature owns its wiring. They may use this module's helpers."""

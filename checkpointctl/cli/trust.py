@@ -308,13 +308,18 @@ def _agent_run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     converge = local_converge(host, args.state_dir, argv=sys.argv)
+    fetcher = None
+    if args.source.startswith("oci://"):
+        from checkpointctl.cli.oci import oci_fetcher
+
+        fetcher = oci_fetcher(args.source, args.state_dir, args.insecure_registry, args.timeout)
 
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:
             _out(f"{host}: {outcome.result} (bundle serial {outcome.serial})")
 
     if not args.interval:
-        outcome = run_once(options, converge)
+        outcome = run_once(options, converge, fetcher=fetcher)
         show(outcome)
         if outcome.exit_code != 0:
             raise (
@@ -331,7 +336,7 @@ def _agent_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    run_loop(options, converge, interval, stop, on_outcome=show)
+    run_loop(options, converge, interval, stop, on_outcome=show, fetcher=fetcher)
     return 0
 
 
@@ -485,7 +490,14 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--source",
         metavar="URL|PATH",
-        help="https://, http://, file:// URL, a path, or - for stdin",
+        help="https://, http://, file:// URL, oci://REGISTRY/REPO:TAG, a path, or - for stdin",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="an oci:// registry reached over plain HTTP (repeatable)",
     )
     p.add_argument(
         "--trust-dir",
