@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import CheckpointctlError, TrustError
@@ -308,11 +308,15 @@ def _agent_run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     converge = local_converge(host, args.state_dir, argv=sys.argv)
-    fetcher = None
+    fetcher: Callable[[str], bytes] | None = None
     if args.source.startswith("oci://"):
         from checkpointctl.cli.oci import oci_fetcher
 
         fetcher = oci_fetcher(args.source, args.state_dir, args.insecure_registry, args.timeout)
+    elif args.source.lower().startswith(("https://", "http://")):
+        from checkpointctl.trust.fetch import ConditionalHttpSource
+
+        fetcher = ConditionalHttpSource(args.state_dir, ca_file=args.ca_file, timeout=args.timeout)
 
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import urllib.parse
 from dataclasses import dataclass
 
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.gitops.reference import ImageReference, ReferenceError, parse_reference
 from checkpointctl.gitops.registry import RegistryClient, RegistryError
-from checkpointctl.localfile import write_atomic
 from checkpointctl.trust.bundle import MAX_BUNDLE_BYTES, Manifest, read_bundle
+from checkpointctl.trust.bundlecache import BundleCache
 from checkpointctl.trust.timeutil import format_time
 
 SCHEME = "oci://"
@@ -38,8 +37,6 @@ CONFIG_TYPE = "application/vnd.checkpointctl.bundle.config.v1+json"
 LAYER_TYPE = "application/vnd.checkpointctl.bundle.v1.tar"
 TITLE = "org.opencontainers.image.title"
 MAX_CONFIG_BYTES = 64 * 1024
-CACHE_BUNDLE = "oci-bundle.cpb"
-CACHE_RECORD = "oci-bundle.json"
 
 
 class OciBundleError(CheckpointctlError):
@@ -245,63 +242,25 @@ def _bundle_layer(manifest: bytes, where: str) -> _Layer:
 
 class CachedOciSource:
     """The agent's fetcher for ``oci://`` sources: one ``HEAD`` per run, a download only when
-    the tag moved.
-
-    The last bundle fetched and the manifest digest it came from are kept in ``state_dir``
-    (written atomically, never through a link). A cache that does not match its record is
-    ignored and the bundle fetched again; the cache is never a reason to trust a bundle.
-    """
+    the tag moved (the last bundle and its manifest digest are kept by
+    :class:`~checkpointctl.trust.bundlecache.BundleCache`; the cache is never a reason to trust
+    a bundle)."""
 
     def __init__(self, source: str, client: OciClient, state_dir: str) -> None:
         self.source = source
         self.ref = parse_oci(source)
         self.client = client
-        self.state_dir = state_dir
+        self.cache = BundleCache(state_dir)
         self.last_digest: str | None = None
         """The manifest digest the last fetch resolved to (what the agent reports)."""
-        self.downloads = 0
-
-    def _paths(self) -> tuple[str, str]:
-        return (
-            os.path.join(self.state_dir, CACHE_BUNDLE),
-            os.path.join(self.state_dir, CACHE_RECORD),
-        )
-
-    def _cached(self, digest: str) -> bytes | None:
-        bundle_path, record_path = self._paths()
-        try:
-            with open(record_path, "rb") as f:
-                record = json.loads(f.read(64 * 1024))
-            with open(bundle_path, "rb") as f:
-                data = f.read(MAX_BUNDLE_BYTES + 1)
-        except (OSError, ValueError):
-            return None
-        if not isinstance(record, dict):
-            return None
-        fresh = (
-            record.get("source") == self.source
-            and record.get("manifest") == digest
-            and record.get("bundle") == _digest(data)
-        )
-        return data if fresh else None
-
-    def _keep(self, digest: str, data: bytes) -> None:
-        bundle_path, record_path = self._paths()
-        record = {"source": self.source, "manifest": digest, "bundle": _digest(data)}
-        try:
-            write_atomic(bundle_path, data, mode=0o600)
-            write_atomic(record_path, json.dumps(record, sort_keys=True).encode(), mode=0o600)
-        except OSError as exc:
-            raise CheckpointctlError(f"cannot keep the fetched bundle: {exc.strerror}") from None
 
     def __call__(self, source: str) -> bytes:
         """The bundle the tag points at (``source`` is the agent's, the one this was made for)."""
         digest = self.client.head(self.ref)
         self.last_digest = digest
-        cached = self._cached(digest)
+        cached = self.cache.load(self.source, digest)
         if cached is not None:
             return cached
         data = self.client.pull(self.ref, digest)
-        self.downloads += 1
-        self._keep(digest, data)
+        self.cache.keep(self.source, digest, data)
         return data

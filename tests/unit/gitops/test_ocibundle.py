@@ -158,7 +158,7 @@ def test_a_damaged_cache_or_another_source_is_fetched_again(tmp_path: Path, bund
     client = StandInClient()
     client.blobs[client.digest] = bundle
     assert CachedOciSource(SOURCE, client, str(tmp_path))(SOURCE) == bundle
-    (tmp_path / "oci-bundle.cpb").write_bytes(b"tampered")
+    (tmp_path / "source-bundle.cpb").write_bytes(b"tampered")
     assert CachedOciSource(SOURCE, client, str(tmp_path))(SOURCE) == bundle
     assert client.pulls == 2
     other = SOURCE.replace(":prod", ":staging")
