@@ -255,10 +255,14 @@ def _agent_init(args: argparse.Namespace) -> int:
         threshold=args.init_threshold,
         force=args.force,
     )
+    from checkpointctl.trust.statusreport import INVENTORY_VAR, ensure_report_key, public_key_text
+
+    report_key = ensure_report_key(args.init_trust_dir, force=args.force)
     _out(
         f"trust store: {args.init_trust_dir} (host key ID {key.key_id})\n"
-        "put this host's public key in the inventory:\n"
-        f"  {AGENT_VAR}: {key.public_text()}"
+        "put this host's public keys in the inventory:\n"
+        f"  {AGENT_VAR}: {key.public_text()}\n"
+        f"  {INVENTORY_VAR}: {public_key_text(report_key)}"
     )
     return 0
 
@@ -282,6 +286,40 @@ def _agent_status(args: argparse.Namespace) -> int:
             line += f"\n  {doc['message']}"
         _out(line)
     return 0 if doc.get("healthy") else 1
+
+
+def _reporter(args: argparse.Namespace, fetcher: object) -> Callable[[], None]:
+    """After each run: the signed status report PUT to ``--report-url`` (if given). A report
+    that cannot be sent is logged; the run's own result stands."""
+    from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.trust.agent import read_status
+    from checkpointctl.trust.statusreport import send_run_report
+
+    if not args.report_url:
+        return lambda: None
+    interval_text = args.report_interval or args.interval
+    interval = parse_seconds(interval_text, VALIDITY, what="--interval") if interval_text else None
+
+    def send() -> None:
+        try:
+            status = read_status(args.state_dir)
+            if status is None:
+                return
+            version = getattr(fetcher, "last_version", None)
+            url = send_run_report(
+                status,
+                trust_dir=args.trust_dir,
+                url_template=args.report_url,
+                interval=interval,
+                source_version=version if isinstance(version, str) else None,
+                ca_file=args.ca_file,
+                timeout=args.timeout,
+            )
+            logging.getLogger("checkpointctl.agent").info("status reported to %s", url)
+        except CheckpointctlError as exc:
+            logging.getLogger("checkpointctl.agent").warning("status report: %s", exc)
+
+    return send
 
 
 def _agent_run(args: argparse.Namespace) -> int:
@@ -318,9 +356,12 @@ def _agent_run(args: argparse.Namespace) -> int:
 
         fetcher = ConditionalHttpSource(args.state_dir, ca_file=args.ca_file, timeout=args.timeout)
 
+    report = _reporter(args, fetcher)
+
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:
             _out(f"{host}: {outcome.result} (bundle serial {outcome.serial})")
+        report()
 
     if not args.interval:
         outcome = run_once(options, converge, fetcher=fetcher)
@@ -516,6 +557,17 @@ def register(sub: Any) -> None:
         default=STATE_DIR,
         metavar="DIR",
         help=f"anti-rollback record, status, engine records ({STATE_DIR})",
+    )
+    p.add_argument(
+        "--report-url",
+        metavar="URL",
+        help="after each run, PUT a signed status report here ({host}: this host's name)",
+    )
+    p.add_argument(
+        "--report-interval",
+        metavar="DURATION",
+        help="the interval a timer runs --once at, written in reports (status flags a report "
+        "older than three)",
     )
     p.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     p.add_argument("--interval", metavar="DURATION", help="run every DURATION, e.g. 5m")

@@ -251,13 +251,13 @@ class CachedOciSource:
         self.ref = parse_oci(source)
         self.client = client
         self.cache = BundleCache(state_dir)
-        self.last_digest: str | None = None
+        self.last_version: str | None = None
         """The manifest digest the last fetch resolved to (what the agent reports)."""
 
     def __call__(self, source: str) -> bytes:
         """The bundle the tag points at (``source`` is the agent's, the one this was made for)."""
         digest = self.client.head(self.ref)
-        self.last_digest = digest
+        self.last_version = digest
         cached = self.cache.load(self.source, digest)
         if cached is not None:
             return cached

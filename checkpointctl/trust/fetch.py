@@ -147,6 +147,8 @@ class ConditionalHttpSource:
         self.cache = BundleCache(state_dir)
         self.ca_file = ca_file
         self.timeout = timeout
+        self.last_version: str | None = None
+        """The ETag of the last answer (what the agent reports), if the server sent one."""
 
     def __call__(self, source: str) -> bytes:
         etag = self.cache.version(source)
@@ -155,6 +157,7 @@ class ConditionalHttpSource:
             source, etag=etag if cached is not None else None,
             ca_file=self.ca_file, timeout=self.timeout,
         )  # fmt: skip
+        self.last_version = answer.etag
         if answer.body is None:
             assert cached is not None  # a 304 only answers the ETag of the kept bundle
             return cached

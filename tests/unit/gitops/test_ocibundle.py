@@ -144,7 +144,7 @@ def test_the_agent_downloads_only_when_the_tag_moves(tmp_path: Path, bundle: byt
     for _ in range(3):
         assert source(SOURCE) == bundle
     assert (client.heads, client.pulls) == (3, 1)
-    assert source.last_digest == client.digest
+    assert source.last_version == client.digest
 
     newer = make_bundle(43)
     client.digest = _sha(b"manifest-2")
