@@ -77,17 +77,46 @@ def _cmd_status(args: argparse.Namespace) -> int:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
     inventory = load_inventory(args.inventory)
     hosts = inventory.select(args.limit)
+    pulls = _pull_hosts(args, hosts) if args.from_source else None
+    if pulls is not None:
+        hosts = tuple(h for h in hosts if h.name not in {p.host for p in pulls})
     states = _states(args, inventory, hosts)
-    healths = read_fleet(hosts, states, connect, forks=args.forks)
+    healths = read_fleet(hosts, states, connect, forks=args.forks) if hosts else []
     tty = sys.stdout.isatty() and not args.output
     fmt = args.format or ("text" if tty else "json")
+    pulls_ok = pulls is None or all(p.healthy for p in pulls)
     if fmt == "json":
-        _write(json.dumps(fleet_json(healths), indent=2, sort_keys=True), args.output)
+        doc = fleet_json(healths)
+        if pulls is not None:
+            from checkpointctl.model.pullhealth import pull_health_json
+
+            doc["pull_hosts"] = [pull_health_json(p) for p in pulls]
+            doc["healthy"] = bool(doc["healthy"]) and pulls_ok
+        _write(json.dumps(doc, indent=2, sort_keys=True), args.output)
     else:
         color = tty and "NO_COLOR" not in os.environ
         width = os.get_terminal_size().columns if tty else 200
-        _write(render_table(healths, color=color, width=width), args.output)
-    return exit_code(healths)
+        text = render_table(healths, color=color, width=width) if healths or not pulls else ""
+        if pulls is not None:
+            from checkpointctl.report.pullstatus import render_pull_table
+
+            text = (text + "\n" if text else "") + render_pull_table(pulls)
+        _write(text, args.output)
+    return max(exit_code(healths), 0 if pulls_ok else 1)
+
+
+def _pull_hosts(args: argparse.Namespace, hosts: Any) -> Any:
+    """``--from``: the pull hosts (``pull_mode: true``) as their signed reports tell."""
+    from datetime import UTC, datetime
+
+    from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.engine.pullstatus import is_pull_host, read_pull_hosts
+
+    interval = parse_seconds(args.interval, VALIDITY, what="--interval")
+    pull = [h for h in hosts if is_pull_host(h)]
+    return read_pull_hosts(
+        pull, args.from_source, now=datetime.now(UTC), default_interval=interval, forks=args.forks
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -108,4 +137,18 @@ def register(subparsers: Any) -> None:
         help="text (a table; the default on a terminal) or json (the default otherwise)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the status to FILE")
+    p.add_argument(
+        "--from",
+        dest="from_source",
+        metavar="URL|DIR",
+        help="pull hosts (pull_mode: true) from their agents' signed reports: DIR/<host>.json, "
+        "a URL with {host}, or URL/<host>.json; the other hosts are read over SSH",
+    )
+    p.add_argument(
+        "--interval",
+        default="5m",
+        metavar="DURATION",
+        help="with --from: the agents' interval when a report names none (a report older "
+        "than three is flagged)",
+    )
     p.set_defaults(func=_cmd_status)
