@@ -243,6 +243,10 @@ def _cmd_agent(args: argparse.Namespace) -> int:
         return _agent_init(args)
     if args.agent_cmd == "status":
         return _agent_status(args)
+    if args.agent_cmd == "install":
+        from checkpointctl.cli.agentinstall import cmd_install
+
+        return cmd_install(args)
     return _agent_run(args)
 
 
@@ -573,7 +577,7 @@ def register(sub: Any) -> None:
     p.add_argument("--interval", metavar="DURATION", help="run every DURATION, e.g. 5m")
     p.add_argument("--ca-file", metavar="FILE", help="CA bundle for an https:// source")
     p.add_argument("--timeout", type=float, default=30.0, help="fetch timeout in seconds")
-    agent_sub = p.add_subparsers(dest="agent_cmd", metavar="[init|status]")
+    agent_sub = p.add_subparsers(dest="agent_cmd", metavar="[init|status|install]")
     q = agent_sub.add_parser("init", help="make the host key pair and trust store")
     q.add_argument("--trust-dir", dest="init_trust_dir", default=DEFAULT_TRUST_DIR, metavar="DIR")
     q.add_argument(
@@ -588,6 +592,9 @@ def register(sub: Any) -> None:
     q = agent_sub.add_parser("status", help="the last agent run (exit 0 if healthy)")
     q.add_argument("--state-dir", dest="status_state_dir", default=STATE_DIR, metavar="DIR")
     q.add_argument("--format", choices=["text", "json"], default="text")
+    from checkpointctl.cli.agentinstall import add_install
+
+    add_install(agent_sub)
     p.set_defaults(func=_cmd_agent)
 
     p = sub.add_parser(
