@@ -403,6 +403,7 @@ _VERB_MODULES = (
     "checkpointctl.cli.trust",
     "checkpointctl.cli.fleet",
     "checkpointctl.cli.gitops",
+    "checkpointctl.cli.explain",
     "checkpointctl.cli.report",
     "checkpointctl.cli.oci",
 )

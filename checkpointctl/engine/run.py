@@ -50,6 +50,7 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
+from checkpointctl.engine.waivers import waiver_findings
 from checkpointctl.errors import (
     CheckpointctlError,
     CommandFailed,
@@ -311,6 +312,7 @@ def _converge(
     run.checked = tuple(k.kind for k in plan)
     run.changes = tuple(c for k in plan for c in k.plain)
     run.findings.extend(f for k in plan for f in k.findings)
+    run.findings.extend(waiver_findings(desired))
     if mode != "apply":
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:

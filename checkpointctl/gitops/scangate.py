@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.policy.loader import LoadResult
-from checkpointctl.resources.containers.images import verdict_for
+from checkpointctl.resources.containers.images import gate_verdict
+from checkpointctl.spec import ScanGate
 
 
 def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
@@ -26,7 +28,8 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
     """
     first = Path(paths[0]).resolve()
     repo = first.parent if first.is_dir() else first.parent.parent
-    cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
+    today = date.today()
+    cache: dict[tuple[ScanGate, str], tuple[bool, str]] = {}
     for name, state in list(result.states.items()):
         gate = state.registries.scan
         if not gate.required or not state.containers:
@@ -34,7 +37,7 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
         verdicts: dict[str, tuple[bool, str]] = {}
         for container in state.containers:
             digest = container.image.digest
-            key = (gate.reports, digest, gate.max_severity)
+            key = (gate, digest)
             if key not in cache:
                 report_path = repo / gate.reports / f"{digest.removeprefix('sha256:')}.json"
                 report: object = None
@@ -45,7 +48,7 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
                         raise CheckpointctlError(
                             f"{report_path}: unreadable scan report: {exc}"
                         ) from None
-                verdict = verdict_for(digest, report, gate.max_severity)
+                verdict = gate_verdict(gate, digest, report, today)
                 cache[key] = (verdict.ok, verdict.reason)
             verdicts[digest] = cache[key]
         result.states[name] = dataclasses.replace(state, scan_verdicts=verdicts)

@@ -36,10 +36,13 @@ from checkpointctl.spec import (
     Limits,
     Mount,
     RegistriesSpec,
+    ScanAllowance,
     ScanGate,
     TrustedRegistry,
-    UpdatesSpec,
+    WaiverSpec,
     config_digest,
+    normalise_device,
+    normalise_security_opt,
 )
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
@@ -161,6 +164,22 @@ def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
     )
 
 
+def _waivers(spec: Mapping[str, Any], sources: Mapping[str, Location]) -> tuple[WaiverSpec, ...]:
+    """The host's waivers with the line each came from, for render and every report."""
+    out: list[WaiverSpec] = []
+    for i, w in enumerate(spec.get("waivers") or ()):
+        where = sources.get(f"waivers[{i}]")
+        out.append(
+            WaiverSpec(
+                rule=str(w.get("rule")),
+                target=str(w.get("target") or "*"),
+                reason=str(w.get("reason")),
+                source=str(where) if where else "",
+            )
+        )
+    return tuple(out)
+
+
 def build_state(
     host: str,
     spec: Mapping[str, Any],
@@ -260,12 +279,21 @@ def build_state(
                 labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
                 credentials=tuple(cr.name for cr in mine),
                 config_digest=config_digest(files),
+                pid=str(c.get("pid") or "private"),
+                ipc=str(c.get("ipc") or "private"),
+                userns_mode=str(c.get("userns_mode") or "private"),
+                security_opt=tuple(
+                    sorted(normalise_security_opt(str(o)) for o in c.get("security_opt") or ())
+                ),
+                devices=tuple(sorted(normalise_device(str(d)) for d in c.get("devices") or ())),
+                sysctls=tuple(
+                    sorted((str(k), str(v)) for k, v in (c.get("sysctls") or {}).items())
+                ),
             )
         )
 
     regs = spec.get("registries") or {}
     scan = regs.get("scan") or {}
-    updates = spec.get("updates") or {}
     health = spec.get("health") or {}
     return DesiredState(
         host=host,
@@ -282,16 +310,23 @@ def build_state(
                 required=bool(scan.get("required", False)),
                 max_severity=scan.get("max_severity", "high"),
                 reports=str(scan.get("reports") or "scans"),
+                allow=tuple(
+                    ScanAllowance(
+                        id=str(a["id"]),
+                        reason=str(a["reason"]),
+                        owner=str(a["owner"]),
+                        expires=date.fromisoformat(str(a["expires"])),
+                    )
+                    for a in scan.get("allow") or ()
+                ),
             ),
-        ),
-        updates=UpdatesSpec(
-            strategy=updates.get("strategy", "gitops"), window=updates.get("window")
         ),
         health=HealthSpec(
             require_healthy=bool(health.get("require_healthy", True)),
             timeout=seconds(health.get("timeout"), 60.0),
         ),
         policies=policies,
+        waivers=_waivers(spec, sources),
         sources=dict(sources),
     )
 
