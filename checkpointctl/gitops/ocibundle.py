@@ -121,7 +121,8 @@ class OciClient:
         self.registry = registry
 
     def _url(self, ref: ImageReference, kind: str, name: str) -> str:
-        return f"{self.registry.base_url(ref)}/v2/{ref.path}/{kind}/{urllib.parse.quote(name)}"
+        quoted = urllib.parse.quote(name, safe=":/")  # digests as registries print them
+        return f"{self.registry.base_url(ref)}/v2/{ref.path}/{kind}/{quoted}"
 
     # --- push -------------------------------------------------------------------------------
 
