@@ -38,6 +38,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         insecure_registries=tuple(args.install_insecure_registry),
         ca_file=args.install_ca_file,
         host=args.install_host,
+        registry_auth_file=args.install_registry_auth_file,
     )
     for path, text in unit_files(service, args.unit_dir):
         try:
@@ -73,6 +74,7 @@ def add_install(agent_sub: Any) -> None:
         metavar="HOST:PORT",
     )
     q.add_argument("--ca-file", dest="install_ca_file", metavar="FILE")
+    q.add_argument("--registry-auth-file", dest="install_registry_auth_file", metavar="FILE")
     q.add_argument("--host", dest="install_host", help="this host's inventory name")
     q.add_argument("--trust-dir", dest="install_trust_dir", default=DEFAULT_TRUST_DIR)
     q.add_argument("--state-dir", dest="install_state_dir", default=STATE_DIR)

@@ -354,7 +354,13 @@ def _agent_run(args: argparse.Namespace) -> int:
     if args.source.startswith("oci://"):
         from checkpointctl.cli.oci import oci_fetcher
 
-        fetcher = oci_fetcher(args.source, args.state_dir, args.insecure_registry, args.timeout)
+        fetcher = oci_fetcher(
+            args.source,
+            args.state_dir,
+            args.insecure_registry,
+            args.timeout,
+            args.registry_auth_file,
+        )
     elif args.source.lower().startswith(("https://", "http://")):
         from checkpointctl.trust.fetch import ConditionalHttpSource
 
@@ -547,6 +553,11 @@ def register(sub: Any) -> None:
         default=[],
         metavar="HOST:PORT",
         help="an oci:// registry reached over plain HTTP (repeatable)",
+    )
+    p.add_argument(
+        "--registry-auth-file",
+        metavar="FILE",
+        help="USERNAME:PASSWORD (mode 0600) for an oci:// source: a pull-only token",
     )
     p.add_argument(
         "--trust-dir",

@@ -58,6 +58,7 @@ class AgentService:
     insecure_registries: tuple[str, ...] = ()
     ca_file: str | None = None
     host: str | None = None
+    registry_auth_file: str | None = None
 
     def argv(self) -> list[str]:
         """The agent's command line (one run; the timer repeats it)."""
@@ -69,6 +70,8 @@ class AgentService:
             argv += ["--ca-file", self.ca_file]
         for registry in self.insecure_registries:
             argv += ["--insecure-registry", registry]
+        if self.registry_auth_file:
+            argv += ["--registry-auth-file", self.registry_auth_file]
         if self.report_url:
             argv += ["--report-url", self.report_url]
             argv += ["--report-interval", f"{self.interval_seconds}s"]

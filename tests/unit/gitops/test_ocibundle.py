@@ -164,3 +164,21 @@ def test_a_damaged_cache_or_another_source_is_fetched_again(tmp_path: Path, bund
     other = SOURCE.replace(":prod", ":staging")
     assert CachedOciSource(other, client, str(tmp_path))(other) == bundle
     assert client.pulls == 3
+
+
+def test_registry_credentials_come_from_a_private_file_as_a_secret(tmp_path: Path) -> None:
+    from checkpointctl.cli.oci import registry_credentials
+    from checkpointctl.errors import CheckpointctlError
+    from checkpointctl.model import Secret
+
+    path = tmp_path / "auth"
+    path.write_text("robot$fleet:s3cr3t-token\n")
+    path.chmod(0o600)
+    user, password = registry_credentials(str(path)) or ("", Secret(""))
+    assert user == "robot$fleet"
+    assert isinstance(password, Secret)
+    assert "s3cr3t" not in repr((user, password))
+    path.chmod(0o640)
+    with pytest.raises(CheckpointctlError, match="mode 0600"):
+        registry_credentials(str(path))
+    assert registry_credentials(None) is None
