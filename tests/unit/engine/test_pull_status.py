@@ -60,7 +60,12 @@ def test_status_from_a_directory_flags_each_kind_of_bad_report(
         _report("cp-6", keys["cp-6"], age=fresh, serial=12, result="refused")
     )
     hosts = {
-        h: {"address": "192.0.2.1", "pull_mode": True, "agent_report_key": public_key_text(k)}
+        h: {
+            "address": "127.0.0.1",
+            "port": 1,
+            "pull_mode": True,
+            "agent_report_key": public_key_text(k),
+        }
         for h, k in keys.items()
     }
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))

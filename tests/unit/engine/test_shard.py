@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from checkpointctl.cli.main import main
 from checkpointctl.engine.shard import Shard, ShardError, parse_shard, shard_of
 from checkpointctl.model import Host
 
@@ -61,3 +65,29 @@ def test_parse(text: str, shard: Shard) -> None:
 def test_bad_shards_are_refused(text: str, message: str) -> None:
     with pytest.raises(ShardError, match=message):
         parse_shard(text)
+
+
+def test_drift_refuses_a_bad_shard_before_connecting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    cp-1: {address: 127.0.0.1, port: 1}\n")
+    assert main(["drift", "-i", str(inventory), "--shard", "5/4"]) == 1
+    assert "--shard 5/4: I must be 1..4" in capsys.readouterr().err
+
+
+def test_an_empty_shard_is_an_empty_report_in_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cp-1 is in shard 4 of 4 (PINNED): shard 1 of 4 holds no host of this inventory
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text("all:\n  hosts:\n    cp-1: {address: 127.0.0.1, port: 1}\n")
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yml").write_text(
+        "apiVersion: checkpointctl/v1\nkind: CheckpointPolicy\nmetadata: {name: p}\n"
+        "selector: {hosts: ['*']}\nspec: {}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code = main(["drift", "-i", str(inventory), "--shard", "1/4", "--format", "json", "-q"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["hosts"] == []
