@@ -165,7 +165,8 @@ class OciClient:
     # --- pull -------------------------------------------------------------------------------
 
     def head(self, ref: ImageReference) -> str:
-        """The digest the tag points at now: one ``HEAD`` request (no cache: every call asks).
+        """The digest the tag points at now: one ``HEAD`` request (no cache: every call asks;
+        a registry whose answer states no digest gets one ``GET`` of the manifest instead).
 
         Raises:
             RegistryError: unreachable, denied, no such tag, or no digest in the answer.
@@ -177,8 +178,12 @@ class OciClient:
         digest = resp.headers.get("Docker-Content-Digest", "")
         if resp.status == 404:
             raise RegistryError(f"{ref}: no such tag on {ref.registry}")
+        if resp.status in (200, 405) and not digest.startswith("sha256:"):
+            # a registry that states no digest: the manifest itself, still one small request
+            resp = self.registry.request("GET", url, ref, headers={"Accept": MANIFEST_TYPE})
+            digest = _digest(resp.body) if resp.status == 200 else ""
         if resp.status != 200 or not digest.startswith("sha256:"):
-            raise RegistryError(f"{ref}: HEAD of the tag answered {resp.status} without a digest")
+            raise RegistryError(f"{ref}: the tag answered {resp.status} without a digest")
         return digest
 
     def pull(self, ref: ImageReference, digest: str) -> bytes:
