@@ -404,6 +404,7 @@ _VERB_MODULES = (
     "checkpointctl.cli.fleet",
     "checkpointctl.cli.gitops",
     "checkpointctl.cli.explain",
+    "checkpointctl.cli.inventory",
     "checkpointctl.cli.report",
     "checkpointctl.cli.oci",
 )
