@@ -2,9 +2,9 @@
 merged with ``report merge`` equals one unsharded drift (hosts, classes, changes, exit code), at
 200 hosts.
 
-The module grows the lab to 200 light hosts for the test and gives it back the shape it found
-(measured on 2026-12-07 under the lab lock: ``lab up --light 200`` from 3 in 3.8 s and about
-100 MB, back to 3 in 0.9 s, so the 200-host version is the default run). Every fifth host's
+The module grows the lab to 200 light hosts for the test and gives it back the shape it found;
+that costs seconds (bench/README.md, "Growing the lab"), so the 200-host version is the
+default run. Every fifth host's
 name is given a firewall table no host has (drift); the others an empty spec (in sync).
 ``CHECKPOINTCTL_SHARD_LIGHT=N`` picks another size. The commands are read from
 docs/ci/github-actions-sharded.yml and their variables filled in as the runner would.
