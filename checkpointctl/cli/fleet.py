@@ -1,8 +1,8 @@
 """Fleet verbs and options: ``status``, and what ``apply`` needs for locking and auditing.
 
-``status -i INV [PATHS] [--format text|json]`` reads every host (``--forks`` at once) and prints
-a table on a terminal, JSON otherwise (or as asked); it exits 0 when every host is healthy and
-1 otherwise (see :mod:`checkpointctl.engine.status` for what counts).
+``status -i INV [PATHS] [--format text|json|html]`` reads every host (``--forks`` at once) and
+prints a table on a terminal, JSON otherwise (or as asked); it exits 0 when every host is
+healthy and 1 otherwise (see :mod:`checkpointctl.engine.status` for what counts).
 
 :func:`apply_options` turns ``apply``'s ``--lock-wait`` and ``--audit-log`` into the engine's
 :class:`~checkpointctl.engine.run.ApplyOptions`; ``cli._run`` calls it.
@@ -68,10 +68,8 @@ def _write(text: str, path: str | None) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from checkpointctl import api
     from checkpointctl.cli.common import inventory_of
-    from checkpointctl.engine.status import exit_code, fleet_json, read_fleet
-    from checkpointctl.report.status import render_table
-    from checkpointctl.transport.connect import connect
 
     if not args.inventory:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
@@ -81,28 +79,31 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if pulls is not None:
         hosts = tuple(h for h in hosts if h.name not in {p.host for p in pulls})
     states = _states(args, inventory, hosts)
-    healths = read_fleet(hosts, states, connect, forks=args.forks) if hosts else []
+    healths = api.status(hosts, states, forks=args.forks) if hosts else []
     tty = sys.stdout.isatty() and not args.output
-    fmt = args.format or ("text" if tty else "json")
-    pulls_ok = pulls is None or all(p.healthy for p in pulls)
+    fmt: api.StatusFormat = args.format or ("text" if tty else "json")
+    color = fmt == "text" and tty and "NO_COLOR" not in os.environ
+    width = os.get_terminal_size().columns if tty else 200
+    if pulls is None:
+        _write(api.render_status(healths, fmt, color=color, width=width), args.output)
+        return api.status_exit_code(healths)
+    pulls_ok = all(p.healthy for p in pulls)
     if fmt == "json":
+        from checkpointctl.model.health import fleet_json
+        from checkpointctl.model.pullhealth import pull_health_json
+
         doc = fleet_json(healths)
-        if pulls is not None:
-            from checkpointctl.model.pullhealth import pull_health_json
-
-            doc["pull_hosts"] = [pull_health_json(p) for p in pulls]
-            doc["healthy"] = bool(doc["healthy"]) and pulls_ok
+        doc["pull_hosts"] = [pull_health_json(p) for p in pulls]
+        doc["healthy"] = bool(doc["healthy"]) and pulls_ok
         _write(json.dumps(doc, indent=2, sort_keys=True), args.output)
-    else:
-        color = tty and "NO_COLOR" not in os.environ
-        width = os.get_terminal_size().columns if tty else 200
-        text = render_table(healths, color=color, width=width) if healths or not pulls else ""
-        if pulls is not None:
-            from checkpointctl.report.pullstatus import render_pull_table
+    elif fmt == "text":
+        from checkpointctl.report.pullstatus import render_pull_table
 
-            text = (text + "\n" if text else "") + render_pull_table(pulls)
-        _write(text, args.output)
-    return max(exit_code(healths), 0 if pulls_ok else 1)
+        text = api.render_status(healths, fmt, color=color, width=width) if healths else ""
+        _write((text + "\n" if text else "") + render_pull_table(pulls), args.output)
+    else:
+        raise CheckpointctlError("status --from renders as text or json (not yet html)")
+    return max(api.status_exit_code(healths), 0 if pulls_ok else 1)
 
 
 def _pull_hosts(args: argparse.Namespace, hosts: Any) -> Any:
@@ -134,9 +135,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--forks", type=int, default=50, help="hosts read at once (50)")
     p.add_argument(
         "--format",
-        choices=["text", "json"],
+        choices=["text", "json", "html"],
         default=None,
-        help="text (a table; the default on a terminal) or json (the default otherwise)",
+        help="text (a table; the default on a terminal), json (the default otherwise) or html "
+        "(a page for people, with -o FILE)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the status to FILE")
     p.add_argument(
