@@ -151,3 +151,9 @@ def test_cli_merges_files_into_any_format_and_exits_with_the_whole(
     assert json.loads(capsys.readouterr().out)["hosts"][0]["host"] == "a"
     assert main(["report", "merge", str(one), str(tmp_path / "missing.json")]) == 1
     assert "missing.json: cannot read the report" in capsys.readouterr().err
+
+
+def test_report_merge_offers_every_report_format() -> None:
+    from checkpointctl.cli.report import REPORT_FORMATS
+
+    assert set(REPORT_FORMATS) == set(FORMATS)
