@@ -80,100 +80,6 @@ class UnguardedFirewall(FirewallResource):
         return None
 
 
-# --- through the bastion -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def behind_bastion(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
-    """The lab with its bastion up and the full hosts converged to admit it; the default shape
-    (and the default firewall) back afterwards."""
-    inventory = yaml.safe_load(Path(lab.inventory).read_text())
-    inventory["all"]["vars"]["controller_cidr"] = BOTH
-    admit = tmp_path_factory.mktemp("bastion") / "admit-bastion.yml"
-    admit.write_text(yaml.safe_dump(inventory))
-    assert main(cli(admit, "apply", "-q", "--limit", "lab_full")) == 0
-    try:
-        yield lab_api.up(**shape(lab), bastion=True)
-    finally:
-        restored = lab_api.up(**shape(lab))
-        main(cli(restored.inventory, "apply", "-q", "--limit", "lab_full"))
-
-
-def bastion_inventory(lab: LabInfo) -> Path:
-    return LabPaths(lab.root).bastion_inventory
-
-
-def jump_host(lab: LabInfo, name: str) -> Host:
-    """A light host reached through the bastion by inventory variables (``ssh_jump``)."""
-    return Host(
-        name=name,
-        address=lab.host(name).address,
-        identity_file=str(lab.identity_file),
-        known_hosts=str(lab.known_hosts),
-        connect_timeout=10.0,
-        ssh=SshSettings(jump=(f"root@{BASTION_ADDRESS}",)),
-    )
-
-
-def test_the_hosts_refuse_ssh_from_anywhere_but_the_bastion(behind_bastion: LabInfo) -> None:
-    direct = Host(
-        name="cp-1",
-        address=behind_bastion.host("cp-1").address,
-        identity_file=str(behind_bastion.identity_file),
-        known_hosts=str(behind_bastion.known_hosts),
-        connect_timeout=2.0,
-    )
-    with pytest.raises(HostUnreachable, match="timed out"):
-        connect(direct).close()
-
-
-def test_drift_apply_status_through_the_bastion_ssh_config(
-    behind_bastion: LabInfo, capsys: pytest.CaptureFixture[str], on_host: OnHost
-) -> None:
-    inventory = bastion_inventory(behind_bastion)
-    code, out, _ = run(capsys, *cli(inventory, "drift", "--limit", "lab_full"))
-    assert code == 0, out
-    assert "No changes. cp-1 is in sync." in out
-
-    on_host("cp-1", PROBE_RULE)
-    code, out, _ = run(capsys, *cli(inventory, "drift", "--limit", "lab_full", "--format", "json"))
-    assert code == 2
-    drifted = {h["host"] for h in json.loads(out)["hosts"] if h["changes"]}
-    assert drifted == {"cp-1"}
-
-    # the firewall change is commit-confirmed: the new connection goes through the bastion
-    code, out, _ = run(capsys, *cli(inventory, "apply", "--limit", "lab_full", "--format", "json"))
-    assert code == 0, out
-    applied = {h["host"]: h["applied"] for h in json.loads(out)["hosts"]}
-    assert applied["cp-1"] == ["firewall/checkpointctl"]
-    assert (
-        "hand-made" not in on_host("cp-1", ["nft", "list", "table", "inet", "checkpointctl"]).stdout
-    )
-
-    code, out, _ = run(capsys, "status", "-i", str(inventory), "--limit", "lab_full")
-    assert code in (0, 2), out
-    assert "unreachable" not in out
-
-
-def test_hosts_behind_one_bastion_share_its_connection(
-    behind_bastion: LabInfo, on_host: OnHost
-) -> None:
-    names = [h.name for h in behind_bastion.light_hosts[:2]]
-    before = JUMPS.open_count()
-    with without_our_table(on_host, names[0]), without_our_table(on_host, names[1]):
-        opened = [connect(jump_host(behind_bastion, n)) for n in names]
-        try:
-            assert JUMPS.open_count() == before + 1
-            seen = [
-                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
-            ]
-            assert seen == [BASTION_ADDRESS] * len(names)
-        finally:
-            for t in opened:
-                t.close()
-    assert JUMPS.open_count() == before
-
-
 @contextlib.contextmanager
 def without_our_table(on_host: OnHost, host: str) -> Iterator[None]:
     """Borrow a light host without our table; what was there is put back afterwards."""
@@ -194,43 +100,8 @@ def spec(management: str) -> FirewallSpec:
     )
 
 
-def test_commit_confirm_through_the_bastion_cannot_lock_it_out(
-    behind_bastion: LabInfo, on_host: OnHost
-) -> None:
-    name = behind_bastion.light_hosts[0].name
-    host = jump_host(behind_bastion, name)
-    with without_our_table(on_host, name):
-        t = connect(host)
-        try:
-            # admitted: the host sees the bastion, the confirmation connection comes through it
-            resource = FirewallResource(rollback_after=8, confirm_timeout=3)
-            admitted = DesiredState(host=name, firewall=spec(BOTH))
-            for change in resource.diff(admitted, resource.read(t, admitted)):
-                resource.apply(t, change)
-            assert resource.diff(admitted, resource.read(t, admitted)) == []
-            before = on_host(name, ["nft", "list", "table", "inet", "checkpointctl"]).stdout
-
-            # the controller's own address alone would shut the bastion out: refused up front
-            controller_only = DesiredState(host=name, firewall=spec(f"{CONTROLLER}/32"))
-            (change,) = resource.diff(controller_only, resource.read(t, controller_only))
-            with pytest.raises(ResourceError, match=f"sees the controller at {BASTION_ADDRESS}"):
-                resource.apply(t, change)
-
-            # past the guard, the cut is real: the new connection through the bastion fails
-            # and the host's timer restores the table that admits the bastion
-            unguarded = UnguardedFirewall(rollback_after=6, confirm_timeout=2)
-            (change,) = unguarded.diff(controller_only, unguarded.read(t, controller_only))
-            with pytest.raises(ResourceError, match="rolled back: the new firewall cut off"):
-                unguarded.apply(t, change)
-        finally:
-            t.close()
-        after = on_host(name, ["nft", "list", "table", "inet", "checkpointctl"]).stdout
-        assert after == before
-        fresh = connect(host)
-        try:
-            assert fresh.run(["true"]).ok
-        finally:
-            fresh.close()
+# The sudo tests come first: the bastion's module fixture keeps the lab behind the bastion
+# until the end of the module, and these tests reach the hosts directly.
 
 
 # --- as an unprivileged user with sudo ---------------------------------------------------------
@@ -331,3 +202,136 @@ def test_a_host_without_the_sudo_rule_names_the_refused_command(
             )
     finally:
         write_sudoers()
+
+
+# --- through the bastion -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def behind_bastion(lab: LabInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabInfo]:
+    """The lab with its bastion up and the full hosts converged to admit it; the default shape
+    (and the default firewall) back afterwards."""
+    inventory = yaml.safe_load(Path(lab.inventory).read_text())
+    inventory["all"]["vars"]["controller_cidr"] = BOTH
+    admit = tmp_path_factory.mktemp("bastion") / "admit-bastion.yml"
+    admit.write_text(yaml.safe_dump(inventory))
+    assert main(cli(admit, "apply", "-q", "--limit", "lab_full")) == 0
+    try:
+        yield lab_api.up(**shape(lab), bastion=True)
+    finally:
+        restored = lab_api.up(**shape(lab))
+        main(cli(restored.inventory, "apply", "-q", "--limit", "lab_full"))
+
+
+def bastion_inventory(lab: LabInfo) -> Path:
+    return LabPaths(lab.root).bastion_inventory
+
+
+def jump_host(lab: LabInfo, name: str) -> Host:
+    """A light host reached through the bastion by inventory variables (``ssh_jump``)."""
+    return Host(
+        name=name,
+        address=lab.host(name).address,
+        identity_file=str(lab.identity_file),
+        known_hosts=str(lab.known_hosts),
+        connect_timeout=10.0,
+        ssh=SshSettings(jump=(f"root@{BASTION_ADDRESS}",)),
+    )
+
+
+def test_the_hosts_refuse_ssh_from_anywhere_but_the_bastion(behind_bastion: LabInfo) -> None:
+    direct = Host(
+        name="cp-1",
+        address=behind_bastion.host("cp-1").address,
+        identity_file=str(behind_bastion.identity_file),
+        known_hosts=str(behind_bastion.known_hosts),
+        connect_timeout=2.0,
+    )
+    with pytest.raises(HostUnreachable, match="timed out"):
+        connect(direct).close()
+
+
+def test_drift_apply_status_through_the_bastion_ssh_config(
+    behind_bastion: LabInfo, capsys: pytest.CaptureFixture[str], on_host: OnHost
+) -> None:
+    inventory = bastion_inventory(behind_bastion)
+    code, out, _ = run(capsys, *cli(inventory, "drift", "--limit", "lab_full"))
+    assert code == 0, out
+    assert "No changes. cp-1 is in sync." in out
+
+    on_host("cp-1", PROBE_RULE)
+    code, out, _ = run(capsys, *cli(inventory, "drift", "--limit", "lab_full", "--format", "json"))
+    assert code == 2
+    drifted = {h["host"] for h in json.loads(out)["hosts"] if h["changes"]}
+    assert drifted == {"cp-1"}
+
+    # the firewall change is commit-confirmed: the new connection goes through the bastion
+    code, out, _ = run(capsys, *cli(inventory, "apply", "--limit", "lab_full", "--format", "json"))
+    assert code == 0, out
+    applied = {h["host"]: h["applied"] for h in json.loads(out)["hosts"]}
+    assert applied["cp-1"] == ["firewall/checkpointctl"]
+    assert (
+        "hand-made" not in on_host("cp-1", ["nft", "list", "table", "inet", "checkpointctl"]).stdout
+    )
+
+    code, out, _ = run(capsys, "status", "-i", str(inventory), "--limit", "lab_full")
+    assert code in (0, 2), out
+    assert "unreachable" not in out
+
+
+def test_hosts_behind_one_bastion_share_its_connection(
+    behind_bastion: LabInfo, on_host: OnHost
+) -> None:
+    names = [h.name for h in behind_bastion.light_hosts[:2]]
+    before = JUMPS.open_count()
+    with without_our_table(on_host, names[0]), without_our_table(on_host, names[1]):
+        opened = [connect(jump_host(behind_bastion, n)) for n in names]
+        try:
+            assert JUMPS.open_count() == before + 1
+            seen = [
+                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
+            ]
+            assert seen == [BASTION_ADDRESS] * len(names)
+        finally:
+            for t in opened:
+                t.close()
+    assert JUMPS.open_count() == before
+
+
+def test_commit_confirm_through_the_bastion_cannot_lock_it_out(
+    behind_bastion: LabInfo, on_host: OnHost
+) -> None:
+    name = behind_bastion.light_hosts[0].name
+    host = jump_host(behind_bastion, name)
+    with without_our_table(on_host, name):
+        t = connect(host)
+        try:
+            # admitted: the host sees the bastion, the confirmation connection comes through it
+            resource = FirewallResource(rollback_after=8, confirm_timeout=3)
+            admitted = DesiredState(host=name, firewall=spec(BOTH))
+            for change in resource.diff(admitted, resource.read(t, admitted)):
+                resource.apply(t, change)
+            assert resource.diff(admitted, resource.read(t, admitted)) == []
+            before = on_host(name, ["nft", "list", "table", "inet", "checkpointctl"]).stdout
+
+            # the controller's own address alone would shut the bastion out: refused up front
+            controller_only = DesiredState(host=name, firewall=spec(f"{CONTROLLER}/32"))
+            (change,) = resource.diff(controller_only, resource.read(t, controller_only))
+            with pytest.raises(ResourceError, match=f"sees the controller at {BASTION_ADDRESS}"):
+                resource.apply(t, change)
+
+            # past the guard, the cut is real: the new connection through the bastion fails
+            # and the host's timer restores the table that admits the bastion
+            unguarded = UnguardedFirewall(rollback_after=6, confirm_timeout=2)
+            (change,) = unguarded.diff(controller_only, unguarded.read(t, controller_only))
+            with pytest.raises(ResourceError, match="rolled back: the new firewall cut off"):
+                unguarded.apply(t, change)
+        finally:
+            t.close()
+        after = on_host(name, ["nft", "list", "table", "inet", "checkpointctl"]).stdout
+        assert after == before
+        fresh = connect(host)
+        try:
+            assert fresh.run(["true"]).ok
+        finally:
+            fresh.close()
