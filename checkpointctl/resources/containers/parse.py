@@ -39,7 +39,7 @@ class HealthcheckActual:
     retries: int = 0
     start_period_ns: int = 0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, JSONValue]:
         return {
             "test": list(self.test),
             "interval": self.interval_ns / NS,

@@ -132,14 +132,17 @@ def _sets(desired: Iterable[NamedSet], actual: Iterable[NamedSet]) -> list[Field
         label = d.label
         if d.elements != a.elements:
             out.append(FieldChange(f"set {label}", list(a.elements), list(d.elements)))
-        for attr in ("type", "flags", "comment"):
-            before, after = getattr(a, attr), getattr(d, attr)
+        for attr, before, after in (
+            ("type", a.type, d.type),
+            ("flags", a.flags, d.flags),
+            ("comment", a.comment, d.comment),
+        ):
             if before != after:
                 out.append(FieldChange(f"set {label}.{attr}", _json(before), _json(after)))
     return out
 
 
-def _json(value: object) -> JSONValue:
+def _json(value: str | tuple[str, ...]) -> JSONValue:
     if isinstance(value, tuple):
         return [str(v) for v in value]
     return str(value) if value else None
