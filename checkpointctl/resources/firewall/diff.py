@@ -44,8 +44,13 @@ def diff_tables(desired: Table, actual: Table | None) -> list[FieldChange]:
 def _chain_head(name: str, d: Chain | None, a: Chain | None) -> list[FieldChange]:
     if d is not None and a is not None:
         out = []
-        for attr in ("type", "hook", "priority", "policy"):
-            before, after = getattr(a, attr), getattr(d, attr)
+        heads: tuple[tuple[str, str | int | None, str | int | None], ...] = (
+            ("type", a.type, d.type),
+            ("hook", a.hook, d.hook),
+            ("priority", a.priority, d.priority),
+            ("policy", a.policy, d.policy),
+        )
+        for attr, before, after in heads:
             if before != after:
                 out.append(FieldChange(f"{name}.{attr}", before or None, after or None))
         return out
