@@ -9,6 +9,7 @@ import pytest
 from container_cases import SCANS, image_ref
 
 from checkpointctl.errors import ResourceError
+from checkpointctl.model import JSONValue
 from checkpointctl.resources.containers.images import (
     ScanVerdict,
     check_gate,
@@ -164,3 +165,29 @@ def test_verdict_for_wraps_the_judgement_for_a_change() -> None:
     assert not verdict.ok
     assert "CVE-2024-3094" in verdict.reason
     assert verdict_for(V1, None, "high") == ScanVerdict(V1, False, "no scan report")
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"SchemaVersion": 2, "Results": {"Target": "x"}},
+        {"SchemaVersion": 2, "Results": [{"Vulnerabilities": {"VulnerabilityID": "CVE-X"}}]},
+        {"SchemaVersion": 2, "Results": ["not an object"]},
+        {"matches": [{"vulnerability": "CVE-X"}]},
+    ],
+)
+def test_a_report_of_the_wrong_shape_is_refused_not_read_as_clean(malformed: JSONValue) -> None:
+    ok, reason = scan_verdict(malformed, "high", digest=V1)
+    assert not ok
+    assert "no known form" in reason
+
+
+def test_digests_named_outside_a_list_still_refuse_another_image() -> None:
+    # Trivy writes RepoDigests as a list; one written as a bare string still names a digest,
+    # so a clean report about another image cannot clear this one.
+    other = {"SchemaVersion": 2, "Results": [], "Metadata": {"RepoDigests": f"{REPO}@{V2}"}}
+    ok, reason = scan_verdict(other, "high", digest=V1)
+    assert not ok
+    assert V2 in reason
+    same = {"SchemaVersion": 2, "Results": [], "Metadata": {"RepoDigests": f"{REPO}@{V1}"}}
+    assert scan_verdict(same, "high", digest=V1)[0]
