@@ -220,23 +220,6 @@ def scan_verdict(
     return True, f"no finding at or above {max_severity.upper()}{note}"
 
 
-def verdict_for(
-    digest: str,
-    report: JSONValue,
-    max_severity: str,
-    *,
-    allow: Mapping[str, date | None] | None = None,
-    today: date | None = None,
-) -> ScanVerdict:
-    """:func:`scan_verdict` for one digest, as the :class:`ScanVerdict` a change carries.
-
-    For the policy loader: read ``<repo>/<scan.reports>/<digest hex>.json`` (None when absent),
-    call this, and attach the result to the desired state keyed by digest.
-    """
-    ok, reason = scan_verdict(report, max_severity, digest=digest, allow=allow, today=today)
-    return ScanVerdict(digest=digest, ok=ok, reason=reason)
-
-
 def gate_verdict(gate: ScanGate, digest: str, report: JSONValue, today: date) -> ScanVerdict:
     """The policy's scan gate (``registries.scan``: threshold and allow-list) on one report.
 
@@ -324,6 +307,5 @@ __all__ = [
     "pull_verified",
     "scan_verdict",
     "trust_problem",
-    "verdict_for",
     "verify_repo_digest",
 ]

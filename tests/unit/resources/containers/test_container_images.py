@@ -14,10 +14,10 @@ from checkpointctl.resources.containers.images import (
     ScanVerdict,
     check_gate,
     gate_problem,
+    gate_verdict,
     has_repo_digest,
     scan_verdict,
     trust_problem,
-    verdict_for,
     verify_repo_digest,
 )
 from checkpointctl.spec import RegistriesSpec, ScanGate, TrustedRegistry
@@ -159,12 +159,15 @@ def test_repo_digests_must_hold_exactly_the_pinned_reference() -> None:
         verify_repo_digest({"Id": "sha256:abc", "RepoDigests": None}, ref)
 
 
-def test_verdict_for_wraps_the_judgement_for_a_change() -> None:
-    verdict = verdict_for(V1, report("trivy-critical.json"), "critical")
+def test_gate_verdict_wraps_the_judgement_for_a_change() -> None:
+    today = date(2026, 1, 1)
+    gate = ScanGate(required=True, max_severity="critical")
+    verdict = gate_verdict(gate, V1, report("trivy-critical.json"), today)
     assert verdict.digest == V1
     assert not verdict.ok
     assert "CVE-2024-3094" in verdict.reason
-    assert verdict_for(V1, None, "high") == ScanVerdict(V1, False, "no scan report")
+    high = ScanGate(required=True, max_severity="high")
+    assert gate_verdict(high, V1, None, today) == ScanVerdict(V1, False, "no scan report")
 
 
 @pytest.mark.parametrize(
