@@ -143,12 +143,24 @@ class TrustedRegistry:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanAllowance:
+    """A finding the scan gate lets through until ``expires``: who accepted it, and why."""
+
+    id: str
+    reason: str
+    owner: str
+    expires: date
+
+
+@dataclass(frozen=True, slots=True)
 class ScanGate:
     """Refuse images whose scan report (a file per digest) shows findings at or above a level."""
 
     required: bool = False
     max_severity: Literal["low", "medium", "high", "critical"] = "high"
     reports: str = "scans"
+    allow: tuple[ScanAllowance, ...] = ()
+    """Accepted findings (CVE ids); an expired allowance blocks again."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from checkpointctl.spec import (
     Limits,
     Mount,
     RegistriesSpec,
+    ScanAllowance,
     ScanGate,
     TrustedRegistry,
     UpdatesSpec,
@@ -281,6 +282,15 @@ def build_state(
                 required=bool(scan.get("required", False)),
                 max_severity=scan.get("max_severity", "high"),
                 reports=str(scan.get("reports") or "scans"),
+                allow=tuple(
+                    ScanAllowance(
+                        id=str(a["id"]),
+                        reason=str(a["reason"]),
+                        owner=str(a["owner"]),
+                        expires=date.fromisoformat(str(a["expires"])),
+                    )
+                    for a in scan.get("allow") or ()
+                ),
             ),
         ),
         updates=UpdatesSpec(
