@@ -17,6 +17,7 @@ from typing import Literal
 
 from checkpointctl.errors import Location
 from checkpointctl.model import REDACTED, Secret
+from checkpointctl.model.provenance import ExceptionNote
 
 CHECKPOINT_ROOT = "/etc/checkpoint"
 STATE_DIR = "/var/lib/checkpointctl"
@@ -259,6 +260,8 @@ class DesiredState:
     updates: UpdatesSpec = UpdatesSpec()
     health: HealthSpec = HealthSpec()
     policies: tuple[str, ...] = ()
+    exceptions: tuple[ExceptionNote, ...] = ()
+    """Known differences drift accepts until they expire (``spec.exceptions``)."""
     sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     scan_verdicts: Mapping[str, tuple[bool, str]] = field(
         default_factory=dict, compare=False, hash=False

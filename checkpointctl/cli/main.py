@@ -142,6 +142,10 @@ def _run_loaded(
         from checkpointctl.cli.fleet import apply_options
 
         options = apply_options(args)
+    elif getattr(args, "at", None) is not None:
+        from checkpointctl.engine.run import ApplyOptions
+
+        options = ApplyOptions(today=args.at)
     observer = _observer(args)
     if mode == "drift" and args.watch is not None:
         return _watch(args, hosts, result.states, connect, observer)
@@ -159,6 +163,11 @@ def _run_loaded(
     finally:
         if observer is not None:
             observer.close()
+    fail_on = getattr(args, "fail_on", None)
+    if fail_on is not None:
+        import dataclasses
+
+        report = dataclasses.replace(report, fail_on=fail_on)
     if options is not None and options.audit_log is not None and options.audit_log.error:
         warn(f"warning: {options.audit_log.error}")
     fmt = args.format
@@ -226,6 +235,33 @@ def _observer(args: argparse.Namespace) -> Any:
     except ImportError:
         return None
     return ProgressObserver()
+
+
+def _origins(text: str) -> frozenset[Any]:
+    """``--fail-on``'s value: drift classes, comma-separated; an unknown one is an error."""
+    import argparse
+
+    from checkpointctl.model.provenance import DriftOrigin
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    known = {o.value: o for o in DriftOrigin}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown class {', '.join(unknown) or repr(text)} (expected some of "
+            f"{', '.join(known)})"
+        )
+    return frozenset(known[n] for n in names)
+
+
+def _day(text: str) -> Any:
+    import argparse
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -324,6 +360,19 @@ def _parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
+            )
+            p.add_argument(
+                "--fail-on",
+                type=_origins,
+                metavar="CLASSES",
+                help="exit 2 only for these classes of change, comma-separated: pending, "
+                "out-of-band, vendor-update, expired-exception (default: every change)",
+            )
+            p.add_argument(
+                "--at",
+                type=_day,
+                metavar="YYYY-MM-DD",
+                help="judge spec.exceptions' expiry as of this day (default: today)",
             )
         if verb == "apply":
             p.add_argument(

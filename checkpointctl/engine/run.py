@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
@@ -43,6 +43,7 @@ from checkpointctl.engine.lock import (
     LockPaths,
     acquire,
 )
+from checkpointctl.engine.provenance import classify_on_host, fingerprints
 from checkpointctl.engine.rollback import (
     CONTAINER_KIND,
     OnlyAddresses,
@@ -151,6 +152,8 @@ class ApplyOptions:
     health_gate: bool = True
     state_dir: str = STATE_DIR
     """Where on each host the lock, its owner, ``last-apply.json`` and ``audit.jsonl`` live."""
+    today: date | None = None
+    """The day ``spec.exceptions`` are judged on (drift ``--at``); None: today."""
 
     @property
     def lock_paths(self) -> LockPaths:
@@ -252,6 +255,7 @@ def record_doc(
         "policy_revision": ctx.revision,
         "policies": policies,
         "applied": applied,
+        "desired": fingerprints(desired),
     }
 
 
@@ -462,6 +466,10 @@ def _host_run(
                 notes.extend(lock.notes)
                 run.findings.extend(lock_findings(lock.notes))
             result = _converge(run, transport, desired, mode, resources)
+            if mode != "apply":
+                today = options.today or datetime.now(UTC).date()
+                record = options.lock_paths.record
+                result = classify_on_host(result, transport, desired, record, today)
         except Exception as exc:
             result = _failure(run, exc, desired)
         line = None

@@ -18,6 +18,7 @@ from typing import Any
 
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
+from checkpointctl.policy.exceptions import build_exceptions
 from checkpointctl.policy.lint import split_image
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
@@ -301,6 +302,7 @@ def build_state(
             timeout=seconds(health.get("timeout"), 60.0),
         ),
         policies=policies,
+        exceptions=build_exceptions(spec, sources),
         sources=dict(sources),
     )
 

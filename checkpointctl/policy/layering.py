@@ -17,7 +17,7 @@ from checkpointctl.yamlsource import Document, PathKey
 
 NAMED_LISTS = frozenset({("containers",), ("credentials",)})
 _NAMED_LAST = frozenset(path[-1] for path in NAMED_LISTS)
-ACCUMULATED = frozenset({("waivers",)})
+ACCUMULATED = frozenset({("waivers",), ("exceptions",)})
 
 
 class Named(NamedTuple):
