@@ -109,11 +109,11 @@ def _changes_cell(report: RunReport, host: HostResult) -> str:
 def _notes(host: HostResult) -> list[str]:
     notes = []
     for change in host.changes:
-        parts = []
         origin = origin_text(host, change)
         if origin:
             kind, _, detail = origin.partition(":")
-            parts.append(f"**{md(kind)}:**{md(detail)}")
+            notes.append(f"- {md(change.address)}: **{md(kind)}:**{md(detail)}")
+        parts = []
         if change.reason:
             parts.append(md(change.reason))
         if change.source:

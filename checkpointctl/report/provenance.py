@@ -32,7 +32,7 @@ def origin_text(host: HostResult, change: Change) -> str | None:
         )
     if change.origin is DriftOrigin.EXPIRED_EXCEPTION:
         note = change.exception
-        return "expired exception" + (f" ({_exception(note)})" if note else "")
+        return "expired exception" + (f": accepted by {_exception(note)}" if note else "")
     if last is None:
         return "out-of-band: changed on the host"
     revision = f", revision {one_line(last.policy_revision)}" if last.policy_revision else ""
