@@ -52,6 +52,22 @@ COLLECTION_PROFILES: Mapping[str, Mapping[str, bool]] = {
 }
 
 
+def normalise_device(text: str) -> str:
+    """``/dev/x``, ``/dev/x:/dev/y`` or ``/dev/x:/dev/y:rw`` → ``host:container:permissions``
+    (Docker's defaults: the same path inside, ``rwm``)."""
+    host, _, rest = text.partition(":")
+    target, _, perms = rest.partition(":")
+    return f"{host}:{target or host}:{perms or 'rwm'}"
+
+
+def normalise_security_opt(text: str) -> str:
+    """``key:value`` (Docker's legacy spelling) → ``key=value``."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        key, _, value = text.partition(":")
+    return f"{key}={value}"
+
+
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """An image pinned by digest: ``registry/repository@sha256:<hex>``."""
@@ -127,6 +143,19 @@ class ContainerSpec:
     """Names of the credentials mounted into this container (from the credentials' scopes)."""
     config_digest: str = ""
     """Digest of this container's desired credential and collection files; see containers."""
+    # --- namespaces and kernel access (issue 18): linted, compiled and drift-checked ---
+    pid: str = "private"
+    """``private``, ``host`` or ``container:<name>`` (Docker's ``PidMode``; ``""`` is private)."""
+    ipc: str = "private"
+    """``private``, ``none``, ``shareable``, ``host`` or ``container:<name>``."""
+    userns_mode: str = "private"
+    """``private`` (the daemon's remapping, if any) or ``host``."""
+    security_opt: tuple[str, ...] = ()
+    """Security options other than no-new-privileges, as ``key=value`` (sorted)."""
+    devices: tuple[str, ...] = ()
+    """Host devices as ``host:container:permissions`` (sorted)."""
+    sysctls: tuple[tuple[str, str], ...] = ()
+    """Namespaced kernel parameters (sorted pairs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,14 +266,28 @@ class CollectionSpec:
 
 @dataclass(frozen=True, slots=True)
 class UpdatesSpec:
+    """When apply may change images (see ``engine.updates``): the strategy and a window."""
+
     strategy: Literal["gitops", "manual"] = "gitops"
     window: str | None = None
+    """``Mon-Fri 02:00-05:00 Europe/Amsterdam`` (``policy.window``), checked by lint."""
 
 
 @dataclass(frozen=True, slots=True)
 class HealthSpec:
     require_healthy: bool = True
     timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverSpec:
+    """A lint rule a policy knowingly relaxed, kept so every report shows it with its reason."""
+
+    rule: str
+    target: str
+    reason: str
+    source: str = ""
+    """``file:line:col`` of the waiver in its policy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +305,7 @@ class DesiredState:
     policies: tuple[str, ...] = ()
     exceptions: tuple[ExceptionNote, ...] = ()
     """Known differences drift accepts until they expire (``spec.exceptions``)."""
+    waivers: tuple[WaiverSpec, ...] = ()
     sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     scan_verdicts: Mapping[str, tuple[bool, str]] = field(
         default_factory=dict, compare=False, hash=False
@@ -289,7 +333,7 @@ def config_digest(files: Mapping[str, bytes]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-_PAIR_FIELDS = frozenset({"env", "labels", "settings"})
+_PAIR_FIELDS = frozenset({"env", "labels", "settings", "sysctls"})
 """Tuples of (key, value) pairs that read better as mappings in ``render``."""
 
 

@@ -6,15 +6,14 @@ never each other, so the CLI has no import cycle.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
 
     from checkpointctl.inventory import Inventory
+    from checkpointctl.policy.build import Decrypt
     from checkpointctl.policy.loader import LoadResult
 
 DEFAULT_PATHS = ["policies"]
@@ -31,10 +30,9 @@ def warn(text: str) -> None:
 
 def write_output(text: str, path: str | None) -> None:
     if path and path != "-":
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
+        from checkpointctl.localfile import write_atomic
+
+        write_atomic(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -51,7 +49,7 @@ def inventory_of(args: argparse.Namespace) -> Inventory:
     return load_inventory(args.inventory)
 
 
-def decryptor(args: argparse.Namespace, *, required: bool) -> Any:
+def decryptor(args: argparse.Namespace) -> Decrypt | None:
     """A decrypt function for vaulted values, or None when no key is configured."""
     from checkpointctl.model import Secret
     from checkpointctl.trust import vault
@@ -71,12 +69,14 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
     from checkpointctl.policy.loader import load_desired
 
     hosts = inventory.select(getattr(args, "limit", None))
-    decrypt = decryptor(args, required=need_secrets)
+    decrypt = decryptor(args)
     result = load_desired(args.paths or DEFAULT_PATHS, inventory, hosts, decrypt=decrypt)
     for w in result.warnings:
         warn(str(w))
     if result.errors:
         raise PolicyError(result.errors)
+    from checkpointctl.gitops.scangate import attach_scan_verdicts
+
     attach_scan_verdicts(result, args.paths or DEFAULT_PATHS)
     if need_secrets and decrypt is None and any(s.credentials for s in result.states.values()):
         raise CheckpointctlError(
@@ -84,47 +84,6 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
             "--vault-password-file FILE or CHECKPOINTCTL_VAULT_PASSWORD(_FILE)"
         )
     return result
-
-
-def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
-    """Give each host's desired state the scan-gate verdict of every image it runs.
-
-    Reports live in the policy repository (``<repo>/<scan.reports>/<digest hex>.json``, the repo
-    being the parent of the first policy folder), so verdicts are computed here, on the
-    controller, and travel with the desired state to apply and into bundles.
-    """
-    import dataclasses
-    import json
-    from pathlib import Path
-
-    from checkpointctl.errors import CheckpointctlError
-    from checkpointctl.resources.containers.images import verdict_for
-
-    first = Path(paths[0]).resolve()
-    repo = first.parent if first.is_dir() else first.parent.parent
-    cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
-    for name, state in list(result.states.items()):
-        gate = state.registries.scan
-        if not gate.required or not state.containers:
-            continue
-        verdicts: dict[str, tuple[bool, str]] = {}
-        for container in state.containers:
-            digest = container.image.digest
-            key = (gate.reports, digest, gate.max_severity)
-            if key not in cache:
-                report_path = repo / gate.reports / f"{digest.removeprefix('sha256:')}.json"
-                report: object = None
-                if report_path.is_file():
-                    try:
-                        report = json.loads(report_path.read_text())
-                    except (OSError, ValueError) as exc:
-                        raise CheckpointctlError(
-                            f"{report_path}: unreadable scan report: {exc}"
-                        ) from None
-                verdict = verdict_for(digest, report, gate.max_severity)
-                cache[key] = (verdict.ok, verdict.reason)
-            verdicts[digest] = cache[key]
-        result.states[name] = dataclasses.replace(state, scan_verdicts=verdicts)
 
 
 # --- parser --------------------------------------------------------------------------------

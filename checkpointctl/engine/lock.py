@@ -15,9 +15,8 @@ since …"). The held script writes it (the record arrives on its stdin), and re
 an explicit ``release``. Finding it when we have just taken the lock therefore means the
 previous holder died while holding it: a *stale* lock, which the kernel has already released
 and which we report as taken over. The script hands back what it found before writing ours.
-The whole exchange is one channel and two round trips: no SFTP, no other session (the owner
-record used to go over SFTP, some twenty round trips per host that made a no-op ``apply`` of
-100 hosts 1.4x its ``drift``).
+The whole exchange is one channel and two round trips: no SFTP, no other session (SFTP would
+cost some twenty round trips per host, a no-op ``apply`` then being far slower than ``drift``).
 
 The held shell does more than wait: it answers the kept shell's command batches
 (:mod:`~checkpointctl.transport.shellserver`), so while the lock is held the SSH transport runs
@@ -117,12 +116,11 @@ appended with one ``write`` (0600 when created); each is answered ``recorded``/`
 controller died) leaves the owner record for the next holder to report as stale.
 
 Why the records go here: written by the shell already holding the lock, they cost the host one
-``mv`` and no session; as a batch of two commands in a session of their own they cost about
-20 ms of host CPU per host (measured in a lab host), which made a no-op ``apply`` 1.4x its
-``drift``. Neither holds a secret (both are built redacted) and they travel on stdin, not argv,
-so ``ps`` shows nothing of them. The last-apply record is not ``fsync``'d, like the owner
-record: it says when the host was last converged, and a rename over an existing file is flushed
-by ext4 (``auto_da_alloc``) before the rename is committed."""
+``mv`` and no session; a session of their own would cost the host a login's worth of CPU per host, a
+large part of a no-op ``apply``. Neither holds a secret (both are built redacted) and they travel on
+stdin, not argv, so ``ps`` shows nothing of them. The last-apply record is not ``fsync``'d, like the
+owner record: it says when the host was last converged, and a rename over an existing file is
+flushed by ext4 (``auto_da_alloc``) before the rename is committed."""
 OWNER_RETRIES = 5
 OWNER_RETRY_SECONDS = 0.2
 

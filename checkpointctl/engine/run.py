@@ -27,12 +27,12 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import (
     HostLock,
@@ -51,6 +51,8 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
+from checkpointctl.engine.updates import held_findings, image_hold, replaces_image
+from checkpointctl.engine.waivers import waiver_findings
 from checkpointctl.errors import (
     CheckpointctlError,
     CommandFailed,
@@ -154,6 +156,10 @@ class ApplyOptions:
     """Where on each host the lock, its owner, ``last-apply.json`` and ``audit.jsonl`` live."""
     today: date | None = None
     """The day ``spec.exceptions`` are judged on (drift ``--at``); None: today."""
+    allow_image_updates: bool = False
+    """``apply --allow-image-updates``: replace images whatever ``updates.*`` say."""
+    now: datetime | None = None
+    """The instant ``updates.window`` is judged at; None: the clock."""
 
     @property
     def lock_paths(self) -> LockPaths:
@@ -309,25 +315,38 @@ def _converge(
     desired: DesiredState,
     mode: RunMode,
     resources: Sequence[AnyResource],
+    hold: str | None = None,
 ) -> HostResult:
-    """Plan, and in apply mode apply and verify, over an open (and locked) connection."""
+    """Plan, and in apply mode apply and verify, over an open (and locked) connection.
+
+    With ``hold`` (see :mod:`engine.updates`), container changes that replace an image are
+    left alone, said so in a finding, and not expected to have converged."""
     plan = _plan(transport, desired, resources)
     run.checked = tuple(k.kind for k in plan)
     run.changes = tuple(c for k in plan for c in k.plain)
     run.findings.extend(f for k in plan for f in k.findings)
+    run.findings.extend(waiver_findings(desired))
     if mode != "apply":
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:
         return run.result(HostStatus.IN_SYNC)
+    held = [c for c in run.changes if hold and replaces_image(c)]
+    if hold and held:
+        run.findings.extend(held_findings(held, hold))
+    waiting = {c.address for c in held}
     for kind_plan in plan:
         for bound in kind_plan.changes:
+            if bound.change.address in waiting:
+                continue
             run.current = bound.change
             bound.apply(transport)
             run.applied.append(bound.change)
     run.current = None
     changed = {k.kind for k in plan if k.changes}
     touched = [r for r in resources if r.kind in changed]
-    left = [c for k in _plan(transport, desired, touched) for c in k.plain]
+    left = [
+        c for k in _plan(transport, desired, touched) for c in k.plain if c.address not in waiting
+    ]
     if left:
         detail = "; ".join(
             f"{c.address} ({', '.join(f.path for f in c.fields) or c.action.name_in_report})"
@@ -465,7 +484,11 @@ def _host_run(
                 lock.lend_shell()  # reads, changes and checks run in the held shell
                 notes.extend(lock.notes)
                 run.findings.extend(lock_findings(lock.notes))
-            result = _converge(run, transport, desired, mode, resources)
+            hold = None
+            if action == "apply":
+                at = options.now or datetime.now(UTC)
+                hold = image_hold(desired, at, allowed=options.allow_image_updates)
+            result = _converge(run, transport, desired, mode, resources, hold)
             if mode != "apply":
                 today = options.today or datetime.now(UTC).date()
                 record = options.lock_paths.record
@@ -575,7 +598,7 @@ def run_fleet(
     mode: RunMode,
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     rollout: Rollout | None = None,
     observer: Observer | None = None,
     resources: Sequence[AnyResource] | None = None,
@@ -620,10 +643,10 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+    with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)
-            done = list(pool.map(work, batch))
+            done = pool.map(work, batch)
             if mode != "apply":
                 continue
             finished.extend(done)
@@ -631,7 +654,7 @@ def run_fleet(
             if halted:
                 if rollout_.rollback_on_fail:
                     back = [r.host for r in done if r.status is HostStatus.CONVERGED]
-                    list(pool.map(roll_back, back))
+                    pool.map(roll_back, back)
                     if back:
                         halted += f"; rolled back {len(back)} converged host(s) of that batch"
                 break

@@ -25,10 +25,10 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
+from checkpointctl.engine.fanout import DEFAULT_FORKS, fan_out
 from checkpointctl.engine.lock import RECORD_FILE
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.model import Host
@@ -326,13 +326,16 @@ def read_fleet(
     states: Mapping[str, DesiredState],
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     today: date | None = None,
 ) -> list[HostHealth]:
     """:func:`read_host` for every host, ``forks`` at once, in inventory order."""
     day = today or date.today()
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-        return list(pool.map(lambda h: read_host(h, states.get(h.name), connect, today=day), hosts))
+
+    def one(host: Host) -> HostHealth:
+        return read_host(host, states.get(host.name), connect, today=day)
+
+    return fan_out(one, hosts, forks=forks)
 
 
 # -- JSON -----------------------------------------------------------------------------------

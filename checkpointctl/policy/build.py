@@ -16,6 +16,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
 from checkpointctl.policy.exceptions import build_exceptions
@@ -40,7 +41,10 @@ from checkpointctl.spec import (
     ScanGate,
     TrustedRegistry,
     UpdatesSpec,
+    WaiverSpec,
     config_digest,
+    normalise_device,
+    normalise_security_opt,
 )
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
@@ -50,18 +54,18 @@ Decrypt = Callable[[str, str], Secret]
 COLLECTION_MOUNT = "/etc/checkpoint/collection.json"
 SECRETS_DIR = "/run/secrets"
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
 _MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
 
 
 def seconds(text: str | None, default: float) -> float:
+    """A policy duration in seconds; ``default`` when unset (the schema has refused any other
+    spelling before a state is built)."""
     if not text:
         return default
-    m = _DURATION.match(text)
-    if not m:
+    try:
+        return parse_seconds(text, POLICY)
+    except DurationError:
         return default
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    return float(m.group(1)) * factor
 
 
 def memory_bytes(text: str | None) -> int | None:
@@ -160,6 +164,22 @@ def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
         dns=tuple(outbound.get("dns") or ()),
         ntp=tuple(outbound.get("ntp") or ()),
     )
+
+
+def _waivers(spec: Mapping[str, Any], sources: Mapping[str, Location]) -> tuple[WaiverSpec, ...]:
+    """The host's waivers with the line each came from, for render and every report."""
+    out: list[WaiverSpec] = []
+    for i, w in enumerate(spec.get("waivers") or ()):
+        where = sources.get(f"waivers[{i}]")
+        out.append(
+            WaiverSpec(
+                rule=str(w.get("rule")),
+                target=str(w.get("target") or "*"),
+                reason=str(w.get("reason")),
+                source=str(where) if where else "",
+            )
+        )
+    return tuple(out)
 
 
 def build_state(
@@ -261,13 +281,23 @@ def build_state(
                 labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
                 credentials=tuple(cr.name for cr in mine),
                 config_digest=config_digest(files),
+                pid=str(c.get("pid") or "private"),
+                ipc=str(c.get("ipc") or "private"),
+                userns_mode=str(c.get("userns_mode") or "private"),
+                security_opt=tuple(
+                    sorted(normalise_security_opt(str(o)) for o in c.get("security_opt") or ())
+                ),
+                devices=tuple(sorted(normalise_device(str(d)) for d in c.get("devices") or ())),
+                sysctls=tuple(
+                    sorted((str(k), str(v)) for k, v in (c.get("sysctls") or {}).items())
+                ),
             )
         )
 
     regs = spec.get("registries") or {}
     scan = regs.get("scan") or {}
-    updates = spec.get("updates") or {}
     health = spec.get("health") or {}
+    updates = spec.get("updates") or {}
     return DesiredState(
         host=host,
         containers=tuple(containers),
@@ -303,6 +333,7 @@ def build_state(
         ),
         policies=policies,
         exceptions=build_exceptions(spec, sources),
+        waivers=_waivers(spec, sources),
         sources=dict(sources),
     )
 

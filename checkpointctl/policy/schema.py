@@ -54,10 +54,16 @@ def _inlined() -> dict[str, Any]:
     return inlined
 
 
+def inlined_schema() -> dict[str, Any]:
+    """The policy schema with every ``$ref`` replaced by its definition (a field's own
+    annotations win over its definition's), for the reference and ``explain``."""
+    return _inlined()
+
+
 @cache
 def _validator() -> Draft202012Validator:
     """The policy schema with its (non-recursive) references inlined: the same rules, but
-    jsonschema no longer resolves a reference each time it meets one (a fifth faster)."""
+    jsonschema does not resolve a reference each time it meets one."""
     from jsonschema import Draft202012Validator
 
     return Draft202012Validator(_inlined(), format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -81,7 +81,8 @@ def stat_command(paths: Sequence[str]) -> Command:
 
 
 def glob_command(pattern: str) -> Command:
-    """The one command :func:`glob_files` runs (for a batch of reads); the pattern is ours."""
+    """The command listing the existing files matching a glob on the host (for finding
+    orphans, in a batch of reads); the pattern is ours."""
     return Command(("sh", "-c", _GLOB_SCRIPT, "sh", pattern))
 
 
@@ -96,11 +97,6 @@ def stat_files(transport: Transport, paths: Sequence[str]) -> dict[str, FileStat
         return {}
     result = transport.run(stat_command(paths).argv)
     return parse_stat_output(paths, result.text())
-
-
-def glob_files(transport: Transport, pattern: str) -> list[str]:
-    """Existing files matching a glob on the host (for finding orphans); the pattern is ours."""
-    return parse_glob_output(transport.run(glob_command(pattern).argv).text())
 
 
 def metadata_changes(want: FileWant, have: FileState) -> list[FieldChange]:

@@ -1,8 +1,8 @@
 """Several commands in one round trip: ``run_many``, and the batch script the SSH transport uses.
 
 Over SSH each command is a new channel, and on the host a new session: sshd forks, sets the
-session up and starts a shell. Measured on the lab that costs far more than the commands a
-``drift`` reads with (``nft``, ``stat``, ``sha256sum``), so a host's reads go out together:
+session up and starts a shell. That costs far more than the commands a ``drift`` reads with
+(``nft``, ``stat``, ``sha256sum``), so a host's reads go out together:
 :func:`run_many` runs a list of commands and returns one :class:`CommandResult` each, exactly as
 :meth:`Transport.run` with ``check=False`` would have.
 

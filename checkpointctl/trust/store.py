@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpointctl.errors import TrustError
+from checkpointctl.localfile import write_atomic
 from checkpointctl.trust import DEFAULT_TRUST_DIR
 from checkpointctl.trust.keys import (
     HostKey,
@@ -67,15 +68,8 @@ def _join(directory: str, *parts: str) -> str:
 
 
 def _write_file(path: str, data: bytes, mode: int) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=mode)
     except OSError as e:
         raise TrustError(f"cannot write {path}: {e.strerror}") from None
 

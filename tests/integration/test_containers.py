@@ -309,6 +309,44 @@ def test_recreated_by_hand_with_an_added_capability_is_replaced(
     assert plan(transport, desired, name) == []
 
 
+def test_sysctls_and_security_options_converge_and_a_hand_made_change_is_drift(
+    transport: Transport, lab_info: LabInfo, name: str
+) -> None:
+    sysctl = ("net.ipv4.ping_group_range", "10001 10001")
+    spec = spec_for(
+        lab_info, name, healthcheck=None, env=(), limits=Limits(), sysctls=(sysctl,),
+        security_opt=("apparmor=unconfined",),
+    )  # fmt: skip
+    desired = desired_for(lab_info, spec)
+    converge(transport, desired, name)
+    host = must_inspect(name)["HostConfig"]
+    assert host["Sysctls"] == {"net.ipv4.ping_group_range": "10001 10001"}
+    assert "apparmor=unconfined" in host["SecurityOpt"]
+    ping_range = docker("exec", name, "cat", "/proc/sys/net/ipv4/ping_group_range").stdout
+    assert ping_range.split() == ["10001", "10001"]
+
+    remove(name)
+    docker(
+        "run", "-d", "--name", name, "--label", f"{OWNER_LABEL}=true",
+        "--label", f"io.checkpointctl.config-digest={spec.config_digest}",
+        "--label", "io.checkpointctl.policy=lab-test", "--user", spec.user, "--read-only",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--security-opt", "apparmor=unconfined", "--sysctl", "net.ipv4.ping_group_range=0 0",
+        "--tmpfs", "/tmp", "--restart", "unless-stopped",
+        "--mount", f"type=bind,src=/etc/checkpoint/{name}/collection.json,"
+        "dst=/etc/checkpoint/collection.json,readonly",
+        spec.image.reference,
+    )  # fmt: skip
+    [change] = plan(transport, desired, name)
+    assert change.action is Action.REPLACE_CREATE_FIRST
+    assert [(f.path, f.before, f.after) for f in change.fields] == [
+        ("sysctls", ["net.ipv4.ping_group_range=0 0"], ["net.ipv4.ping_group_range=10001 10001"])
+    ]
+    RESOURCE.apply(transport, change)
+    assert must_inspect(name)["HostConfig"]["Sysctls"] == dict([sysctl])
+    assert plan(transport, desired, name) == []
+
+
 def test_unmanaged_container_publishing_a_port_is_a_finding_and_untouched(
     transport: Transport, lab_info: LabInfo, name: str
 ) -> None:

@@ -87,8 +87,8 @@ _UNKNOWN_SECRET = Secret(b"\x00actual value not read")
 # The file contents' SHA-256 is keyed on the controller as soon as it is parsed (see
 # ``keyed_digest``). Why this shape: a fixed four processes (sh, one ``stat``, one ``sha256sum``,
 # one ``cat``) whatever the number of files, and no temporary file: creating files costs a host
-# far more than it looks (profiled: ext4's inode allocator under a fleet's worth of reads), and a
-# process per file per step cost ~25 ms of host CPU per read for three files.
+# far more than it looks (ext4's inode allocator under a fleet's worth of reads), and a process
+# per file per step would cost the host more than the whole read.
 _READ_SCRIPT = r"""dir=$1; shift
 nl='
 '
@@ -385,16 +385,6 @@ def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, 
     key = secrets.token_hex(32)
     argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside)))
     return Command(argv), key
-
-
-def read_credentials(
-    transport: Transport, directory: str, outside: Iterable[str] = ()
-) -> CredentialsActual:
-    """Run the read script: every regular file in ``directory`` and the existing ones among
-    ``outside``, with a fresh key for their digests (one command, one round trip)."""
-    command, key = read_command(directory, outside)
-    result = transport.run(command.argv, stdin=command.stdin)
-    return parse_read_output(result.stdout, key)
 
 
 def check_specs(specs: Sequence[CredentialSpec]) -> None:

@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import pytest
-
 from checkpointctl.engine.run import run_fleet
-from checkpointctl.engine.watch import Cycle, parse_interval, watch
+from checkpointctl.engine.watch import Cycle, watch
 from checkpointctl.model import (
     Action,
     Change,
@@ -93,20 +91,6 @@ class FileValue(BatchedResource[None, str | None, None]):
 
     def apply(self, transport: Transport, change: Planned[None]) -> None:
         raise AssertionError("drift never applies")
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("30", 30.0), ("30s", 30.0), ("1.5m", 90.0), ("2h", 7200.0), ("0", 0.0), (" 5M ", 300.0)],
-)
-def test_parse_interval(text: str, seconds: float) -> None:
-    assert parse_interval(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "m", "-1", "nan", "inf", "5d", "five"])
-def test_parse_interval_refuses(text: str) -> None:
-    with pytest.raises(ValueError, match=r"could not convert|not a duration"):
-        parse_interval(text)
 
 
 def test_watch_runs_cycles_interval_apart() -> None:

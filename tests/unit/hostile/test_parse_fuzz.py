@@ -97,7 +97,7 @@ JSONISH: st.SearchStrategy[Any] = st.recursive(
 )
 
 SPEC_KEYS = ["registries", "containers", "firewall", "credentials", "data_collection",
-             "updates", "health", "waivers"]  # fmt: skip
+             "health", "waivers"]  # fmt: skip
 
 
 @st.composite

@@ -26,6 +26,7 @@ from checkpointctl.model import (
     Secret,
     report_to_json,
 )
+from checkpointctl.resources.batched import ReadPlan
 from checkpointctl.resources.credentials.resource import (
     CREDENTIALS_DIR,
     MANIFEST_PATH,
@@ -38,7 +39,7 @@ from checkpointctl.resources.credentials.resource import (
     keyed_digest,
     parse_manifest,
     parse_read_output,
-    read_credentials,
+    read_command,
     render_credential,
     render_manifest,
 )
@@ -486,6 +487,16 @@ def test_parse_read_output_rejects_garbage_without_echoing_it(output: bytes, lin
     assert "hunter2" not in str(info.value)
 
 
+def _read(
+    transport: LocalTransport, directory: str, outside: list[str] | None = None
+) -> CredentialsActual:
+    """The resource's own read (its read plan's script, run, then its ``read_finish``) of a
+    directory other than the fixed credentials directory."""
+    command, key = read_command(directory, outside or ())
+    result = transport.run(command.argv, stdin=command.stdin, check=False)
+    return RESOURCE.read_finish(transport, _state(), ReadPlan((command,), context=key), [result])
+
+
 def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
     """The shell script and ``keyed_digest`` agree, and odd names are handled (real ``sh``)."""
     d = tmp_path / "credentials"
@@ -501,7 +512,7 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
     outside = tmp_path / "outside.json"
     outside.write_bytes(b"o")
     transport = LocalTransport(Host("local", "127.0.0.1", connection="local"))
-    actual = read_credentials(transport, str(d), [str(outside), str(tmp_path / "absent")])
+    actual = _read(transport, str(d), [str(outside), str(tmp_path / "absent")])
     names = {os.path.basename(p) for p in actual.files}
     assert names == {"api", "with space", "back\\slash", "manifest.json", "outside.json"}
     for path, state in actual.files.items():
@@ -509,7 +520,7 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
         assert state.digest != hashlib.sha256(Path(path).read_bytes()).hexdigest()
     assert actual.files[str(d / "api")].mode == 0o400
     assert actual.manifest == render_manifest([_spec()])
-    again = read_credentials(transport, str(d))
+    again = _read(transport, str(d))
     assert again.key != actual.key  # a fresh key each read
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from checkpointctl.cli.common import attach_scan_verdicts as _attach_scan_verdicts
+from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import load_inventory
 from checkpointctl.policy.loader import load_desired
 
@@ -37,7 +37,7 @@ def _states(tmp_path: Path, findings: list[dict[str, str]] | None) -> dict[str, 
     paths = [str(tmp_path / "policies")]
     result = load_desired(paths, load_inventory(str(tmp_path / "inv.yml")))
     assert not result.errors
-    _attach_scan_verdicts(result, paths)
+    attach_scan_verdicts(result, paths)
     return dict(result.states["cp-1"].scan_verdicts)
 
 
@@ -57,3 +57,38 @@ def test_high_finding_fails(tmp_path: Path) -> None:
     ok, reason = _states(tmp_path, [{"id": "CVE-2", "severity": "CRITICAL"}])[DIGEST]
     assert ok is False
     assert "CVE-2" in reason
+
+
+
+def _allowed(tmp_path: Path, expires: str) -> tuple[bool, str]:
+    """The gate with CVE-2 (CRITICAL) in the policy's allow-list until ``expires``."""
+    allow = (
+        "scan:\n      required: true\n      max_severity: high\n      reports: scans\n"
+        "      allow:\n        - {id: CVE-2, reason: not reachable from the agent's code, "
+        f"owner: sec-team, expires: '{expires}'}}"
+    )
+    policy = POLICY.replace("scan: {required: true, max_severity: high, reports: scans}", allow)
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "p.yml").write_text(policy)
+    (tmp_path / "inv.yml").write_text("all:\n  hosts:\n    cp-1: {address: 192.0.2.1}\n")
+    (tmp_path / "scans").mkdir()
+    report = {"digest": DIGEST, "findings": [{"id": "CVE-2", "severity": "CRITICAL"}]}
+    (tmp_path / "scans" / f"{DIGEST[7:]}.json").write_text(json.dumps(report))
+    paths = [str(tmp_path / "policies")]
+    result = load_desired(paths, load_inventory(str(tmp_path / "inv.yml")))
+    assert not result.errors, [str(d) for d in result.errors]
+    attach_scan_verdicts(result, paths)
+    return result.states["cp-1"].scan_verdicts[DIGEST]
+
+
+def test_policy_allow_list_lets_an_accepted_finding_through(tmp_path: Path) -> None:
+    ok, reason = _allowed(tmp_path, "2999-01-01")
+    assert ok is True
+    assert "allowed: CVE-2 by sec-team until 2999-01-01" in reason
+
+
+def test_an_expired_allowance_blocks_again_and_says_so(tmp_path: Path) -> None:
+    ok, reason = _allowed(tmp_path, "2020-01-01")
+    assert ok is False
+    assert "CVE-2 (CRITICAL)" in reason
+    assert "allowance expired: CVE-2 (sec-team, 2020-01-01)" in reason
