@@ -76,8 +76,8 @@ def _days(spec: str, text: str) -> frozenset[int]:
 
 def _time(hours: str, minutes: str, text: str) -> time:
     h, m = int(hours), int(minutes)
-    if h == 24 and m == 0:
-        return time(0, 0)
+    if h == 24 and m == 0:  # the end of the day
+        return time.max
     if h > 23 or m > 59:
         raise WindowError(f"{text!r}: {hours}:{minutes} is not a time of day")
     return time(h, m)
