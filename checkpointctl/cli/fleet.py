@@ -74,9 +74,11 @@ def _write(text: str, path: str | None) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from checkpointctl.engine.locations import has_locations, location_health
     from checkpointctl.engine.status import exit_code, fleet_json, read_fleet
     from checkpointctl.inventory import load_inventory
-    from checkpointctl.report.status import render_table
+    from checkpointctl.model.locations import location_health_json
+    from checkpointctl.report.status import render_locations, render_table
     from checkpointctl.transport.connect import connect
 
     if not args.inventory:
@@ -85,14 +87,21 @@ def _cmd_status(args: argparse.Namespace) -> int:
     hosts = inventory.select(args.limit)
     states = _states(args, inventory, hosts)
     healths = read_fleet(hosts, states, connect, forks=args.forks)
+    locations = []
+    if has_locations(hosts):
+        locations = location_health(hosts, {h.host: h for h in healths})
     tty = sys.stdout.isatty() and not args.output
     fmt = args.format or ("text" if tty else "json")
     if fmt == "json":
-        _write(json.dumps(fleet_json(healths), indent=2, sort_keys=True), args.output)
+        doc = fleet_json(healths)
+        if locations:
+            doc["locations"] = [location_health_json(loc) for loc in locations]
+        _write(json.dumps(doc, indent=2, sort_keys=True), args.output)
     else:
         color = tty and "NO_COLOR" not in os.environ
         width = os.get_terminal_size().columns if tty else 200
-        _write(render_table(healths, color=color, width=width), args.output)
+        table = render_table(healths, color=color, width=width)
+        _write(table + render_locations(locations), args.output)
     return exit_code(healths)
 
 
