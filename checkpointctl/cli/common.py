@@ -40,13 +40,30 @@ def write_output(text: str, path: str | None) -> None:
 # --- shared loading ------------------------------------------------------------------------
 
 
-def inventory_of(args: argparse.Namespace) -> Inventory:
+def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
+    """The inventory of every ``-i`` (in order), with the Ansible vault passwords given and
+    ``group_vars``/``host_vars`` beside the policy repository (as Ansible reads them beside
+    the playbook). ``strict``: see :func:`checkpointctl.inventory.load_inventory`."""
+    from pathlib import Path
+
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.inventory import load_inventory
+    from checkpointctl.inventory.ansible_vault import passwords_from
 
     if not args.inventory:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
-    return load_inventory(args.inventory)
+    playbook_dir = getattr(args, "playbook_dir", None)
+    paths = getattr(args, "paths", None)
+    if playbook_dir is None and paths is not None:
+        first = Path((paths or DEFAULT_PATHS)[0])
+        if first.exists():
+            playbook_dir = str(first.resolve().parent if first.is_dir() else first.parent.parent)
+    passwords = passwords_from(
+        getattr(args, "ansible_vault_password_file", None), interactive=sys.stdin.isatty()
+    )
+    return load_inventory(
+        args.inventory, passwords=passwords, playbook_dir=playbook_dir, strict=strict
+    )
 
 
 def decryptor(args: argparse.Namespace) -> Decrypt | None:
@@ -95,11 +112,32 @@ def add_common(p: argparse.ArgumentParser, *, paths: bool = True, inventory: boo
             "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
         )
     if inventory:
-        p.add_argument(
-            "-i", "--inventory", metavar="INVENTORY", help="Ansible-layout YAML inventory"
-        )
+        add_inventory_options(p)
     p.add_argument(
         "--vault-password-file",
         metavar="FILE",
         help="file holding the vault passphrase (or an executable printing it)",
+    )
+
+
+def add_inventory_options(
+    p: argparse.ArgumentParser, *, required: bool = False, help_text: str | None = None
+) -> None:
+    """``-i`` (repeatable, merged in order, as in Ansible) and the Ansible vault password."""
+    p.add_argument(
+        "-i",
+        "--inventory",
+        metavar="INVENTORY",
+        action="append",
+        required=required,
+        help=help_text
+        or "Ansible inventory: YAML or INI file, directory, or executable script; "
+        "repeat to merge several in order",
+    )
+    p.add_argument(
+        "--ansible-vault-password-file",
+        metavar="[ID@]FILE",
+        action="append",
+        help="password of the inventory's Ansible Vault values (or an executable printing it; "
+        "default $ANSIBLE_VAULT_PASSWORD_FILE, else a prompt on a terminal)",
     )

@@ -452,6 +452,7 @@ _VERB_MODULES = (
     "checkpointctl.cli.fleet",
     "checkpointctl.cli.gitops",
     "checkpointctl.cli.explain",
+    "checkpointctl.cli.inventory",
 )
 """Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
 stays one place while each feature owns its wiring. They may use this module's helpers."""

@@ -394,7 +394,7 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add the trust verbs to the main parser's subparsers."""
-    from checkpointctl.cli.common import add_common
+    from checkpointctl.cli.common import add_common, add_inventory_options
     from checkpointctl.spec import STATE_DIR
     from checkpointctl.trust import DEFAULT_TRUST_DIR  # not .store: that imports cryptography
 
@@ -526,7 +526,7 @@ def register(sub: Any) -> None:
         "push-bundle", help="signed push: send a bundle over SSH for each host's agent to verify"
     )
     p.add_argument("bundle", metavar="BUNDLE")
-    p.add_argument("-i", "--inventory", metavar="INVENTORY", required=True)
+    add_inventory_options(p, required=True)
     p.add_argument("--limit", metavar="PATTERN")
     p.add_argument("--forks", type=int, default=20)
     p.add_argument(

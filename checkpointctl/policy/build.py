@@ -77,12 +77,19 @@ def memory_bytes(text: str | None) -> int | None:
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
 
 
-def sealed(text: str, path: str, decrypt: Decrypt | None) -> Secret:
+def sealed(text: str | Secret, path: str, decrypt: Decrypt | None) -> Secret:
     """A vaulted value as a Secret. Without a key the Secret holds the ciphertext, which is
-    enough to validate and render (a Secret never prints) but never to converge a host."""
+    enough to validate and render (a Secret never prints) but never to converge a host. A
+    Secret already (an Ansible-vaulted inventory variable a template put here) is kept."""
+    if isinstance(text, Secret):
+        return text
     if decrypt is None:
         return Secret(text)
     return decrypt(text, path)
+
+
+def _text_or_secret(value: object) -> str | Secret:
+    return value if isinstance(value, Secret) else str(value)
 
 
 def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | None,
@@ -206,7 +213,9 @@ def build_state(
             CredentialSpec(
                 name=name,
                 username=str(cred["username"]),
-                secret=sealed(str(cred["secret"]), f"credentials.{name}.secret", decrypt),
+                secret=sealed(
+                    _text_or_secret(cred["secret"]), f"credentials.{name}.secret", decrypt
+                ),
                 containers=in_scope,
                 targets=tuple(str(t) for t in scope.get("targets") or ()),
                 permissions=tuple(str(p) for p in scope.get("permissions") or ()),
@@ -239,7 +248,9 @@ def build_state(
         repo, digest = split_image(str(c["image"]))  # repo:tag@sha256:… drops the tag
         env: list[tuple[str, str | Secret]] = []
         for key, value in sorted((c.get("env") or {}).items()):
-            if isinstance(value, str) and value.startswith(VAULT_PREFIX):
+            if isinstance(value, Secret):
+                env.append((key, value))
+            elif isinstance(value, str) and value.startswith(VAULT_PREFIX):
                 env.append((key, sealed(value, f"containers.{name}.env.{key}", decrypt)))
             else:
                 env.append((key, value if isinstance(value, str) else json.dumps(value)))

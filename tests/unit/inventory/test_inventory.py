@@ -157,7 +157,7 @@ def test_relative_inventory_path_still_resolves_keys_absolutely(
 
 
 def test_the_example_inventory_loads(tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     inv = load_inventory(str(repo / "inventories" / "prod.yml"))
     sfo = inv.host("cp-sfo-1")
     assert (sfo.address, sfo.port, sfo.user) == ("192.0.2.51", 2222, "checkpointctl")
