@@ -3,8 +3,8 @@
 A monitoring location keeps measuring while one of its checkpoints runs, so apply, when hosts
 carry a ``location``, rolls each location as its own lane: hosts one at a time (the first is
 the location's canary), each through the health gate before the next starts. Before a host
-whose plan takes its checkpoint down (a container replaced or removed), the other hosts of the
-location are read: if fewer than ``min_healthy`` of them are healthy right now, the lane stops
+whose plan takes its healthy checkpoint down (a container replaced or removed), the other hosts
+of the location are read: if fewer than ``min_healthy`` of them are healthy right now, the lane stops
 there, names the location, and leaves its remaining hosts untouched. A host that fails (its
 apply, or its health gate, in which case it is rolled back to its previous images at once)
 stops its lane the same way. Other locations go on: a bad site never blocks a good one.
@@ -66,7 +66,9 @@ def run_lane(
 ) -> str | None:
     """Roll one location; the reason it stopped early, or None when every host went."""
     for host in lane.hosts:
-        if takes_down(plan(host)):
+        # a host whose checkpoint is down already loses the location nothing: fixing it is
+        # how a location gets back above its minimum
+        if takes_down(plan(host)) and healthy(host):
             up = [h for h in lane.hosts if h != host and healthy(h)]
             stop = below_minimum(lane, host, up)
             if stop:

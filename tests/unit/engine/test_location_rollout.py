@@ -63,6 +63,13 @@ def test_a_location_that_would_fall_below_its_minimum_stops_and_names_itself() -
     assert fleet.log == []  # nothing touched
 
 
+def test_a_host_already_down_is_fixed_without_a_quorum() -> None:
+    fleet = Fleet(unhealthy=frozenset({"cp-1", "cp-2"}))
+    lane = Lane("ams", ("cp-1", "cp-2"), 1)
+    assert run_lane(lane, fleet.converge, fleet.plan, fleet.healthy, fleet.roll_back) is None
+    assert fleet.log == ["apply cp-1", "apply cp-2"]
+
+
 def test_a_host_that_does_not_take_its_checkpoint_down_needs_no_quorum() -> None:
     fleet = Fleet(unhealthy=frozenset({"lt-2"}))
     lane = Lane("fra", ("lt-1", "lt-2"), 1)
