@@ -75,9 +75,8 @@ def _write(text: str, path: str | None) -> None:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from checkpointctl.cli.common import inventory_of
-    from checkpointctl.engine.locations import has_locations, location_health
     from checkpointctl.engine.status import exit_code, fleet_json, read_fleet
-    from checkpointctl.model.locations import location_health_json
+    from checkpointctl.model.locations import has_locations, location_health, location_health_json
     from checkpointctl.report.status import render_locations, render_table
     from checkpointctl.transport.connect import connect
 

@@ -141,8 +141,8 @@ def healthy_now(transport: Transport, desired: DesiredState) -> bool:
 __all__ = [
     "ContainerHealth",
     "check_gate",
-    "healthy_now",
     "gate_problems",
+    "healthy_now",
     "parse_health",
     "read_health",
     "settling",

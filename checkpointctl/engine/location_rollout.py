@@ -3,11 +3,11 @@
 A monitoring location keeps measuring while one of its checkpoints runs, so apply, when hosts
 carry a ``location``, rolls each location as its own lane: hosts one at a time (the first is
 the location's canary), each through the health gate before the next starts. Before a host
-whose plan takes its healthy checkpoint down (a container replaced or removed), the other hosts
-of the location are read: if fewer than ``min_healthy`` of them are healthy right now, the lane stops
-there, names the location, and leaves its remaining hosts untouched. A host that fails (its
-apply, or its health gate, in which case it is rolled back to its previous images at once)
-stops its lane the same way. Other locations go on: a bad site never blocks a good one.
+whose plan takes its healthy checkpoint down (a container replaced or removed), the location's
+other hosts are read: if fewer than ``min_healthy`` of them are healthy right now, the lane
+stops there, names the location, and leaves its remaining hosts untouched. A host that fails
+(its apply, or its health gate, in which case it is rolled back to its previous images at
+once) stops its lane the same way. Other locations go on: a bad site never blocks a good one.
 
 The engine's own steps come in as functions (converge a host, plan it, read a host's health,
 roll it back), so this module holds only the order and the decisions.

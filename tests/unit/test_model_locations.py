@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from checkpointctl.engine.locations import by_location, location_health, min_healthy_of
 from checkpointctl.errors import InventoryError
 from checkpointctl.model import Host
 from checkpointctl.model.health import HostHealth
-from checkpointctl.model.locations import NO_LOCATION
+from checkpointctl.model.locations import NO_LOCATION, by_location, location_health, min_healthy_of
 from checkpointctl.report.status import render_locations
 
 
