@@ -37,6 +37,7 @@ from checkpointctl.gitops.scanning import (
 from checkpointctl.gitops.tracking import Track, TrackError, parse_track
 from checkpointctl.gitops.yamlsplice import ImageSite, SpliceError, find_images, splice_all
 from checkpointctl.model import Host
+from checkpointctl.model.locations import by_location, min_healthy_of
 from checkpointctl.model.update import (
     LocationHosts,
     Rollout,
@@ -48,9 +49,6 @@ from checkpointctl.model.update import (
 )
 from checkpointctl.spec import DesiredState, ScanAllowance, ScanGate
 from checkpointctl.yamlsource import SourceError, expand_paths, parse_documents, read_text
-
-NO_LOCATION = "(no location)"
-"""The group of hosts whose inventory sets no ``location`` variable."""
 
 
 class Registry(Protocol):
@@ -83,17 +81,16 @@ class Fleet:
     def rollout(self, hosts: Sequence[str]) -> Rollout | None:
         if not hosts:
             return None
-        by_location: dict[str, list[str]] = {}
-        for host in self.hosts:
-            if host.name in hosts:
-                where = host.vars.get("location")
-                by_location.setdefault(str(where) if where else NO_LOCATION, []).append(host.name)
+        groups = by_location([h for h in self.hosts if h.name in hosts])
         first = self.states[hosts[0]]
         return Rollout(
             strategy=first.updates.strategy,
             window=first.updates.window,
             health_timeout=first.health.timeout,
-            locations=tuple(LocationHosts(k, tuple(v)) for k, v in sorted(by_location.items())),
+            locations=tuple(
+                LocationHosts(k, tuple(h.name for h in v), min_healthy_of(v))
+                for k, v in sorted(groups.items())
+            ),
         )
 
 

@@ -54,6 +54,7 @@ class LocationHosts:
 
     location: str
     hosts: tuple[str, ...]
+    min_healthy: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@ the pull request's body (what changed, the scan verdict, which hosts, the rollou
 
 from __future__ import annotations
 
+from checkpointctl.model.locations import NO_LOCATION
 from checkpointctl.model.update import Rollout, UpdateItem, UpdateReport, UpdateStatus
 
 _ORDER = (
@@ -56,13 +57,20 @@ def _rollout_lines(rollout: Rollout | None) -> list[str]:
     strategy = rollout.strategy
     if strategy == "manual":
         strategy += " (apply changes the image only with `--allow-image-updates`)"
+    located = [loc for loc in rollout.locations if loc.location != NO_LOCATION]
     lines = [
         f"- Hosts ({len(rollout.hosts)}): "
         + "; ".join(f"{loc.location}: {', '.join(loc.hosts)}" for loc in rollout.locations),
         f"- Rollout: `updates.strategy` {strategy}; window {window}; each host's health gate "
-        f"waits up to {rollout.health_timeout:g}s and rolls back to the previous digest on "
-        "failure",
+        f"waits up to {rollout.health_timeout:g}s",
     ]
+    if located:
+        keep = ", ".join(f"{loc.location} {loc.min_healthy}" for loc in located)
+        lines.append(
+            "- By location: one host at a time per location (the first is its canary), "
+            "locations in parallel; a host failing its health gate is rolled back to the "
+            f"previous digest and stops its location; healthy checkpoints kept: {keep}"
+        )
     return lines
 
 

@@ -227,6 +227,7 @@ def test_the_summary_names_the_hosts_by_location_and_the_rollout(repo: Path) -> 
     md = render_markdown(report)
     assert "- Hosts (3): ams: cp-ams-1, cp-ams-2; fra: cp-fra-1\n" in md
     assert "window Mon-Fri 02:00-05:00 Europe/Amsterdam" in md
+    assert "healthy checkpoints kept: ams 1, fra 1\n" in md
     assert f"| `probe` | `{repo / 'policies' / 'probes.yml'}:19:14` | `stable` | `{D1}` " in md
 
 
