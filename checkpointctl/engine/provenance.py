@@ -176,6 +176,14 @@ def apply_exceptions(
     return rest, found
 
 
+def accepted_in_full(
+    changes: Sequence[Change], exceptions: Sequence[ExceptionNote], today: date
+) -> list[Change]:
+    """The changes whose every field an unexpired exception accepts: apply leaves them alone
+    (a partly accepted change is applied whole: its address is converged as one)."""
+    return [c for c in changes if apply_exceptions(c, exceptions, today)[0] is None]
+
+
 def classify(
     result: HostResult, desired: DesiredState, record: Record | None, today: date
 ) -> HostResult:

@@ -43,7 +43,7 @@ from checkpointctl.engine.lock import (
     LockPaths,
     acquire,
 )
-from checkpointctl.engine.provenance import classify_on_host, fingerprints
+from checkpointctl.engine.provenance import accepted_in_full, classify_on_host, fingerprints
 from checkpointctl.engine.rollback import (
     CONTAINER_KIND,
     OnlyAddresses,
@@ -316,6 +316,7 @@ def _converge(
     mode: RunMode,
     resources: Sequence[AnyResource],
     hold: str | None = None,
+    today: date | None = None,
 ) -> HostResult:
     """Plan, and in apply mode apply and verify, over an open (and locked) connection.
 
@@ -333,7 +334,12 @@ def _converge(
     held = [c for c in run.changes if hold and replaces_image(c)]
     if hold and held:
         run.findings.extend(held_findings(held, hold))
-    waiting = {c.address for c in held}
+    accepted = accepted_in_full(run.changes, desired.exceptions, today or datetime.now(UTC).date())
+    run.findings.extend(
+        Finding(c.address, "left alone: spec.exceptions accept this difference", "info")
+        for c in accepted
+    )
+    waiting = {c.address for c in held} | {c.address for c in accepted}
     for kind_plan in plan:
         for bound in kind_plan.changes:
             if bound.change.address in waiting:
@@ -488,7 +494,7 @@ def _host_run(
             if action == "apply":
                 at = options.now or datetime.now(UTC)
                 hold = image_hold(desired, at, allowed=options.allow_image_updates)
-            result = _converge(run, transport, desired, mode, resources, hold)
+            result = _converge(run, transport, desired, mode, resources, hold, options.today)
             if mode != "apply":
                 today = options.today or datetime.now(UTC).date()
                 record = options.lock_paths.record

@@ -130,7 +130,7 @@ def test_three_changes_three_classes_in_every_format_and_an_exception_until_it_e
     origins = {h["host"]: [c["origin"] for c in h["changes"]] for h in report["hosts"]}
     assert origins == {"cp-1": ["pending"], "cp-2": ["vendor-update"], "lt-1": ["out-of-band"]}
     by_host = {h["host"]: h for h in report["hosts"]}
-    assert by_host["lt-1"]["last_apply"]["result"] == "converged"
+    assert by_host["lt-1"]["last_apply"]["result"] in ("converged", "in-sync")
     assert [f["path"] for f in by_host["cp-1"]["changes"][0]["fields"]] == ["env.MODE"]
 
     code, text = run(capsys, "drift", *base, "--at", "2026-12-07")
@@ -178,8 +178,20 @@ def test_three_changes_three_classes_in_every_format_and_an_exception_until_it_e
     assert [c["origin"] for c in lt1["changes"]] == ["expired-exception"]
     assert lt1["changes"][0]["exception"]["expires"] == "2026-12-31"
 
-    # apply puts everything back (the hand-made rule, the vendor's image) and records it
+    # apply leaves the accepted rule alone (and says so) while it fixes the vendor's image...
+    code, out = run(capsys, "apply", *base, "--format", "json")
+    assert code == 0, out
+    hosts = {h["host"]: h for h in json.loads(out)["hosts"]}
+    assert hosts["lt-1"]["applied"] == []
+    assert (
+        "dport 8080 accept"
+        in on_host("lt-1", ["nft", "list", "table", "inet", "checkpointctl"]).stdout
+    )
+    assert hosts["cp-2"]["applied"] == ["container/probe"]
+    # ...and once the exception is gone, puts the firewall back too
+    (policies / "firewall.yml").write_text(FIREWALL)
     assert run(capsys, "apply", *base, "-q")[0] == 0
+    assert "8080" not in on_host("lt-1", ["nft", "list", "table", "inet", "checkpointctl"]).stdout
     assert run(capsys, "drift", *base, "--at", "2026-12-07")[0] == 0
 
 

@@ -9,7 +9,12 @@ import json
 from datetime import date
 
 from checkpointctl.engine.audit import AuditContext
-from checkpointctl.engine.provenance import classify, fingerprints, parse_record
+from checkpointctl.engine.provenance import (
+    accepted_in_full,
+    classify,
+    fingerprints,
+    parse_record,
+)
 from checkpointctl.engine.run import record_doc
 from checkpointctl.model import Action, Change, FieldChange, HostResult, HostStatus, RunReport
 from checkpointctl.model.provenance import DriftOrigin, ExceptionNote
@@ -144,3 +149,13 @@ def test_fail_on_chooses_which_classes_make_drift_exit_2() -> None:
     assert RunReport("drift", both, fail_on=only).exit_code == 2
     unclassified = (HostResult("cp-1", HostStatus.DRIFT, changes=(ENV_CHANGE,)),)
     assert RunReport("drift", unclassified, fail_on=only).exit_code == 2
+
+
+def test_apply_leaves_alone_only_what_exceptions_accept_in_full() -> None:
+    two = dataclasses.replace(
+        FIREWALL_CHANGE,
+        fields=(*FIREWALL_CHANGE.fields, FieldChange("input.policy", "accept", "drop")),
+    )
+    notes = [exception(date(2026, 12, 31))]
+    assert accepted_in_full([FIREWALL_CHANGE, two, ENV_CHANGE], notes, TODAY) == [FIREWALL_CHANGE]
+    assert accepted_in_full([FIREWALL_CHANGE], notes, date(2027, 1, 1)) == []
