@@ -16,9 +16,9 @@ roll it back), so this module holds only the order and the decisions.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from checkpointctl.engine.fanout import fan_out
 from checkpointctl.model import Action, Change, FailureReason, HostResult, HostStatus
 
 Converge = Callable[[str], HostResult]
@@ -95,8 +95,7 @@ def run_lanes(
     """Every location in parallel; the reasons of the lanes that stopped, in lane order."""
     if not lanes:
         return []
-    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-        stops = list(
-            pool.map(lambda lane: run_lane(lane, converge, plan, healthy, roll_back), lanes)
-        )
+    stops = fan_out(
+        lambda lane: run_lane(lane, converge, plan, healthy, roll_back), lanes, forks=len(lanes)
+    )
     return [s for s in stops if s]
