@@ -69,15 +69,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from checkpointctl.spec import state_to_data
+    from checkpointctl import api
 
     inventory = inventory_of(args)
     if args.host:
         args.limit = args.host
     result = load(args, inventory, need_secrets=False)
-    data = {name: state_to_data(state) for name, state in result.states.items()}
-    if args.host:
-        data = {args.host: data.get(args.host, {})}
+    data = api.render_states(result, args.host)
     if args.format == "json":
         write_output(json.dumps(data, indent=2, sort_keys=True), None)
     else:
@@ -132,53 +130,53 @@ def _run_loaded(
     args: argparse.Namespace, mode: str, inventory: Inventory, hosts: Any, connect: Any
 ) -> int:
     """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``)."""
-    from checkpointctl.engine.run import run_fleet
-    from checkpointctl.report import render
+    from checkpointctl import api
 
     result = load(args, inventory, need_secrets=True)
-    rollout = _rollout(args) if mode == "apply" else None
-    options = None
-    if mode == "apply":
-        from checkpointctl.cli.fleet import apply_options
-
-        options = apply_options(args)
-    elif getattr(args, "at", None) is not None:
-        from checkpointctl.engine.run import ApplyOptions
-
-        options = ApplyOptions(today=args.at)
     observer = _observer(args)
     if mode == "drift" and args.watch is not None:
         return _watch(args, hosts, result.states, connect, observer)
     try:
-        report = run_fleet(
-            hosts,
-            result.states,
-            mode,  # type: ignore[arg-type]
-            connect,
-            forks=args.forks,
-            rollout=rollout,
-            observer=observer,
-            options=options,
-        )
+        if mode == "apply":
+            from checkpointctl.cli.fleet import apply_options
+
+            options = apply_options(args)
+            report = api.apply(
+                hosts,
+                result,
+                connect=connect,
+                forks=args.forks,
+                observer=observer,
+                rollout=_rollout(args),
+                options=options,
+            )
+            if options.audit_log is not None and options.audit_log.error:
+                warn(f"warning: {options.audit_log.error}")
+        else:
+            from checkpointctl.engine.run import ApplyOptions
+
+            run = api.check if mode == "check" else api.drift
+            at = ApplyOptions(today=args.at) if getattr(args, "at", None) else None
+            report = run(
+                hosts, result, connect=connect, forks=args.forks, observer=observer, options=at
+            )
+            fail_on = getattr(args, "fail_on", None)
+            if fail_on is not None:
+                import dataclasses
+
+                report = dataclasses.replace(report, fail_on=fail_on)
     finally:
         if observer is not None:
             observer.close()
-    fail_on = getattr(args, "fail_on", None)
-    if fail_on is not None:
-        import dataclasses
-
-        report = dataclasses.replace(report, fail_on=fail_on)
-    if options is not None and options.audit_log is not None and options.audit_log.error:
-        warn(f"warning: {options.audit_log.error}")
     fmt = args.format
     out = args.output
     color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    write_output(render(report, fmt, color=color), out)
+    write_output(api.render_report(report, fmt, color=color), out)
     if out and fmt != "text":
-        # CI logs still get the one-line summary when the report goes to a file
-        from checkpointctl.report import summary_line
-
-        print(summary_line(report), file=sys.stderr)
+        # CI logs still get the recap and the one-line summary when the report goes to a file
+        for line in api.recap_lines(report):
+            print(line, file=sys.stderr)
+        print(api.summary_line(report), file=sys.stderr)
     return report.exit_code
 
 
@@ -236,33 +234,6 @@ def _observer(args: argparse.Namespace) -> Any:
     except ImportError:
         return None
     return ProgressObserver()
-
-
-def _origins(text: str) -> frozenset[Any]:
-    """``--fail-on``'s value: drift classes, comma-separated; an unknown one is an error."""
-    import argparse
-
-    from checkpointctl.model.provenance import DriftOrigin
-
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    known = {o.value: o for o in DriftOrigin}
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown class {', '.join(unknown) or repr(text)} (expected some of "
-            f"{', '.join(known)})"
-        )
-    return frozenset(known[n] for n in names)
-
-
-def _day(text: str) -> Any:
-    import argparse
-    from datetime import date
-
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -344,7 +315,9 @@ def _parser() -> argparse.ArgumentParser:
         add_common(p)
         p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
         p.add_argument("--forks", type=int, default=50, help="hosts handled at once (50)")
-        p.add_argument("--format", choices=["text", "json", "junit", "markdown"], default="text")
+        p.add_argument(
+            "--format", choices=["text", "json", "junit", "markdown", "html"], default="text"
+        )
         p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
         p.add_argument(
@@ -361,19 +334,6 @@ def _parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
-            )
-            p.add_argument(
-                "--fail-on",
-                type=_origins,
-                metavar="CLASSES",
-                help="exit 2 only for these classes of change, comma-separated: pending, "
-                "out-of-band, vendor-update, expired-exception (default: every change)",
-            )
-            p.add_argument(
-                "--at",
-                type=_day,
-                metavar="YYYY-MM-DD",
-                help="judge spec.exceptions' expiry as of this day (default: today)",
             )
         if verb == "apply":
             p.add_argument(
@@ -395,12 +355,6 @@ def _parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--max-fail", metavar="P%", help="halt when more than P%% of finished hosts failed"
-            )
-            p.add_argument(
-                "--allow-image-updates",
-                action="store_true",
-                help="replace images even outside updates.window or with updates.strategy: "
-                "manual (security drift is fixed at any time regardless)",
             )
             p.add_argument(
                 "--rollback-on-fail",

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import (
@@ -110,20 +111,25 @@ class NullObserver:
 
 
 def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
-    """Every resource kind, in the fixed apply order: firewall, credentials, collection,
-    containers. Each prefix of that order is a safe state (the firewall first, containers last
-    so they start with their files in place). ``pull_mode``: the host converges itself (the
-    agent), so the firewall needs no management access for a controller."""
+    """Every resource kind, in the fixed apply order: firewall, credentials, secret files,
+    collection, containers, then the auto-updater report. Each prefix of that order is a safe
+    state (the firewall first, containers last so they start with their files in place).
+    ``pull_mode``: the host converges itself (the agent), so the firewall needs no management
+    access for a controller."""
     from checkpointctl.resources.collection.resource import CollectionResource
     from checkpointctl.resources.containers.resource import ContainersResource
+    from checkpointctl.resources.credentials.files import SecretFilesResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
     from checkpointctl.resources.firewall.resource import FirewallResource
+    from checkpointctl.resources.updaters import AutoUpdatersResource
 
     return (
         FirewallResource(pull_mode=pull_mode),
         CredentialsResource(),
+        SecretFilesResource(),
         CollectionResource(),
         ContainersResource(),
+        AutoUpdatersResource(),
     )
 
 
@@ -676,5 +682,5 @@ def run_fleet(
                 failure=FailureReason.HALTED if halted else None,
             )
             _audit_local(opts, ctx, result, states.get(h.name), action)
-        ordered.append(result)
+        ordered.append(with_context(result, h, states.get(h.name)))
     return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)
