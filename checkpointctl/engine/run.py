@@ -34,7 +34,8 @@ from typing import Protocol
 from checkpointctl.engine import audit as audit_mod
 from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
-from checkpointctl.engine.health import check_gate
+from checkpointctl.engine.health import check_gate, healthy_now
+from checkpointctl.engine.location_rollout import Lane, run_lanes
 from checkpointctl.engine.lock import (
     HostLock,
     LockBusyError,
@@ -76,6 +77,7 @@ from checkpointctl.model import (
     Secret,
     change_to_json,
 )
+from checkpointctl.model.locations import by_location, has_locations, min_healthy_of
 from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
 from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
@@ -604,6 +606,64 @@ def _rollback(
     return dataclasses.replace(result, findings=result.findings + tuple(found))
 
 
+def _check_location_rollout(rollout: Rollout) -> None:
+    """With locations, hosts go one at a time per location: batch options have no meaning
+    there, and an option that cannot be honoured is refused, never dropped."""
+    given = [
+        name
+        for name, used in (
+            ("--serial", rollout.serial is not None),
+            ("--canary N above 1", rollout.canary > 1),
+            ("--max-fail", rollout.max_fail is not None),
+        )
+        if used
+    ]
+    if given:
+        raise CheckpointctlError(
+            f"{', '.join(given)}: the hosts have locations, so apply goes one host at a time "
+            "per location (the first is its canary) and stops a location at its first failure"
+        )
+
+
+def _roll_locations(
+    todo: Sequence[Host],
+    states: Mapping[str, DesiredState],
+    connect: Connect,
+    kinds: Sequence[AnyResource],
+    opts: ApplyOptions,
+    owner: LockOwner,
+    ctx: audit_mod.AuditContext,
+    work: Callable[[str], HostResult],
+    roll_back: Callable[[str], None],
+) -> list[str]:
+    """Apply by location (see :mod:`engine.location_rollout`): the lanes' stop reasons."""
+    by_name = {h.name: h for h in todo}
+
+    def plan_of(name: str) -> Sequence[Change]:
+        check = _host_run(by_name[name], states[name], connect, "check", kinds, opts, owner, ctx,
+                          "drift")  # fmt: skip
+        return check.changes
+
+    def healthy(name: str) -> bool:
+        try:
+            transport = connect(by_name[name])
+        except CheckpointctlError:
+            return False
+        try:
+            return healthy_now(transport, states[name])
+        except CheckpointctlError:
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                transport.close()
+
+    lanes = [
+        Lane(location, tuple(h.name for h in hosts), min_healthy_of(hosts))
+        for location, hosts in by_location(todo).items()
+    ]
+    return run_lanes(lanes, work, plan_of, healthy, roll_back)
+
+
 def run_fleet(
     hosts: Sequence[Host],
     states: Mapping[str, DesiredState],
@@ -655,6 +715,11 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
+    if mode == "apply" and has_locations(todo):
+        _check_location_rollout(rollout_)
+        stops = _roll_locations(todo, states, connect, kinds, opts, owner, ctx, work, roll_back)
+        halted = "; ".join(stops) or None
+        plan = []  # the lanes went instead of batches
     with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)

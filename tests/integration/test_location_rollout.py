@@ -9,8 +9,9 @@ of them with containers, exercise every rule with what the lab has.
 Stories:
 - a clean newer digest under the tracked tag: ``update`` writes it, ``apply`` replaces cp-1
   then cp-2, and a poller that reads both ams hosts all along never sees both down;
-- a newer digest whose container fails its health check: the canary (cp-1) is rolled back to
-  the previous digest, the location stops naming itself, cp-2 keeps the old digest;
+- a newer digest whose container fails its health check: the canary (cp-1) keeps the previous
+  digest (its create-first replacement never let the old container go), the location stops
+  naming itself, cp-2 is not touched;
 - cp-2's checkpoint stopped by hand: the next bump would take down the last healthy checkpoint
   of ams, so the location stops before cp-1 and leaves both untouched.
 """
@@ -189,9 +190,10 @@ def test_update_then_apply_location_by_location_never_below_one_healthy_checkpoi
     capsys.readouterr()
     code, report = run(apply)
     assert code == 1
-    assert report["halted"].startswith(
-        "location ams stopped: cp-1 failed its health gate and was rolled back"
-    )
+    # the replacement is create-first: the new container never became healthy, so the old one
+    # was never stopped (what a rollback would restore is still running) and ams stops there
+    assert report["halted"].startswith("location ams stopped: cp-1 failed (container/probe: ")
+    assert "the old container keeps running" in report["halted"]
     hosts = {h["host"]: h for h in report["hosts"]}
     assert hosts["cp-2"]["status"] == "not-attempted"
     assert "location ams" in hosts["cp-2"]["error"]
