@@ -37,7 +37,13 @@ def apply_options(args: argparse.Namespace) -> Any:
         argv=("checkpointctl", *getattr(args, "command_argv", ())),
     )
     log = LocalAuditLog(args.audit_log) if args.audit_log else None
-    return ApplyOptions(lock_wait=wait, owner=owner, audit=ctx, audit_log=log)
+    return ApplyOptions(
+        lock_wait=wait,
+        owner=owner,
+        audit=ctx,
+        audit_log=log,
+        allow_image_updates=bool(getattr(args, "allow_image_updates", False)),
+    )
 
 
 def _states(args: argparse.Namespace, inventory: Any, hosts: Any) -> dict[str, Any]:

@@ -236,6 +236,33 @@ def _observer(args: argparse.Namespace) -> Any:
     return ProgressObserver()
 
 
+def _origins(text: str) -> frozenset[Any]:
+    """``--fail-on``'s value: drift classes, comma-separated; an unknown one is an error."""
+    import argparse
+
+    from checkpointctl.model.provenance import DriftOrigin
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    known = {o.value: o for o in DriftOrigin}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown class {', '.join(unknown) or repr(text)} (expected some of "
+            f"{', '.join(known)})"
+        )
+    return frozenset(known[n] for n in names)
+
+
+def _day(text: str) -> Any:
+    import argparse
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def _cmd_drift(args: argparse.Namespace) -> int:
     return _run(args, "drift")
 
@@ -335,6 +362,19 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
             )
+            p.add_argument(
+                "--fail-on",
+                type=_origins,
+                metavar="CLASSES",
+                help="exit 2 only for these classes of change, comma-separated: pending, "
+                "out-of-band, vendor-update, expired-exception (default: every change)",
+            )
+            p.add_argument(
+                "--at",
+                type=_day,
+                metavar="YYYY-MM-DD",
+                help="judge spec.exceptions' expiry as of this day (default: today)",
+            )
         if verb == "apply":
             p.add_argument(
                 "--check",
@@ -355,6 +395,12 @@ def _parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--max-fail", metavar="P%", help="halt when more than P%% of finished hosts failed"
+            )
+            p.add_argument(
+                "--allow-image-updates",
+                action="store_true",
+                help="replace images even outside updates.window or with updates.strategy: "
+                "manual (security drift is fixed at any time regardless)",
             )
             p.add_argument(
                 "--rollback-on-fail",
