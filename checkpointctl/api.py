@@ -52,6 +52,8 @@ from checkpointctl.model import (
 )
 from checkpointctl.model.health import HostHealth, fleet_json
 from checkpointctl.model.impact import Impact
+from checkpointctl.model.locations import LocationHealth, has_locations, location_health_json
+from checkpointctl.model.locations import location_health as _location_health
 from checkpointctl.model.readback import ReportFormatError, report_from_json
 from checkpointctl.policy.build import Decrypt
 from checkpointctl.policy.loader import LoadResult, load_desired
@@ -59,7 +61,7 @@ from checkpointctl.report import FORMATS, Format, render, summary_line
 from checkpointctl.report.html import render_impact_html, render_status_html
 from checkpointctl.report.impact import RENDERERS as IMPACT_RENDERERS
 from checkpointctl.report.recap import Recap, recap, recap_lines
-from checkpointctl.report.status import render_table
+from checkpointctl.report.status import render_locations, render_table
 from checkpointctl.spec import DesiredState, state_to_data
 
 DEFAULT_POLICY_PATHS: tuple[str, ...] = ("policies",)
@@ -91,6 +93,7 @@ __all__ = [
     "Inventory",
     "JSONValue",
     "LoadResult",
+    "LocationHealth",
     "NullObserver",
     "Observer",
     "PolicyError",
@@ -107,6 +110,7 @@ __all__ = [
     "drift",
     "load_inventory",
     "load_policies",
+    "location_health",
     "read_report",
     "recap",
     "recap_lines",
@@ -241,13 +245,15 @@ def drift(
     connect: Connect | None = None,
     forks: int = DEFAULT_FORKS,
     observer: Observer | None = None,
+    options: ApplyOptions | None = None,
 ) -> RunReport:
     """Read every host that has a desired state, diff, and report; changes nothing.
 
     ``report.exit_code`` is the command's: 0 in sync, 2 drift, 1 a host failed or was
     unreachable. ``observer`` is called from worker threads as hosts start and finish.
+    ``options.today`` is the day ``spec.exceptions`` are judged on (``drift --at``).
     """
-    return _run("drift", hosts, states, limit, connect, forks, observer)
+    return _run("drift", hosts, states, limit, connect, forks, observer, None, options)
 
 
 def check(
@@ -258,9 +264,10 @@ def check(
     connect: Connect | None = None,
     forks: int = DEFAULT_FORKS,
     observer: Observer | None = None,
+    options: ApplyOptions | None = None,
 ) -> RunReport:
     """What :func:`apply` would do (``apply --check``): a plan worded as a preview."""
-    return _run("check", hosts, states, limit, connect, forks, observer)
+    return _run("check", hosts, states, limit, connect, forks, observer, None, options)
 
 
 def apply(
@@ -326,6 +333,14 @@ def status(
     return read_fleet(_selected(hosts, limit), desired, connect or _default_connect(), forks=forks)
 
 
+def location_health(hosts: Sequence[Host], healths: Sequence[HostHealth]) -> list[LocationHealth]:
+    """Health per location (inventory ``location``, ``min_healthy``); empty when no host has a
+    location."""
+    if not has_locations(hosts):
+        return []
+    return _location_health(hosts, {h.host: h for h in healths})
+
+
 def status_exit_code(hosts: Sequence[HostHealth]) -> int:
     """The command's exit code for ``status``: 0 when every host is healthy, else 1."""
     return _status_exit_code(hosts)
@@ -345,14 +360,19 @@ def render_status(
     *,
     color: bool = False,
     width: int = 200,
+    locations: Sequence[LocationHealth] = (),
 ) -> str:
-    """Fleet health as a ``text`` table (``width`` columns), ``json`` or an ``html`` page."""
+    """Fleet health as a ``text`` table (``width`` columns), ``json`` or an ``html`` page;
+    ``locations`` (:func:`location_health`) adds health per location to text and json."""
     if fmt == "json":
-        return json.dumps(fleet_json(hosts), indent=2, sort_keys=True) + "\n"
+        doc = fleet_json(hosts)
+        if locations:
+            doc["locations"] = [location_health_json(loc) for loc in locations]
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
     if fmt == "html":
         return render_status_html(hosts)
     if fmt == "text":
-        return render_table(hosts, color=color, width=width)
+        return render_table(hosts, color=color, width=width) + render_locations(locations)
     raise ValueError(f"status has no {fmt!r} format (text, json or html)")
 
 

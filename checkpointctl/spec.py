@@ -17,6 +17,7 @@ from typing import Literal
 
 from checkpointctl.errors import Location
 from checkpointctl.model import REDACTED, Secret
+from checkpointctl.model.provenance import ExceptionNote
 
 CHECKPOINT_ROOT = "/etc/checkpoint"
 STATE_DIR = "/var/lib/checkpointctl"
@@ -326,6 +327,15 @@ class CollectionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdatesSpec:
+    """When apply may change images (see ``engine.updates``): the strategy and a window."""
+
+    strategy: Literal["gitops", "manual"] = "gitops"
+    window: str | None = None
+    """``Mon-Fri 02:00-05:00 Europe/Amsterdam`` (``policy.window``), checked by lint."""
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSpec:
     require_healthy: bool = True
     timeout: float = 60.0
@@ -353,8 +363,11 @@ class DesiredState:
     collection: tuple[CollectionSpec, ...] = ()
     secret_files: tuple[SecretFileSpec, ...] = ()
     registries: RegistriesSpec = RegistriesSpec()
+    updates: UpdatesSpec = UpdatesSpec()
     health: HealthSpec = HealthSpec()
     policies: tuple[str, ...] = ()
+    exceptions: tuple[ExceptionNote, ...] = ()
+    """Known differences drift accepts until they expire (``spec.exceptions``)."""
     waivers: tuple[WaiverSpec, ...] = ()
     sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     scan_verdicts: Mapping[str, tuple[bool, str]] = field(

@@ -38,7 +38,13 @@ def apply_options(args: argparse.Namespace) -> Any:
         argv=("checkpointctl", *getattr(args, "command_argv", ())),
     )
     log = LocalAuditLog(args.audit_log) if args.audit_log else None
-    return ApplyOptions(lock_wait=wait, owner=owner, audit=ctx, audit_log=log)
+    return ApplyOptions(
+        lock_wait=wait,
+        owner=owner,
+        audit=ctx,
+        audit_log=log,
+        allow_image_updates=bool(getattr(args, "allow_image_updates", False)),
+    )
 
 
 def _states(args: argparse.Namespace, inventory: Any, hosts: Any) -> dict[str, Any]:
@@ -80,12 +86,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
         hosts = tuple(h for h in hosts if h.name not in {p.host for p in pulls})
     states = _states(args, inventory, hosts)
     healths = api.status(hosts, states, forks=args.forks) if hosts else []
+    locations = api.location_health(hosts, healths)
     tty = sys.stdout.isatty() and not args.output
     fmt: api.StatusFormat = args.format or ("text" if tty else "json")
     color = fmt == "text" and tty and "NO_COLOR" not in os.environ
     width = os.get_terminal_size().columns if tty else 200
     if pulls is None:
-        _write(api.render_status(healths, fmt, color=color, width=width), args.output)
+        text = api.render_status(healths, fmt, color=color, width=width, locations=locations)
+        _write(text, args.output)
         return api.status_exit_code(healths)
     pulls_ok = all(p.healthy for p in pulls)
     if fmt == "json":

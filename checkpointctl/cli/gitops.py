@@ -1,7 +1,8 @@
-"""Verbs for the Git repository of policies: ``impact``, ``pin`` and ``completion``.
+"""Verbs for the Git repository of policies: ``impact``, ``pin``, ``update`` and ``completion``.
 
-``impact`` and ``pin`` never touch a host; ``impact`` is informational (exit 0 with or without
-changes, 1 on error), ``pin --check`` is a gate (exit 1 when an image is behind its tag).
+``impact``, ``pin`` and ``update`` never touch a host; ``impact`` is informational (exit 0 with
+or without changes, 1 on error), ``pin --check`` is a gate (exit 1 when an image is behind its
+tag), ``update`` tells CI nothing new (0), bumped (2) or blocked (1).
 """
 
 from __future__ import annotations
@@ -89,6 +90,36 @@ def _cmd_pin(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _cmd_update(args: argparse.Namespace) -> int:
+    from checkpointctl.cli.common import DEFAULT_PATHS, write_output
+    from checkpointctl.gitops.registry import RegistryClient, insecure_from_env
+    from checkpointctl.gitops.update import Fleet, update_paths
+    from checkpointctl.report.update import item_line, render_markdown, summary_line
+
+    paths = list(args.paths or DEFAULT_PATHS)
+    fleet = None
+    if args.inventory:
+        from checkpointctl.cli.common import inventory_of
+        from checkpointctl.errors import PolicyError
+        from checkpointctl.policy.loader import load_desired
+
+        inventory = inventory_of(args)
+        loaded = load_desired(paths, inventory)
+        if loaded.errors:
+            raise PolicyError(loaded.errors)
+        fleet = Fleet(inventory.hosts, loaded.states)
+    client = RegistryClient(insecure_from_env(args.insecure_registry or ()), timeout=args.timeout)
+    report = update_paths(paths, client, check=args.check, fleet=fleet, today=args.at)
+    for item in report.items:
+        sys.stdout.write(item_line(item, report.check) + "\n")
+    for problem in report.problems:
+        sys.stderr.write(f"checkpointctl: error: {problem}\n")
+    (sys.stdout if report.exit_code != 1 else sys.stderr).write(summary_line(report) + "\n")
+    if args.summary:
+        write_output(render_markdown(report), args.summary)
+    return report.exit_code
+
+
 def _cmd_completion(args: argparse.Namespace) -> int:
     from checkpointctl.cli.common import write_output
     from checkpointctl.cli.completion import SCRIPTS, describe
@@ -98,7 +129,7 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add ``impact``, ``pin`` and ``completion`` to the ``checkpointctl`` parser."""
+    """Add ``impact``, ``pin``, ``update`` and ``completion`` to the ``checkpointctl`` parser."""
     from checkpointctl.cli.common import add_inventory_options
 
     p = sub.add_parser(
@@ -159,6 +190,44 @@ def register(sub: Any) -> None:
         "--timeout", type=float, default=15.0, metavar="SECONDS", help="per registry request (15)"
     )
     p.set_defaults(func=_cmd_pin)
+
+    p = sub.add_parser(
+        "update",
+        help="follow tracked tags: newer digest, manifest, scan, written into the policy",
+        description="For each container with `track: TAG` or `track: RANGE` (semver, e.g. ^1.4), "
+        "ask the registry for the digest it points at; for a newer one fetch its manifest, scan "
+        "it (a report in the scan reports folder, or trivy/grype when installed) and judge it by "
+        "the policy's scan gate and allow-list. A digest that passes is written into the policy "
+        "in place (comments kept); one that fails is never written. Exit 0 nothing new, 2 "
+        "bumped, 1 blocked or error.",
+    )
+    p.add_argument(
+        "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
+    )
+    add_inventory_options(
+        p, help_text="name the hosts each bump reaches, by location, and their scan gates"
+    )
+    p.add_argument("--check", action="store_true", help="only report; write nothing")
+    p.add_argument(
+        "--summary", metavar="FILE", help="write a Markdown summary (a pull request's body)"
+    )
+    p.add_argument(
+        "--at",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="judge allow-list expiries as of this day (default: today)",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        metavar="HOST:PORT",
+        help="a registry to reach over plain HTTP (repeatable; also "
+        "$CHECKPOINTCTL_INSECURE_REGISTRIES)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=15.0, metavar="SECONDS", help="per registry request (15)"
+    )
+    p.set_defaults(func=_cmd_update)
 
     p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
     p.add_argument("shell", choices=["bash", "zsh"])

@@ -160,8 +160,18 @@ def _run_loaded(
             if options.audit_log is not None and options.audit_log.error:
                 warn(f"warning: {options.audit_log.error}")
         else:
+            from checkpointctl.engine.run import ApplyOptions
+
             run = api.check if mode == "check" else api.drift
-            report = run(hosts, result, connect=connect, forks=args.forks, observer=observer)
+            at = ApplyOptions(today=args.at) if getattr(args, "at", None) else None
+            report = run(
+                hosts, result, connect=connect, forks=args.forks, observer=observer, options=at
+            )
+            fail_on = getattr(args, "fail_on", None)
+            if fail_on is not None:
+                import dataclasses
+
+                report = dataclasses.replace(report, fail_on=fail_on)
     finally:
         if observer is not None:
             observer.close()
@@ -231,6 +241,33 @@ def _observer(args: argparse.Namespace) -> Any:
     except ImportError:
         return None
     return ProgressObserver()
+
+
+def _origins(text: str) -> frozenset[Any]:
+    """``--fail-on``'s value: drift classes, comma-separated; an unknown one is an error."""
+    import argparse
+
+    from checkpointctl.model.provenance import DriftOrigin
+
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    known = {o.value: o for o in DriftOrigin}
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown class {', '.join(unknown) or repr(text)} (expected some of "
+            f"{', '.join(known)})"
+        )
+    return frozenset(known[n] for n in names)
+
+
+def _day(text: str) -> Any:
+    import argparse
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
@@ -333,6 +370,19 @@ def _parser() -> argparse.ArgumentParser:
                 "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
             )
             p.add_argument(
+                "--fail-on",
+                type=_origins,
+                metavar="CLASSES",
+                help="exit 2 only for these classes of change, comma-separated: pending, "
+                "out-of-band, vendor-update, expired-exception (default: every change)",
+            )
+            p.add_argument(
+                "--at",
+                type=_day,
+                metavar="YYYY-MM-DD",
+                help="judge spec.exceptions' expiry as of this day (default: today)",
+            )
+            p.add_argument(
                 "--shard",
                 metavar="I/N",
                 help="read only shard I of N (hosts split by a hash of their name; "
@@ -358,6 +408,12 @@ def _parser() -> argparse.ArgumentParser:
             )
             p.add_argument(
                 "--max-fail", metavar="P%", help="halt when more than P%% of finished hosts failed"
+            )
+            p.add_argument(
+                "--allow-image-updates",
+                action="store_true",
+                help="replace images even outside updates.window or with updates.strategy: "
+                "manual (security drift is fixed at any time regardless)",
             )
             p.add_argument(
                 "--rollback-on-fail",

@@ -128,10 +128,21 @@ def check_gate(
         sleep(POLL_SECONDS)
 
 
+def healthy_now(transport: Transport, desired: DesiredState) -> bool:
+    """Whether the host's wanted containers pass the gate right now (no waiting): what a
+    location-aware rollout asks of a location's other hosts before taking one down."""
+    names = [c.name for c in desired.containers]
+    if not names:
+        return True
+    states = read_health(transport.docker().api, names)
+    return not gate_problems(states, desired.health.require_healthy)
+
+
 __all__ = [
     "ContainerHealth",
     "check_gate",
     "gate_problems",
+    "healthy_now",
     "parse_health",
     "read_health",
     "settling",

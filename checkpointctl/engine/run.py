@@ -28,13 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
 from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
-from checkpointctl.engine.health import check_gate
+from checkpointctl.engine.health import check_gate, healthy_now
+from checkpointctl.engine.location_rollout import Lane, run_lanes
 from checkpointctl.engine.lock import (
     HostLock,
     LockBusyError,
@@ -44,6 +45,7 @@ from checkpointctl.engine.lock import (
     LockPaths,
     acquire,
 )
+from checkpointctl.engine.provenance import accepted_in_full, classify_on_host, fingerprints
 from checkpointctl.engine.rollback import (
     CONTAINER_KIND,
     OnlyAddresses,
@@ -51,6 +53,7 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
+from checkpointctl.engine.updates import held_findings, image_hold, replaces_image
 from checkpointctl.engine.waivers import waiver_findings
 from checkpointctl.errors import (
     CheckpointctlError,
@@ -74,6 +77,7 @@ from checkpointctl.model import (
     Secret,
     change_to_json,
 )
+from checkpointctl.model.locations import by_location, has_locations, min_healthy_of
 from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
 from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
@@ -158,6 +162,12 @@ class ApplyOptions:
     health_gate: bool = True
     state_dir: str = STATE_DIR
     """Where on each host the lock, its owner, ``last-apply.json`` and ``audit.jsonl`` live."""
+    today: date | None = None
+    """The day ``spec.exceptions`` are judged on (drift ``--at``); None: today."""
+    allow_image_updates: bool = False
+    """``apply --allow-image-updates``: replace images whatever ``updates.*`` say."""
+    now: datetime | None = None
+    """The instant ``updates.window`` is judged at; None: the clock."""
 
     @property
     def lock_paths(self) -> LockPaths:
@@ -259,6 +269,7 @@ def record_doc(
         "policy_revision": ctx.revision,
         "policies": policies,
         "applied": applied,
+        "desired": fingerprints(desired),
     }
 
 
@@ -312,8 +323,13 @@ def _converge(
     desired: DesiredState,
     mode: RunMode,
     resources: Sequence[AnyResource],
+    hold: str | None = None,
+    today: date | None = None,
 ) -> HostResult:
-    """Plan, and in apply mode apply and verify, over an open (and locked) connection."""
+    """Plan, and in apply mode apply and verify, over an open (and locked) connection.
+
+    With ``hold`` (see :mod:`engine.updates`), container changes that replace an image are
+    left alone, said so in a finding, and not expected to have converged."""
     plan = _plan(transport, desired, resources)
     run.checked = tuple(k.kind for k in plan)
     run.changes = tuple(c for k in plan for c in k.plain)
@@ -323,15 +339,28 @@ def _converge(
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:
         return run.result(HostStatus.IN_SYNC)
+    held = [c for c in run.changes if hold and replaces_image(c)]
+    if hold and held:
+        run.findings.extend(held_findings(held, hold))
+    accepted = accepted_in_full(run.changes, desired.exceptions, today or datetime.now(UTC).date())
+    run.findings.extend(
+        Finding(c.address, "left alone: spec.exceptions accept this difference", "info")
+        for c in accepted
+    )
+    waiting = {c.address for c in held} | {c.address for c in accepted}
     for kind_plan in plan:
         for bound in kind_plan.changes:
+            if bound.change.address in waiting:
+                continue
             run.current = bound.change
             bound.apply(transport)
             run.applied.append(bound.change)
     run.current = None
     changed = {k.kind for k in plan if k.changes}
     touched = [r for r in resources if r.kind in changed]
-    left = [c for k in _plan(transport, desired, touched) for c in k.plain]
+    left = [
+        c for k in _plan(transport, desired, touched) for c in k.plain if c.address not in waiting
+    ]
     if left:
         detail = "; ".join(
             f"{c.address} ({', '.join(f.path for f in c.fields) or c.action.name_in_report})"
@@ -469,7 +498,15 @@ def _host_run(
                 lock.lend_shell()  # reads, changes and checks run in the held shell
                 notes.extend(lock.notes)
                 run.findings.extend(lock_findings(lock.notes))
-            result = _converge(run, transport, desired, mode, resources)
+            hold = None
+            if action == "apply":
+                at = options.now or datetime.now(UTC)
+                hold = image_hold(desired, at, allowed=options.allow_image_updates)
+            result = _converge(run, transport, desired, mode, resources, hold, options.today)
+            if mode != "apply":
+                today = options.today or datetime.now(UTC).date()
+                record = options.lock_paths.record
+                result = classify_on_host(result, transport, desired, record, today)
         except Exception as exc:
             result = _failure(run, exc, desired)
         line = None
@@ -569,6 +606,64 @@ def _rollback(
     return dataclasses.replace(result, findings=result.findings + tuple(found))
 
 
+def _check_location_rollout(rollout: Rollout) -> None:
+    """With locations, hosts go one at a time per location: batch options have no meaning
+    there, and an option that cannot be honoured is refused, never dropped."""
+    given = [
+        name
+        for name, used in (
+            ("--serial", rollout.serial is not None),
+            ("--canary N above 1", rollout.canary > 1),
+            ("--max-fail", rollout.max_fail is not None),
+        )
+        if used
+    ]
+    if given:
+        raise CheckpointctlError(
+            f"{', '.join(given)}: the hosts have locations, so apply goes one host at a time "
+            "per location (the first is its canary) and stops a location at its first failure"
+        )
+
+
+def _roll_locations(
+    todo: Sequence[Host],
+    states: Mapping[str, DesiredState],
+    connect: Connect,
+    kinds: Sequence[AnyResource],
+    opts: ApplyOptions,
+    owner: LockOwner,
+    ctx: audit_mod.AuditContext,
+    work: Callable[[str], HostResult],
+    roll_back: Callable[[str], None],
+) -> list[str]:
+    """Apply by location (see :mod:`engine.location_rollout`): the lanes' stop reasons."""
+    by_name = {h.name: h for h in todo}
+
+    def plan_of(name: str) -> Sequence[Change]:
+        check = _host_run(by_name[name], states[name], connect, "check", kinds, opts, owner, ctx,
+                          "drift")  # fmt: skip
+        return check.changes
+
+    def healthy(name: str) -> bool:
+        try:
+            transport = connect(by_name[name])
+        except CheckpointctlError:
+            return False
+        try:
+            return healthy_now(transport, states[name])
+        except CheckpointctlError:
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                transport.close()
+
+    lanes = [
+        Lane(location, tuple(h.name for h in hosts), min_healthy_of(hosts))
+        for location, hosts in by_location(todo).items()
+    ]
+    return run_lanes(lanes, work, plan_of, healthy, roll_back)
+
+
 def run_fleet(
     hosts: Sequence[Host],
     states: Mapping[str, DesiredState],
@@ -620,6 +715,11 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
+    if mode == "apply" and has_locations(todo):
+        _check_location_rollout(rollout_)
+        stops = _roll_locations(todo, states, connect, kinds, opts, owner, ctx, work, roll_back)
+        halted = "; ".join(stops) or None
+        plan = []  # the lanes went instead of batches
     with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)

@@ -342,3 +342,66 @@ class RegistryClient:
             raise RegistryError(f"{ref}: registry answered {resp.status}")
         self._cache[key] = digest
         return digest
+
+    def tags(self, ref: ImageReference) -> list[str]:
+        """Every tag of ``ref``'s repository (``GET /v2/<name>/tags/list``, following ``Link``
+        pages), for ``track`` ranges that pick the newest release."""
+        url: str | None = f"{self.base_url(ref)}/v2/{ref.path}/tags/list?n=1000"
+        out: list[str] = []
+        for _ in range(MAX_TAG_PAGES):
+            if url is None:
+                return out
+            resp = self._authorized("GET", url, ref)
+            if resp.status == 404:
+                raise RegistryError(f"{ref.name}: repository not found on {ref.registry}")
+            if resp.status != 200:
+                raise RegistryError(f"{ref.name}: tag list answered {resp.status}")
+            try:
+                listed = json.loads(resp.body).get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{ref.name}: the tag list is not JSON") from None
+            out.extend(str(t) for t in listed if isinstance(t, str))
+            url = _next_page(url, resp.headers.get("Link", ""))
+        raise RegistryError(f"{ref.name}: more than {MAX_TAG_PAGES} pages of tags")
+
+    def manifest(self, ref: ImageReference, digest: str) -> Manifest:
+        """The manifest ``digest`` names in ``ref``'s repository, checked against the digest.
+
+        The scan and the rollout are about exactly this manifest: a registry that answered with
+        other bytes (a proxy rewriting, a tag moved between resolve and fetch) is refused.
+        """
+        url = f"{self.base_url(ref)}/v2/{ref.path}/manifests/{digest}"
+        resp = self._authorized("GET", url, ref)
+        if resp.status != 200:
+            raise RegistryError(f"{ref.name}@{digest}: manifest answered {resp.status}")
+        actual = "sha256:" + hashlib.sha256(resp.body).hexdigest()
+        if actual != digest:
+            raise RegistryError(f"{ref.name}@{digest}: the manifest's content hashes to {actual}")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            declared = json.loads(resp.body).get("mediaType")
+        except (ValueError, AttributeError):
+            raise RegistryError(f"{ref.name}@{digest}: the manifest is not JSON") from None
+        return Manifest(digest, str(declared or media_type), len(resp.body))
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A fetched, digest-checked manifest: what a bump rolls out."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+MAX_TAG_PAGES = 20
+_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+def _next_page(url: str, link: str) -> str | None:
+    """The next page of a paginated list from its ``Link`` header (same host only)."""
+    m = _LINK_RE.search(link)
+    if not m:
+        return None
+    target = urllib.parse.urljoin(url, m.group(1))
+    return target if _host(target) == _host(url) else None

@@ -45,6 +45,8 @@ class ImageSite:
     """None for plain scalars, ``'`` or ``"`` for quoted ones, ``|``/``>`` for blocks."""
     pin: bool
     """Whether the container says ``pin: true`` next to the image."""
+    track: str | None = None
+    """The container's ``track`` (a tag or a semver range ``update`` follows), when written."""
 
     @property
     def templated(self) -> bool:
@@ -99,6 +101,7 @@ def find_images(text: str) -> list[ImageSite]:
             if not isinstance(image, yaml.ScalarNode) or image.tag != _STR_TAG:
                 continue
             name = _get(item, "name")
+            track = _get(item, "track")
             out.append(
                 ImageSite(
                     document=d,
@@ -111,6 +114,7 @@ def find_images(text: str) -> list[ImageSite]:
                     col=image.start_mark.column + 1,
                     style=image.style or None,
                     pin=_is_true(_get(item, "pin")),
+                    track=str(track.value) if isinstance(track, yaml.ScalarNode) else None,
                 )
             )
     return out

@@ -17,11 +17,14 @@ from enum import StrEnum
 from typing import Generic, Literal, TypeAlias, TypeVar
 
 from checkpointctl.errors import Location as Location  # re-exported: where a Change came from
+from checkpointctl.model.provenance import AcceptedDifference, DriftOrigin, ExceptionNote, LastApply
 
 FORMAT_VERSION = "1.2"
 """1.1 added ``replace_order`` to the changes whose action is ``replace`` and ``command`` to a
 host whose run ended on a failing command; 1.2 added ``checked`` (the resource kinds read) to a
-host, so a report rebuilt from its JSON (``report merge``) renders as the original did."""
+host, so a report rebuilt from its JSON (``report merge``) renders as the original did, and
+``origin`` and ``exception`` to a drifted change, ``accepted`` and ``last_apply`` to a host and
+``fail_on`` to a drift report (who changed what)."""
 REDACTED = "<sensitive>"
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -235,6 +238,10 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     reason: str = ""
     source: Location | None = None
+    origin: DriftOrigin | None = None
+    """Who changed what (drift and check only): None when not classified."""
+    exception: ExceptionNote | None = None
+    """The expired exception that accepted this difference (origin ``expired-exception``)."""
 
     @property
     def kind(self) -> str:
@@ -380,6 +387,10 @@ class HostResult:
     when not empty."""
     command: CommandFailure | None = None
     """The command whose failure failed the host, if that is what did."""
+    accepted: tuple[AcceptedDifference, ...] = ()
+    """Differences an unexpired ``spec.exceptions`` entry accepts (not in ``changes``)."""
+    last_apply: LastApply | None = None
+    """The host's last apply record, when drift read it (to show beside out-of-band changes)."""
     location: str | None = None
     """Where the host stands (its inventory ``location`` variable, else ``region``), so
     reports can group hosts by site; None when the inventory says nothing."""
@@ -402,6 +413,12 @@ class RunReport:
     hosts: tuple[HostResult, ...]
     halted: str | None = None
     format_version: str = FORMAT_VERSION
+    fail_on: frozenset[DriftOrigin] | None = None
+    """``drift --fail-on``: the classes of change that make drift exit 2 (None: every change)."""
+
+    def fails(self, change: Change) -> bool:
+        """Whether ``change`` counts for the exit code (an unclassified change always does)."""
+        return self.fail_on is None or change.origin is None or change.origin in self.fail_on
 
     @property
     def exit_code(self) -> int:
@@ -410,7 +427,8 @@ class RunReport:
         if any(h.status in bad for h in self.hosts) or self.halted:
             return 1
         if self.mode in ("drift", "check") and any(
-            h.changes or any(f.severity == "error" for f in h.findings) for h in self.hosts
+            any(self.fails(c) for c in h.changes) or any(f.severity == "error" for f in h.findings)
+            for h in self.hosts
         ):
             return 2
         return 0
@@ -446,7 +464,32 @@ def change_to_json(change: Change) -> dict[str, JSONValue]:
     order = change.action.replace_order
     if order is not None:
         out["replace_order"] = order.value
+    if change.origin is not None:
+        out["origin"] = change.origin.value
+    if change.exception is not None:
+        out["exception"] = exception_to_json(change.exception)
     return out
+
+
+def exception_to_json(note: ExceptionNote) -> dict[str, JSONValue]:
+    return {
+        "resource": note.resource,
+        "field": note.field,
+        "reason": note.reason,
+        "owner": note.owner,
+        "expires": note.expires.isoformat(),
+        "source": note.source or None,
+    }
+
+
+def last_apply_to_json(record: LastApply) -> dict[str, JSONValue]:
+    return {
+        "time": record.time,
+        "who": record.who,
+        "result": record.result,
+        "run": record.run,
+        "policy_revision": record.policy_revision,
+    }
 
 
 def host_to_json(result: HostResult) -> dict[str, JSONValue]:
@@ -472,6 +515,17 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
             "exit_status": result.command.exit_status,
             "stderr": result.command.stderr,
         }
+    if result.accepted:
+        doc["accepted"] = [
+            {
+                "address": a.address,
+                "fields": list(a.fields),
+                "exception": exception_to_json(a.exception),
+            }
+            for a in result.accepted
+        ]
+    if result.last_apply is not None:
+        doc["last_apply"] = last_apply_to_json(result.last_apply)
     # optional: left out when unknown, so reports without them keep their exact bytes
     if result.location is not None:
         doc["location"] = result.location
@@ -489,7 +543,7 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
 
 def report_to_json(report: RunReport) -> dict[str, JSONValue]:
     """The versioned JSON form of a run (minor versions add fields, major versions break)."""
-    return {
+    doc: dict[str, JSONValue] = {
         "format_version": report.format_version,
         "mode": report.mode,
         "exit_code": report.exit_code,
@@ -497,3 +551,6 @@ def report_to_json(report: RunReport) -> dict[str, JSONValue]:
         "summary": dict(report.counts()),
         "hosts": [host_to_json(h) for h in report.hosts],
     }
+    if report.fail_on is not None:
+        doc["fail_on"] = [o.value for o in DriftOrigin if o in report.fail_on]
+    return doc

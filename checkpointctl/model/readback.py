@@ -10,6 +10,7 @@ exactly as before.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Literal, cast
 
 from checkpointctl.errors import CheckpointctlError, Location
@@ -29,6 +30,7 @@ from checkpointctl.model import (
     RunReport,
     Secret,
 )
+from checkpointctl.model.provenance import AcceptedDifference, DriftOrigin, ExceptionNote, LastApply
 
 _MODES: tuple[RunMode, ...] = ("drift", "apply", "check")
 _SEVERITIES = ("info", "warning", "error")
@@ -113,7 +115,69 @@ def _change(doc: Mapping[str, JSONValue], where: str) -> Change:
         fields=fields,
         reason=_str(doc.get("reason", ""), f"{where}.reason"),
         source=_location(_opt_str(doc.get("source"), f"{where}.source")),
+        origin=_origin(doc.get("origin"), f"{where}.origin"),
+        exception=_exception(doc.get("exception"), f"{where}.exception"),
     )
+
+
+def _origin(value: JSONValue, where: str) -> DriftOrigin | None:
+    if value is None:
+        return None
+    try:
+        return DriftOrigin(_str(value, where))
+    except ValueError:
+        raise ReportFormatError(f"{where}: unknown class {value!r}") from None
+
+
+def _exception(value: JSONValue, where: str) -> ExceptionNote | None:
+    if value is None:
+        return None
+    doc = _obj(value, where)
+    expires = _str(doc.get("expires"), f"{where}.expires")
+    try:
+        day = date.fromisoformat(expires)
+    except ValueError:
+        raise ReportFormatError(f"{where}.expires: {expires!r} is not a date") from None
+    return ExceptionNote(
+        resource=_str(doc.get("resource"), f"{where}.resource"),
+        field=_str(doc.get("field"), f"{where}.field"),
+        reason=_str(doc.get("reason"), f"{where}.reason"),
+        owner=_str(doc.get("owner"), f"{where}.owner"),
+        expires=day,
+        source=_opt_str(doc.get("source"), f"{where}.source") or "",
+    )
+
+
+def _last_apply(value: JSONValue, where: str) -> LastApply | None:
+    if value is None:
+        return None
+    doc = _obj(value, where)
+    return LastApply(
+        time=_str(doc.get("time"), f"{where}.time"),
+        who=_str(doc.get("who"), f"{where}.who"),
+        result=_str(doc.get("result"), f"{where}.result"),
+        run=_opt_str(doc.get("run"), f"{where}.run"),
+        policy_revision=_opt_str(doc.get("policy_revision"), f"{where}.policy_revision"),
+    )
+
+
+def _accepted(doc: Mapping[str, JSONValue], where: str) -> AcceptedDifference:
+    note = _exception(doc.get("exception"), f"{where}.exception")
+    if note is None:
+        raise ReportFormatError(f"{where}.exception: missing")
+    fields = _list(doc.get("fields", []), f"{where}.fields")
+    return AcceptedDifference(
+        _str(doc.get("address"), f"{where}.address"),
+        tuple(_str(f, f"{where}.fields") for f in fields),
+        note,
+    )
+
+
+def _fail_on(doc: Mapping[str, JSONValue]) -> frozenset[DriftOrigin] | None:
+    if "fail_on" not in doc:
+        return None
+    found = (_origin(v, f"fail_on[{i}]") for i, v in enumerate(_list(doc["fail_on"], "fail_on")))
+    return frozenset(o for o in found if o is not None)
 
 
 def _finding(doc: Mapping[str, JSONValue], where: str) -> Finding:
@@ -171,6 +235,8 @@ def _host(doc: Mapping[str, JSONValue], where: str) -> HostResult:
         data_collection=tuple(
             _collection(c, f"{where}.data_collection[{i}]") for i, c in items("data_collection")
         ),
+        accepted=tuple(_accepted(a, f"{where}.accepted[{i}]") for i, a in items("accepted")),
+        last_apply=_last_apply(doc.get("last_apply"), f"{where}.last_apply"),
     )
 
 
@@ -193,4 +259,5 @@ def report_from_json(document: JSONValue) -> RunReport:
         hosts=tuple(_host(_obj(h, f"hosts[{i}]"), f"hosts[{i}]") for i, h in enumerate(hosts)),
         halted=_opt_str(doc.get("halted"), "halted"),
         format_version=version,
+        fail_on=_fail_on(doc),
     )

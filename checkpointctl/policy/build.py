@@ -20,6 +20,7 @@ from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
 from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VAULT_PATHS, VENDOR
+from checkpointctl.policy.exceptions import build_exceptions
 from checkpointctl.policy.lint import split_image
 from checkpointctl.policy.secret_files import build_secret_file, secret_file_digest_input
 from checkpointctl.spec import (
@@ -43,6 +44,7 @@ from checkpointctl.spec import (
     ScanGate,
     SecretFileSpec,
     TrustedRegistry,
+    UpdatesSpec,
     WaiverSpec,
     config_digest,
     normalise_device,
@@ -367,6 +369,7 @@ def build_state(
     regs = spec.get("registries") or {}
     scan = regs.get("scan") or {}
     health = spec.get("health") or {}
+    updates = spec.get("updates") or {}
     return DesiredState(
         host=host,
         containers=tuple(containers),
@@ -394,11 +397,15 @@ def build_state(
                 ),
             ),
         ),
+        updates=UpdatesSpec(
+            strategy=updates.get("strategy", "gitops"), window=updates.get("window")
+        ),
         health=HealthSpec(
             require_healthy=bool(health.get("require_healthy", True)),
             timeout=seconds(health.get("timeout"), 60.0),
         ),
         policies=policies,
+        exceptions=build_exceptions(spec, sources),
         waivers=_waivers(spec, sources),
         sources=dict(sources),
     )

@@ -52,7 +52,8 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "selector.hosts": ("checkpointctl.policy.policy_file:Selector.matches",),
     "selector.labels": ("checkpointctl.policy.policy_file:Selector.matches",),
     "priority": (
-        "checkpointctl.policy.loader:load_policies", "checkpointctl.policy.layering:merge",
+        "checkpointctl.policy.loader:load_policies",
+        "checkpointctl.policy.layering:merge",
     ),
     "spec": ("checkpointctl.policy.loader:load_desired",),
     # registries: trust and the scan gate
@@ -62,39 +63,55 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.registries.trusted.prefix": (_BUILD, "checkpointctl.spec:TrustedRegistry.allows"),
     "spec.registries.scan": (_BUILD, "checkpointctl.resources.containers.images:gate_problem"),
     "spec.registries.scan.required": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_problem",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_problem",
     ),
     "spec.registries.scan.max_severity": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_verdict",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.reports": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_problem",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_problem",
     ),
     "spec.registries.scan.allow": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_verdict",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.id": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_verdict",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.reason": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_verdict",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.owner": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_verdict",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.expires": (
-        _BUILD, "checkpointctl.resources.containers.images:gate_verdict",
+        _BUILD,
+        "checkpointctl.resources.containers.images:gate_verdict",
     ),
     # containers
     "spec.containers": (_BUILD, "checkpointctl.resources.containers.diff:diff_containers"),
     "spec.containers.name": (
-        _BUILD, _CREATE, "checkpointctl.resources.containers.diff:plan_container",
+        _BUILD,
+        _CREATE,
+        "checkpointctl.resources.containers.diff:plan_container",
     ),
     "spec.containers.image": _container("image"),
     "spec.containers.pin": ("checkpointctl.gitops.yamlsplice:find_images",),
+    "spec.containers.track": (
+        "checkpointctl.gitops.yamlsplice:find_images",
+        "checkpointctl.gitops.update:_examine",
+    ),
     "spec.containers.command": _container("command"),
     "spec.containers.env": (
-        _BUILD, _CREATE, "checkpointctl.resources.containers.diff:_env_changes",
+        _BUILD,
+        _CREATE,
+        "checkpointctl.resources.containers.diff:_env_changes",
     ),
     "spec.containers.user": _container("user"),
     "spec.containers.read_only": _container("read_only"),
@@ -111,47 +128,64 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.containers.devices": _container("devices"),
     "spec.containers.sysctls": _container("sysctls"),
     "spec.containers.mounts": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_mounts", f"{_DRIFT}#mounts",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_mounts",
+        f"{_DRIFT}#mounts",
     ),
     "spec.containers.mounts.source": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_mounts",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_mounts",
     ),
     "spec.containers.mounts.target": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_mounts",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_mounts",
     ),
     "spec.containers.mounts.read_only": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_mounts",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_mounts",
     ),
     "spec.containers.tmpfs": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_tmpfs", f"{_DRIFT}#tmpfs",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_tmpfs",
+        f"{_DRIFT}#tmpfs",
     ),
     "spec.containers.resources": (_BUILD, f"{_CREATE}#limits", f"{_DRIFT}#limits"),
     "spec.containers.resources.memory": _container("memory"),
     "spec.containers.resources.cpus": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_nano_cpus", f"{_DRIFT}#cpus",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_nano_cpus",
+        f"{_DRIFT}#cpus",
     ),
     "spec.containers.resources.pids": _container("pids"),
     "spec.containers.restart": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_restart", f"{_DRIFT}#restart",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_restart",
+        f"{_DRIFT}#restart",
     ),
     "spec.containers.healthcheck": _container("healthcheck"),
     "spec.containers.healthcheck.test": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_healthcheck",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_healthcheck",
     ),
     "spec.containers.healthcheck.interval": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_healthcheck",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_healthcheck",
     ),
     "spec.containers.healthcheck.timeout": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_healthcheck",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_healthcheck",
     ),
     "spec.containers.healthcheck.retries": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_healthcheck",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_healthcheck",
     ),
     "spec.containers.healthcheck.start_period": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_healthcheck",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_healthcheck",
     ),
     "spec.containers.labels": (
-        _BUILD, "checkpointctl.resources.containers.compile:desired_labels",
+        _BUILD,
+        "checkpointctl.resources.containers.compile:desired_labels",
     ),
     "spec.containers.data_collection": (_BUILD,),
     "spec.containers.data_collection.profile": (_COLLECTION,),
@@ -192,60 +226,77 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.firewall.table": (_FIREWALL, _TABLE),
     "spec.firewall.management": (_FIREWALL,),
     "spec.firewall.management.ssh_port": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_management_rules#management_port",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_management_rules#management_port",
     ),
     "spec.firewall.management.from": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_management_rules#management_from",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_management_rules#management_from",
     ),
     "spec.firewall.inbound": (_FIREWALL, f"{_TABLE}#inbound"),
     "spec.firewall.inbound.default": (_FIREWALL, f"{_TABLE}#inbound_default"),
     "spec.firewall.inbound.allow": (_FIREWALL, f"{_TABLE}#inbound"),
     "spec.firewall.inbound.allow.proto": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules",
     ),
     "spec.firewall.inbound.allow.port": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules",
     ),
     "spec.firewall.inbound.allow.from": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules#cidrs",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules#cidrs",
     ),
     "spec.firewall.inbound.allow.hosts": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules",
     ),
     "spec.firewall.inbound.allow.comment": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_comment",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_comment",
     ),
     "spec.firewall.outbound": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_egress_rules#outbound",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_egress_rules#outbound",
     ),
     "spec.firewall.outbound.default": (_FIREWALL, f"{_TABLE}#outbound_default"),
     "spec.firewall.outbound.allow": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_egress_rules#outbound",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_egress_rules#outbound",
     ),
     "spec.firewall.outbound.allow.proto": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules",
     ),
     "spec.firewall.outbound.allow.port": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules",
     ),
     "spec.firewall.outbound.allow.to": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules#cidrs",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules#cidrs",
     ),
     "spec.firewall.outbound.allow.hosts": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_allow_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_allow_rules",
     ),
     "spec.firewall.outbound.allow.comment": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_comment",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_comment",
     ),
     "spec.firewall.outbound.dns": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_egress_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_egress_rules",
     ),
     "spec.firewall.outbound.ntp": (
-        _FIREWALL, "checkpointctl.resources.firewall.compile:_egress_rules",
+        _FIREWALL,
+        "checkpointctl.resources.firewall.compile:_egress_rules",
     ),
     # credentials
     "spec.credentials": (
-        _BUILD, "checkpointctl.resources.credentials.resource:render_credential#spec",
+        _BUILD,
+        "checkpointctl.resources.credentials.resource:render_credential#spec",
     ),
     "spec.credentials.name": (_BUILD,),
     "spec.credentials.username": (_BUILD,),
@@ -270,21 +321,56 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     # health gate
     "spec.health": (_BUILD, "checkpointctl.resources.containers.diff:target_for"),
     "spec.health.require_healthy": (
-        _BUILD, "checkpointctl.resources.containers.diff:target_for",
+        _BUILD,
+        "checkpointctl.resources.containers.diff:target_for",
     ),
     "spec.health.timeout": (_BUILD, "checkpointctl.resources.containers.diff:target_for"),
+    # update strategy and maintenance window
+    "spec.updates": (_BUILD, "checkpointctl.engine.updates:image_hold"),
+    "spec.updates.strategy": (_BUILD, "checkpointctl.engine.updates:image_hold"),
+    "spec.updates.window": (
+        _BUILD,
+        "checkpointctl.engine.updates:image_hold",
+        "checkpointctl.policy.window:window_problems",
+    ),
+    # exceptions: known differences drift accepts until they expire
+    "spec.exceptions": (_BUILD, "checkpointctl.policy.exceptions:build_exceptions"),
+    "spec.exceptions.resource": (
+        "checkpointctl.policy.exceptions:build_exceptions",
+        "checkpointctl.engine.provenance:_covers",
+    ),
+    "spec.exceptions.field": (
+        "checkpointctl.policy.exceptions:build_exceptions",
+        "checkpointctl.engine.provenance:_covers",
+    ),
+    "spec.exceptions.reason": (
+        "checkpointctl.policy.exceptions:build_exceptions",
+        "checkpointctl.report.provenance:_exception",
+    ),
+    "spec.exceptions.owner": (
+        "checkpointctl.policy.exceptions:build_exceptions",
+        "checkpointctl.report.provenance:_exception",
+    ),
+    "spec.exceptions.expires": (
+        "checkpointctl.policy.exceptions:build_exceptions",
+        "checkpointctl.engine.provenance:apply_exceptions",
+    ),
     # waivers
     "spec.waivers": (
-        "checkpointctl.policy.lint:waivers_of", "checkpointctl.policy.build:_waivers",
+        "checkpointctl.policy.lint:waivers_of",
+        "checkpointctl.policy.build:_waivers",
     ),
     "spec.waivers.rule": (
-        "checkpointctl.policy.lint:waivers_of", "checkpointctl.engine.waivers:waiver_findings",
+        "checkpointctl.policy.lint:waivers_of",
+        "checkpointctl.engine.waivers:waiver_findings",
     ),
     "spec.waivers.target": (
-        "checkpointctl.policy.lint:waivers_of", "checkpointctl.engine.waivers:waiver_findings",
+        "checkpointctl.policy.lint:waivers_of",
+        "checkpointctl.engine.waivers:waiver_findings",
     ),
     "spec.waivers.reason": (
-        "checkpointctl.policy.lint:waivers_of", "checkpointctl.engine.waivers:waiver_findings",
+        "checkpointctl.policy.lint:waivers_of",
+        "checkpointctl.engine.waivers:waiver_findings",
     ),
 }
 """Field path → the functions that give it its effect (``module:name[#token]``)."""

@@ -19,7 +19,7 @@ NAMED_LISTS = frozenset(
     {("containers",), ("credentials",), ("checkpoints",), ("checkpoints", "containers")}
 )
 _NAMED_LAST = frozenset(path[-1] for path in NAMED_LISTS)
-ACCUMULATED = frozenset({("waivers",)})
+ACCUMULATED = frozenset({("waivers",), ("exceptions",)})
 
 
 class Named(NamedTuple):

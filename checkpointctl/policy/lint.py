@@ -18,6 +18,7 @@ from typing import Any
 from checkpointctl.errors import Diagnostic, Location, Severity
 from checkpointctl.policy.hardening import RULES as HARDENING_RULES
 from checkpointctl.policy.hardening import hardening_findings
+from checkpointctl.policy.window import window_problems
 from checkpointctl.spec import CHECKPOINT_ROOT, RESERVED_CONTAINER_NAMES, RESERVED_CREDENTIAL_NAMES
 
 DIGEST_RE = re.compile(
@@ -317,4 +318,4 @@ def lint_spec(
     lint.containers()
     lint.credentials()
     lint.firewall()
-    return lint.out
+    return lint.out + window_problems(spec, where)

@@ -27,6 +27,7 @@ from collections import Counter
 
 from checkpointctl.model import Change, HostResult, HostStatus, RunReport
 from checkpointctl.report.display import field_symbol, field_text, one_line
+from checkpointctl.report.provenance import accepted_text, origin_text
 from checkpointctl.report.summary import change_headline, change_outcome, plural
 
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -37,6 +38,9 @@ def _change_details(report: RunReport, host: HostResult, change: Change) -> str:
     lines = [change_headline(report, host, change)]
     if change.reason:
         lines.append(f"reason: {one_line(change.reason)}")
+    origin = origin_text(host, change)
+    if origin:
+        lines.append(f"origin: {origin}")
     lines.extend(f"{field_symbol(f)} {field_text(f)}" for f in change.fields)
     return "\n".join(lines)
 
@@ -56,7 +60,8 @@ def _change_case(report: RunReport, host: HostResult, change: Change) -> ET.Elem
     details = _change_details(report, host, change)
     outcome = change_outcome(report, host, change)
     if outcome == "planned":
-        message = f"drifted: {plural(len(change.fields), 'field')}"
+        origin = f" ({change.origin.value})" if change.origin else ""
+        message = f"drifted{origin}: {plural(len(change.fields), 'field')}"
         _child(case, "failure", message, "drift", details)
     elif outcome == "failed":
         message = f"apply failed: {one_line(host.error)}" if host.error else "apply failed"
@@ -78,6 +83,10 @@ def _host_cases(report: RunReport, host: HostResult) -> list[ET.Element]:
         _child(case, "skipped", reason or "not attempted", "not-attempted")
         return [case]
     cases = [_change_case(report, host, c) for c in host.changes]
+    for accepted in host.accepted:
+        case = _testcase(host, accepted.address)
+        _child(case, "skipped", accepted_text(accepted), "accepted")
+        cases.append(case)
     changed = {c.kind for c in host.changes}
     cases += [_testcase(host, kind) for kind in host.checked if kind not in changed]
     failed_address_reported = host.failed is not None and any(

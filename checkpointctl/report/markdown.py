@@ -21,6 +21,7 @@ import html
 
 from checkpointctl.model import Change, FieldChange, HostResult, HostStatus, RunReport
 from checkpointctl.report.display import format_value, one_line, shorten
+from checkpointctl.report.provenance import accepted_text, origin_text
 from checkpointctl.report.summary import change_outcome, host_headline, summary_line
 
 # Characters that start inline Markdown inside a table cell: escapes, code, emphasis, links,
@@ -108,6 +109,10 @@ def _changes_cell(report: RunReport, host: HostResult) -> str:
 def _notes(host: HostResult) -> list[str]:
     notes = []
     for change in host.changes:
+        origin = origin_text(host, change)
+        if origin:
+            kind, _, detail = origin.partition(":")
+            notes.append(f"- {md(change.address)}: **{md(kind)}:**{md(detail)}")
         parts = []
         if change.reason:
             parts.append(md(change.reason))
@@ -135,6 +140,10 @@ def _details(report: RunReport, host: HostResult) -> list[str]:
         notes = _notes(host)[:MAX_CHANGE_ROWS]
         if notes:
             lines += [*notes, ""]
+    if host.accepted:
+        lines += ["**accepted by exception:**", ""]
+        lines += [f"- {md(accepted_text(a))}" for a in host.accepted[:MAX_CHANGE_ROWS]]
+        lines.append("")
     if host.findings:
         lines += ["**findings:**", ""]
         listed = host.findings[:MAX_FINDINGS]
@@ -175,7 +184,7 @@ def render_markdown(report: RunReport) -> str:
         quiet = sum(_quiet(h) for h in report.hosts) - sum(_quiet(h) for h in listed)
         lines += ["", f"_…and {left_out} more hosts ({quiet} of them with nothing to report)._"]
     size = sum(len(line) + 1 for line in lines)
-    wanted = [h for h in listed if h.changes or h.findings or h.error]
+    wanted = [h for h in listed if h.changes or h.findings or h.error or h.accepted]
     for index, host in enumerate(wanted):
         block = ["", *_details(report, host)]
         block_size = sum(len(line) + 1 for line in block)

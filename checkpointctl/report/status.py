@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from checkpointctl.model.health import ContainerStatus, HostHealth, RunRecord
+from checkpointctl.model.locations import LocationHealth
 from checkpointctl.report.display import one_line, shorten
 
 COLUMNS = (
@@ -116,4 +117,18 @@ def render_table(hosts: Sequence[HostHealth], *, color: bool = False, width: int
     return buffer.getvalue()
 
 
-__all__ = ["COLUMNS", "render_table", "status_rows", "summary"]
+def render_locations(locations: Sequence[LocationHealth]) -> str:
+    """Health per location, one line each: ``location ams: 1 of 2 healthy (minimum 1): ok``."""
+    lines = []
+    for loc in locations:
+        verdict = "ok" if loc.ok else "BELOW MINIMUM"
+        down = [h for h in loc.hosts if h not in loc.healthy]
+        detail = f"; not healthy: {', '.join(one_line(h) for h in down)}" if down else ""
+        lines.append(
+            f"location {one_line(loc.location)}: {len(loc.healthy)} of {len(loc.hosts)} healthy "
+            f"(minimum {loc.min_healthy}): {verdict}{detail}"
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+__all__ = ["COLUMNS", "render_locations", "render_table", "status_rows", "summary"]

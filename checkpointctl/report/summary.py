@@ -11,6 +11,7 @@ from typing import Literal
 
 from checkpointctl.model import Action, Change, HostResult, HostStatus, RunReport
 from checkpointctl.report.display import one_line
+from checkpointctl.report.provenance import origin_counts
 
 Outcome = Literal["planned", "applied", "failed", "skipped"]
 
@@ -88,6 +89,9 @@ def summary_line(report: RunReport) -> str:
         parts.append(", ".join(problems))
     if report.halted:
         parts.append(f"halted: {one_line(report.halted).rstrip('.')}")
+    origins = origin_counts(report)
+    if origins:
+        parts.append(origins)
     return "; ".join(parts) + "."
 
 

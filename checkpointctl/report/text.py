@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from checkpointctl.model import Finding, HostResult, HostStatus, RunReport
 from checkpointctl.report.display import field_symbol, field_text, one_line
+from checkpointctl.report.provenance import accepted_text, origin_text
 from checkpointctl.report.recap import recap_lines
 from checkpointctl.report.summary import change_headline, host_headline, summary_line
 
@@ -77,9 +78,13 @@ def _host_block(report: RunReport, host: HostResult, paint: _Painter) -> list[st
         lines.append("  " + paint("# " + change_headline(report, host, change), _BOLD))
         if change.reason:
             lines.append(f"    reason: {one_line(change.reason)}")
+        origin = origin_text(host, change)
+        if origin:
+            lines.append(f"    origin: {origin}")
         for field in change.fields:
             symbol = field_symbol(field)
             lines.append(f"    {paint(symbol, _SYMBOL_COLOURS[symbol])} {field_text(field)}")
+    lines.extend(f"  = {accepted_text(a)}" for a in host.accepted)
     lines.extend(f"  {paint('!', _YELLOW)} {_finding_line(f)}" for f in host.findings)
     return lines
 

@@ -7,7 +7,8 @@ Adding a case here is all it takes: the golden tests render it in every format a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
 from checkpointctl.errors import Location
 from checkpointctl.model import (
@@ -19,6 +20,12 @@ from checkpointctl.model import (
     HostStatus,
     RunReport,
     Secret,
+)
+from checkpointctl.model.provenance import (
+    AcceptedDifference,
+    DriftOrigin,
+    ExceptionNote,
+    LastApply,
 )
 
 PLAINTEXT = "s3cr3t-PLAINTEXT"
@@ -246,7 +253,68 @@ def _hostile() -> Case:
     return Case(report, JUnitTotals(tests=2, failures=1, errors=1, skipped=0))
 
 
+_LAST_APPLY = LastApply(
+    time="2026-12-06T02:10:00+00:00",
+    who="ci@runner-7",
+    result="converged",
+    run="r-42",
+    policy_revision="4f2c1aa",
+)
+_FIREWALL_EXCEPTION = ExceptionNote(
+    resource="firewall/*",
+    field="input: *",
+    reason="vendor support session, ticket OPS-1234",
+    owner="ops-team",
+    expires=date(2026, 12, 31),
+    source="policies/base.yml:40:7",
+)
+_EXPIRED = replace(_FIREWALL_EXCEPTION, field="rules[*]", expires=date(2026, 12, 1))
+
+
+def _drift_classified() -> Case:
+    """Who changed what: one change of each class, an accepted difference, --fail-on."""
+    report = RunReport(
+        mode="drift",
+        fail_on=frozenset({DriftOrigin.PENDING, DriftOrigin.OUT_OF_BAND}),
+        hosts=(
+            HostResult(
+                "cp-ams-1",
+                HostStatus.DRIFT,
+                changes=(replace(_UPDATE_COLLECTION, origin=DriftOrigin.OUT_OF_BAND),),
+                accepted=(
+                    AcceptedDifference(
+                        "firewall/checkpointctl",
+                        ("input: tcp dport 8080 accept",),
+                        _FIREWALL_EXCEPTION,
+                    ),
+                ),
+                last_apply=_LAST_APPLY,
+                seconds=1.0,
+            ),
+            HostResult(
+                "cp-ams-2",
+                HostStatus.DRIFT,
+                changes=(replace(_REPLACE_CONTAINER, origin=DriftOrigin.VENDOR_UPDATE),),
+                last_apply=_LAST_APPLY,
+                seconds=1.0,
+            ),
+            HostResult(
+                "cp-fra-1",
+                HostStatus.DRIFT,
+                changes=(
+                    replace(_ROTATE_SECRET, origin=DriftOrigin.PENDING),
+                    replace(_FIREWALL, origin=DriftOrigin.EXPIRED_EXCEPTION, exception=_EXPIRED),
+                ),
+                seconds=1.0,
+            ),
+        ),
+    )
+    # one testcase per change (4 failures) plus the accepted difference (skipped)
+    return Case(report, JUnitTotals(tests=5, failures=4, errors=0, skipped=1))
+
+
 CASES: dict[str, Case] = {
+    "drift_classified": _drift_classified(),
     "all_in_sync": _all_in_sync(),
     "drift": _drift(),
     "check": _check(),
