@@ -55,6 +55,7 @@ from checkpointctl.model import (
 )
 from checkpointctl.resources.base import Resource
 from checkpointctl.resources.batched import read_all
+from checkpointctl.resources.paths import PathRepair
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport.base import Transport
 
@@ -88,16 +89,19 @@ class NullObserver:
 
 
 def default_resources(*, pull_mode: bool = False) -> tuple[Resource, ...]:
-    """Every resource kind, in the fixed apply order: firewall, credentials, collection,
-    containers. Each prefix of that order is a safe state (the firewall first, containers last
-    so they start with their files in place). ``pull_mode``: the host converges itself (the
+    """Every resource kind, in the fixed apply order: managed paths, firewall, credentials,
+    collection, containers. Each prefix of that order is a safe state (the managed directories
+    made safe to write below before anything is written there, the firewall next, containers
+    last so they start with their files in place). ``pull_mode``: the host converges itself (the
     agent), so the firewall needs no management access for a controller."""
     from checkpointctl.resources.collection.resource import CollectionResource
     from checkpointctl.resources.containers.resource import ContainersResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
     from checkpointctl.resources.firewall.resource import FirewallResource
+    from checkpointctl.resources.paths import PathsResource
 
     return (
+        PathsResource(),
         FirewallResource(pull_mode=pull_mode),
         CredentialsResource(),
         CollectionResource(),
@@ -208,8 +212,13 @@ def _plan(
     findings: list[Finding] = []
     # one round trip for every resource's reads (see resources.batched)
     actuals = read_all(transport, desired, resources)
+    seen: set[str] = set()
     for resource, actual in zip(resources, actuals, strict=True):
-        plan[resource.kind] = resource.diff(desired, actual)
+        # one change per address: a resource whose read was refused plans the same repair of
+        # an unsafe directory as the paths resource before it
+        changes = [c for c in resource.diff(desired, actual) if c.address not in seen]
+        seen.update(c.address for c in changes)
+        plan[resource.kind] = changes
         findings.extend(resource.findings(desired, actual))
     del actuals  # only the plan outlives the read: memory stays per host, not per fleet
     return plan, findings
@@ -294,13 +303,27 @@ def _converge(
     if not run.changes:
         return run.result(HostStatus.IN_SYNC)
     by_kind = {r.kind: r for r in resources}
-    for kind, kind_changes in plan.items():
-        for change in kind_changes:
-            run.current = change
-            by_kind[kind].apply(transport, change)
-            run.applied.append(change)
-    run.current = None
-    touched = [r for r in resources if plan[r.kind]]
+    touched_kinds = set()
+    for attempt in range(2):
+        repaired = False
+        for kind, kind_changes in plan.items():
+            if kind_changes:
+                touched_kinds.add(kind)
+            for change in kind_changes:
+                run.current = change
+                by_kind[kind].apply(transport, change)
+                run.applied.append(change)
+                repaired = repaired or isinstance(change.desired, PathRepair)
+            if repaired:
+                break  # what comes next was planned from a read refused before the repair
+        run.current = None
+        if not repaired or attempt:
+            break
+        # read again below the repaired directories and apply what that plans
+        plan, found = _plan(transport, desired, resources)
+        run.changes = (*run.applied, *(c for kind in plan.values() for c in kind))
+        run.findings.extend(f for f in found if f not in run.findings)
+    touched = [r for r in resources if plan[r.kind] or r.kind in touched_kinds]
     recheck, _ = _plan(transport, desired, touched)
     left = [c for kind in recheck.values() for c in kind]
     if left:

@@ -89,11 +89,11 @@ cp_mk() {
   cp_chk 1 "$1"
 }
 """
-"""Fixed text. ``cp_chk N DIR...`` checks every directory on the path of each of the first ``N`` arguments (absent ones
-are fine: nothing below them exists) with one ``stat`` and prints a line per violation;
-non-zero when there is one. ``cp_mk DIR`` checks, creates what is missing (0755, by root), and
-checks again. The mode rule: no group or other write bit, except a world-writable directory
-with the sticky bit (others cannot replace what root put there)."""
+"""Fixed text. ``cp_chk N DIR...`` checks every directory on the path of each of the first ``N``
+arguments (absent ones are fine: nothing below them exists) with one ``stat`` and prints a line
+per violation; non-zero when there is one. ``cp_mk DIR`` checks, creates what is missing (0755,
+by root), and checks again. The mode rule: no group or other write bit, except a world-writable
+directory with the sticky bit (others cannot replace what root put there)."""
 
 _GUARD = (
     CHECK_FUNCTION
@@ -266,6 +266,16 @@ def _raise_refused(host: str, result: CommandResult) -> None:
         raise UnsafePathError(host, violations)
 
 
+def write_argv(path: str, mode: int, uid: int, gid: int) -> list[str]:
+    """The command :func:`write` runs (its stdin is the data); pure."""
+    return ["sh", "-c", _WRITE, "sh", path, f"{mode:o}", str(uid), str(gid)]
+
+
+def remove_argv(path: str) -> list[str]:
+    """The command :func:`remove` runs; pure."""
+    return ["sh", "-c", _REMOVE, "sh", path]
+
+
 def write(
     transport: Transport, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0
 ) -> None:
@@ -276,8 +286,7 @@ def write(
         UnsafePathError: a directory on the path, or the target itself, is not safe.
         CommandFailed: the write failed (disk full, read-only file system).
     """
-    argv = ["sh", "-c", _WRITE, "sh", path, f"{mode:o}", str(uid), str(gid)]
-    result = transport.run(argv, stdin=data, check=False)
+    result = transport.run(write_argv(path, mode, uid, gid), stdin=data, check=False)
     _raise_refused(transport.host.name, result)
     finish(transport.host.name, result, check=True)
 
@@ -289,7 +298,7 @@ def remove(transport: Transport, path: str) -> None:
         UnsafePathError: a directory on the path is not safe, or ``path`` is a directory.
         CommandFailed: the removal failed.
     """
-    result = transport.run(["sh", "-c", _REMOVE, "sh", path], check=False)
+    result = transport.run(remove_argv(path), check=False)
     _raise_refused(transport.host.name, result)
     finish(transport.host.name, result, check=True)
 
@@ -373,3 +382,122 @@ def require_local(directories: Iterable[str], where: str = "this host") -> None:
     found = check_local(directories)
     if found:
         raise UnsafePathError(where, found)
+
+
+# -- repairing a directory ------------------------------------------------------------------------
+
+_REPAIR = (
+    CHECK_FUNCTION
+    + r"""p=$2; d=${p%/*}; [ -n "$d" ] || d=/
+cp_chk 1 "$d" || exit 86
+case $1 in
+link)
+  if [ -L "$p" ]; then rm -f -- "$p" || exit 1; fi
+  [ -d "$p" ] || (umask 022 && mkdir -- "$p") || exit 1;;
+owner|mode)
+  if [ -L "$p" ]; then echo "unsafe link - $p"; exit 86; fi
+  if [ -d "$p" ]; then chown -h 0:0 -- "$p" && chmod go-w -- "$p" || exit 1; fi;;
+*) exit 2;;
+esac
+cp_chk 1 "$p" || exit 86
+"""
+)
+"""Fixed text: ``$1`` the problem (``link``, ``owner``, ``mode``), ``$2`` the directory. Its
+parent is checked first; a link is unlinked (its target untouched) and an empty root-owned
+0755 directory made in its place; a foreign owner or a writable mode is set back to root and no
+group/other write. The result is checked again in the same command."""
+
+
+def repair_directory(transport: Transport, violation: Violation) -> None:
+    """Replace or reset the offending directory entry itself, never what a link points to.
+
+    Raises:
+        UnsafePathError: the problem cannot be repaired (a file or FIFO where a directory should
+            be), or the parent directory, or the result, is still not safe.
+        CommandFailed: the repair failed.
+    """
+    host = transport.host.name
+    if violation.problem is Problem.TYPE:
+        raise UnsafePathError(host, [violation])
+    argv = ["sh", "-c", _REPAIR, "sh", violation.problem.value, violation.path]
+    result = transport.run(argv, check=False)
+    _raise_refused(host, result)
+    finish(host, result, check=True)
+
+
+_SURVEY = (
+    CHECK_FUNCTION
+    + r"""root=$1 rb=$2 pf=$3 tn=$4; shift 4
+for e in "$root"/*; do
+  if [ -d "$e" ] || [ -L "$e" ]; then set -- "$@" "$e"; fi
+done
+cp_chk $# "$@" || exit 0
+live=0
+if [ -e "$pf" ] || [ -L "$pf" ] || [ -e "$rb" ] || [ -L "$rb" ]; then
+  p=$(cat -- "$pf" 2>/dev/null)
+  case $p in
+  ''|*[!0-9]*) ;;
+  *) if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "$tn"; then live=1; fi;;
+  esac
+  if [ "$live" = 0 ]; then
+    for f in "$rb" "$pf"; do
+      if [ -e "$f" ] || [ -L "$f" ]; then printf 'leftover %s\n' "$f"; fi
+    done
+  fi
+fi
+exit 0
+"""
+)
+"""Fixed text: ``$1`` the managed root whose every subdirectory is checked too, ``$2``/``$3``
+the rollback timer's saved table and pidfile, ``$4`` the timer's process name; the rest are
+directories to check. Prints the violations; only when there is none, the timer's files that
+are left without a live timer (``leftover <path>``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What :func:`survey_command` found: the unsafe directories, and leftover files."""
+
+    violations: tuple[Violation, ...]
+    leftovers: tuple[str, ...]
+
+
+def survey_command(
+    root: str, directories: Sequence[str], timer_files: tuple[str, str], timer_name: str
+) -> Command:
+    """One command that checks ``root``, its subdirectories and ``directories``, and looks for
+    a rollback timer's files left without their timer (for a batch of reads)."""
+    argv = ("sh", "-c", _SURVEY, "sh", root, *timer_files, timer_name, *directories)
+    return Command(argv)
+
+
+def parse_survey(host: str, result: CommandResult) -> Survey:
+    """Pure parse of :func:`survey_command`'s output.
+
+    Raises:
+        CommandFailed: the command failed.
+    """
+    text = finish(host, result, check=True).text()
+    leftovers = tuple(
+        line.removeprefix("leftover ") for line in text.splitlines() if line.startswith("leftover ")
+    )
+    return Survey(tuple(parse_violations(text)), leftovers)
+
+
+_ENSURE_THEN_EXEC = (
+    CHECK_FUNCTION
+    + r"""cp_mk "$1"; s=$?
+[ "$s" = 1 ] && exit 86
+[ "$s" = 0 ] || exit 126
+shift
+exec "$@"
+"""
+)
+"""Fixed text: ``$1`` a directory to check (and create, 0755, when missing); the rest of the
+arguments is executed as it is once it passed."""
+
+
+def ensure_then_exec(directory: str, argv: Sequence[str]) -> list[str]:
+    """The argv that makes sure ``directory`` is safe (created when missing), then runs
+    ``argv``; refused with :data:`UNSAFE_EXIT` and ``unsafe …`` lines otherwise (pure)."""
+    return ["sh", "-c", _ENSURE_THEN_EXEC, "sh", directory, *argv]

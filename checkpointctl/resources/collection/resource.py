@@ -26,9 +26,12 @@ from checkpointctl.resources.files import (
     stat_files,
     write,
 )
+from checkpointctl.resources.paths import PathRepair, apply_path_change, repair_change
 from checkpointctl.spec import CHECKPOINT_ROOT, CollectionSpec, DesiredState
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.command import finish
+from checkpointctl.transport.safepath import Violation
 
 FILE_MODE = 0o644
 GLOB = f"{CHECKPOINT_ROOT}/*/collection.json"
@@ -39,6 +42,8 @@ class CollectionActual:
     files: dict[str, FileState]
     contents: dict[str, bytes]
     """Full contents of the files whose hash differs from the desired one (to explain drift)."""
+    unsafe: tuple[Violation, ...] = ()
+    """Why the desired files were not read (a directory on their way is not safe)."""
 
 
 def _want(spec: CollectionSpec) -> FileWant:
@@ -108,6 +113,9 @@ class CollectionResource:
         assert isinstance(wanted, tuple)
         files = {}
         if wanted:
+            refused = safepath.refusal(results[1])
+            if refused is not None:
+                return CollectionActual({}, {}, tuple(refused))
             files = parse_stat_output(wanted, finish(host, results[1], check=True).text())
         files.update(stat_files(transport, sorted(set(existing) - set(wanted))))
         files = dict(sorted(files.items()))
@@ -116,13 +124,16 @@ class CollectionResource:
         for path, state in files.items():
             want = wants.get(path)
             if state.exists and want is not None and state.sha256 != want.sha256:
-                data = transport.read_file(path)
+                data = safepath.read(transport, path)
                 if data is not None:
                     contents[path] = data
         return CollectionActual(files, contents)
 
     def diff(self, desired: DesiredState, actual: object) -> list[Change]:
         assert isinstance(actual, CollectionActual)
+        if actual.unsafe:
+            # nothing was read through it: repair first, the engine then reads again
+            return [repair_change(v) for v in actual.unsafe]
         changes: list[Change] = []
         wanted = set()
         for spec in desired.collection:
@@ -161,9 +172,14 @@ class CollectionResource:
         return []
 
     def apply(self, transport: Transport, change: Change) -> None:
+        """Write or remove a collection file, or repair an unsafe directory, through
+        :mod:`~checkpointctl.transport.safepath`."""
+        if isinstance(change.desired, PathRepair):
+            apply_path_change(transport, change)
+            return
         if change.action is Action.DELETE:
             assert isinstance(change.desired, str)
-            transport.remove_file(change.desired)
+            safepath.remove(transport, change.desired)
             return
         if not isinstance(change.desired, FileWant):
             raise ResourceError(f"{change.address}: nothing to apply")

@@ -35,15 +35,18 @@ from typing import ClassVar
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue, Secret
 from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.resources.paths import PathRepair, apply_path_change, repair_change
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     RESERVED_CREDENTIAL_NAMES,
     CredentialSpec,
     DesiredState,
 )
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
+from checkpointctl.transport.safepath import Violation
 
 CREDENTIALS_DIR = f"{CHECKPOINT_ROOT}/credentials"
 MANIFEST_PATH = f"{CREDENTIALS_DIR}/manifest.json"
@@ -159,6 +162,9 @@ class CredentialsActual:
     key: str = field(repr=False)
     directory_mode: int | None = None
     """Permission bits of the credentials directory; None when it does not exist."""
+    unsafe: tuple[Violation, ...] = ()
+    """Why the read was refused before it looked (a link, foreign owner or writable mode on
+    the way to a credential): then nothing else here was read, and the plan is the repair."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,11 +376,26 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
 
 
 def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, str]:
-    """The read script's command for ``directory`` and the paths ``outside`` it, and a fresh
-    key for keying the digests of its answer (for the parse)."""
+    """The read script's command for ``directory`` and the paths ``outside`` it, run only once
+    every directory on their way passed the safe-path check, and a fresh key for keying the
+    digests of its answer (for the parse)."""
     key = secrets.token_hex(32)
-    argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside)))
-    return Command(argv), key
+    files = sorted(set(outside))
+    argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *files)
+    dirs = sorted({directory, *(posixpath.dirname(f) for f in files)})
+    return safepath.guarded(Command(argv), dirs), key
+
+
+def parse_read_result(result: CommandResult, key: str) -> CredentialsActual:
+    """The read's answer: refused (see :mod:`~checkpointctl.transport.safepath`) or parsed.
+
+    Raises:
+        ResourceError: the output is not in the script's format.
+    """
+    refused = safepath.refusal(result)
+    if refused is not None:
+        return CredentialsActual({}, None, None, key, unsafe=tuple(refused))
+    return parse_read_output(result.stdout, key)
 
 
 def read_credentials(
@@ -383,8 +404,10 @@ def read_credentials(
     """Run the read script: every regular file in ``directory`` and the existing ones among
     ``outside``, with a fresh key for their digests (one command, one round trip)."""
     command, key = read_command(directory, outside)
-    result = transport.run(command.argv, stdin=command.stdin)
-    return parse_read_output(result.stdout, key)
+    result = transport.run(command.argv, stdin=command.stdin, check=False)
+    if safepath.refusal(result) is None:
+        finish(transport.host.name, result, check=True)
+    return parse_read_result(result, key)
 
 
 def check_specs(specs: Sequence[CredentialSpec]) -> None:
@@ -559,8 +582,9 @@ class CredentialsResource:
             ResourceError: its answer cannot be parsed.
         """
         assert isinstance(plan.context, str)
-        result = finish(transport.host.name, results[0], check=True)
-        return parse_read_output(result.stdout, plan.context)
+        if safepath.refusal(results[0]) is None:
+            finish(transport.host.name, results[0], check=True)
+        return parse_read_result(results[0], plan.context)
 
     def diff(self, desired: DesiredState, actual: object) -> list[Change]:
         """Credential changes by name, then stale files by path, then the manifest (last, so
@@ -568,6 +592,9 @@ class CredentialsResource:
         if not isinstance(actual, CredentialsActual):
             raise TypeError(f"expected CredentialsActual, got {type(actual).__name__}")
         check_specs(desired.credentials)
+        if actual.unsafe:
+            # nothing was read through it: repair first, the engine then reads again
+            return [repair_change(v) for v in actual.unsafe]
         specs = sorted(desired.credentials, key=lambda s: s.name)
         entries = actual.manifest_entries or {}
         changes: list[Change] = []
@@ -710,14 +737,18 @@ class CredentialsResource:
 
     def apply(self, transport: Transport, change: Change) -> None:
         """Write one credential (0400, its container's uid:gid) or the manifest (0444, root)
-        atomically, remove a stale file, or narrow the directory's mode."""
+        atomically, remove a stale file, narrow the directory's mode, or repair an unsafe
+        directory: all through :mod:`~checkpointctl.transport.safepath`, never through a link."""
         target = change.desired
-        if change.action is Action.DELETE:
+        if isinstance(target, PathRepair):
+            apply_path_change(transport, change)
+        elif change.action is Action.DELETE:
             if not isinstance(target, str):
                 raise ResourceError(f"{change.address}: no path to remove")
-            transport.remove_file(target)
+            safepath.remove(transport, target)
         elif isinstance(target, CredentialSpec):
-            transport.write_file(
+            safepath.write(
+                transport,
                 target.file_path,
                 render_credential(target),
                 mode=FILE_MODE,
@@ -725,9 +756,17 @@ class CredentialsResource:
                 gid=target.gid,
             )
         elif isinstance(target, ManifestWant):
-            transport.write_file(MANIFEST_PATH, target.content, mode=MANIFEST_MODE, uid=0, gid=0)
+            safepath.write(
+                transport, MANIFEST_PATH, target.content, mode=MANIFEST_MODE, uid=0, gid=0
+            )
         elif isinstance(target, DirectoryWant):
             # chmod only removes bits here: the directory never passes through a wider mode
-            transport.run(["chmod", "--", f"{target.mode:o}", CREDENTIALS_DIR])
+            chmod = Command(("chmod", "--", f"{target.mode:o}", CREDENTIALS_DIR))
+            guarded = safepath.guarded(chmod, [CREDENTIALS_DIR])
+            result = transport.run(guarded.argv, check=False)
+            refused = safepath.refusal(result)
+            if refused is not None:
+                raise safepath.UnsafePathError(transport.host.name, refused)
+            finish(transport.host.name, result, check=True)
         else:
             raise ResourceError(f"{change.address}: nothing to apply")

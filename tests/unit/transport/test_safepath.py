@@ -91,7 +91,8 @@ def test_guarded_read_is_refused_before_it_runs(
     ok = safepath.guarded(Command(("echo", "ran")), [str(managed)])
     refused = safepath.guarded(listing, [str(managed / "credentials")])
     first, second = run_many(local, [ok, refused])
-    assert first.stdout == b"ran\n" and safepath.refusal(first) is None
+    assert first.stdout == b"ran\n"
+    assert safepath.refusal(first) is None
     assert safepath.refusal(second) == [Violation(str(managed / "credentials"), Problem.LINK)]
     assert b"marker" not in second.stdout
 
@@ -109,14 +110,17 @@ def test_write_creates_checked_directories_and_replaces_a_link_target(
     link = managed / "a" / "b" / "link"
     link.symlink_to(decoy / "marker")
     safepath.write(local, str(link), b"ours", mode=0o600)
-    assert not link.is_symlink() and link.read_bytes() == b"ours"
+    assert not link.is_symlink()
+    assert link.read_bytes() == b"ours"
     assert (decoy / "marker").read_text() == "keep me\n"
     safepath.remove(local, str(link))
     assert not link.exists()
     assert [p.name for p in (managed / "a" / "b").iterdir()] == ["file"]  # no temp left
 
 
-def test_fifo_and_directory_are_never_opened(local: LocalTransport, tree: tuple[Path, Path]) -> None:
+def test_fifo_and_directory_are_never_opened(
+    local: LocalTransport, tree: tuple[Path, Path]
+) -> None:
     managed, _ = tree
     fifo = managed / "fifo"
     os.mkfifo(fifo)
