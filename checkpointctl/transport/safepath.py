@@ -336,13 +336,13 @@ def read(transport: Transport, path: str) -> bytes | None:
 # -- the same rule on this machine, without a transport ----------------------------------------
 
 
-def _local_problem(path: str, st: os.stat_result) -> Violation | None:
+def _local_problem(path: str, st: os.stat_result, owners: frozenset[int]) -> Violation | None:
     kind = stat_mod.S_IFMT(st.st_mode)
     if stat_mod.S_ISLNK(st.st_mode):
         return Violation(path, Problem.LINK)
     if not stat_mod.S_ISDIR(st.st_mode):
         return Violation(path, Problem.TYPE, f"{kind:x}")
-    if st.st_uid != ROOT_UID:
+    if st.st_uid not in owners:
         return Violation(path, Problem.OWNER, str(st.st_uid))
     mode = stat_mod.S_IMODE(st.st_mode)
     sticky_world = mode & stat_mod.S_ISVTX and mode & 0o002
@@ -351,9 +351,12 @@ def _local_problem(path: str, st: os.stat_result) -> Violation | None:
     return None
 
 
-def check_local(directories: Iterable[str]) -> list[Violation]:
+def check_local(directories: Iterable[str], *, own: bool = False) -> list[Violation]:
     """:data:`CHECK_FUNCTION`'s rule applied on this machine with ``os.lstat``: the violations
-    on the paths of ``directories`` (absolute), first one per path (pure but for the stats)."""
+    on the paths of ``directories`` (absolute), first one per path (pure but for the stats).
+    ``own``: directories owned by this process's user are accepted too (a store of one's own,
+    such as a trust directory used without root)."""
+    owners = frozenset({ROOT_UID, os.geteuid()} if own else {ROOT_UID})
     out: list[Violation] = []
     for directory in directories:
         current = ""
@@ -365,7 +368,7 @@ def check_local(directories: Iterable[str]) -> list[Violation]:
                 st = os.lstat(current)
             except (FileNotFoundError, NotADirectoryError):
                 break
-            problem = _local_problem(current, st)
+            problem = _local_problem(current, st, owners)
             if problem is not None:
                 if problem not in out:
                     out.append(problem)
@@ -373,13 +376,15 @@ def check_local(directories: Iterable[str]) -> list[Violation]:
     return out
 
 
-def require_local(directories: Iterable[str], where: str = "this host") -> None:
+def require_local(
+    directories: Iterable[str], where: str = "this host", *, own: bool = False
+) -> None:
     """Refuse unless every directory on the paths of ``directories`` passes the check.
 
     Raises:
         UnsafePathError: naming each violation.
     """
-    found = check_local(directories)
+    found = check_local(directories, own=own)
     if found:
         raise UnsafePathError(where, found)
 

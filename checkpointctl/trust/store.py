@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpointctl.errors import TrustError
+from checkpointctl.transport import safepath
 from checkpointctl.trust import DEFAULT_TRUST_DIR
 from checkpointctl.trust.keys import (
     HostKey,
@@ -67,6 +68,7 @@ def _join(directory: str, *parts: str) -> str:
 
 
 def _write_file(path: str, data: bytes, mode: int) -> None:
+    _require_safe(os.path.dirname(os.path.abspath(path)))
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
@@ -80,7 +82,20 @@ def _write_file(path: str, data: bytes, mode: int) -> None:
         raise TrustError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _require_safe(directory: str) -> None:
+    """Refuse a trust directory that is (or lies below) a link, a directory of another user's,
+    or one others may write: whoever controls it decides what this host believes.
+
+    Raises:
+        TrustError: naming the path and what is wrong.
+    """
+    found = safepath.check_local([os.path.abspath(directory)], own=True)
+    if found:
+        raise TrustError("; ".join(v.message for v in found) + ": the trust store is refused")
+
+
 def _mkdir(path: str) -> None:
+    _require_safe(path)
     try:
         os.makedirs(path, mode=0o755, exist_ok=True)
         # Readable by all (public keys), writable by root only: what the loader insists on.
@@ -184,6 +199,7 @@ def load_trust_store(
             f"no trust store at {trust_dir}: run `checkpointctl agent init --trust KEY.pub`"
         )
     keys_dir = _join(trust_dir, KEYS_DIR)
+    _require_safe(keys_dir)
     for path in (trust_dir, keys_dir, _join(trust_dir, CONFIG), _join(trust_dir, REVOCATIONS)):
         _check_not_writable_by_others(path)
     keys: dict[str, PublicKey] = {}
