@@ -43,6 +43,7 @@ from checkpointctl.model.health import (
 from checkpointctl.resources.containers.parse import ContainersActual
 from checkpointctl.resources.credentials.resource import EXPIRY_WARNING, days_left
 from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import Transport
 
 LAST_APPLY_FILE = RECORD_FILE
@@ -187,6 +188,7 @@ def assess(h: HostHealth, expired: Sequence[str] = ()) -> tuple[list[str], list[
             warnings.append(f"container {c.name} restarted {c.restarts} time(s)")
     if h.firewall.startswith(("drift", "error")):
         problems.append(f"firewall {h.firewall}")
+    problems.extend(f"security: {s}" for s in h.security)
     for phrase in h.credentials:
         (problems if phrase in expired else warnings).append(f"credential {phrase}")
     if h.last_apply is not None and not h.last_apply.ok:
@@ -242,6 +244,15 @@ def _firewall_part(transport: Transport, desired: DesiredState | None) -> str:
     return f"drift: {fields} difference(s) in {', '.join(c.address for c in changes)}"
 
 
+def _security_part(transport: Transport, desired: DesiredState | None) -> list[str]:
+    """The managed paths' security drift (see :mod:`checkpointctl.resources.paths`)."""
+    from checkpointctl.resources.paths import PathsResource
+
+    resource = PathsResource()
+    state = desired or DesiredState(host=transport.host.name)
+    return [c.reason for c in resource.diff(state, resource.read(transport, state))]
+
+
 def _hygiene(transport: Transport) -> tuple[int | None, Disk | None]:
     security: int | None = None
     with contextlib.suppress(CheckpointctlError):
@@ -280,15 +291,21 @@ def read_host(
         docker, containers, docker_errors = _docker_part(transport, desired)
         errors.extend(docker_errors)
         firewall = _firewall_part(transport, desired)
+        security: list[str] = []
+        try:
+            security = _security_part(transport, desired)
+        except CheckpointctlError as exc:
+            errors.append(f"managed paths: {exc}")
         creds = expiring_credentials(desired, today)
         records: list[RunRecord | None] = []
         for path, default in ((LAST_APPLY_FILE, "converged"), (AGENT_STATUS_FILE, "unknown")):
             try:
-                records.append(parse_run_record(transport.read_file(path), default_result=default))
+                raw = safepath.read(transport, path)
+                records.append(parse_run_record(raw, default_result=default))
             except CheckpointctlError as exc:
                 errors.append(f"{path}: {exc}")
                 records.append(None)
-        security, disk = _hygiene(transport)
+        updates, disk = _hygiene(transport)
         seen = HostHealth(
             host=host.name,
             reachable=True,
@@ -298,8 +315,9 @@ def read_host(
             credentials=tuple(p for p, _ in creds),
             last_apply=records[0],
             agent=records[1],
-            security_updates=security,
+            security_updates=updates,
             disk=disk,
+            security=tuple(security),
             read_errors=tuple(errors),
         )
         problems, warnings = assess(seen, [p for p, expired in creds if expired])

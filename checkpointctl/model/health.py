@@ -70,6 +70,9 @@ class HostHealth:
     security_updates: int | None = None
     """Pending security updates; None when unknown (no apt, or it failed)."""
     disk: Disk | None = None
+    security: tuple[str, ...] = ()
+    """Managed directories that are not safe to write below (a link, a foreign owner, a
+    writable mode) and files a crash left: security drift, as phrases."""
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     read_errors: tuple[str, ...] = field(default=(), compare=False)
@@ -104,6 +107,7 @@ def host_health_json(h: HostHealth) -> dict[str, Any]:
             for c in h.containers
         ],
         "firewall": h.firewall,
+        "security": list(h.security),
         "credentials_expiring": list(h.credentials),
         "last_apply": _record_json(h.last_apply),
         "agent": _record_json(h.agent),
