@@ -233,3 +233,23 @@ def test_cli_drift_names_a_0777_checkpoint_root_in_every_format_and_apply_sets_i
     capsys.readouterr()
     assert _file_type(on_host, CHECKPOINT_ROOT) == "directory 755 0"
     assert main(["drift", *base]) == 0
+
+
+def test_rollback_files_left_by_a_crash_are_reported_and_removed_by_the_next_apply(
+    clean: None, on_host: OnHost, converge: Converge
+) -> None:
+    """A controller killed after arming the firewall's timer, and the timer gone too (the host
+    rebooted): the saved table and the pidfile stay with no timer to use them. The pidfile
+    names a live process that is not our timer, so only the timer's name makes it one."""
+    saved, pidfile = f"{STATE_DIR}/firewall.rollback.nft", f"{STATE_DIR}/firewall.rollback.pid"
+    script = 'umask 077; echo "delete table inet checkpointctl" >"$1"; echo 1 >"$2"'
+    on_host(HOST, ["sh", "-c", script, "sh", saved, pidfile])
+    drift = converge("drift")
+    assert drift["status"] == "drift"
+    assert {f"path{saved}", f"path{pidfile}"} <= set(_addresses(drift))
+    assert "left over from an interrupted firewall change" in _reasons(drift)
+    applied = converge("apply")
+    assert applied["status"] == "converged", applied["error"]
+    for leftover in (saved, pidfile):
+        assert on_host(HOST, ["test", "-e", leftover], check=False).returncode != 0
+    assert converge("drift")["status"] == "in-sync"
