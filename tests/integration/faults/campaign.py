@@ -343,7 +343,14 @@ def run(seed: int, rounds: int, host: str, log: Callable[[str], None] = print) -
     try:
         campaign.prepare()
         for number in range(1, rounds + 1):
-            lines.append(campaign.round(number))
+            try:
+                lines.append(campaign.round(number))
+            except RoundFailed:
+                raise
+            except Exception as exc:  # a fault that could not even be made: replay it too
+                raise RoundFailed(
+                    f"seed {seed} round {number}: {type(exc).__name__}: {exc}"
+                ) from exc
     finally:
         campaign.cleanup()
     return lines

@@ -6,6 +6,7 @@ Every assertion about a host reads it independently of checkpointctl: plain ``do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -137,6 +138,8 @@ def restart_dockerd(lab: lab_api.LabInfo, name: str) -> None:
     deadline = time.monotonic() + 60
     while os.path.exists(f"/proc/{pids.dockerd}"):
         assert time.monotonic() < deadline, "dockerd did not stop"
+        with contextlib.suppress(ChildProcessError):  # a dockerd an earlier call started
+            os.waitpid(pids.dockerd, os.WNOHANG)
         time.sleep(0.2)
     hostdir = paths.host_dir(host)
     log = open(hostdir / "dockerd.log", "ab")  # noqa: SIM115 (handed to the daemon)
