@@ -179,13 +179,13 @@ class Campaign:
     def _fault(self, fault: str, recipe: Recipe, mode: str, rng: random.Random) -> Outcome:
         if fault == "kill9":
             proc = self._controller(recipe, mode)
-            time.sleep(rng.uniform(0.05, 1.5))
+            time.sleep(rng.uniform(0.0, 0.8))
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
             return self._wait(proc)
         if fault == "ssh_cut":
             proc = self._controller(recipe, "push")
-            time.sleep(rng.uniform(0.05, 1.0))
+            time.sleep(rng.uniform(0.0, 0.5))
             sshd = self._sshd_pid()
             children = subprocess.run(
                 ["ps", "-o", "pid=", "--ppid", str(sshd)],
