@@ -6,7 +6,8 @@ Map of the package (imports point down only; ``tests/unit/test_layers.py`` keeps
 - ``engine``     plans and converges hosts: read, diff, apply, verify
 - ``report``     renders a :class:`~checkpointctl.model.RunReport` (text, JSON, JUnit, Markdown)
 - ``policy``     YAML with locations, JSON Schema, Jinja2 templating, layering, lint
-- ``inventory``  Ansible-layout inventories and ``--limit`` patterns
+- ``inventory``  Ansible inventories as Ansible reads them (YAML, INI, dynamic, group_vars,
+                 Ansible Vault) and ``--limit`` patterns
 - ``trust``      Ed25519 keys, signed bundles, the vault
 - ``lab``        the local fleet used by the demo, the tests and the benchmarks
 - ``resources``  one module per kind of host state (collection, credentials, firewall, containers)

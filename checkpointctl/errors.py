@@ -96,7 +96,7 @@ class VaultError(CheckpointctlError):
 
 
 class TransportError(CheckpointctlError):
-    """A host could not be reached or a command on it failed."""
+    """A host could not be reached, or the connection to it failed or timed out."""
 
 
 class HostUnreachable(TransportError):
@@ -107,15 +107,24 @@ class HostKeyError(TransportError):
     """A host presented a key that is unknown or differs from the one recorded in known_hosts."""
 
 
-class CommandFailed(TransportError):
-    """A command on a host exited non-zero while the caller required success."""
+class CommandFailed(CheckpointctlError):
+    """A command ran on a reachable host and exited non-zero while the caller required success.
+
+    Not a :class:`TransportError`: the host answered, so it is reported as failed (with the
+    command, its exit status and its stderr), never as unreachable.
+    """
 
     def __init__(self, host: str, argv: tuple[str, ...], rc: int, stderr_tail: str) -> None:
         self.host = host
         self.argv = argv
         self.rc = rc
         self.stderr_tail = stderr_tail
-        super().__init__(f"{host}: `{' '.join(argv[:3])}` exited {rc}: {stderr_tail.strip()}")
+        super().__init__(f"{host}: `{self.command}` exited {rc}: {stderr_tail.strip()}")
+
+    @property
+    def command(self) -> str:
+        """The command as messages name it: its first three arguments."""
+        return " ".join(self.argv[:3])
 
 
 class ResourceError(CheckpointctlError):

@@ -51,6 +51,22 @@ COLLECTION_PROFILES: Mapping[str, Mapping[str, bool]] = {
 }
 
 
+def normalise_device(text: str) -> str:
+    """``/dev/x``, ``/dev/x:/dev/y`` or ``/dev/x:/dev/y:rw`` → ``host:container:permissions``
+    (Docker's defaults: the same path inside, ``rwm``)."""
+    host, _, rest = text.partition(":")
+    target, _, perms = rest.partition(":")
+    return f"{host}:{target or host}:{perms or 'rwm'}"
+
+
+def normalise_security_opt(text: str) -> str:
+    """``key:value`` (Docker's legacy spelling) → ``key=value``."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        key, _, value = text.partition(":")
+    return f"{key}={value}"
+
+
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """An image pinned by digest: ``registry/repository@sha256:<hex>``."""
@@ -126,6 +142,19 @@ class ContainerSpec:
     """Names of the credentials mounted into this container (from the credentials' scopes)."""
     config_digest: str = ""
     """Digest of this container's desired credential and collection files; see containers."""
+    # --- namespaces and kernel access (issue 18): linted, compiled and drift-checked ---
+    pid: str = "private"
+    """``private``, ``host`` or ``container:<name>`` (Docker's ``PidMode``; ``""`` is private)."""
+    ipc: str = "private"
+    """``private``, ``none``, ``shareable``, ``host`` or ``container:<name>``."""
+    userns_mode: str = "private"
+    """``private`` (the daemon's remapping, if any) or ``host``."""
+    security_opt: tuple[str, ...] = ()
+    """Security options other than no-new-privileges, as ``key=value`` (sorted)."""
+    devices: tuple[str, ...] = ()
+    """Host devices as ``host:container:permissions`` (sorted)."""
+    sysctls: tuple[tuple[str, str], ...] = ()
+    """Namespaced kernel parameters (sorted pairs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +172,24 @@ class TrustedRegistry:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanAllowance:
+    """A finding the scan gate lets through until ``expires``: who accepted it, and why."""
+
+    id: str
+    reason: str
+    owner: str
+    expires: date
+
+
+@dataclass(frozen=True, slots=True)
 class ScanGate:
     """Refuse images whose scan report (a file per digest) shows findings at or above a level."""
 
     required: bool = False
     max_severity: Literal["low", "medium", "high", "critical"] = "high"
     reports: str = "scans"
+    allow: tuple[ScanAllowance, ...] = ()
+    """Accepted findings (CVE ids); an expired allowance blocks again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,15 +264,20 @@ class CollectionSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class UpdatesSpec:
-    strategy: Literal["gitops", "manual"] = "gitops"
-    window: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class HealthSpec:
     require_healthy: bool = True
     timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverSpec:
+    """A lint rule a policy knowingly relaxed, kept so every report shows it with its reason."""
+
+    rule: str
+    target: str
+    reason: str
+    source: str = ""
+    """``file:line:col`` of the waiver in its policy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,9 +290,9 @@ class DesiredState:
     credentials: tuple[CredentialSpec, ...] = ()
     collection: tuple[CollectionSpec, ...] = ()
     registries: RegistriesSpec = RegistriesSpec()
-    updates: UpdatesSpec = UpdatesSpec()
     health: HealthSpec = HealthSpec()
     policies: tuple[str, ...] = ()
+    waivers: tuple[WaiverSpec, ...] = ()
     sources: Mapping[str, Location] = field(default_factory=dict, compare=False, hash=False)
     scan_verdicts: Mapping[str, tuple[bool, str]] = field(
         default_factory=dict, compare=False, hash=False
@@ -274,7 +320,7 @@ def config_digest(files: Mapping[str, bytes]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-_PAIR_FIELDS = frozenset({"env", "labels", "settings"})
+_PAIR_FIELDS = frozenset({"env", "labels", "settings", "sysctls"})
 """Tuples of (key, value) pairs that read better as mappings in ``render``."""
 
 

@@ -102,6 +102,15 @@ def _loader(text: str, path: str) -> _NodeSource:
     return loader
 
 
+@dataclass(frozen=True, slots=True)
+class TaggedScalar:
+    """A scalar written with a local tag the caller allowed (``!vault |``, ``!unsafe``):
+    its tag and text, left for the caller to interpret."""
+
+    tag: str
+    text: str
+
+
 class SourceError(Exception):
     """Raised inside this module; converted to a Diagnostic at the module boundary."""
 
@@ -178,8 +187,9 @@ def _plain_scalar(node: yaml.ScalarNode) -> Any:
 
 
 class _Converter:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, scalar_tags: frozenset[str] = frozenset()) -> None:
         self.path = path
+        self.scalar_tags = scalar_tags
         self.nodes = 0  # counted over the whole file, so many small bombs add up to one
         self.doc = Document(path, None)
         self._loader: yaml.SafeLoader | None = None
@@ -244,6 +254,9 @@ class _Converter:
                 Diagnostic(f"nesting deeper than {MAX_DEPTH}", _loc(self.path, node.start_mark))
             )
         if node.tag not in _PLAIN_TAGS:
+            if isinstance(node, yaml.ScalarNode) and node.tag in self.scalar_tags:
+                self.doc.locations.setdefault(at, _loc(self.path, node.start_mark))
+                return TaggedScalar(node.tag, node.value)
             raise SourceError(
                 Diagnostic(
                     f"tag {node.tag!r} is not allowed (only plain YAML values)",
@@ -300,11 +313,17 @@ class _Converter:
         return value
 
 
-def parse_documents(text: str, path: str) -> Iterator[Document]:
-    """Parse every document of a YAML stream; raises SourceError with a location on failure."""
+def parse_documents(
+    text: str, path: str, scalar_tags: frozenset[str] = frozenset()
+) -> Iterator[Document]:
+    """Parse every document of a YAML stream; raises SourceError with a location on failure.
+
+    ``scalar_tags`` are local tags (``!vault``) accepted on scalars as :class:`TaggedScalar`;
+    any other tag is still an error.
+    """
     try:
         loader = _loader(text, path)
-        conv = _Converter(path)
+        conv = _Converter(path, scalar_tags)
         try:
             while loader.check_node():
                 node = loader.get_node()
@@ -358,10 +377,10 @@ def read_text(path: Path) -> str:
         ) from None
 
 
-def load_file(path: Path) -> list[Document]:
+def load_file(path: Path, scalar_tags: frozenset[str] = frozenset()) -> list[Document]:
     """All documents of one YAML file (empty documents skipped)."""
     text = read_text(path)
-    return [d for d in parse_documents(text, str(path)) if d.data is not None]
+    return [d for d in parse_documents(text, str(path), scalar_tags) if d.data is not None]
 
 
 def expand_paths(paths: list[str]) -> list[Path]:

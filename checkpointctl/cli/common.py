@@ -6,15 +6,14 @@ never each other, so the CLI has no import cycle.
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
 
     from checkpointctl.inventory import Inventory
+    from checkpointctl.policy.build import Decrypt
     from checkpointctl.policy.loader import LoadResult
 
 DEFAULT_PATHS = ["policies"]
@@ -31,10 +30,9 @@ def warn(text: str) -> None:
 
 def write_output(text: str, path: str | None) -> None:
     if path and path != "-":
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
+        from checkpointctl.localfile import write_atomic
+
+        write_atomic(path, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -42,16 +40,33 @@ def write_output(text: str, path: str | None) -> None:
 # --- shared loading ------------------------------------------------------------------------
 
 
-def inventory_of(args: argparse.Namespace) -> Inventory:
+def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
+    """The inventory of every ``-i`` (in order), with the Ansible vault passwords given and
+    ``group_vars``/``host_vars`` beside the policy repository (as Ansible reads them beside
+    the playbook). ``strict``: see :func:`checkpointctl.inventory.load_inventory`."""
+    from pathlib import Path
+
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.inventory import load_inventory
+    from checkpointctl.inventory.ansible_vault import passwords_from
 
     if not args.inventory:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
-    return load_inventory(args.inventory)
+    playbook_dir = getattr(args, "playbook_dir", None)
+    paths = getattr(args, "paths", None)
+    if playbook_dir is None and paths is not None:
+        first = Path((paths or DEFAULT_PATHS)[0])
+        if first.exists():
+            playbook_dir = str(first.resolve().parent if first.is_dir() else first.parent.parent)
+    passwords = passwords_from(
+        getattr(args, "ansible_vault_password_file", None), interactive=sys.stdin.isatty()
+    )
+    return load_inventory(
+        args.inventory, passwords=passwords, playbook_dir=playbook_dir, strict=strict
+    )
 
 
-def decryptor(args: argparse.Namespace, *, required: bool) -> Any:
+def decryptor(args: argparse.Namespace) -> Decrypt | None:
     """A decrypt function for vaulted values, or None when no key is configured."""
     from checkpointctl.model import Secret
     from checkpointctl.trust import vault
@@ -71,12 +86,14 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
     from checkpointctl.policy.loader import load_desired
 
     hosts = inventory.select(getattr(args, "limit", None))
-    decrypt = decryptor(args, required=need_secrets)
+    decrypt = decryptor(args)
     result = load_desired(args.paths or DEFAULT_PATHS, inventory, hosts, decrypt=decrypt)
     for w in result.warnings:
         warn(str(w))
     if result.errors:
         raise PolicyError(result.errors)
+    from checkpointctl.gitops.scangate import attach_scan_verdicts
+
     attach_scan_verdicts(result, args.paths or DEFAULT_PATHS)
     if need_secrets and decrypt is None and any(s.credentials for s in result.states.values()):
         raise CheckpointctlError(
@@ -84,47 +101,6 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
             "--vault-password-file FILE or CHECKPOINTCTL_VAULT_PASSWORD(_FILE)"
         )
     return result
-
-
-def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
-    """Give each host's desired state the scan-gate verdict of every image it runs.
-
-    Reports live in the policy repository (``<repo>/<scan.reports>/<digest hex>.json``, the repo
-    being the parent of the first policy folder), so verdicts are computed here, on the
-    controller, and travel with the desired state to apply and into bundles.
-    """
-    import dataclasses
-    import json
-    from pathlib import Path
-
-    from checkpointctl.errors import CheckpointctlError
-    from checkpointctl.resources.containers.images import verdict_for
-
-    first = Path(paths[0]).resolve()
-    repo = first.parent if first.is_dir() else first.parent.parent
-    cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
-    for name, state in list(result.states.items()):
-        gate = state.registries.scan
-        if not gate.required or not state.containers:
-            continue
-        verdicts: dict[str, tuple[bool, str]] = {}
-        for container in state.containers:
-            digest = container.image.digest
-            key = (gate.reports, digest, gate.max_severity)
-            if key not in cache:
-                report_path = repo / gate.reports / f"{digest.removeprefix('sha256:')}.json"
-                report: object = None
-                if report_path.is_file():
-                    try:
-                        report = json.loads(report_path.read_text())
-                    except (OSError, ValueError) as exc:
-                        raise CheckpointctlError(
-                            f"{report_path}: unreadable scan report: {exc}"
-                        ) from None
-                verdict = verdict_for(digest, report, gate.max_severity)
-                cache[key] = (verdict.ok, verdict.reason)
-            verdicts[digest] = cache[key]
-        result.states[name] = dataclasses.replace(state, scan_verdicts=verdicts)
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -136,11 +112,32 @@ def add_common(p: argparse.ArgumentParser, *, paths: bool = True, inventory: boo
             "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
         )
     if inventory:
-        p.add_argument(
-            "-i", "--inventory", metavar="INVENTORY", help="Ansible-layout YAML inventory"
-        )
+        add_inventory_options(p)
     p.add_argument(
         "--vault-password-file",
         metavar="FILE",
         help="file holding the vault passphrase (or an executable printing it)",
+    )
+
+
+def add_inventory_options(
+    p: argparse.ArgumentParser, *, required: bool = False, help_text: str | None = None
+) -> None:
+    """``-i`` (repeatable, merged in order, as in Ansible) and the Ansible vault password."""
+    p.add_argument(
+        "-i",
+        "--inventory",
+        metavar="INVENTORY",
+        action="append",
+        required=required,
+        help=help_text
+        or "Ansible inventory: YAML or INI file, directory, or executable script; "
+        "repeat to merge several in order",
+    )
+    p.add_argument(
+        "--ansible-vault-password-file",
+        metavar="[ID@]FILE",
+        action="append",
+        help="password of the inventory's Ansible Vault values (or an executable printing it; "
+        "default $ANSIBLE_VAULT_PASSWORD_FILE, else a prompt on a terminal)",
     )

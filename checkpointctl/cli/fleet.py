@@ -74,14 +74,14 @@ def _write(text: str, path: str | None) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from checkpointctl.cli.common import inventory_of
     from checkpointctl.engine.status import exit_code, fleet_json, read_fleet
-    from checkpointctl.inventory import load_inventory
     from checkpointctl.report.status import render_table
     from checkpointctl.transport.connect import connect
 
     if not args.inventory:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
-    inventory = load_inventory(args.inventory)
+    inventory = inventory_of(args)
     hosts = inventory.select(args.limit)
     states = _states(args, inventory, hosts)
     healths = read_fleet(hosts, states, connect, forks=args.forks)
@@ -98,13 +98,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add the fleet verbs to the main parser (called by ``cli.main``)."""
+    from checkpointctl.cli.common import add_inventory_options
+
     p = subparsers.add_parser(
         "status", help="fleet health: containers, firewall, credentials, last apply, hygiene"
     )
     p.add_argument(
         "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
     )
-    p.add_argument("-i", "--inventory", metavar="INVENTORY", help="Ansible-layout YAML inventory")
+    add_inventory_options(p)
     p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
     p.add_argument("--forks", type=int, default=50, help="hosts read at once (50)")
     p.add_argument(

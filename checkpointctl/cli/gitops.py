@@ -46,12 +46,16 @@ def _cmd_impact(args: argparse.Namespace) -> int:
     from checkpointctl.cli.common import DEFAULT_PATHS, write_output
     from checkpointctl.gitops import gitrev, snapshot
     from checkpointctl.gitops.impact import compare
+    from checkpointctl.inventory.ansible_vault import passwords_from
     from checkpointctl.report.impact import RENDERERS
 
     if not args.inventory:
         raise CheckpointctlError("impact needs an inventory: -i INVENTORY")
     paths = list(args.paths or DEFAULT_PATHS)
-    sources = snapshot.Sources(gitrev.toplevel(_start_dir(paths)), tuple(paths), args.inventory)
+    passwords = passwords_from(args.ansible_vault_password_file, interactive=sys.stdin.isatty())
+    sources = snapshot.Sources(
+        gitrev.toplevel(_start_dir(paths)), tuple(paths), tuple(args.inventory), passwords
+    )
     decrypt = _decrypt_if_key(args)
     base = snapshot.at_revision(sources, args.base, decrypt)
     if args.head:
@@ -63,7 +67,7 @@ def _cmd_impact(args: argparse.Namespace) -> int:
         head.states,
         base_label=base.label,
         head_label=head.label,
-        inventory=args.inventory,
+        inventory=",".join(args.inventory),
         notes=base.notes + head.notes,
     )
     write_output(RENDERERS[args.format](impact), args.output)
@@ -95,6 +99,8 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``impact``, ``pin`` and ``completion`` to the ``checkpointctl`` parser."""
+    from checkpointctl.cli.common import add_inventory_options
+
     p = sub.add_parser(
         "impact",
         help="what a change does to each host's desired state (compares two revisions)",
@@ -105,11 +111,10 @@ def register(sub: Any) -> None:
     p.add_argument(
         "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
     )
-    p.add_argument(
-        "-i",
-        "--inventory",
-        metavar="INVENTORY",
-        help="inventory (read at each revision when it is in the repository)",
+    add_inventory_options(
+        p,
+        help_text="inventory (read at each revision when it is in the repository); repeat "
+        "to merge several in order",
     )
     p.add_argument(
         "--base",

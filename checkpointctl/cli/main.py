@@ -178,13 +178,14 @@ def _watch(
 ) -> int:
     """``drift --watch``: a report per cycle (the file rewritten, or stdout), a summary line
     per cycle on stderr; the exit code is the last cycle's."""
-    from checkpointctl.engine.watch import Cycle, parse_interval, watch_fleet
+    from checkpointctl.duration import INTERVAL, DurationError, parse_seconds
+    from checkpointctl.engine.watch import Cycle, watch_fleet
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.report import render, summary_line
 
     try:
-        interval = parse_interval(args.watch)
-    except ValueError:
+        interval = parse_seconds(args.watch, INTERVAL, what="--watch")
+    except DurationError:
         raise CheckpointctlError(
             f"--watch takes an interval such as 30, 30s or 5m (got {args.watch!r})"
         ) from None
@@ -397,6 +398,8 @@ _VERB_MODULES = (
     "checkpointctl.cli.trust",
     "checkpointctl.cli.fleet",
     "checkpointctl.cli.gitops",
+    "checkpointctl.cli.explain",
+    "checkpointctl.cli.inventory",
 )
 """Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
 stays one place while each feature owns its wiring. They may use this module's helpers."""
@@ -406,8 +409,8 @@ def _collect_young_only() -> None:
     """Make the cyclic collector's full passes rare (young ones stay as they are).
 
     A command builds its policies, inventory and desired states once and keeps them to the end,
-    and a full pass walks every object alive: with the default thresholds ``validate`` of 1,000
-    policies × 1,000 hosts made four of them, 0.4 s of its CPU. Short-lived reference cycles
+    and a full pass walks every object alive: with the default thresholds a large ``validate``
+    makes several, each walking the whole policy set again. Short-lived reference cycles
     are still freed by the young passes; only garbage that survives those waits longer.
     """
     young, middle, full = gc.get_threshold()

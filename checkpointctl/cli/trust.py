@@ -1,10 +1,8 @@
 """Trust verbs: ``keygen``, ``bundle``, ``sign``, ``verify``, ``revoke``, ``agent``,
 ``push-bundle``.
 
-Wiring only: every decision is in :mod:`checkpointctl.trust`. This module is also where pull
-mode meets the engine: the agent is handed a ``converge`` function that runs
-:func:`checkpointctl.engine.run.converge_host` on the local host with the same resources as push
-mode, the firewall told it is in pull mode (no management access needed, no commit-confirm).
+Wiring only: every decision is in :mod:`checkpointctl.trust`, and pull mode's convergence of
+the agent's own host in :mod:`checkpointctl.engine.pull`.
 Exit codes: 0 ok, 1 for any refusal (bad signature, expired, rolled back...) or error.
 """
 
@@ -19,22 +17,16 @@ import socket
 import sys
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import CheckpointctlError, TrustError
 
 if TYPE_CHECKING:
-    from checkpointctl.model import Host, HostResult
-    from checkpointctl.resources.base import Resource
-    from checkpointctl.spec import DesiredState
-    from checkpointctl.trust.agent import Converge
+    from checkpointctl.model import Host
     from checkpointctl.trust.keys import PublicKey, SigningKey
     from checkpointctl.trust.verify import VerifiedBundle
 
 DEFAULT_EXPIRES = "7d"
-AGENT_LOCK_WAIT = 60.0
-"""Seconds the agent waits for a push-mode controller's lock on this host before failing."""
 AGENT_VAR = "agent_public_key"
 
 
@@ -61,15 +53,11 @@ def _signing_keys(args: argparse.Namespace) -> list[SigningKey]:
     return [load_signing_key(path, passphrase) for path in args.key]
 
 
-def _write_bytes(path: str, data: bytes, mode: int = 0o644) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
+def _write_bytes(path: str, data: bytes) -> None:
+    from checkpointctl.localfile import write_atomic
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=0o644)
     except OSError as e:
         raise CheckpointctlError(f"cannot write {path}: {e.strerror}") from None
 
@@ -122,12 +110,15 @@ def _recipients(hosts: Sequence[Host]) -> dict[str, bytes | None]:
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
     from checkpointctl.cli.common import inventory_of, load
+    from checkpointctl.duration import VALIDITY, parse_seconds
     from checkpointctl.trust.bundle import build_bundle
-    from checkpointctl.trust.timeutil import creation_time, parse_duration
+    from checkpointctl.trust.timeutil import creation_time
 
     created = creation_time(args.created, os.environ)
-    expires = created + parse_duration(args.expires, what="--expires")
+    expires = created + timedelta(seconds=parse_seconds(args.expires, VALIDITY, what="--expires"))
     serial = args.serial if args.serial is not None else int(created.timestamp())
     keys = _signing_keys(args)
     inventory = inventory_of(args)
@@ -214,17 +205,7 @@ def _trust(args: argparse.Namespace) -> tuple[dict[str, PublicKey], frozenset[st
 
 
 def _summary(bundle: VerifiedBundle) -> dict[str, Any]:
-    from checkpointctl.trust.timeutil import format_time
-
-    m = bundle.manifest
-    return {
-        "serial": m.serial,
-        "created": format_time(m.created),
-        "expires": format_time(m.expires),
-        "manifest_sha256": bundle.manifest_sha256,
-        "signed_by": list(bundle.signers),
-        "hosts": list(m.hosts),
-    }
+    return {**bundle.summary(), "hosts": list(bundle.manifest.hosts)}
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -251,49 +232,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 # --- agent -------------------------------------------------------------------------------------
-
-
-def agent_resources(desired: DesiredState) -> tuple[Resource, ...]:
-    """Push mode's resources, in their order, with the firewall in pull mode.
-
-    One exception: a host with no Docker engine whose state wants no containers skips the
-    container resource (there is nothing to converge and no container that could need
-    removing), so a firewall-only host without Docker can be managed in pull mode.
-    """
-    from checkpointctl.engine import run as engine
-    from checkpointctl.transport.local import DOCKER_SOCKET_URL
-
-    resources = engine.default_resources(pull_mode=True)
-    socket_path = DOCKER_SOCKET_URL.removeprefix("unix://")
-    if desired.containers or os.path.exists(socket_path):
-        return resources
-    return tuple(r for r in resources if r.kind != "container")
-
-
-def _local_converge(host_name: str, state_dir: str) -> Converge:
-    def converge(desired: DesiredState, bundle: VerifiedBundle) -> HostResult:
-        from checkpointctl.engine import run as engine
-        from checkpointctl.engine.audit import AuditContext
-        from checkpointctl.engine.lock import current_owner
-        from checkpointctl.model import Host
-        from checkpointctl.transport.connect import connect
-
-        owner = current_owner("agent")
-        # The audit trail names the signed bundle that changed the host, where push mode
-        # names the policy repository's commit.
-        revision = f"bundle serial {bundle.manifest.serial} ({bundle.manifest_sha256})"
-        options = engine.ApplyOptions(
-            lock_wait=AGENT_LOCK_WAIT,
-            owner=owner,
-            audit=AuditContext(who=owner.who, revision=revision, argv=tuple(sys.argv)),
-            state_dir=state_dir,
-        )
-        local = Host(name=host_name, address="localhost", connection="local")
-        return engine.converge_host(
-            local, desired, connect, "apply", agent_resources(desired), options=options
-        )
-
-    return converge
 
 
 def _agent_host(args: argparse.Namespace) -> str:
@@ -347,8 +285,9 @@ def _agent_status(args: argparse.Namespace) -> int:
 
 
 def _agent_run(args: argparse.Namespace) -> int:
+    from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.engine.pull import local_converge
     from checkpointctl.trust.agent import AgentOptions, AgentOutcome, run_loop, run_once
-    from checkpointctl.trust.timeutil import parse_duration
 
     if not args.source:
         raise CheckpointctlError("agent: give --source URL|PATH (or `agent init` / `agent status`)")
@@ -368,7 +307,7 @@ def _agent_run(args: argparse.Namespace) -> int:
         ca_file=args.ca_file,
         timeout=args.timeout,
     )
-    converge = _local_converge(host, args.state_dir)
+    converge = local_converge(host, args.state_dir, argv=sys.argv)
 
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:
@@ -384,7 +323,7 @@ def _agent_run(args: argparse.Namespace) -> int:
                 else (CheckpointctlError(outcome.message))
             )
         return 0
-    interval = parse_duration(args.interval, what="--interval").total_seconds()
+    interval = parse_seconds(args.interval, VALIDITY, what="--interval")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -399,27 +338,6 @@ def _agent_run(args: argparse.Namespace) -> int:
 # --- push-bundle -------------------------------------------------------------------------------
 
 
-def _push_one(host: Host, data: bytes, args: argparse.Namespace) -> tuple[str, int, str]:
-    from checkpointctl.transport.connect import connect
-
-    argv = [
-        args.remote_command, "agent", "--source", "-", "--once",
-        "--host", host.name, "--trust-dir", args.trust_dir,
-    ]  # fmt: skip
-    try:
-        transport = connect(host)
-    except CheckpointctlError as exc:
-        return host.name, 1, f"unreachable: {exc.diagnostics()}"
-    try:
-        result = transport.run(argv, stdin=data, timeout=args.timeout, check=False)
-    except CheckpointctlError as exc:
-        return host.name, 1, exc.diagnostics()
-    finally:
-        transport.close()
-    text = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
-    return host.name, result.rc, text
-
-
 def _cmd_push_bundle(args: argparse.Namespace) -> int:
     from checkpointctl.cli.common import inventory_of
     from checkpointctl.trust.bundle import read_bundle
@@ -430,10 +348,19 @@ def _cmd_push_bundle(args: argparse.Namespace) -> int:
     hosts = inventory.select(args.limit)
     if not hosts:
         raise CheckpointctlError("push-bundle: no hosts selected")
-    with ThreadPoolExecutor(max_workers=max(1, args.forks)) as pool:
-        results = list(pool.map(lambda h: _push_one(h, data, args), hosts))
+    from checkpointctl.engine.pull import push_bundle
+
+    results = push_bundle(
+        hosts,
+        data,
+        remote_command=args.remote_command,
+        trust_dir=args.trust_dir,
+        timeout=args.timeout,
+        forks=args.forks,
+    )
     failed = 0
-    for name, rc, text in results:
+    for pushed in results:
+        name, rc, text = pushed.host, pushed.exit_code, pushed.output
         failed += rc != 0
         lines = text.splitlines() or [""]
         _out(f"{name}: {'ok' if rc == 0 else f'failed (exit {rc})'}: {lines[-1]}")
@@ -467,7 +394,7 @@ def _trust_args(p: argparse.ArgumentParser) -> None:
 
 def register(sub: Any) -> None:
     """Add the trust verbs to the main parser's subparsers."""
-    from checkpointctl.cli.common import add_common
+    from checkpointctl.cli.common import add_common, add_inventory_options
     from checkpointctl.spec import STATE_DIR
     from checkpointctl.trust import DEFAULT_TRUST_DIR  # not .store: that imports cryptography
 
@@ -599,7 +526,7 @@ def register(sub: Any) -> None:
         "push-bundle", help="signed push: send a bundle over SSH for each host's agent to verify"
     )
     p.add_argument("bundle", metavar="BUNDLE")
-    p.add_argument("-i", "--inventory", metavar="INVENTORY", required=True)
+    add_inventory_options(p, required=True)
     p.add_argument("--limit", metavar="PATTERN")
     p.add_argument("--forks", type=int, default=20)
     p.add_argument(

@@ -10,13 +10,44 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import CheckpointctlError
 
+if TYPE_CHECKING:
+    from checkpointctl.trust.vault import RekeyCount, VaultKey
 
-def _key(args: argparse.Namespace, *, confirm: bool = False) -> Any:
+
+def encrypt_string_snippet(
+    value: bytes, path: str, key: VaultKey, *, name: str | None = None
+) -> str:
+    """``vault encrypt-string``'s output: a YAML snippet ``<name>: |`` plus the indented vaulted
+    value, ending with a newline.
+
+    ``name`` defaults to the last segment of ``path`` (``secret`` for
+    ``credentials.api-login.secret``). ``value`` comes from stdin or a prompt, never argv.
+    """
+    from checkpointctl.trust.vault import PLAIN_SEGMENT, encrypt
+
+    field = name or path.rsplit(".", 1)[-1]
+    field_yaml = field if PLAIN_SEGMENT.fullmatch(field) else json.dumps(field)
+    lines = encrypt(value, key, path).split("\n")
+    return f"{field_yaml}: |\n" + "".join(f"  {line}\n" for line in lines)
+
+
+def rekey_summary(count: RekeyCount) -> str:
+    """``vault rekey``'s one-line summary."""
+    values = count.values
+    return (
+        f"rekeyed {values} value{'s' * (values != 1)} in {count.files_changed} of "
+        f"{count.files} files"
+    )
+
+
+def _key(args: argparse.Namespace, *, confirm: bool = False) -> VaultKey:
     from checkpointctl.trust import vault
 
     key = vault.load_key(
@@ -34,7 +65,6 @@ def _key(args: argparse.Namespace, *, confirm: bool = False) -> Any:
 
 
 def _cmd_encrypt_string(args: argparse.Namespace) -> int:
-    from checkpointctl.trust import vault
 
     key = _key(args, confirm=True)
     if sys.stdin.isatty():
@@ -45,25 +75,34 @@ def _cmd_encrypt_string(args: argparse.Namespace) -> int:
             value = value[:-1]
     if not value:
         raise CheckpointctlError("nothing to encrypt: the value read from stdin is empty")
-    sys.stdout.write(vault.cmd_encrypt_string(value, args.name, key, name=args.key))
+    sys.stdout.write(encrypt_string_snippet(value, args.name, key, name=args.key))
     return 0
 
 
 def _cmd_encrypt(args: argparse.Namespace) -> int:
-    from checkpointctl.trust import vault
+    from checkpointctl.trust.vault import encrypt_file
 
-    key = _key(args, confirm=True)
-    for path in args.files:
-        print(vault.cmd_encrypt(path, key))
-    return 0
+    return _in_place(args, encrypt_file, "encrypted", confirm=True)
 
 
 def _cmd_decrypt(args: argparse.Namespace) -> int:
-    from checkpointctl.trust import vault
+    from checkpointctl.trust.vault import decrypt_file
 
-    key = _key(args)
+    return _in_place(args, decrypt_file, "decrypted", confirm=False)
+
+
+def _in_place(
+    args: argparse.Namespace,
+    change: Callable[[str, VaultKey], None],
+    done: str,
+    *,
+    confirm: bool,
+) -> int:
+    """Encrypt or decrypt each file in place, a line per file as it is done."""
+    key = _key(args, confirm=confirm)
     for path in args.files:
-        print(vault.cmd_decrypt(path, key))
+        change(path, key)
+        print(f"{done} {path}")
     return 0
 
 
@@ -83,7 +122,7 @@ def _cmd_rekey(args: argparse.Namespace) -> int:
         raise CheckpointctlError(
             "no new key: use --new-vault-password-file FILE or --new-vault-key-file FILE"
         )
-    print(vault.cmd_rekey(args.files, old, new))
+    print(rekey_summary(vault.rekey_files(args.files, old, new)))
     return 0
 
 

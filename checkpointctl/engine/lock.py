@@ -1,7 +1,7 @@
 """The host lock: one controller converges a host at a time, and a dead one never blocks it.
 
 How it works: over the host's own connection, ``flock LOCKFILE sh -c HELD`` is started in a
-channel of its own (:meth:`~checkpointctl.transport.process.Spawner.spawn`). ``flock`` takes an
+channel of its own (:meth:`~checkpointctl.transport.base.ProcessRunner.spawn`). ``flock`` takes an
 exclusive lock on ``/var/lib/checkpointctl/lock`` and runs :data:`HELD_SCRIPT`, which says
 ``locked`` (so we know the lock is ours) and then waits on its stdin. The lock is held as long as
 that script runs, and it runs as long as the controller's connection: on release we send
@@ -15,9 +15,8 @@ since …"). The held script writes it (the record arrives on its stdin), and re
 an explicit ``release``. Finding it when we have just taken the lock therefore means the
 previous holder died while holding it: a *stale* lock, which the kernel has already released
 and which we report as taken over. The script hands back what it found before writing ours.
-The whole exchange is one channel and two round trips: no SFTP, no other session (the owner
-record used to go over SFTP, some twenty round trips per host that made a no-op ``apply`` of
-100 hosts 1.4x its ``drift``).
+The whole exchange is one channel and two round trips: no SFTP, no other session (SFTP would
+cost some twenty round trips per host, a no-op ``apply`` then being far slower than ``drift``).
 
 The held shell does more than wait: it answers the kept shell's command batches
 (:mod:`~checkpointctl.transport.shellserver`), so while the lock is held the SSH transport runs
@@ -41,13 +40,13 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from checkpointctl.errors import LockError, TransportError
 from checkpointctl.spec import STATE_DIR
 from checkpointctl.transport import safepath
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import HeldShell, HostProcess, Transport
 from checkpointctl.transport.framing import new_token
-from checkpointctl.transport.process import HostProcess, Spawner
 from checkpointctl.transport.shellserver import REQUEST, SERVER_SETUP
 
 LOCK_FILE = f"{STATE_DIR}/lock"
@@ -116,12 +115,11 @@ appended with one ``write`` (0600 when created); each is answered ``recorded``/`
 controller died) leaves the owner record for the next holder to report as stale.
 
 Why the records go here: written by the shell already holding the lock, they cost the host one
-``mv`` and no session; as a batch of two commands in a session of their own they cost about
-20 ms of host CPU per host (measured in a lab host), which made a no-op ``apply`` 1.4x its
-``drift``. Neither holds a secret (both are built redacted) and they travel on stdin, not argv,
-so ``ps`` shows nothing of them. The last-apply record is not ``fsync``'d, like the owner
-record: it says when the host was last converged, and a rename over an existing file is flushed
-by ext4 (``auto_da_alloc``) before the rename is committed."""
+``mv`` and no session; a session of their own would cost the host a login's worth of CPU per host, a
+large part of a no-op ``apply``. Neither holds a secret (both are built redacted) and they travel on
+stdin, not argv, so ``ps`` shows nothing of them. The last-apply record is not ``fsync``'d, like the
+owner record: it says when the host was last converged, and a rename over an existing file is
+flushed by ext4 (``auto_da_alloc``) before the rename is committed."""
 OWNER_RETRIES = 5
 OWNER_RETRY_SECONDS = 0.2
 
@@ -197,6 +195,27 @@ class LockOwner:
         )
 
 
+class LockBusyError(LockError):
+    """Another controller holds the host's lock (the message names who and since when)."""
+
+
+class LockNoteKind(StrEnum):
+    """What happened while taking the lock that a person should know."""
+
+    WAITED = "waited"
+    """Another controller held it; this one waited for it (``--lock-wait``)."""
+    STALE = "stale"
+    """A dead controller's lock was taken over: its run may have left the host half-converged."""
+
+
+@dataclass(frozen=True, slots=True)
+class LockNote:
+    """A note about taking the lock: its kind (what the engine decides on) and its text."""
+
+    kind: LockNoteKind
+    text: str
+
+
 def current_owner(command: str = "apply", now: datetime | None = None) -> LockOwner:
     """This process as a lock owner: login name, machine name, pid, the time now."""
     try:
@@ -243,13 +262,13 @@ class HostLock:
         transport: Transport,
         process: HostProcess,
         paths: LockPaths,
-        notes: tuple[str, ...],
+        notes: tuple[LockNote, ...],
         token: str,
     ) -> None:
         self._transport = transport
         self._process = process
         self._paths = paths
-        self._token = token
+        self._shell = HeldShell(process, token)
         self.notes = notes
         """What a person should know about taking it: a wait, a stale lock taken over."""
         self._released = False
@@ -260,19 +279,16 @@ class HostLock:
         written or the lock released: the host's reads, changes and checks then cost no session
         of their own, and run under the lock by construction. Whether the transport took it
         (one that cannot, such as the local one, goes on as before)."""
-        adopt = getattr(self._transport, "adopt_shell", None)
-        if adopt is None or self._released or self._lent:
+        if self._released or self._lent:
             return self._lent
-        self._lent = bool(adopt(self._process, self._token))
+        self._lent = self._transport.adopt_shell(self._shell)
         return self._lent
 
     def _take_back(self) -> None:
         """End the loan of :meth:`lend_shell`: from here on this object talks to the shell."""
         if self._lent:
             self._lent = False
-            drop = getattr(self._transport, "drop_shell", None)
-            if drop is not None:
-                drop(self._process)
+            self._transport.drop_shell(self._shell)
 
     def write_records(self, record: bytes, line: bytes, *, release: bool = False) -> list[str]:
         """Replace the host's last-apply record with ``record`` and append ``line`` to its audit
@@ -346,7 +362,7 @@ def _read_owner_of_busy_lock(transport: Transport, paths: LockPaths) -> LockOwne
 
 
 def _try_lock(
-    transport: Transport, spawner: Spawner, paths: LockPaths, wait: float | None, token: str
+    transport: Transport, paths: LockPaths, wait: float | None, token: str
 ) -> HostProcess | None:
     """Start ``flock … sh -c HELD`` (creating the lock's directory first, in the same command:
     one session on the host, not two); the held process, or None when the lock stayed taken."""
@@ -355,7 +371,7 @@ def _try_lock(
     flock += [paths.lock, "sh", "-c", HELD_SCRIPT, "sh", paths.owner, paths.record, paths.audit]
     # the lock's directory is checked (not a link, root's, not writable by others) before the
     # lock file, the owner record, the last-apply record or the audit log is opened in it
-    process = spawner.spawn(safepath.ensure_then_exec(posixpath.dirname(paths.lock), flock))
+    process = transport.spawn(safepath.ensure_then_exec(posixpath.dirname(paths.lock), flock))
     try:
         # read once the lock is ours; when it is not (flock already gave up), the write may
         # meet a closed pipe, and the exit status below says why
@@ -417,29 +433,29 @@ def acquire(
     ``owner`` describes this controller; its ``since`` is set to the moment the lock is taken.
 
     Raises:
-        LockError: another controller holds it (the message names who and since when), or the
-            transport cannot hold a lock, or ``flock`` failed.
+        LockBusyError: another controller holds it (the message names who and since when).
+        LockError: ``flock`` failed.
         TransportError: the host could not be reached.
     """
     host = transport.host.name
-    if not isinstance(transport, Spawner):
-        raise LockError(f"{host}: this connection cannot hold the host lock (no spawn support)")
-    notes: list[str] = []
+    notes: list[LockNote] = []
     started = time.monotonic()
     token = new_token()
-    process = _try_lock(transport, transport, paths, None, token)
+    process = _try_lock(transport, paths, None, token)
     if process is None:
         holder = _read_owner_of_busy_lock(transport, paths)
         if wait <= 0:
-            raise LockError(busy_message(host, holder))
-        process = _try_lock(transport, transport, paths, wait, token)
+            raise LockBusyError(busy_message(host, holder))
+        process = _try_lock(transport, paths, wait, token)
         if process is None:
-            raise LockError(busy_message(host, _read_owner(transport, paths) or holder, wait))
-        notes.append(waited_message(holder, time.monotonic() - started))
+            raise LockBusyError(busy_message(host, _read_owner(transport, paths) or holder, wait))
+        waited = waited_message(holder, time.monotonic() - started)
+        notes.append(LockNote(LockNoteKind.WAITED, waited))
     try:
         previous = _record_owner(transport, process, owner)
         if previous:
-            notes.append(stale_message(LockOwner.from_json(previous)))
+            stale = stale_message(LockOwner.from_json(previous))
+            notes.append(LockNote(LockNoteKind.STALE, stale))
     except BaseException:
         process.close()
         raise
@@ -451,6 +467,9 @@ __all__ = [
     "LOCK_FILE",
     "OWNER_FILE",
     "HostLock",
+    "LockBusyError",
+    "LockNote",
+    "LockNoteKind",
     "LockOwner",
     "LockPaths",
     "acquire",

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
 
-from checkpointctl.model import Action, Change, Finding
-from checkpointctl.resources.base import Resource
+from checkpointctl.model import Action, Change, Finding, Host
+from checkpointctl.resources.base import AnyResource, HostStep, KindPlan
 from checkpointctl.spec import DesiredState, ImageRef
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.batch import Command
 
 CONTAINER_KIND = "container"
 
@@ -32,7 +32,9 @@ def previous_images(changes: Sequence[Change]) -> dict[str, str]:
     plan changes on an existing container (pure)."""
     out: dict[str, str] = {}
     for change in changes:
-        if change.kind != CONTAINER_KIND or change.action not in (Action.REPLACE, Action.UPDATE):
+        if change.kind != CONTAINER_KIND:
+            continue
+        if not (change.action.is_replace or change.action is Action.UPDATE):
             continue
         for f in change.fields:
             if f.path == "image" and isinstance(f.before, str) and "@sha256:" in f.before:
@@ -54,25 +56,41 @@ def rollback_state(desired: DesiredState, previous: Mapping[str, str]) -> Desire
 
 class OnlyAddresses:
     """A containers resource restricted to some addresses: a rollback touches the containers
-    it rolls back and nothing else (no orphan removal, no other container)."""
+    it rolls back and nothing else (no orphan removal, no other container, no findings)."""
 
-    kind: ClassVar[str] = CONTAINER_KIND
-
-    def __init__(self, inner: Resource, addresses: frozenset[str]) -> None:
+    def __init__(self, inner: AnyResource, addresses: frozenset[str]) -> None:
         self._inner = inner
         self._addresses = addresses
 
-    def read(self, transport: Transport, desired: DesiredState) -> object:
-        return self._inner.read(transport, desired)
+    @property
+    def kind(self) -> str:
+        return self._inner.kind
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
-        return [c for c in self._inner.diff(desired, actual) if c.address in self._addresses]
+    def start(self, desired: DesiredState) -> HostStep:
+        return _OnlyStep(self._inner.start(desired), self._addresses)
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
-        return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
-        self._inner.apply(transport, change)
+class _OnlyStep:
+    """The inner resource's step, its plan cut down to :attr:`OnlyAddresses._addresses`."""
+
+    def __init__(self, inner: HostStep, addresses: frozenset[str]) -> None:
+        self._inner = inner
+        self._addresses = addresses
+
+    @property
+    def kind(self) -> str:
+        return self._inner.kind
+
+    def commands(self, host: Host) -> tuple[Command, ...]:
+        return self._inner.commands(host)
+
+    def read(self, transport: Transport, results: Sequence[CommandResult]) -> None:
+        self._inner.read(transport, results)
+
+    def plan(self) -> KindPlan:
+        full = self._inner.plan()
+        mine = tuple(c for c in full.changes if c.change.address in self._addresses)
+        return KindPlan(full.kind, mine, ())
 
 
 def rollback_findings(previous: Mapping[str, str], status: str, error: str | None) -> list[Finding]:

@@ -27,14 +27,22 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
-from checkpointctl.engine.lock import HostLock, LockOwner, LockPaths, acquire
+from checkpointctl.engine.lock import (
+    HostLock,
+    LockBusyError,
+    LockNote,
+    LockNoteKind,
+    LockOwner,
+    LockPaths,
+    acquire,
+)
 from checkpointctl.engine.rollback import (
     CONTAINER_KIND,
     OnlyAddresses,
@@ -42,21 +50,33 @@ from checkpointctl.engine.rollback import (
     rollback_findings,
     rollback_state,
 )
-from checkpointctl.errors import CheckpointctlError, ConvergenceError, TransportError
+from checkpointctl.engine.waivers import waiver_findings
+from checkpointctl.errors import (
+    CheckpointctlError,
+    CommandFailed,
+    ConvergenceError,
+    LockError,
+    TransportError,
+)
 from checkpointctl.model import (
+    REDACTED,
     Change,
+    CommandFailure,
+    FailureReason,
     Finding,
     Host,
     HostResult,
     HostStatus,
+    JSONValue,
     RunMode,
     RunReport,
+    Secret,
     change_to_json,
 )
-from checkpointctl.resources.base import Resource
+from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
-from checkpointctl.resources.paths import PathRepair
-from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.resources.paths import is_repair
+from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
 from checkpointctl.transport.base import Transport
 
 Connect = Callable[[Host], Transport]
@@ -88,7 +108,7 @@ class NullObserver:
         return None
 
 
-def default_resources(*, pull_mode: bool = False) -> tuple[Resource, ...]:
+def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
     """Every resource kind, in the fixed apply order: managed paths, firewall, credentials,
     collection, containers. Each prefix of that order is a safe state (the managed directories
     made safe to write below before anything is written there, the firewall next, containers
@@ -172,7 +192,7 @@ def batches(hosts: Sequence[str], rollout: Rollout) -> list[list[str]]:
 
 def gate_failed(result: HostResult) -> bool:
     """Whether this host failed the health gate (rather than failing to converge)."""
-    return result.status is HostStatus.FAILED and (result.error or "").startswith(GATE_PREFIX)
+    return result.status is HostStatus.FAILED and result.failure is FailureReason.GATE_FAILED
 
 
 def halt_reason(
@@ -206,22 +226,20 @@ def halt_reason(
 
 
 def _plan(
-    transport: Transport, desired: DesiredState, resources: Sequence[Resource]
-) -> tuple[dict[str, list[Change]], list[Finding]]:
-    plan: dict[str, list[Change]] = {}
-    findings: list[Finding] = []
-    # one round trip for every resource's reads (see resources.batched)
-    actuals = read_all(transport, desired, resources)
+    transport: Transport, desired: DesiredState, resources: Sequence[AnyResource]
+) -> list[KindPlan]:
+    # one round trip for every resource's reads (see resources.batched); each step drops its
+    # actual state once planned: only the plan outlives the read, memory stays per host
+    plans = [step.plan() for step in read_all(transport, desired, resources)]
+    # one change per address: a resource whose read was refused plans the same repair of an
+    # unsafe directory as the paths resource before it
     seen: set[str] = set()
-    for resource, actual in zip(resources, actuals, strict=True):
-        # one change per address: a resource whose read was refused plans the same repair of
-        # an unsafe directory as the paths resource before it
-        changes = [c for c in resource.diff(desired, actual) if c.address not in seen]
-        seen.update(c.address for c in changes)
-        plan[resource.kind] = changes
-        findings.extend(resource.findings(desired, actual))
-    del actuals  # only the plan outlives the read: memory stays per host, not per fleet
-    return plan, findings
+    out = []
+    for kind_plan in plans:
+        kept = tuple(c for c in kind_plan.changes if c.change.address not in seen)
+        seen.update(c.change.address for c in kept)
+        out.append(dataclasses.replace(kind_plan, changes=kept))
+    return out
 
 
 def record_doc(
@@ -231,10 +249,13 @@ def record_doc(
     *,
     action: str = "apply",
     when: datetime | None = None,
-) -> dict[str, object]:
+) -> dict[str, JSONValue]:
     """What ``last-apply.json`` holds: when, by whom, from what, and how it ended (pure; no
     secrets, changes are serialised with redaction)."""
-    applied = [change_to_json(c) for c in result.changes if c.address in result.applied]
+    applied: list[JSONValue] = [
+        change_to_json(c) for c in result.changes if c.address in result.applied
+    ]
+    policies: list[JSONValue] = list(desired.policies)
     return {
         "time": (when or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
         "action": action,
@@ -243,7 +264,7 @@ def record_doc(
         "who": ctx.who,
         "run": ctx.run_id,
         "policy_revision": ctx.revision,
-        "policies": list(desired.policies),
+        "policies": policies,
         "applied": applied,
     }
 
@@ -272,7 +293,12 @@ class _Run:
     findings: list[Finding] = field(default_factory=list)
     checked: tuple[str, ...] = ()
 
-    def result(self, status: HostStatus, error: str | None = None) -> HostResult:
+    def result(
+        self,
+        status: HostStatus,
+        error: str | None = None,
+        failure: FailureReason | None = None,
+    ) -> HostResult:
         return HostResult(
             host=self.host,
             status=status,
@@ -283,6 +309,7 @@ class _Run:
             findings=tuple(self.findings),
             seconds=time.monotonic() - self.started,
             checked=self.checked,
+            failure=failure,
         )
 
 
@@ -291,69 +318,106 @@ def _converge(
     transport: Transport,
     desired: DesiredState,
     mode: RunMode,
-    resources: Sequence[Resource],
+    resources: Sequence[AnyResource],
 ) -> HostResult:
     """Plan, and in apply mode apply and verify, over an open (and locked) connection."""
-    plan, found = _plan(transport, desired, resources)
-    run.checked = tuple(plan)
-    run.changes = tuple(c for kind in plan.values() for c in kind)
-    run.findings.extend(found)
+    plan = _plan(transport, desired, resources)
+    run.checked = tuple(k.kind for k in plan)
+    run.changes = tuple(c for k in plan for c in k.plain)
+    run.findings.extend(f for k in plan for f in k.findings)
+    run.findings.extend(waiver_findings(desired))
     if mode != "apply":
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:
         return run.result(HostStatus.IN_SYNC)
-    by_kind = {r.kind: r for r in resources}
-    touched_kinds = set()
+    changed: set[str] = set()
     for attempt in range(2):
         repaired = False
-        for kind, kind_changes in plan.items():
-            if kind_changes:
-                touched_kinds.add(kind)
-            for change in kind_changes:
-                run.current = change
-                by_kind[kind].apply(transport, change)
-                run.applied.append(change)
-                repaired = repaired or isinstance(change.desired, PathRepair)
+        for kind_plan in plan:
+            if kind_plan.changes:
+                changed.add(kind_plan.kind)
+            for bound in kind_plan.changes:
+                run.current = bound.change
+                bound.apply(transport)
+                run.applied.append(bound.change)
+                repaired = repaired or is_repair(bound.change)
             if repaired:
                 break  # what comes next was planned from a read refused before the repair
         run.current = None
         if not repaired or attempt:
             break
-        # read again below the repaired directories and apply what that plans
-        plan, found = _plan(transport, desired, resources)
-        run.changes = (*run.applied, *(c for kind in plan.values() for c in kind))
-        run.findings.extend(f for f in found if f not in run.findings)
-    touched = [r for r in resources if plan[r.kind] or r.kind in touched_kinds]
-    recheck, _ = _plan(transport, desired, touched)
-    left = [c for kind in recheck.values() for c in kind]
+        # read again below the repaired directories, and apply what that plans
+        plan = _plan(transport, desired, resources)
+        run.changes = (*run.applied, *(c for k in plan for c in k.plain))
+        run.findings.extend(f for k in plan for f in k.findings if f not in run.findings)
+    touched = [r for r in resources if r.kind in changed]
+    left = [c for k in _plan(transport, desired, touched) for c in k.plain]
     if left:
         detail = "; ".join(
-            f"{c.address} ({', '.join(f.path for f in c.fields) or c.action.value})" for c in left
+            f"{c.address} ({', '.join(f.path for f in c.fields) or c.action.name_in_report})"
+            for c in left
         )
         raise ConvergenceError(f"did not converge after apply: {detail}")
     return run.result(HostStatus.CONVERGED)
 
 
-def lock_findings(notes: Sequence[str]) -> list[Finding]:
+def lock_findings(notes: Sequence[LockNote]) -> list[Finding]:
     """The lock's notes as findings: taking over a stale lock is a warning, a wait is info."""
-    out = []
-    for note in notes:
-        stale = note.startswith("took over a stale lock")
-        out.append(Finding(LOCK_ADDRESS, note, "warning" if stale else "info"))
-    return out
+    return [
+        Finding(LOCK_ADDRESS, n.text, "warning" if n.kind is LockNoteKind.STALE else "info")
+        for n in notes
+    ]
 
 
-def _failure(run: _Run, exc: BaseException) -> HostResult:
+def command_failure(exc: CommandFailed, desired: DesiredState) -> CommandFailure:
+    """What a host's result says of a command that failed on it: the command, its exit status
+    and the tail of its stderr, with any of the desired state's secrets the command echoed
+    redacted."""
+    found: list[Secret] = []
+
+    def collect(secret: Secret) -> str:
+        found.append(secret)
+        return REDACTED
+
+    state_to_data(desired, collect)
+    stderr = exc.stderr_tail
+    for secret in found:
+        stderr = secret.redact(stderr)
+    return CommandFailure(exc.command, exc.rc, stderr)
+
+
+def failure_reason(exc: BaseException, applying: bool) -> tuple[HostStatus, FailureReason]:
+    """How a host's run that raised ``exc`` ends, typed (pure): the status and the reason the
+    engine decides on. ``applying``: whether any change had started."""
     if isinstance(exc, TransportError):
         # the connection failing before any change is "unreachable"; a write refused while
         # applying (a read-only file system, a full disk) is the apply failing
-        applying = run.applied or run.current is not None
-        status = HostStatus.FAILED if applying else HostStatus.UNREACHABLE
-        return run.result(status, exc.diagnostics())
+        if applying:
+            return HostStatus.FAILED, FailureReason.APPLY_FAILED
+        return HostStatus.UNREACHABLE, FailureReason.UNREACHABLE
+    if isinstance(exc, LockBusyError):
+        return HostStatus.FAILED, FailureReason.LOCK_BUSY
+    if isinstance(exc, LockError):
+        return HostStatus.FAILED, FailureReason.LOCK_FAILED
+    if isinstance(exc, ConvergenceError):
+        return HostStatus.FAILED, FailureReason.CONVERGENCE
     if isinstance(exc, CheckpointctlError):
-        return run.result(HostStatus.FAILED, exc.diagnostics())
+        why = FailureReason.APPLY_FAILED if applying else FailureReason.PLAN_FAILED
+        return HostStatus.FAILED, why
+    return HostStatus.FAILED, FailureReason.INTERNAL
+
+
+def _failure(run: _Run, exc: BaseException, desired: DesiredState) -> HostResult:
+    status, reason = failure_reason(exc, bool(run.applied) or run.current is not None)
+    if isinstance(exc, CommandFailed):
+        # the host answered: a command failing there is the host failing, never unreachable
+        failure = command_failure(exc, desired)
+        shown = CommandFailed(exc.host, exc.argv, failure.exit_status, failure.stderr)
+        return dataclasses.replace(run.result(status, shown.diagnostics(), reason), command=failure)
+    if isinstance(exc, CheckpointctlError):
+        return run.result(status, exc.diagnostics(), reason)
     # a bug in a resource must not take the fleet down with it
-    return run.result(HostStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+    return run.result(status, f"internal error: {type(exc).__name__}: {exc}", reason)
 
 
 def _gate(transport: Transport, desired: DesiredState, result: HostResult) -> HostResult:
@@ -367,7 +431,10 @@ def _gate(transport: Transport, desired: DesiredState, result: HostResult) -> Ho
     if not problems:
         return result
     return dataclasses.replace(
-        result, status=HostStatus.FAILED, error=GATE_PREFIX + "; ".join(problems)
+        result,
+        status=HostStatus.FAILED,
+        error=GATE_PREFIX + "; ".join(problems),
+        failure=FailureReason.GATE_FAILED,
     )
 
 
@@ -398,7 +465,7 @@ def _host_run(
     desired: DesiredState,
     connect: Connect,
     mode: RunMode,
-    resources: Sequence[Resource],
+    resources: Sequence[AnyResource],
     options: ApplyOptions,
     owner: LockOwner,
     ctx: audit_mod.AuditContext,
@@ -407,11 +474,11 @@ def _host_run(
     """One host, start to end: connect, (lock), plan/apply/verify, (gate, record, audit),
     release, close. Never raises."""
     run = _Run(host.name)
-    notes: list[str] = []
+    notes: list[LockNote] = []
     try:
         transport = connect(host)
     except CheckpointctlError as exc:
-        result = run.result(HostStatus.UNREACHABLE, exc.diagnostics())
+        result = run.result(HostStatus.UNREACHABLE, exc.diagnostics(), FailureReason.UNREACHABLE)
         _audit_local(options, ctx, result, desired, action, notes)
         return result
     lock: HostLock | None = None
@@ -424,7 +491,7 @@ def _host_run(
                 run.findings.extend(lock_findings(lock.notes))
             result = _converge(run, transport, desired, mode, resources)
         except Exception as exc:
-            result = _failure(run, exc)
+            result = _failure(run, exc, desired)
         line = None
         if lock is not None:
             if options.health_gate:
@@ -447,10 +514,11 @@ def _audit_line(
     result: HostResult,
     desired: DesiredState | None,
     action: str,
-    notes: Sequence[str],
+    notes: Sequence[LockNote],
 ) -> bytes:
     policies = desired.policies if desired else ()
-    record = audit_mod.audit_record(ctx, result, policies=policies, action=action, notes=notes)
+    texts = [n.text for n in notes]
+    record = audit_mod.audit_record(ctx, result, policies=policies, action=action, notes=texts)
     return audit_mod.audit_line(record)
 
 
@@ -460,7 +528,7 @@ def _audit_local(
     result: HostResult,
     desired: DesiredState | None,
     action: str,
-    notes: Sequence[str] = (),
+    notes: Sequence[LockNote] = (),
     line: bytes | None = None,
 ) -> None:
     """The controller's copy of a host's audit line: the very line the host got, when it got
@@ -475,7 +543,7 @@ def converge_host(
     desired: DesiredState,
     connect: Connect,
     mode: RunMode,
-    resources: Sequence[Resource],
+    resources: Sequence[AnyResource],
     *,
     options: ApplyOptions | None = None,
 ) -> HostResult:
@@ -495,7 +563,7 @@ def _rollback(
     desired: DesiredState,
     result: HostResult,
     connect: Connect,
-    resources: Sequence[Resource],
+    resources: Sequence[AnyResource],
     opts: ApplyOptions,
     owner: LockOwner,
     ctx: audit_mod.AuditContext,
@@ -527,10 +595,10 @@ def run_fleet(
     mode: RunMode,
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     rollout: Rollout | None = None,
     observer: Observer | None = None,
-    resources: Sequence[Resource] | None = None,
+    resources: Sequence[AnyResource] | None = None,
     options: ApplyOptions | None = None,
 ) -> RunReport:
     """Plan (drift/check) or converge (apply) every host that has a desired state.
@@ -572,10 +640,10 @@ def run_fleet(
             results[name] = result
 
     finished: list[HostResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
+    with FanOut(forks) as pool:
         for index, batch in enumerate(plan):
             obs.batch_started(index, batch)
-            done = list(pool.map(work, batch))
+            done = pool.map(work, batch)
             if mode != "apply":
                 continue
             finished.extend(done)
@@ -583,7 +651,7 @@ def run_fleet(
             if halted:
                 if rollout_.rollback_on_fail:
                     back = [r.host for r in done if r.status is HostStatus.CONVERGED]
-                    list(pool.map(roll_back, back))
+                    pool.map(roll_back, back)
                     if back:
                         halted += f"; rolled back {len(back)} converged host(s) of that batch"
                 break
@@ -592,7 +660,12 @@ def run_fleet(
         result = results.get(h.name)
         if result is None:
             reason = f"halted: {halted}" if halted else None
-            result = HostResult(host=h.name, status=HostStatus.NOT_ATTEMPTED, error=reason)
+            result = HostResult(
+                host=h.name,
+                status=HostStatus.NOT_ATTEMPTED,
+                error=reason,
+                failure=FailureReason.HALTED if halted else None,
+            )
             _audit_local(opts, ctx, result, states.get(h.name), action)
         ordered.append(result)
     return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)

@@ -25,16 +25,17 @@ import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
+from checkpointctl.engine.fanout import DEFAULT_FORKS, fan_out
 from checkpointctl.engine.lock import RECORD_FILE
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.model import Host
 from checkpointctl.model.health import (
     ContainerStatus,
     Disk,
+    FirewallState,
     HostHealth,
     RunRecord,
     fleet_json,
@@ -186,7 +187,7 @@ def assess(h: HostHealth, expired: Sequence[str] = ()) -> tuple[list[str], list[
             problems.append(f"container {c.name} does not run the policy's image digest")
         if c.restarts:
             warnings.append(f"container {c.name} restarted {c.restarts} time(s)")
-    if h.firewall.startswith(("drift", "error")):
+    if h.firewall_state in (FirewallState.DRIFT, FirewallState.ERROR):
         problems.append(f"firewall {h.firewall}")
     problems.extend(f"security: {s}" for s in h.security)
     for phrase in h.credentials:
@@ -228,20 +229,22 @@ def _docker_part(
         return None, (), [f"docker: {exc}"]
 
 
-def _firewall_part(transport: Transport, desired: DesiredState | None) -> str:
+def _firewall_part(transport: Transport, desired: DesiredState | None) -> tuple[FirewallState, str]:
+    """How the firewall compares with the policy, and the same in words."""
     if desired is None or desired.firewall is None:
-        return "-"
+        return FirewallState.UNMANAGED, "-"
     from checkpointctl.resources.firewall.resource import FirewallResource
 
     resource = FirewallResource()
     try:
         changes = resource.diff(desired, resource.read(transport, desired))
     except CheckpointctlError as exc:
-        return f"error: {exc}"
+        return FirewallState.ERROR, f"error: {exc}"
     if not changes:
-        return "in sync"
+        return FirewallState.IN_SYNC, "in sync"
     fields = sum(len(c.fields) for c in changes)
-    return f"drift: {fields} difference(s) in {', '.join(c.address for c in changes)}"
+    where = ", ".join(c.address for c in changes)
+    return FirewallState.DRIFT, f"drift: {fields} difference(s) in {where}"
 
 
 def _security_part(transport: Transport, desired: DesiredState | None) -> list[str]:
@@ -290,7 +293,7 @@ def read_host(
         errors: list[str] = []
         docker, containers, docker_errors = _docker_part(transport, desired)
         errors.extend(docker_errors)
-        firewall = _firewall_part(transport, desired)
+        firewall_state, firewall = _firewall_part(transport, desired)
         security: list[str] = []
         try:
             security = _security_part(transport, desired)
@@ -312,12 +315,13 @@ def read_host(
             docker=docker,
             containers=containers,
             firewall=firewall,
+            firewall_state=firewall_state,
             credentials=tuple(p for p, _ in creds),
             last_apply=records[0],
             agent=records[1],
             security_updates=updates,
-            disk=disk,
             security=tuple(security),
+            disk=disk,
             read_errors=tuple(errors),
         )
         problems, warnings = assess(seen, [p for p, expired in creds if expired])
@@ -340,13 +344,16 @@ def read_fleet(
     states: Mapping[str, DesiredState],
     connect: Connect,
     *,
-    forks: int = 50,
+    forks: int = DEFAULT_FORKS,
     today: date | None = None,
 ) -> list[HostHealth]:
     """:func:`read_host` for every host, ``forks`` at once, in inventory order."""
     day = today or date.today()
-    with ThreadPoolExecutor(max_workers=max(1, forks)) as pool:
-        return list(pool.map(lambda h: read_host(h, states.get(h.name), connect, today=day), hosts))
+
+    def one(host: Host) -> HostHealth:
+        return read_host(host, states.get(host.name), connect, today=day)
+
+    return fan_out(one, hosts, forks=forks)
 
 
 # -- JSON -----------------------------------------------------------------------------------

@@ -34,21 +34,6 @@ class Cycle:
     """Connections made during this cycle (0 in a steady cycle where every host was kept)."""
 
 
-def parse_interval(text: str) -> float:
-    """``30``, ``30s``, ``5m``, ``1h`` → seconds (>= 0).
-
-    Raises:
-        ValueError: not a duration.
-    """
-    value = text.strip().lower()
-    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(value[-1:])
-    number = value[:-1] if scale is not None else value
-    seconds = float(number) * (scale or 1.0)
-    if not seconds >= 0 or seconds == float("inf"):
-        raise ValueError(f"not a duration: {text!r}")
-    return seconds
-
-
 def watch(
     run_cycle: Callable[[], RunReport],
     *,

@@ -13,16 +13,14 @@ digest lives where the variable is defined.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from checkpointctl.errors import CheckpointctlError, Diagnostic, Location
 from checkpointctl.gitops.reference import ImageReference, ReferenceError, parse_reference
 from checkpointctl.gitops.yamlsplice import ImageSite, SpliceError, find_images, splice_all
+from checkpointctl.localfile import write_atomic
 from checkpointctl.yamlsource import SourceError, expand_paths, parse_documents, read_text
 
 Status = Literal["pinned", "updated", "current", "unpinned", "behind", "skipped", "error"]
@@ -108,16 +106,6 @@ class PinReport:
         return text
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.pin{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(text.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    shutil.copymode(path, tmp)
-    os.replace(tmp, path)
-
-
 def _examine(path: str, site: ImageSite, resolve: Resolve, check: bool) -> PinItem:
     if site.templated:
         return PinItem(
@@ -164,7 +152,7 @@ def pin_paths(paths: Sequence[str], resolve: Resolve, *, check: bool = False) ->
             except SpliceError as exc:
                 problems.append(Diagnostic(str(exc), Location(str(file), 1, 1)))
                 continue
-            _write_atomic(file, new_text)
+            write_atomic(file, new_text.encode("utf-8"), mode=None)
             written.append(str(file))
         items.extend(found)
     return PinReport(check, tuple(items), tuple(written), tuple(problems))

@@ -13,11 +13,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from checkpointctl.errors import Diagnostic, InventoryError, PolicyError
 from checkpointctl.gitops import gitrev
 from checkpointctl.inventory import load_inventory
+from checkpointctl.inventory.ansible_vault import VaultPasswords
 from checkpointctl.policy.build import Decrypt
 from checkpointctl.policy.loader import load_desired
 from checkpointctl.spec import state_to_data
@@ -44,7 +45,9 @@ class Sources:
 
     root: Path
     policy_paths: tuple[str, ...]
-    inventory: str
+    inventory: tuple[str, ...]
+    passwords: VaultPasswords | None = None
+    """The Ansible vault passwords of the inventories' vaulted values."""
 
 
 def _remap(diags: Sequence[Diagnostic], tmp: Path, rev: str) -> list[Diagnostic]:
@@ -60,13 +63,27 @@ def _remap(diags: Sequence[Diagnostic], tmp: Path, rev: str) -> list[Diagnostic]
 
 
 def _render(
-    policy_paths: Sequence[str], inventory_path: str, decrypt: Decrypt | None, today: date | None
+    policy_paths: Sequence[str],
+    inventory_paths: Sequence[str],
+    passwords: VaultPasswords | None,
+    decrypt: Decrypt | None,
+    today: date | None,
 ) -> dict[str, HostData]:
-    inventory = load_inventory(inventory_path)
+    inventory = load_inventory(
+        list(inventory_paths), passwords=passwords, playbook_dir=_playbook_dir(policy_paths)
+    )
     result = load_desired(list(policy_paths), inventory, decrypt=decrypt, today=today)
     if result.errors:
         raise PolicyError(result.errors)
     return {name: state_to_data(state, secret=lambda s: s) for name, state in result.states.items()}
+
+
+def _playbook_dir(policy_paths: Sequence[str]) -> str | None:
+    """The policy repository, where group_vars/host_vars sit as beside a playbook."""
+    if not policy_paths:
+        return None
+    first = Path(policy_paths[0])
+    return str(first.parent if first.is_dir() else first.parent.parent)
 
 
 def working_tree(sources: Sources, decrypt: Decrypt | None) -> Side:
@@ -76,7 +93,8 @@ def working_tree(sources: Sources, decrypt: Decrypt | None) -> Side:
     if not expand_paths(paths):
         notes.append(f"no policy files under {', '.join(sources.policy_paths)} in the working tree")
         return Side("working tree", None, {}, tuple(notes))
-    return Side("working tree", None, _render(paths, sources.inventory, decrypt, None))
+    states = _render(paths, sources.inventory, sources.passwords, decrypt, None)
+    return Side("working tree", None, states)
 
 
 def at_revision(
@@ -96,25 +114,39 @@ def at_revision(
         if rel is None:
             raise gitrev.GitError(f"policy path {p} is outside the repository {root}")
         rels.append(rel)
-    inv_rel = gitrev.relative(root, sources.inventory)
+    inv_rels = [gitrev.relative(root, inv) for inv in sources.inventory]
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="checkpointctl-impact-") as tmp_name:
         tmp = Path(tmp_name)
-        wanted = rels + ([inv_rel] if inv_rel is not None else [])
+        wanted = list(rels)
+        for inv, inv_rel in zip(sources.inventory, inv_rels, strict=True):
+            if inv_rel is None:
+                continue
+            wanted.append(inv_rel)
+            # group_vars/host_vars beside an inventory file are part of it
+            beside = str(PurePosixPath(inv_rel).parent) if not Path(inv).is_dir() else None
+            for sub in ("group_vars", "host_vars") if beside is not None else ():
+                wanted.append(sub if beside == "." else f"{beside}/{sub}")
+        for rel in rels:
+            parent = PurePosixPath(rel).parent
+            for sub in ("group_vars", "host_vars"):
+                wanted.append(sub if str(parent) == "." else f"{parent}/{sub}")
         gitrev.export(root, commit, wanted, tmp)
-        inventory = sources.inventory
-        if inv_rel is not None:
-            if (tmp / inv_rel).is_file():
-                inventory = str(tmp / inv_rel)
+        inventory: list[str] = []
+        for inv, inv_rel in zip(sources.inventory, inv_rels, strict=True):
+            if inv_rel is not None and (tmp / inv_rel).exists():
+                inventory.append(str(tmp / inv_rel))
             else:
-                notes.append(f"{inv_rel} is not in {ref}: used the working copy for it")
+                inventory.append(inv)
+                if inv_rel is not None:
+                    notes.append(f"{inv_rel} is not in {ref}: used the working copy for it")
         paths = [str(tmp / r) for r in rels if (tmp / r).exists()]
         if not expand_paths(paths):
             notes.append(f"no policy files under {', '.join(rels)} in {ref}")
             return Side(label, commit, {}, tuple(notes))
         when = today or gitrev.commit_date(root, commit)
         try:
-            states = _render(paths, inventory, decrypt, when)
+            states = _render(paths, inventory, sources.passwords, decrypt, when)
         except InventoryError as exc:
             raise InventoryError(_remap(exc.items, tmp, ref)) from None
         except PolicyError as exc:

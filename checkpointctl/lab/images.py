@@ -22,7 +22,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import platform
 import tarfile
 import urllib.error
@@ -36,6 +35,7 @@ from checkpointctl.errors import LabError
 from checkpointctl.lab.layout import REGISTRY
 from checkpointctl.lab.process import run
 from checkpointctl.lab.registry import BASE_URL, opener
+from checkpointctl.localfile import write_atomic
 
 BUSYBOX = Path("/bin/busybox")
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -330,7 +330,7 @@ def ensure_images(record: Path) -> list[dict[str, str]]:
     for image in images:
         push(image)
     entries = [image.record() for image in images]
-    tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps({"format_version": "1", "images": entries}, indent=2) + "\n")
-    os.replace(tmp, record)  # other sessions read it at any time: never show half a file
+    doc = {"format_version": "1", "images": entries}
+    # other sessions read it at any time: never show half a file
+    write_atomic(record, (json.dumps(doc, indent=2) + "\n").encode())
     return entries

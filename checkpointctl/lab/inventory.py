@@ -10,13 +10,13 @@ digest.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import yaml
 
 from checkpointctl.lab.layout import CONTROLLER_ADDRESS, REGISTRY, LabHost, LabPaths
+from checkpointctl.localfile import write_atomic
 
 
 def render(paths: LabPaths, hosts: Iterable[LabHost], images: Iterable[Mapping[str, str]]) -> str:
@@ -52,6 +52,4 @@ def render(paths: LabPaths, hosts: Iterable[LabHost], images: Iterable[Mapping[s
 
 
 def write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode())

@@ -70,10 +70,6 @@ def _lab_names(candidates: Iterable[str]) -> set[str]:
     return {name for name in candidates if host_by_name(name) is not None}
 
 
-def netns_dir_exists() -> bool:
-    return NETNS_DIR.exists()
-
-
 def add_hosts(hosts: Sequence[LabHost]) -> None:
     """Create each host's namespace and veth pair, root end enslaved to the bridge and up.
 

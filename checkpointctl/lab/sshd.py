@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from checkpointctl.errors import LabError
 from checkpointctl.lab.layout import LabHost, LabPaths
+from checkpointctl.localfile import write_atomic
 
 HOST_KEY = "ssh_host_ed25519_key"
 CONFIG = "sshd_config"
@@ -41,11 +42,7 @@ def write_keypair(path: Path, comment: str) -> str:
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     )
     line = f"{public.decode()} {comment}"
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(private)
-    os.replace(tmp, path)
+    write_atomic(path, private, mode=0o600)
     path.with_name(path.name + ".pub").write_text(line + "\n")
     return line
 
@@ -133,6 +130,4 @@ def write_known_hosts(paths: LabPaths, hosts: Iterable[LabHost]) -> None:
         key = host_public_key(paths, host)
         if key is not None:
             lines.append(f"{host.address} {key}")
-    tmp = paths.known_hosts.with_name("known_hosts.tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
-    os.replace(tmp, paths.known_hosts)
+    write_atomic(paths.known_hosts, "".join(line + "\n" for line in lines).encode())

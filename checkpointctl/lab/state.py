@@ -9,12 +9,12 @@ everything is) and :class:`LabStatus` (what is running).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from checkpointctl.lab.layout import REGISTRY, LabHost, LabPaths, plan_hosts
+from checkpointctl.localfile import write_atomic
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +51,7 @@ def save_record(paths: LabPaths, record: LabRecord) -> None:
         "light": record.light,
         "created_dirs": list(record.created_dirs),
     }
-    tmp = paths.record.with_name("lab.json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, paths.record)
+    write_atomic(paths.record, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def load_images(paths: LabPaths) -> tuple[dict[str, str], ...]:

@@ -14,11 +14,13 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, TypeAlias
+from typing import Generic, Literal, TypeAlias, TypeVar
 
 from checkpointctl.errors import Location
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
+"""1.1 added ``replace_order`` to the changes whose action is ``replace`` and ``command`` to a
+host whose run ended on a failing command."""
 REDACTED = "<sensitive>"
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -47,6 +49,15 @@ class Secret:
         """An scrypt digest (hex) for places other people can read, such as a container label:
         unlike :meth:`digest`, guessing a weak password from it costs real work per guess."""
         return hashlib.scrypt(self._value, salt=salt, n=2**14, r=8, p=1, dklen=32).hex()
+
+    def redact(self, text: str) -> str:
+        """``text`` with this value, wherever it appears, replaced by ``<sensitive>``: for text
+        that comes from a host (a command's stderr), which may echo what it was given."""
+        try:
+            value = self._value.decode("utf-8")
+        except UnicodeDecodeError:
+            return text
+        return text.replace(value, REDACTED) if value else text
 
     def __repr__(self) -> str:
         return REDACTED
@@ -92,30 +103,67 @@ class Host:
     vars: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
 
 
+class ReplaceOrder(StrEnum):
+    """Which goes first when a resource is replaced: the new one or the old one."""
+
+    CREATE_FIRST = "create-first"
+    """The new one runs before the old one goes (Terraform's create_before_destroy)."""
+    DESTROY_FIRST = "destroy-first"
+    """The old one goes first, then the new one is made (they cannot run side by side)."""
+
+
 class Action(StrEnum):
-    """What a change does. The text renderer shows :attr:`symbol`, as Terraform users expect."""
+    """What a change does. The two replacements differ in what runs while they happen, so a
+    plan says which one it is; the JSON form keeps ``"replace"`` as the action and adds the
+    :class:`ReplaceOrder` beside it (see :attr:`name_in_report`)."""
 
     NOOP = "no-op"
     CREATE = "create"
     UPDATE = "update"
-    REPLACE = "replace"
+    REPLACE_CREATE_FIRST = "replace-create-first"
+    REPLACE_DESTROY_FIRST = "replace-destroy-first"
     DELETE = "delete"
 
     @property
+    def replace_order(self) -> ReplaceOrder | None:
+        """For a replacement, which goes first; None for every other action."""
+        if self is Action.REPLACE_CREATE_FIRST:
+            return ReplaceOrder.CREATE_FIRST
+        if self is Action.REPLACE_DESTROY_FIRST:
+            return ReplaceOrder.DESTROY_FIRST
+        return None
+
+    @property
+    def is_replace(self) -> bool:
+        return self.replace_order is not None
+
+    @property
+    def name_in_report(self) -> str:
+        """The action as reports name it: both replacements are ``replace``."""
+        return "replace" if self.is_replace else self.value
+
+    @property
     def symbol(self) -> str:
-        return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[
-            self.value
-        ]
+        """Terraform's symbols: ``+/-`` creates the new one first, ``-/+`` destroys first."""
+        return {
+            Action.NOOP: " ",
+            Action.CREATE: "+",
+            Action.UPDATE: "~",
+            Action.REPLACE_CREATE_FIRST: "+/-",
+            Action.REPLACE_DESTROY_FIRST: "-/+",
+            Action.DELETE: "-",
+        }[self]
 
     @property
     def verb(self) -> str:
         return {
-            "no-op": "left unchanged",
-            "create": "created",
-            "update": "updated in-place",
-            "replace": "replaced",
-            "delete": "deleted",
-        }[self.value]
+            Action.NOOP: "left unchanged",
+            Action.CREATE: "created",
+            Action.UPDATE: "updated in-place",
+            Action.REPLACE_CREATE_FIRST: "replaced",
+            Action.REPLACE_DESTROY_FIRST: "replaced",
+            Action.DELETE: "deleted",
+        }[self]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +184,8 @@ class Change:
     """One address on one host that must change.
 
     ``address`` is ``kind/name`` (``collection/probe``, ``firewall/checkpointctl``...).
-    ``reason`` and ``source`` are for people; apply must never branch on them. ``desired`` carries
-    the typed desired object the resource converges to; it is not serialised and not compared.
+    ``reason`` and ``source`` are for people; apply must never branch on them. What apply
+    converges to travels beside the change, typed, in :class:`Planned`.
     """
 
     address: str
@@ -145,11 +193,51 @@ class Change:
     fields: tuple[FieldChange, ...] = ()
     reason: str = ""
     source: Location | None = None
-    desired: object = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
         return self.address.split("/", 1)[0]
+
+
+DesiredT = TypeVar("DesiredT")
+
+
+@dataclass(frozen=True, slots=True)
+class Planned(Generic[DesiredT]):
+    """A change as its resource planned it: the plain :class:`Change` that reports render, and
+    the typed object apply converges to (a container target, a file's wanted content...).
+
+    ``desired`` is for the resource's own ``apply`` only: it is not serialised and does not take
+    part in equality, so two plans compare by what they would change. The properties read
+    through to the change, so a plan reads like a list of changes.
+    """
+
+    change: Change
+    desired: DesiredT = field(repr=False, compare=False)
+
+    @property
+    def address(self) -> str:
+        return self.change.address
+
+    @property
+    def action(self) -> Action:
+        return self.change.action
+
+    @property
+    def fields(self) -> tuple[FieldChange, ...]:
+        return self.change.fields
+
+    @property
+    def reason(self) -> str:
+        return self.change.reason
+
+    @property
+    def source(self) -> Location | None:
+        return self.change.source
+
+    @property
+    def kind(self) -> str:
+        return self.change.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +253,30 @@ class Finding:
     severity: Literal["info", "warning", "error"] = "warning"
 
 
+class FailureReason(StrEnum):
+    """Why a host did not end converged or in sync: what the engine decides on (halting a
+    rollout, the severity of a note), beside the ``error`` text that is for people."""
+
+    UNREACHABLE = "unreachable"
+    """The connection failed, or broke before any change."""
+    LOCK_BUSY = "lock-busy"
+    """Another controller holds the host's lock."""
+    LOCK_FAILED = "lock-failed"
+    """The lock could not be taken for another reason (no spawn support, ``flock`` failed)."""
+    PLAN_FAILED = "plan-failed"
+    """Reading or planning the host failed before any change."""
+    APPLY_FAILED = "apply-failed"
+    """A change failed while it was applied."""
+    CONVERGENCE = "convergence"
+    """Every change applied, but the host did not read back as desired."""
+    GATE_FAILED = "gate-failed"
+    """The host converged, but its checkpoint containers do not run healthy (health gate)."""
+    HALTED = "halted"
+    """The rollout halted before this host's batch (the host is not attempted)."""
+    INTERNAL = "internal"
+    """A bug: an exception no resource or transport should raise."""
+
+
 class HostStatus(StrEnum):
     """Where a host ended up in a run."""
 
@@ -174,6 +286,18 @@ class HostStatus(StrEnum):
     FAILED = "failed"
     UNREACHABLE = "unreachable"
     NOT_ATTEMPTED = "not-attempted"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailure:
+    """A command that failed on a reachable host: what the host's result says of it.
+
+    ``stderr`` is the tail of its stderr with the desired state's secrets redacted.
+    """
+
+    command: str
+    exit_status: int
+    stderr: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,9 +316,14 @@ class HostResult:
     error: str | None = None
     findings: tuple[Finding, ...] = ()
     seconds: float = 0.0
+    failure: FailureReason | None = None
+    """Why the host failed, typed, for the decisions ``error`` (for people) must not drive;
+    None when it did not fail. Not serialised (the JSON keeps ``status`` and ``error``)."""
     checked: tuple[str, ...] = ()
     """Resource kinds read on this host (in apply order), so reports can show the ones in sync
     too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
+    command: CommandFailure | None = None
+    """The command whose failure failed the host, if that is what did."""
 
     @property
     def in_sync(self) -> bool:
@@ -241,10 +370,11 @@ def value_to_json(value: FieldValue) -> JSONValue:
 
 
 def change_to_json(change: Change) -> dict[str, JSONValue]:
-    """The stable JSON form of a change (``desired`` is deliberately left out)."""
-    return {
+    """The stable JSON form of a change: a replacement is ``"action": "replace"`` with its
+    ``replace_order`` beside it (since format 1.1), so consumers of 1.0 read it unchanged."""
+    out: dict[str, JSONValue] = {
         "address": change.address,
-        "action": change.action.value,
+        "action": change.action.name_in_report,
         "reason": change.reason,
         "source": str(change.source) if change.source else None,
         "fields": [
@@ -252,11 +382,15 @@ def change_to_json(change: Change) -> dict[str, JSONValue]:
             for f in change.fields
         ],
     }
+    order = change.action.replace_order
+    if order is not None:
+        out["replace_order"] = order.value
+    return out
 
 
 def host_to_json(result: HostResult) -> dict[str, JSONValue]:
-    """The stable JSON form of one host's result."""
-    return {
+    """The stable JSON form of one host's result (``command`` only when a command failed)."""
+    doc: dict[str, JSONValue] = {
         "host": result.host,
         "status": result.status.value,
         "changes": [change_to_json(c) for c in result.changes],
@@ -269,6 +403,13 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
         ],
         "seconds": round(result.seconds, 3),
     }
+    if result.command is not None:
+        doc["command"] = {
+            "command": result.command.command,
+            "exit_status": result.command.exit_status,
+            "stderr": result.command.stderr,
+        }
+    return doc
 
 
 def report_to_json(report: RunReport) -> dict[str, JSONValue]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+
+from checkpointctl.model import JSONValue
 
 STATUS_FORMAT = "1"
 _OK_RESULTS = frozenset({"converged", "in-sync", "ok", "success", "succeeded"})
@@ -51,6 +53,18 @@ class Disk:
     avail_kb: int
 
 
+class FirewallState(StrEnum):
+    """How the host's firewall table compares with the policy: what ``status`` judges on (the
+    text beside it, :attr:`HostHealth.firewall`, is for people)."""
+
+    UNMANAGED = "unmanaged"
+    """The policy has no firewall."""
+    IN_SYNC = "in-sync"
+    DRIFT = "drift"
+    ERROR = "error"
+    """The table or the policy's host names could not be read."""
+
+
 @dataclass(frozen=True, slots=True)
 class HostHealth:
     """Everything ``status`` learned about one host, and the verdict."""
@@ -63,6 +77,7 @@ class HostHealth:
     containers: tuple[ContainerStatus, ...] = ()
     firewall: str = "-"
     """``in sync``, ``drift: …``, ``-`` when the policy has no firewall, or ``error: …``."""
+    firewall_state: FirewallState = FirewallState.UNMANAGED
     credentials: tuple[str, ...] = ()
     """Credentials expired or expiring soon, as phrases."""
     last_apply: RunRecord | None = None
@@ -82,13 +97,13 @@ class HostHealth:
         return self.reachable and not self.problems
 
 
-def _record_json(r: RunRecord | None) -> dict[str, Any] | None:
+def _record_json(r: RunRecord | None) -> dict[str, JSONValue] | None:
     if r is None:
         return None
     return {"time": r.time, "result": r.result, "who": r.who, "error": r.error}
 
 
-def host_health_json(h: HostHealth) -> dict[str, Any]:
+def host_health_json(h: HostHealth) -> dict[str, JSONValue]:
     return {
         "host": h.host,
         "healthy": h.healthy,
@@ -120,7 +135,7 @@ def host_health_json(h: HostHealth) -> dict[str, Any]:
     }
 
 
-def fleet_json(hosts: Sequence[HostHealth]) -> dict[str, Any]:
+def fleet_json(hosts: Sequence[HostHealth]) -> dict[str, JSONValue]:
     """``{"format_version": "1", "healthy": bool, "summary": {...}, "hosts": [...]}``."""
     healthy = sum(h.healthy for h in hosts)
     return {

@@ -16,6 +16,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
 from checkpointctl.policy.lint import split_image
@@ -35,10 +36,13 @@ from checkpointctl.spec import (
     Limits,
     Mount,
     RegistriesSpec,
+    ScanAllowance,
     ScanGate,
     TrustedRegistry,
-    UpdatesSpec,
+    WaiverSpec,
     config_digest,
+    normalise_device,
+    normalise_security_opt,
 )
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
@@ -48,18 +52,18 @@ Decrypt = Callable[[str, str], Secret]
 COLLECTION_MOUNT = "/etc/checkpoint/collection.json"
 SECRETS_DIR = "/run/secrets"
 
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$")
 _MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
 
 
 def seconds(text: str | None, default: float) -> float:
+    """A policy duration in seconds; ``default`` when unset (the schema has refused any other
+    spelling before a state is built)."""
     if not text:
         return default
-    m = _DURATION.match(text)
-    if not m:
+    try:
+        return parse_seconds(text, POLICY)
+    except DurationError:
         return default
-    factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-    return float(m.group(1)) * factor
 
 
 def memory_bytes(text: str | None) -> int | None:
@@ -71,12 +75,19 @@ def memory_bytes(text: str | None) -> int | None:
     return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
 
 
-def sealed(text: str, path: str, decrypt: Decrypt | None) -> Secret:
+def sealed(text: str | Secret, path: str, decrypt: Decrypt | None) -> Secret:
     """A vaulted value as a Secret. Without a key the Secret holds the ciphertext, which is
-    enough to validate and render (a Secret never prints) but never to converge a host."""
+    enough to validate and render (a Secret never prints) but never to converge a host. A
+    Secret already (an Ansible-vaulted inventory variable a template put here) is kept."""
+    if isinstance(text, Secret):
+        return text
     if decrypt is None:
         return Secret(text)
     return decrypt(text, path)
+
+
+def _text_or_secret(value: object) -> str | Secret:
+    return value if isinstance(value, Secret) else str(value)
 
 
 def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | None,
@@ -160,6 +171,22 @@ def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
     )
 
 
+def _waivers(spec: Mapping[str, Any], sources: Mapping[str, Location]) -> tuple[WaiverSpec, ...]:
+    """The host's waivers with the line each came from, for render and every report."""
+    out: list[WaiverSpec] = []
+    for i, w in enumerate(spec.get("waivers") or ()):
+        where = sources.get(f"waivers[{i}]")
+        out.append(
+            WaiverSpec(
+                rule=str(w.get("rule")),
+                target=str(w.get("target") or "*"),
+                reason=str(w.get("reason")),
+                source=str(where) if where else "",
+            )
+        )
+    return tuple(out)
+
+
 def build_state(
     host: str,
     spec: Mapping[str, Any],
@@ -184,7 +211,9 @@ def build_state(
             CredentialSpec(
                 name=name,
                 username=str(cred["username"]),
-                secret=sealed(str(cred["secret"]), f"credentials.{name}.secret", decrypt),
+                secret=sealed(
+                    _text_or_secret(cred["secret"]), f"credentials.{name}.secret", decrypt
+                ),
                 containers=in_scope,
                 targets=tuple(str(t) for t in scope.get("targets") or ()),
                 permissions=tuple(str(p) for p in scope.get("permissions") or ()),
@@ -217,7 +246,9 @@ def build_state(
         repo, digest = split_image(str(c["image"]))  # repo:tag@sha256:… drops the tag
         env: list[tuple[str, str | Secret]] = []
         for key, value in sorted((c.get("env") or {}).items()):
-            if isinstance(value, str) and value.startswith(VAULT_PREFIX):
+            if isinstance(value, Secret):
+                env.append((key, value))
+            elif isinstance(value, str) and value.startswith(VAULT_PREFIX):
                 env.append((key, sealed(value, f"containers.{name}.env.{key}", decrypt)))
             else:
                 env.append((key, value if isinstance(value, str) else json.dumps(value)))
@@ -259,12 +290,21 @@ def build_state(
                 labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
                 credentials=tuple(cr.name for cr in mine),
                 config_digest=config_digest(files),
+                pid=str(c.get("pid") or "private"),
+                ipc=str(c.get("ipc") or "private"),
+                userns_mode=str(c.get("userns_mode") or "private"),
+                security_opt=tuple(
+                    sorted(normalise_security_opt(str(o)) for o in c.get("security_opt") or ())
+                ),
+                devices=tuple(sorted(normalise_device(str(d)) for d in c.get("devices") or ())),
+                sysctls=tuple(
+                    sorted((str(k), str(v)) for k, v in (c.get("sysctls") or {}).items())
+                ),
             )
         )
 
     regs = spec.get("registries") or {}
     scan = regs.get("scan") or {}
-    updates = spec.get("updates") or {}
     health = spec.get("health") or {}
     return DesiredState(
         host=host,
@@ -281,16 +321,23 @@ def build_state(
                 required=bool(scan.get("required", False)),
                 max_severity=scan.get("max_severity", "high"),
                 reports=str(scan.get("reports") or "scans"),
+                allow=tuple(
+                    ScanAllowance(
+                        id=str(a["id"]),
+                        reason=str(a["reason"]),
+                        owner=str(a["owner"]),
+                        expires=date.fromisoformat(str(a["expires"])),
+                    )
+                    for a in scan.get("allow") or ()
+                ),
             ),
-        ),
-        updates=UpdatesSpec(
-            strategy=updates.get("strategy", "gitops"), window=updates.get("window")
         ),
         health=HealthSpec(
             require_healthy=bool(health.get("require_healthy", True)),
             timeout=seconds(health.get("timeout"), 60.0),
         ),
         policies=policies,
+        waivers=_waivers(spec, sources),
         sources=dict(sources),
     )
 

@@ -139,7 +139,10 @@ def merge(layers: Sequence[Layer]) -> tuple[Merged, list[Diagnostic]]:
         flat: list[tuple[LeafPath, PathKey, Any]] = []
         for key, value in layer.spec.items():
             if (key,) in ACCUMULATED and isinstance(value, list):
-                accumulated.setdefault(key, []).extend(value)
+                items = accumulated.setdefault(key, [])
+                for i in range(len(value)):
+                    sources[f"{key}[{len(items) + i}]"] = layer.doc.where(("spec", key, i))
+                items.extend(value)
                 continue
             _flatten(value, (key,), ("spec", key), flat)
         for leaf, raw, value in flat:

@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from checkpointctl.errors import Diagnostic, Location, Severity
+from checkpointctl.policy.hardening import RULES as HARDENING_RULES
+from checkpointctl.policy.hardening import hardening_findings
 from checkpointctl.spec import CHECKPOINT_ROOT, RESERVED_CONTAINER_NAMES, RESERVED_CREDENTIAL_NAMES
 
 DIGEST_RE = re.compile(
@@ -31,6 +33,35 @@ POWERFUL_USERS = frozenset(
 WILDCARDS = frozenset({"*", "**", "*://*", "http://*", "https://*", "*/*", "all", "any"})
 ANYWHERE = frozenset({"0.0.0.0/0", "::/0", "0.0.0.0", "::"})  # noqa: S104 (matched, not bound)
 EXPIRY_WARNING = timedelta(days=14)
+RULE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "image-digest": ("spec.containers.image",),
+    "image-registry": ("spec.containers.image", "spec.registries.trusted"),
+    "published-ports": ("spec.containers.ports",),
+    "root-user": ("spec.containers.user",),
+    "cap-drop-all": ("spec.containers.cap_drop",),
+    "privileged": ("spec.containers.privileged",),
+    "credential-scope": (
+        "spec.credentials.scope.containers",
+        "spec.credentials.scope.targets",
+        "spec.credentials.scope.permissions",
+    ),
+    "credential-username": ("spec.credentials.username",),
+    "credential-expired": ("spec.credentials.expires",),
+    "inbound-anywhere": (
+        "spec.firewall.inbound.default",
+        "spec.firewall.inbound.allow.from",
+        "spec.firewall.management.from",
+    ),
+    "required": (
+        "spec.containers.image",
+        "spec.credentials.username",
+        "spec.credentials.secret",
+        "spec.credentials.scope",
+    ),
+    "reserved-name": ("spec.containers.name", "spec.credentials.name"),
+    **{rule: (path,) for rule, path in HARDENING_RULES.items()},
+}
+"""Every lint rule and the policy fields it judges (the reference and ``explain`` list them)."""
 UNWAIVABLE = frozenset({"required", "reserved-name"})
 """Rules about what cannot work at all (a missing value, a name another resource owns), as
 opposed to hardening a reviewer may knowingly relax."""
@@ -180,6 +211,12 @@ class _Lint:
                     "privileged", name, base + ".privileged",
                     f"container {name!r} runs privileged",
                 )
+            self.hardening(name, base, c)
+
+    def hardening(self, name: str, base: str, c: Mapping[str, Any]) -> None:
+        """The settings that open a way out of the container (see :mod:`.hardening`)."""
+        for finding in hardening_findings(name, c):
+            self.report(finding.rule, name, base + finding.path, finding.message)
 
     def credentials(self) -> None:
         names = {str(c.get("name")) for c in self.spec.get("containers") or []}

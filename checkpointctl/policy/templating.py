@@ -24,6 +24,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from checkpointctl.errors import Diagnostic, Location
+from checkpointctl.model import REDACTED, Secret
 from checkpointctl.policy.schema import is_template
 from checkpointctl.yamlsource import Document, PathKey, field_path
 
@@ -72,10 +73,85 @@ _ENV = _PolicyEnvironment(undefined=StrictUndefined, autoescape=False, keep_trai
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}|\{%|\{#).)*)\}\}$", re.S)
 
 
+SECRET_FIELD = re.compile(r"^spec\.(credentials\[\d+\]\.secret|containers\[\d+\]\.env\.[^.]+)$")
+"""Fields a secret variable may fill (the ones a vaulted policy value may fill)."""
+
+
+class _SecretVariable:
+    """A secret variable (an Ansible-vaulted inventory value) while a template renders.
+
+    ``"{{ token }}"`` (the whole value) gives the secret itself; anything that would turn it
+    into text (``"Bearer {{ token }}"``, ``{{ token | upper }}``) is refused by the sandbox,
+    since a secret must neither leak into a string nor silently become ``<sensitive>``.
+    """
+
+    __slots__ = ("secret",)
+
+    def __init__(self, secret: Secret) -> None:
+        self.secret = secret
+
+    def _refuse(self, *_: object) -> str:
+        raise SecurityError(
+            "a vaulted variable can only be a whole value ('{{ name }}'), not part of a text"
+        )
+
+    __str__ = _refuse
+    __format__ = _refuse
+    __html__ = _refuse
+
+
+def _guard(value: object) -> object:
+    """``value`` with every secret inside it wrapped as a :class:`_SecretVariable`."""
+    if isinstance(value, Secret):
+        return _SecretVariable(value)
+    if isinstance(value, dict):
+        return {k: _guard(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_guard(v) for v in value]
+    return value
+
+
+def _holds_secret(value: object) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
+def _guarded(variables: Mapping[str, object], names: frozenset[str] | tuple[str, ...]) -> Any:
+    """The variables a template sees: those among ``names`` holding secrets are guarded."""
+    secret = [n for n in names if n in variables and _holds_secret(variables[n])]
+    if not secret:
+        return variables
+    return {**variables, **{n: _guard(variables[n]) for n in secret}}
+
+
+def _key(value: object) -> str:
+    """A cache key of a variable's value: its repr, except that secrets (whose repr is
+    always ``<sensitive>``) are told apart by digest, so two hosts' different tokens never
+    share a cached rendering."""
+    text = repr(value)
+    if REDACTED not in text:
+        return text
+    if isinstance(value, Secret):
+        return f"Secret({value.digest()})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_key(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_key(v) for v in value) + "]"
+    return text
+
+
 def _plain(value: object) -> object:
-    """Keep JSON-like values; anything else (a Jinja object, a date) becomes its text."""
+    """Keep JSON-like values and secrets; anything else (a Jinja object, a date) becomes its
+    text."""
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, _SecretVariable):
+        return value.secret
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -226,7 +302,7 @@ _IMMUTABLE = (str, int, float, bool, type(None))
 
 def _reads_key(names: tuple[str, ...], variables: Mapping[str, object]) -> tuple[str | None, ...]:
     # None (never a repr) for an unset variable, so it cannot collide with any value
-    return tuple(repr(variables[n]) if n in variables else None for n in names)
+    return tuple(_key(variables[n]) if n in variables else None for n in names)
 
 
 def render_document(
@@ -250,8 +326,9 @@ def render_document(
         if cache is not None and key is not None and key in cache:
             data = _set(data, at, cache[key])
             continue
+        names = compiled.reads[i] if with_cache else compiled.variables
         try:
-            text = template.render(variables)
+            text = template.render(_guarded(variables, names))
         except UndefinedError as exc:
             raise TemplateFailure(
                 Diagnostic(
@@ -275,6 +352,17 @@ def render_document(
                     field=field_path(at),
                 )
             ) from None
+        if _holds_secret(text) and not (
+            isinstance(text, Secret) and SECRET_FIELD.match(field_path(at))
+        ):
+            raise TemplateFailure(
+                Diagnostic(
+                    "a vaulted variable can only be the whole value of a secret field "
+                    "(credentials[].secret, containers[].env.NAME)",
+                    doc.where(at),
+                    field=field_path(at),
+                )
+            )
         if len(str(text)) > MAX_RENDERED:
             raise TemplateFailure(
                 Diagnostic(
@@ -293,4 +381,4 @@ def variables_key(names: frozenset[str], variables: Mapping[str, object]) -> tup
     """A hashable key of the values a policy's templates read (for render caching). An unset
     variable is None, never a repr, so it cannot share a key with any value (not even the
     string ``"<undefined>"``)."""
-    return tuple((n, repr(variables[n]) if n in variables else None) for n in sorted(names))
+    return tuple((n, _key(variables[n]) if n in variables else None) for n in sorted(names))

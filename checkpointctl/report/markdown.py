@@ -78,7 +78,7 @@ def _side(value: object) -> str:
 
 def _action_cell(report: RunReport, host: HostResult, change: Change) -> str:
     outcome = change_outcome(report, host, change)
-    action = change.action.value
+    action = change.action.name_in_report
     return action if outcome == "planned" else f"{action} ({outcome})"
 
 

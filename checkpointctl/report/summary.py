@@ -14,18 +14,20 @@ from checkpointctl.report.display import one_line
 
 Outcome = Literal["planned", "applied", "failed", "skipped"]
 
-_COUNTED = (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE)
+_COUNTED = ("create", "update", "replace", "delete")
+"""Actions as reports name them (:attr:`Action.name_in_report`): both replacements count as
+``replace``."""
 _PLAN_WORDS = {
-    Action.CREATE: "to create",
-    Action.UPDATE: "to update",
-    Action.REPLACE: "to replace",
-    Action.DELETE: "to delete",
+    "create": "to create",
+    "update": "to update",
+    "replace": "to replace",
+    "delete": "to delete",
 }
 _APPLIED_WORDS = {
-    Action.CREATE: "created",
-    Action.UPDATE: "updated",
-    Action.REPLACE: "replaced",
-    Action.DELETE: "deleted",
+    "create": "created",
+    "update": "updated",
+    "replace": "replaced",
+    "delete": "deleted",
 }
 _HOST_PROBLEMS = (
     (HostStatus.UNREACHABLE, "unreachable"),
@@ -55,7 +57,7 @@ def _counted_changes(report: RunReport, host: HostResult) -> list[Change]:
     return [
         c
         for c in host.changes
-        if c.action in _COUNTED
+        if c.action.name_in_report in _COUNTED
         and (report.mode != "apply" or change_outcome(report, host, c) == "applied")
     ]
 
@@ -73,7 +75,7 @@ def summary_line(report: RunReport) -> str:
         counted = _counted_changes(report, host)
         touched += bool(counted)
         for change in counted:
-            totals[change.action] += 1
+            totals[change.action.name_in_report] += 1
     if report.mode == "apply":
         label, words = "Applied", _APPLIED_WORDS
     else:
@@ -113,7 +115,7 @@ def host_headline(report: RunReport, host: HostResult) -> str:
 def _planned_phrase(mode: str, action: Action) -> str:
     if mode == "check":  # a preview of apply: Terraform's plan wording
         return f"will be {action.verb}"
-    if action in (Action.UPDATE, Action.REPLACE):  # drift: the host moved away from the policy
+    if action is Action.UPDATE or action.is_replace:  # drift: the host moved away from the policy
         return f"has drifted and would be {action.verb}"
     return f"would be {action.verb}"
 

@@ -15,29 +15,45 @@ engine batches it; resources without a plan are read on their own, as before.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
 from checkpointctl.model import Host
-from checkpointctl.resources.base import Resource
+from checkpointctl.resources.base import (
+    ActualT,
+    AnyResource,
+    DesiredT,
+    HostStep,
+    KindPlan,
+    Resource,
+    plan_of,
+    take_actual,
+)
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command, run_many
 
+ContextT = TypeVar("ContextT")
+
 
 @dataclass(frozen=True, slots=True)
-class ReadPlan:
-    """The commands a read needs, and what its parse needs besides their results."""
+class ReadPlan(Generic[ContextT]):
+    """The commands a read needs, and what its parse needs besides their results (``context``:
+    a one-time key, the files wanted...; None when the parse needs nothing more)."""
 
     commands: tuple[Command, ...] = ()
-    context: object = None
+    context: ContextT = field(kw_only=True)
 
 
-@runtime_checkable
-class BatchedRead(Protocol):
-    """A resource whose read is a :class:`ReadPlan` and a parse of its results."""
+class BatchedResource(Resource[DesiredT, ActualT], Protocol[DesiredT, ActualT, ContextT]):
+    """A resource whose read is a :class:`ReadPlan` and a parse of its results.
 
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+    A kind subclasses ``BatchedResource[ItsDesired, ItsActual, ItsContext]`` to inherit
+    :meth:`read` (the two steps in a row) and a :meth:`start` whose commands join the host's
+    batch.
+    """
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[ContextT]:
         """The commands to run for ``desired`` on ``host`` (pure: no I/O).
 
         Raises:
@@ -49,43 +65,67 @@ class BatchedRead(Protocol):
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[ContextT],
         results: Sequence[CommandResult],
-    ) -> object:
+    ) -> ActualT:
         """The actual state from the plan's results (one per command, unchecked), plus any
         follow-up read that depends on them."""
         ...
 
+    def read(self, transport: Transport, desired: DesiredState) -> ActualT:
+        """The read plan's commands in one batch, then its parse."""
+        plan = self.read_plan(transport.host, desired)
+        return self.read_finish(transport, desired, plan, run_many(transport, plan.commands))
 
-def read_batched(resource: BatchedRead, transport: Transport, desired: DesiredState) -> object:
-    """``read`` for a resource with a plan: its commands in one batch, then its parse."""
-    plan = resource.read_plan(transport.host, desired)
-    return resource.read_finish(transport, desired, plan, run_many(transport, plan.commands))
+    def start(self, desired: DesiredState) -> HostStep:
+        return BatchedStep(self, desired)
+
+
+class BatchedStep(Generic[DesiredT, ActualT, ContextT]):
+    """The step of a :class:`BatchedResource`: its commands join the host's batch."""
+
+    def __init__(
+        self, resource: BatchedResource[DesiredT, ActualT, ContextT], desired: DesiredState
+    ) -> None:
+        self._resource = resource
+        self._desired = desired
+        self._plan: ReadPlan[ContextT] | None = None
+        self._actual: list[ActualT] = []
+
+    @property
+    def kind(self) -> str:
+        return self._resource.kind
+
+    def commands(self, host: Host) -> tuple[Command, ...]:
+        self._plan = self._resource.read_plan(host, self._desired)
+        return self._plan.commands
+
+    def read(self, transport: Transport, results: Sequence[CommandResult]) -> None:
+        plan = self._plan
+        if plan is None:  # read on its own
+            plan = self._resource.read_plan(transport.host, self._desired)
+            results = run_many(transport, plan.commands)
+        self._plan = None
+        self._actual = [self._resource.read_finish(transport, self._desired, plan, results)]
+
+    def plan(self) -> KindPlan:
+        return plan_of(self._resource, self._desired, take_actual(self.kind, self._actual))
 
 
 def read_all(
-    transport: Transport, desired: DesiredState, resources: Sequence[Resource]
-) -> list[object]:
-    """Every resource's actual state, in order, with the commands of all their plans in one
-    :func:`run_many` (resources without a plan are read on their own, in turn).
+    transport: Transport, desired: DesiredState, resources: Sequence[AnyResource]
+) -> list[HostStep]:
+    """Every resource's step on this host, read, in order, with the commands of all their
+    plans in one :func:`run_many` (resources without a plan are read on their own, in turn).
 
     Raises:
         CheckpointctlError: as the resources' reads do; the first failure in resource order.
     """
-    plans: dict[int, ReadPlan] = {}
-    for i, resource in enumerate(resources):
-        if isinstance(resource, BatchedRead):
-            plans[i] = resource.read_plan(transport.host, desired)
-    results = run_many(transport, [c for p in plans.values() for c in p.commands])
-    out: list[object] = []
+    steps = [r.start(desired) for r in resources]
+    commands = [s.commands(transport.host) for s in steps]
+    results = run_many(transport, [c for mine in commands for c in mine])
     start = 0
-    for i, resource in enumerate(resources):
-        plan = plans.get(i)
-        if plan is None:
-            out.append(resource.read(transport, desired))
-            continue
-        mine = results[start : start + len(plan.commands)]
-        start += len(plan.commands)
-        assert isinstance(resource, BatchedRead)
-        out.append(resource.read_finish(transport, desired, plan, mine))
-    return out
+    for step, mine in zip(steps, commands, strict=True):
+        step.read(transport, results[start : start + len(mine)])
+        start += len(mine)
+    return steps

@@ -47,6 +47,13 @@ class FileState:
 
 
 @dataclass(frozen=True, slots=True)
+class StaleFile:
+    """A managed file no policy wants any more: apply removes it."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class FileWant:
     """What a file must be. ``content`` is the exact bytes to write."""
 
@@ -83,7 +90,8 @@ def stat_command(paths: Sequence[str]) -> Command:
 
 
 def glob_command(pattern: str) -> Command:
-    """The one command :func:`glob_files` runs (for a batch of reads); the pattern is ours."""
+    """The command listing the existing files matching a glob on the host (for finding
+    orphans, in a batch of reads); the pattern is ours."""
     return Command(("sh", "-c", _GLOB_SCRIPT, "sh", pattern))
 
 
@@ -101,11 +109,6 @@ def stat_files(transport: Transport, paths: Sequence[str]) -> dict[str, FileStat
     if refused is not None:
         raise safepath.UnsafePathError(transport.host.name, refused)
     return parse_stat_output(paths, finish(transport.host.name, result, check=True).text())
-
-
-def glob_files(transport: Transport, pattern: str) -> list[str]:
-    """Existing files matching a glob on the host (for finding orphans); the pattern is ours."""
-    return parse_glob_output(transport.run(glob_command(pattern).argv).text())
 
 
 def metadata_changes(want: FileWant, have: FileState) -> list[FieldChange]:

@@ -25,9 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, Planned
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.spec import CHECKPOINT_ROOT, STATE_DIR, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
@@ -56,6 +55,9 @@ class Leftover:
     path: str
 
 
+PathTarget = PathRepair | Leftover
+
+
 @dataclass(frozen=True, slots=True)
 class PathsActual:
     violations: tuple[Violation, ...]
@@ -74,8 +76,11 @@ def _wanted(v: Violation) -> str:
     return "directory"
 
 
-def repair_change(v: Violation, roots: Sequence[str] = (CHECKPOINT_ROOT, STATE_DIR)) -> Change:
-    """The plan's change for one unsafe path (pure): what is wrong, and what apply does."""
+def repair_change(
+    v: Violation, roots: Sequence[str] = (CHECKPOINT_ROOT, STATE_DIR)
+) -> tuple[Change, PathRepair]:
+    """The plan's change for one unsafe path and its target (pure): what is wrong, and what
+    apply does. A pair, so each resource wraps it in its own ``Planned`` type."""
     managed = any(v.path == r or below(v.path, r) for r in roots)
     repairable = managed and v.problem is not Problem.TYPE
     if not repairable:
@@ -84,23 +89,23 @@ def repair_change(v: Violation, roots: Sequence[str] = (CHECKPOINT_ROOT, STATE_D
         then = "apply replaces the link by an empty directory; its target is never touched"
     else:
         then = "apply sets it back to root, with no group or other write"
-    return Change(
+    change = Change(
         address(v.path),
         Action.UPDATE,
         (FieldChange(v.problem.value, v.found, _wanted(v)),),
         reason=f"security: {v.message}; {then}",
-        desired=PathRepair(v, repairable),
     )
+    return change, PathRepair(v, repairable)
 
 
-def leftover_change(path: str) -> Change:
-    return Change(
+def leftover_change(path: str) -> tuple[Change, Leftover]:
+    change = Change(
         address(path),
         Action.DELETE,
         (FieldChange("file", path, None),),
         reason="left over from an interrupted firewall change (no rollback timer uses it)",
-        desired=Leftover(path),
     )
+    return change, Leftover(path)
 
 
 def managed_directories(desired: DesiredState, state_dir: str = STATE_DIR) -> list[str]:
@@ -112,37 +117,33 @@ def managed_directories(desired: DesiredState, state_dir: str = STATE_DIR) -> li
     return sorted(dirs)
 
 
-def apply_path_change(transport: Transport, change: Change) -> None:
+def apply_path_target(transport: Transport, target: PathTarget) -> None:
     """Repair a directory, refuse an unrepairable one, or remove a leftover file.
 
     Raises:
         UnsafePathError: the path cannot be repaired (apply refuses the host).
-        ResourceError: the change carries nothing to apply.
     """
-    target = change.desired
     if isinstance(target, PathRepair):
         if not target.repairable:
             raise safepath.UnsafePathError(transport.host.name, [target.violation])
         safepath.repair_directory(transport, target.violation)
-    elif isinstance(target, Leftover):
-        safepath.remove(transport, target.path)
     else:
-        raise ResourceError(f"{change.address}: nothing to apply")
+        safepath.remove(transport, target.path)
+
+
+def is_repair(change: Change) -> bool:
+    """Whether a change repairs a managed directory (after it, the engine reads again)."""
+    return change.kind == KIND and change.action is Action.UPDATE
 
 
 @dataclass(frozen=True, slots=True)
-class PathsResource:
+class PathsResource(BatchedResource[PathTarget, PathsActual, None]):
     """The managed directories' safety, and files left over by a crash."""
 
     kind: ClassVar[str] = KIND
     state_dir: str = STATE_DIR
 
-    def read(self, transport: Transport, desired: DesiredState) -> PathsActual:
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, PathsActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[None]:
         """One command: the survey of every managed directory (one ``stat``)."""
         command = safepath.survey_command(
             CHECKPOINT_ROOT,
@@ -150,29 +151,29 @@ class PathsResource:
             (ROLLBACK_FILE, ROLLBACK_PID_FILE),
             ROLLBACK_TIMER_NAME,
         )
-        return ReadPlan((command,))
+        return ReadPlan((command,), context=None)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[None],
         results: Sequence[CommandResult],
     ) -> PathsActual:
         survey = safepath.parse_survey(transport.host.name, results[0])
         return PathsActual(survey.violations, survey.leftovers)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+    def diff(self, desired: DesiredState, actual: PathsActual) -> list[Planned[PathTarget]]:
         """A repair per unsafe directory (parents first), then the leftovers' removal."""
-        if not isinstance(actual, PathsActual):
-            raise TypeError(f"expected PathsActual, got {type(actual).__name__}")
         roots = (CHECKPOINT_ROOT, self.state_dir)
-        changes = [repair_change(v, roots) for v in sorted(actual.violations, key=lambda v: v.path)]
-        changes += [leftover_change(p) for p in actual.leftovers]
-        return changes
+        planned: list[tuple[Change, PathTarget]] = [
+            repair_change(v, roots) for v in sorted(actual.violations, key=lambda v: v.path)
+        ]
+        planned += [leftover_change(p) for p in actual.leftovers]
+        return [Planned(change, target) for change, target in planned]
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: PathsActual) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
-        apply_path_change(transport, change)
+    def apply(self, transport: Transport, change: Planned[PathTarget]) -> None:
+        apply_path_target(transport, change.desired)

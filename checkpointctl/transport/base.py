@@ -1,15 +1,20 @@
-"""The transport contract every resource talks to.
+"""The transport contract every resource and the engine talk to.
 
 A transport is one connection to one host, reused for every command, file and Docker call of a
 run. Commands are argv lists, never shell text: only the SSH transport turns argv into a string,
 with :func:`shlex.join`, because the SSH protocol carries a string.
+
+What a transport can do is declared here, as one sub-protocol per capability, and
+:class:`Transport` is all of them: every transport implements every method, and one that has no
+use for a capability says so through the method's typed answer (the local transport keeps no
+shell: :meth:`KeptShell.keep_shell` answers False). Callers never probe an object for methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from checkpointctl.model import Host
 
@@ -32,6 +37,46 @@ class CommandResult:
         return self.stdout.decode("utf-8", "replace")
 
 
+def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
+    """Validate a command's argv and freeze it.
+
+    A command is a non-empty sequence of strings (never one shell string: a ``str`` would be
+    iterated character by character, so it is refused). NUL cannot travel in an argument on any
+    transport, so it is refused here rather than silently truncated on the SSH side.
+
+    Raises:
+        TypeError: argv is a string or holds a non-string.
+        ValueError: argv is empty or an argument contains NUL.
+    """
+    if isinstance(argv, str | bytes):
+        raise TypeError("argv must be a sequence of arguments, not a single string")
+    frozen = tuple(argv)
+    if not frozen:
+        raise ValueError("argv must not be empty")
+    for arg in frozen:
+        if not isinstance(arg, str):
+            raise TypeError(f"argv items must be str, got {type(arg).__name__}")
+        if "\0" in arg:
+            raise ValueError("argv items must not contain NUL")
+    return frozen
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command of a batch: its argv, its stdin (None: empty) and its timeout."""
+
+    argv: tuple[str, ...]
+    stdin: bytes | None = None
+    timeout: float = 60.0
+
+    @classmethod
+    def of(
+        cls, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 60.0
+    ) -> Command:
+        """A command with a checked argv (see :func:`check_argv`)."""
+        return cls(check_argv(argv), stdin, timeout)
+
+
 @dataclass(frozen=True, slots=True)
 class FileStat:
     """The parts of ``stat`` that desired state cares about."""
@@ -43,10 +88,52 @@ class FileStat:
     is_dir: bool = False
 
 
-class Transport(Protocol):
-    """One open connection to one host."""
+class HostProcess(Protocol):
+    """A command started by :meth:`ProcessRunner.spawn`, talking over its stdin and stdout."""
 
-    host: Host
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the command's stdin.
+
+        Raises:
+            TransportError: the command or the connection is gone.
+        """
+        ...
+
+    def read_line(self, timeout: float) -> bytes | None:
+        """The next line of stdout (with its newline), ``b""`` at end of output, or None when
+        nothing complete arrived within ``timeout`` seconds."""
+        ...
+
+    def close_stdin(self) -> None:
+        """Signal end of input (the command sees EOF)."""
+        ...
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit status once the command ended, or None if it still runs after ``timeout``."""
+        ...
+
+    def stderr_tail(self) -> str:
+        """The last bytes the command wrote to stderr, decoded (see ``process.STDERR_KEEP``)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the command if it still runs and release its channel or pipes. Idempotent."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldShell:
+    """A shell of ours already running on the host that answers the kept shell's requests
+    (:mod:`~checkpointctl.transport.shellserver`) with frames made with ``token``: the host
+    lock's held shell. Its owner lends it with :meth:`KeptShell.adopt_shell` and takes it back
+    with :meth:`KeptShell.drop_shell`; while lent, only the transport talks to it."""
+
+    process: HostProcess
+    token: str
+
+
+class CommandRunner(Protocol):
+    """Runs one command to completion."""
 
     def run(
         self,
@@ -56,8 +143,61 @@ class Transport(Protocol):
         timeout: float = 60.0,
         check: bool = True,
     ) -> CommandResult:
-        """Run argv on the host; with ``check`` a non-zero exit raises ``CommandFailed``."""
+        """Run argv on the host; with ``check`` a non-zero exit raises ``CommandFailed``.
+
+        Raises:
+            CommandFailed: ``check`` and a non-zero exit (the host was reached).
+            TransportError: the command did not finish in time or the host cannot be reached.
+        """
         ...
+
+
+class BatchRunner(Protocol):
+    """Runs several commands as one unit, in as few round trips as the transport can."""
+
+    def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """One result per command, in order, as ``run(check=False)`` would return it.
+
+        Raises:
+            TransportError: the host could not be reached or a command timed out.
+        """
+        ...
+
+
+class ProcessRunner(Protocol):
+    """Starts a command that keeps running while the controller works, and dies with it."""
+
+    def spawn(self, argv: Sequence[str]) -> HostProcess:
+        """Start argv on the host without waiting for it. The command's stdin ends when this
+        connection (or this process) does, whatever the reason: the host lock relies on it.
+
+        Raises:
+            TransportError: the command could not be started.
+        """
+        ...
+
+
+class KeptShell(Protocol):
+    """Runs command batches in one long-lived shell on the host instead of a session each."""
+
+    def keep_shell(self) -> bool:
+        """From now on run batches in a kept shell, started on first use; whether this
+        transport does (a transport whose commands cost no session has nothing to keep)."""
+        ...
+
+    def adopt_shell(self, shell: HeldShell) -> bool:
+        """Run batches in ``shell`` until :meth:`drop_shell`; whether it was taken (only a
+        shell started by this transport can be)."""
+        ...
+
+    def drop_shell(self, shell: HeldShell) -> None:
+        """Stop using ``shell``; what the transport read from it and did not use goes back to
+        its process, whose owner talks to it again. Nothing happens if it was not adopted."""
+        ...
+
+
+class FileAccess(Protocol):
+    """Reads and atomically writes files on the host."""
 
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
@@ -67,9 +207,7 @@ class Transport(Protocol):
         """The file's mode/owner/size, or None when it does not exist."""
         ...
 
-    def write_file(
-        self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0
-    ) -> None:
+    def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
         """Write atomically: temp file in the same directory, fsync, chmod/chown, rename.
 
         Parent directories are created (mode 0755, root-owned) when missing.
@@ -80,10 +218,82 @@ class Transport(Protocol):
         """Remove a file if it exists (no error when it is already gone)."""
         ...
 
-    def docker(self) -> Any:
-        """A ``docker.DockerClient`` for this host's engine, created once and reused."""
+
+class DockerApi(Protocol):
+    """The low-level Docker API client (``docker.APIClient``) calls checkpointctl makes.
+
+    docker-py ships no type information, so the answers (the engine's JSON) stay untyped here;
+    the resources parse them into their own types.
+    """
+
+    api_version: str
+
+    def version(self, api_version: bool = True) -> Mapping[str, object]: ...
+
+    def containers(self, *args: object, **kwargs: object) -> list[dict[str, object]]: ...
+
+    def images(self, *args: object, **kwargs: object) -> list[dict[str, object]]: ...
+
+    def inspect_container(self, container: str) -> dict[str, object]: ...
+
+    def inspect_image(self, image: str) -> dict[str, object]: ...
+
+    def create_container_from_config(
+        self, config: Mapping[str, object], name: str | None = None
+    ) -> dict[str, object]: ...
+
+    def start(self, container: str) -> None: ...
+
+    def stop(self, container: str, timeout: int | None = None) -> None: ...
+
+    def restart(self, container: str, timeout: int = 10) -> None: ...
+
+    def unpause(self, container: str) -> None: ...
+
+    def rename(self, container: str, name: str) -> None: ...
+
+    def remove_container(self, container: str, *args: object, **kwargs: object) -> None: ...
+
+    def update_container(self, container: str, **kwargs: object) -> dict[str, object]: ...
+
+    def logs(self, container: str, *args: object, **kwargs: object) -> bytes: ...
+
+    def pull(self, repository: str, *args: object, **kwargs: object) -> object: ...
+
+
+class DockerClient(Protocol):
+    """A ``docker.DockerClient`` as checkpointctl uses it: its low-level API, and close."""
+
+    @property
+    def api(self) -> DockerApi: ...
+
+    def close(self) -> None: ...
+
+
+class DockerAccess(Protocol):
+    """Reaches the host's Docker engine."""
+
+    def docker(self) -> DockerClient:
+        """A Docker client for this host's engine, created once and reused.
+
+        Raises:
+            CommandFailed: the command that reaches the engine failed on the host.
+            TransportError: the engine cannot be reached otherwise.
+        """
+        ...
+
+
+class Transport(
+    CommandRunner, BatchRunner, ProcessRunner, KeptShell, FileAccess, DockerAccess, Protocol
+):
+    """One open connection to one host, with every capability above."""
+
+    host: Host
+
+    def alive(self) -> bool:
+        """Whether the connection is still open (a kept connection is reused only if so)."""
         ...
 
     def close(self) -> None:
-        """Release the connection and the Docker client."""
+        """Release the connection, its shells and the Docker client."""
         ...

@@ -1,17 +1,17 @@
 """Several commands in one round trip: ``run_many``, and the batch script the SSH transport uses.
 
 Over SSH each command is a new channel, and on the host a new session: sshd forks, sets the
-session up and starts a shell. Measured on the lab that costs far more than the commands a
-``drift`` reads with (``nft``, ``stat``, ``sha256sum``), so a host's reads go out together:
+session up and starts a shell. That costs far more than the commands a ``drift`` reads with
+(``nft``, ``stat``, ``sha256sum``), so a host's reads go out together:
 :func:`run_many` runs a list of commands and returns one :class:`CommandResult` each, exactly as
 :meth:`Transport.run` with ``check=False`` would have.
 
-A transport that can do better than one command after the other says so by having a
-``run_many`` method (:class:`Batcher`). The SSH transport sends the whole list as one ``sh -c``
-of :func:`batch_argv`'s fixed script: every argument travels as a positional parameter of that
-script (shell-quoted by the transport like any argv), the script text itself is built from
-nothing but the *number* of arguments of each command, so no value is ever parsed by the remote
-shell. The channel's stdin carries a fresh frame token first, then each command's stdin, one
+Every transport has ``run_many`` (:class:`~checkpointctl.transport.base.BatchRunner`); the local
+one runs the commands one after the other (:func:`run_each`). The SSH transport sends the whole
+list as one ``sh -c`` of :func:`batch_argv`'s fixed script: every argument travels as a positional
+parameter of that script (shell-quoted by the transport like any argv), the script text itself is
+built from nothing but the *number* of arguments of each command, so no value is ever parsed by the
+remote shell. The channel's stdin carries a fresh frame token first, then each command's stdin, one
 after the other, handed to it through ``dd bs=1 count=N`` (exact on every POSIX ``dd``: a command
 can neither read its neighbour's bytes nor leave its own unread). Each command's stdout comes back
 as it is, followed by a frame end holding its exit status and stderr
@@ -21,55 +21,37 @@ as it is, followed by a frame end holding its exit status and stderr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 from checkpointctl.errors import TransportError
-from checkpointctl.transport.base import CommandResult, Transport
-from checkpointctl.transport.command import check_argv
+from checkpointctl.transport.base import Command, CommandResult, CommandRunner, Transport
 from checkpointctl.transport.framing import RUNNER, split_frames
 
 #: Commands with more stdin than this go on their own: ``dd bs=1`` reads one byte per call.
 MAX_BATCH_STDIN = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One command of a batch: its argv, its stdin (None: empty) and its timeout."""
-
-    argv: tuple[str, ...]
-    stdin: bytes | None = None
-    timeout: float = 60.0
-
-    @classmethod
-    def of(
-        cls, argv: Sequence[str], *, stdin: bytes | None = None, timeout: float = 60.0
-    ) -> Command:
-        """A command with a checked argv (see :func:`check_argv`)."""
-        return cls(check_argv(argv), stdin, timeout)
-
-
-@runtime_checkable
-class Batcher(Protocol):
-    """A transport that runs a list of commands in fewer round trips than one each."""
-
-    def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
-        """One result per command, in order, as ``run(check=False)`` would return it."""
-        ...
-
-
 def run_many(transport: Transport, commands: Sequence[Command]) -> list[CommandResult]:
     """Run ``commands`` on ``transport`` and return one result each (never checked: the caller
     decides what a non-zero exit means, e.g. with :func:`~checkpointctl.transport.command.finish`).
+
+    A single command goes to :meth:`~checkpointctl.transport.base.CommandRunner.run`: a batch
+    of one would only wrap it in the batch script.
 
     Raises:
         TransportError: the host could not be reached or a command timed out.
     """
     if not commands:
         return []
-    if len(commands) > 1 and isinstance(transport, Batcher):
+    if len(commands) > 1:
         return transport.run_many(commands)
-    return [transport.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False) for c in commands]
+    c = commands[0]
+    return [transport.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False)]
+
+
+def run_each(runner: CommandRunner, commands: Sequence[Command]) -> list[CommandResult]:
+    """``run_many`` for a transport whose commands cost no round trip (the local one): each
+    command in turn, unchecked."""
+    return [runner.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False) for c in commands]
 
 
 # -- the batch script (pure) -------------------------------------------------------------------
@@ -134,3 +116,15 @@ def parse_batch_output(
             f"commands (exit {result.rc}): {problem}" + (f": {tail}" if tail else "")
         )
     return results
+
+
+__all__ = [
+    "MAX_BATCH_STDIN",
+    "Command",
+    "batch_argv",
+    "batch_script",
+    "batchable",
+    "parse_batch_output",
+    "run_each",
+    "run_many",
+]

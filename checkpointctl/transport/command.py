@@ -11,35 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checkpointctl.errors import CommandFailed
-from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.base import CommandResult, check_argv
 
 #: How much of stderr a ``CommandFailed`` carries: enough for the error, not a whole log.
 STDERR_TAIL_LINES = 10
 STDERR_TAIL_CHARS = 2000
-
-
-def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
-    """Validate a command's argv and freeze it.
-
-    A command is a non-empty sequence of strings (never one shell string: a ``str`` would be
-    iterated character by character, so it is refused). NUL cannot travel in an argument on any
-    transport, so it is refused here rather than silently truncated on the SSH side.
-
-    Raises:
-        TypeError: argv is a string or holds a non-string.
-        ValueError: argv is empty or an argument contains NUL.
-    """
-    if isinstance(argv, str | bytes):
-        raise TypeError("argv must be a sequence of arguments, not a single string")
-    frozen = tuple(argv)
-    if not frozen:
-        raise ValueError("argv must not be empty")
-    for arg in frozen:
-        if not isinstance(arg, str):
-            raise TypeError(f"argv items must be str, got {type(arg).__name__}")
-        if "\0" in arg:
-            raise ValueError("argv items must not contain NUL")
-    return frozen
 
 
 def stderr_tail(stderr: bytes) -> str:
@@ -71,3 +47,13 @@ def finish(host: str, result: CommandResult, *, check: bool) -> CommandResult:
     if check and not result.ok:
         raise CommandFailed(host, result.argv, result.rc, stderr_tail(result.stderr))
     return result
+
+
+__all__ = [
+    "STDERR_TAIL_CHARS",
+    "STDERR_TAIL_LINES",
+    "check_argv",
+    "describe",
+    "finish",
+    "stderr_tail",
+]

@@ -31,7 +31,8 @@ from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from checkpointctl.errors import TransportError
+from checkpointctl.errors import CommandFailed, TransportError
+from checkpointctl.transport.base import DockerClient
 from checkpointctl.transport.command import stderr_tail
 from checkpointctl.transport.sshlib import paramiko
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 #: The remote command behind every Docker HTTP connection (a constant: nothing to quote).
 DIAL_STDIO = "docker system dial-stdio"
+DIAL_STDIO_ARGV = ("docker", "system", "dial-stdio")
 #: The URL the Docker client believes it talks to. Never contacted: the adapter is mounted for
 #: every ``http://`` and ``https://`` URL of the client's session.
 BASE_URL = "http://localhost:2375"
@@ -48,6 +50,16 @@ BASE_URL = "http://localhost:2375"
 POOL_SIZE = 4
 #: How long to wait for dial-stdio's exit status when it closed before sending anything.
 _EXIT_WAIT = 2.0
+
+
+class DialFailed(ConnectionError):
+    """``docker system dial-stdio`` exited with an error before sending anything: the host was
+    reached and the command failed there (no docker CLI, engine down, socket broken)."""
+
+    def __init__(self, rc: int, stderr: str) -> None:
+        self.rc = rc
+        self.stderr = stderr
+        super().__init__(f"`{DIAL_STDIO}` exited {rc} on the host: {stderr or 'no error output'}")
 
 
 class ChannelSocket:
@@ -67,8 +79,8 @@ class ChannelSocket:
         """Up to ``n`` bytes; b"" at end of stream.
 
         Raises:
-            ConnectionError: dial-stdio exited with an error before sending anything (no
-                docker CLI, engine down...), with the tail of its stderr as the reason.
+            DialFailed: dial-stdio exited with an error before sending anything (no docker
+                CLI, engine down...), with the tail of its stderr as the reason.
         """
         data = self._chan.recv(n)
         if data:
@@ -86,8 +98,7 @@ class ChannelSocket:
         err = b""
         while self._chan.recv_stderr_ready():
             err += self._chan.recv_stderr(4096)
-        reason = stderr_tail(err) or "no error output"
-        raise ConnectionError(f"`{DIAL_STDIO}` exited {rc} on the host: {reason}")
+        raise DialFailed(rc, stderr_tail(err))
 
     def makefile(self, mode: str = "rb", *args: object, **kwargs: object) -> io.BufferedReader:
         """A buffered reader over the channel (``http.client`` reads responses through it).
@@ -264,14 +275,35 @@ def api_version(server: str | None, client_max: str) -> str:
     return server if key(server) <= key(client_max) else client_max
 
 
-def open_docker_client(ssh: paramiko.Transport, *, where: str, timeout: float = 60.0) -> Any:
+def dial_failure(error: BaseException) -> DialFailed | None:
+    """The :class:`DialFailed` behind what requests and docker-py raised, if any: they wrap
+    the socket's error in their own (as an argument or as the cause) several layers deep."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DialFailed):
+            return e
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+        todo.extend(c for c in (e.__cause__, e.__context__) if c is not None)
+    return None
+
+
+def open_docker_client(
+    ssh: paramiko.Transport, *, host: str, where: str, timeout: float = 60.0
+) -> DockerClient:
     """A ``docker.DockerClient`` whose requests travel over ``ssh`` (no new login).
 
     The API version is negotiated once with an unversioned ``GET /version`` over the same
     adapter, then the real client is built for that version.
 
     Raises:
-        TransportError: the engine cannot be reached (no docker CLI, dockerd down, ...).
+        CommandFailed: ``docker system dial-stdio`` failed on the host (no docker CLI, dockerd
+            down, its socket broken): the host was reached, the command failed.
+        TransportError: the engine cannot be reached otherwise.
     """
     import docker  # lazy on purpose: see the module docstring
 
@@ -287,9 +319,13 @@ def open_docker_client(ssh: paramiko.Transport, *, where: str, timeout: float = 
         version = api_version(server.get("ApiVersion"), docker.constants.DEFAULT_DOCKER_API_VERSION)
         client = docker.DockerClient(base_url=BASE_URL, version=version, timeout=timeout)
         route_all(client.api, adapter)
+        opened: DockerClient = client
     except (docker.errors.DockerException, requests.RequestException) as e:
         adapter.close()
+        failed = dial_failure(e)
+        if failed is not None:
+            raise CommandFailed(host, DIAL_STDIO_ARGV, failed.rc, failed.stderr) from e
         raise TransportError(
             f"{where}: cannot reach the Docker engine over SSH (`{DIAL_STDIO}`): {e}"
         ) from e
-    return client
+    return opened

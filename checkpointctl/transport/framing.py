@@ -1,11 +1,9 @@
 """How a host script hands back several commands' results on one stream, without temporary files.
 
 The command batch and the kept shell both run commands on a host and must return, for each, its
-exit status, stdout and stderr through one channel. They used to write every output to a file
-in a ``mktemp -d`` directory, then ``stat`` and ``cat`` them: four extra processes and a dozen
-files created and deleted per batch. Profiled on a fleet's worth of hosts, creating those files
-cost more than the commands (ext4's inode allocator scanning recently deleted inodes), so now
-nothing touches the disk:
+exit status, stdout and stderr through one channel. Nothing touches the host's disk: creating
+and deleting files per batch costs a host more than the commands themselves (ext4's inode
+allocator scanning recently deleted inodes), and reading them back costs processes. Instead:
 
 - a command's stdout goes straight to the stream;
 - its stderr is captured by the shell (``e=$(exec "$@" 2>&1 >&3 3>&-)``: the command itself
@@ -55,8 +53,8 @@ the stream and its stderr captured, then writes command I's frame end. A program
 ``exec`` (never a shell function or builtin). ``sh -c SCRIPT [sh ARGS...]``, the form of our own
 fixed scripts, runs in a subshell of this shell instead: ``eval`` of SCRIPT with ARGS as its
 positional parameters, default ``IFS``, globbing on and none of this shell's variables (``$v``,
-the token first), as a new ``sh`` would, without starting one (~1 ms of host CPU each; a drift
-runs three). No value becomes script text either way: SCRIPT is the fixed text ``sh -c`` would
+the token first), as a new ``sh`` would, without starting one (a process spared per fixed
+script). No value becomes script text either way: SCRIPT is the fixed text ``sh -c`` would
 have parsed. A command with stdin reads it from a pipe fed by ``dd bs=1 count=N`` (exact on
 every POSIX ``dd``) whose rest is drained by ``cat``, so a command that reads less than its
 share cannot leave bytes for the next one; no file is written."""

@@ -3,7 +3,7 @@
 A cold ``drift`` or ``apply`` first imports its libraries and loads, renders and checks the
 policies (a few hundred milliseconds of controller CPU), and only then connects. During that
 time the hosts are idle, and a connection is mostly the host's work (sshd's key exchange and
-login: ~45 ms of host CPU each on the lab). :class:`HeadStart` connects the first ``width``
+login). :class:`HeadStart` connects the first ``width``
 hosts of the run in background threads as soon as the inventory is known, so the hosts' half of
 those handshakes overlaps the controller's start-up; the engine then takes each connection from
 here instead of opening it (:meth:`HeadStart.connect`), and every other host is connected as

@@ -17,11 +17,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
-from checkpointctl.transport.base import CommandResult, FileStat
+from checkpointctl.transport.base import Command, CommandResult, DockerClient, FileStat, HeldShell
+from checkpointctl.transport.batch import run_each
 from checkpointctl.transport.command import check_argv, describe, finish
 from checkpointctl.transport.process import keep_tail, split_line
 
@@ -34,15 +34,17 @@ DIR_MODE = 0o755
 class LocalTransport:
     """Commands, files and Docker on this machine.
 
-    Every method raises :class:`~checkpointctl.errors.TransportError` (or its subclass
-    ``CommandFailed``) for failures a user can meet, never a bare ``OSError``.
+    Every method raises :class:`~checkpointctl.errors.TransportError` (or, for a command that
+    ran and failed, ``CommandFailed``) for failures a user can meet, never a bare ``OSError``.
+    A local command costs no session, so batches run one command after the other and no shell
+    is kept or adopted.
     """
 
     host: Host
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._docker: Any = None
+        self._docker: DockerClient | None = None
         self._lock = threading.Lock()
 
     def __enter__(self) -> LocalTransport:
@@ -99,6 +101,26 @@ class LocalTransport:
             raise
         result = CommandResult(args, proc.returncode, out, err)
         return finish(self.host.name, result, check=check)
+
+    def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Each command in turn (a local command has no round trip to save)."""
+        return run_each(self, commands)
+
+    def keep_shell(self) -> bool:
+        """Nothing to keep: a local command starts no session."""
+        return False
+
+    def adopt_shell(self, shell: HeldShell) -> bool:
+        """Never taken: batches run as their own processes, as they cost nothing more."""
+        return False
+
+    def drop_shell(self, shell: HeldShell) -> None:
+        """Nothing was adopted."""
+        return None
+
+    def alive(self) -> bool:
+        """This machine is always there."""
+        return True
 
     def spawn(self, argv: Sequence[str]) -> LocalProcess:
         """Start argv (no shell) with pipes for stdin and stdout, and return at once.
@@ -209,7 +231,7 @@ class LocalTransport:
 
     # -- docker -----------------------------------------------------------------------------
 
-    def docker(self) -> Any:
+    def docker(self) -> DockerClient:
         """The Docker client for ``/var/run/docker.sock``, created on first use and reused.
 
         The ``docker`` package is imported here, not at module import, so commands that never
@@ -223,12 +245,13 @@ class LocalTransport:
                 import docker  # lazy on purpose: see the docstring
 
                 try:
-                    self._docker = docker.DockerClient(base_url=DOCKER_SOCKET_URL)
+                    client: DockerClient = docker.DockerClient(base_url=DOCKER_SOCKET_URL)
                 except docker.errors.DockerException as e:
                     raise TransportError(
                         f"{self.host.name}: cannot reach the Docker engine at "
                         f"{DOCKER_SOCKET_URL}: {e}"
                     ) from e
+                self._docker = client
             return self._docker
 
     def close(self) -> None:

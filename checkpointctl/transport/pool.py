@@ -17,24 +17,28 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
-from checkpointctl.transport.base import CommandResult, FileStat, Transport
-from checkpointctl.transport.batch import Command, run_many
+from checkpointctl.transport.base import (
+    Command,
+    CommandResult,
+    DockerClient,
+    FileStat,
+    HeldShell,
+    HostProcess,
+    Transport,
+)
 
 Connect = Callable[[Host], Transport]
 
 
 def is_alive(transport: Transport) -> bool:
-    """Whether the transport's connection is still open (transports without the notion, such
-    as the local one, are always alive)."""
-    alive = getattr(transport, "alive", None)
-    if alive is None:
-        return True
+    """Whether the transport's connection is still open (a broken transport is a dead one,
+    whatever it raises when asked)."""
     try:
-        return bool(alive())
-    except Exception:  # a broken transport is a dead one, whatever it raises
+        return transport.alive()
+    except Exception:
         return False
 
 
@@ -64,9 +68,7 @@ class ConnectionPool:
                 return PooledTransport(self, idle)
             _close_quietly(idle)
         transport = self._connect(host)
-        keep_shell = getattr(transport, "keep_shell", None)
-        if keep_shell is not None:
-            keep_shell()  # kept connections run their batches in one kept shell
+        transport.keep_shell()  # kept connections run their batches in one kept shell
         with self._lock:
             self.connects += 1
         return PooledTransport(self, transport)
@@ -98,8 +100,8 @@ def _close_quietly(transport: Transport) -> None:
 class PooledTransport:
     """A transport on loan from a :class:`ConnectionPool`: ``close()`` returns it to the pool.
 
-    Everything else goes to the real transport, including ``run_many`` and ``spawn`` when it
-    has them, so batching and the host lock work exactly as on a fresh connection.
+    Everything else goes to the real transport, so batching, the kept shell and the host lock
+    work exactly as on a fresh connection.
     """
 
     def __init__(self, pool: ConnectionPool, transport: Transport) -> None:
@@ -110,8 +112,6 @@ class PooledTransport:
     @property
     def inner(self) -> Transport:
         if self._transport is None:
-            from checkpointctl.errors import TransportError
-
             raise TransportError(f"{self.host.name}: this connection was given back to the pool")
         return self._transport
 
@@ -126,15 +126,19 @@ class PooledTransport:
         return self.inner.run(argv, stdin=stdin, timeout=timeout, check=check)
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
-        return run_many(self.inner, commands)
+        return self.inner.run_many(commands)
 
-    def spawn(self, argv: Sequence[str]) -> Any:
-        spawn = getattr(self.inner, "spawn", None)
-        if spawn is None:
-            from checkpointctl.errors import TransportError
+    def spawn(self, argv: Sequence[str]) -> HostProcess:
+        return self.inner.spawn(argv)
 
-            raise TransportError(f"{self.host.name}: this connection cannot spawn commands")
-        return spawn(argv)
+    def keep_shell(self) -> bool:
+        return self.inner.keep_shell()
+
+    def adopt_shell(self, shell: HeldShell) -> bool:
+        return self.inner.adopt_shell(shell)
+
+    def drop_shell(self, shell: HeldShell) -> None:
+        self.inner.drop_shell(shell)
 
     def read_file(self, path: str) -> bytes | None:
         return self.inner.read_file(path)
@@ -148,8 +152,12 @@ class PooledTransport:
     def remove_file(self, path: str) -> None:
         self.inner.remove_file(path)
 
-    def docker(self) -> Any:
+    def docker(self) -> DockerClient:
         return self.inner.docker()
+
+    def alive(self) -> bool:
+        """Whether the loaned connection is still open (False once given back)."""
+        return self._transport is not None and is_alive(self._transport)
 
     def close(self) -> None:
         """Give the transport back to the pool (once; later calls do nothing)."""

@@ -1,14 +1,13 @@
 """The files every SSH connection of a run reads (known_hosts, the identity key), parsed once.
 
-Why: profiling a 100-host ``drift`` (py-spy, 50 workers) showed the controller spending most of
-its connect time in paramiko's known_hosts parser. Each connection re-read and re-parsed the
-whole file, building a key object per line, and every line asks ``logging.getLogger``, whose
-global lock then serialized the workers. The identity file was likewise read and parsed once per
-connection. Both are now parsed once and reused while the file stays the same: the cache key is
-the file's (device, inode, size, mtime), so a trust-on-first-use write, a rotated key or an
-edited known_hosts is seen by the very next connection. Host key checking is unchanged: each
-connection still gets exactly the keys known_hosts lists for its host name, looked up the way
-paramiko does (hashed names included), and a missing or changed key is refused as before.
+Why: paramiko's known_hosts parser builds a key object per line and asks
+``logging.getLogger`` for each, whose global lock serialises the workers; parsing the file (and
+the identity key) per connection would make it most of a fleet's connect time. Both are parsed
+once and reused while the file stays the same: the cache key is the file's (device, inode, size,
+mtime), so a trust-on-first-use write, a rotated key or an edited known_hosts is seen by the
+very next connection. Host key checking is paramiko's: each connection gets exactly the keys
+known_hosts lists for its host name, looked up the way paramiko does (hashed names included),
+and a missing or changed key is refused.
 """
 
 from __future__ import annotations

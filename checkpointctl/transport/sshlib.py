@@ -1,6 +1,6 @@
 """paramiko, imported for the whole package without ``invoke``.
 
-paramiko imports ``invoke`` (a task runner, ~90 ms of imports: ``unittest.mock``, ``asyncio``)
+paramiko imports ``invoke`` (a task runner, with heavy imports: ``unittest.mock``, ``asyncio``)
 only to run the commands of an ssh_config ``Match exec`` block, and goes without it when the
 import fails. checkpointctl never reads ssh_config, so every command that talks SSH would pay
 that start-up for nothing: the first import of paramiko here sees ``invoke`` as missing. The

@@ -37,7 +37,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from checkpointctl.errors import CheckpointctlError, LockError, TrustError
-from checkpointctl.model import HostResult, HostStatus, JSONValue, host_to_json
+from checkpointctl.localfile import write_atomic
+from checkpointctl.model import HostResult, HostStatus, host_to_json
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.trust.fetch import fetch
@@ -101,18 +102,10 @@ class AgentOutcome:
 
 
 def _write_json(path: str, doc: object, mode: int = 0o600) -> None:
-    tmp = f"{path}.tmp{os.getpid()}.{threading.get_ident()}"
     data = (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, mode=mode)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise CheckpointctlError(f"cannot write {path}: {e.strerror}") from None
 
 
@@ -167,17 +160,6 @@ def check_rollback(bundle: VerifiedBundle, applied: tuple[int, str] | None) -> N
             f"{digest[7:19]}…, this bundle {bundle.manifest_sha256[7:19]}…): a changed bundle "
             "must carry a higher serial"
         )
-
-
-def _bundle_json(bundle: VerifiedBundle) -> dict[str, JSONValue]:
-    m = bundle.manifest
-    return {
-        "serial": m.serial,
-        "created": format_time(m.created),
-        "expires": format_time(m.expires),
-        "manifest_sha256": bundle.manifest_sha256,
-        "signed_by": list(bundle.signers),
-    }
 
 
 @contextlib.contextmanager
@@ -327,7 +309,7 @@ def _finish(
         "result": outcome.result,
         "healthy": healthy,
         "message": outcome.message,
-        "bundle": _bundle_json(bundle) if bundle else None,
+        "bundle": bundle.summary() if bundle else None,
         "last_success": last_success,
         "consecutive_failures": failures,
         "report": host_to_json(outcome.report) if outcome.report else None,

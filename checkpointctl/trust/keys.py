@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import getpass
 import hashlib
 import hmac
@@ -38,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from checkpointctl.errors import TrustError
+from checkpointctl.localfile import write_atomic
 
 __all__ = [
     "ENV_PASSPHRASE",
@@ -451,17 +451,8 @@ def _write_public(path: str, data: bytes, *, force: bool) -> None:
 def _write(path: str, data: bytes, mode: int, *, force: bool) -> None:
     if os.path.lexists(path) and not force:
         raise TrustError(f"{path} already exists (use --force to replace it)")
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)  # the umask must not widen or narrow what we promise
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        # the mode is exact from the first byte on: the umask must not widen or narrow it
+        write_atomic(path, data, mode=mode)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise TrustError(f"cannot write {path}: {e.strerror}") from None

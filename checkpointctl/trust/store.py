@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpointctl.errors import TrustError
+from checkpointctl.localfile import write_atomic
 from checkpointctl.transport import safepath
 from checkpointctl.trust import DEFAULT_TRUST_DIR
 from checkpointctl.trust.keys import (
@@ -67,21 +68,6 @@ def _join(directory: str, *parts: str) -> str:
     return os.path.join(directory, *parts)
 
 
-def _write_file(path: str, data: bytes, mode: int) -> None:
-    _require_safe(os.path.dirname(os.path.abspath(path)))
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise TrustError(f"cannot write {path}: {e.strerror}") from None
-
-
 def _require_safe(directory: str) -> None:
     """Refuse a trust directory that is (or lies below) a link, a directory of another user's,
     or one others may write: whoever controls it decides what this host believes.
@@ -92,6 +78,14 @@ def _require_safe(directory: str) -> None:
     found = safepath.check_local([os.path.abspath(directory)], own=True)
     if found:
         raise TrustError("; ".join(v.message for v in found) + ": the trust store is refused")
+
+
+def _write_file(path: str, data: bytes, mode: int) -> None:
+    _require_safe(os.path.dirname(os.path.abspath(path)))
+    try:
+        write_atomic(path, data, mode=mode)
+    except OSError as e:
+        raise TrustError(f"cannot write {path}: {e.strerror}") from None
 
 
 def _mkdir(path: str) -> None:

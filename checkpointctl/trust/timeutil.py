@@ -1,4 +1,4 @@
-"""Times and durations as bundles, revocation lists and the agent write and read them.
+"""Times as bundles, revocation lists and the agent write and read them.
 
 Every time in a trust document is UTC, to the second, written ``YYYY-MM-DDTHH:MM:SSZ``: one
 spelling per instant, so a document built twice from the same inputs has the same bytes and a
@@ -9,29 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from checkpointctl.errors import CheckpointctlError
 
-_DURATION = re.compile(r"^([0-9]+)(s|m|h|d|w)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ENV_SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
-
-
-def parse_duration(text: str, *, what: str = "duration") -> timedelta:
-    """``30s``, ``5m``, ``12h``, ``7d``, ``2w`` (a whole number and one unit) as a timedelta.
-
-    Raises:
-        CheckpointctlError: anything else, or zero.
-    """
-    m = _DURATION.match(text.strip())
-    if not m or int(m.group(1)) == 0:
-        raise CheckpointctlError(
-            f"{what}: {text!r} is not a duration (a positive whole number and one of s, m, h, "
-            "d, w, e.g. 7d)"
-        )
-    return timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
 
 
 def format_time(when: datetime) -> str:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import getpass
 import json
 import os
@@ -46,7 +45,6 @@ import re
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,18 +58,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from checkpointctl.errors import VaultError
+from checkpointctl.localfile import write_atomic
 
 __all__ = [
     "ENV_KEY_FILE",
     "ENV_PASSWORD",
     "ENV_PASSWORD_FILE",
     "MAGIC",
+    "PLAIN_SEGMENT",
+    "RekeyCount",
     "VaultKey",
     "VaultedValue",
-    "cmd_decrypt",
-    "cmd_encrypt",
-    "cmd_encrypt_string",
-    "cmd_rekey",
     "decrypt",
     "decrypt_file",
     "encrypt",
@@ -80,6 +77,7 @@ __all__ = [
     "is_vaulted",
     "load_key",
     "rekey_file",
+    "rekey_files",
     "rekey_text",
     "vault_path_for",
 ]
@@ -106,7 +104,8 @@ _HKDF_INFO = b"checkpointctl-vault-v1 raw"
 _CACHE_MAX = 4096
 _PASSWORD_READ_MAX = 64 * 1024
 _WHITESPACE = re.compile(r"\s+")
-_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+"""A name that needs no quoting, in a vault path or as a YAML key."""
 
 
 class VaultKey:
@@ -439,7 +438,7 @@ def vault_path_for(node_path: Sequence[str | int], doc: object) -> str:
 
 
 def _segment(name: str) -> str:
-    return name if _PLAIN_SEGMENT.fullmatch(name) else f"[{json.dumps(name)}]"
+    return name if PLAIN_SEGMENT.fullmatch(name) else f"[{json.dumps(name)}]"
 
 
 def _lookup(cur: object, key: str) -> object:
@@ -580,6 +579,16 @@ def _render_scalar(old: str, new_value: str, style: str | None) -> str:
 # --------------------------------------------------------------------------- rekey
 
 
+@dataclass(frozen=True, slots=True)
+class RekeyCount:
+    """What :func:`rekey_files` re-encrypted: values (a whole vaulted file counts one), in how
+    many of the files it was given."""
+
+    values: int
+    files_changed: int
+    files: int
+
+
 def rekey_text(
     yaml_text: str, old_key: VaultKey, new_key: VaultKey, *, source: str = "<string>"
 ) -> str:
@@ -676,54 +685,17 @@ def _write_atomic(path: str, data: bytes) -> None:
 
     The data goes to a temporary file in the same directory (created 0600, then given the old
     mode), is fsynced, and renamed over the target, so readers see the old or the new file and
-    an error leaves the old one in place. A symlink is followed: its target is replaced.
+    an error leaves the old one in place. A symlink is followed on purpose: the file the user
+    named through it is the one encrypted, and the link stays.
     """
     target = os.path.realpath(path)
     try:
         old = os.stat(target)
+        write_atomic(
+            target, data, mode=stat.S_IMODE(old.st_mode), owner=(old.st_uid, old.st_gid)
+        )
     except OSError as e:
         raise VaultError(f"cannot write {path}: {e.strerror}") from None
-    directory, base = os.path.split(target)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
-    except OSError as e:
-        raise VaultError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), stat.S_IMODE(old.st_mode))
-            if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-                # Only root may give a file away; the mode is kept either way.
-                with contextlib.suppress(PermissionError):
-                    os.fchown(f.fileno(), old.st_uid, old.st_gid)
-        os.replace(tmp, target)
-    except OSError as e:
-        _unlink_quietly(tmp)
-        raise VaultError(f"cannot write {path}: {e.strerror}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - the rename is done; durability is best effort here
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def encrypt_file(path: str, key: VaultKey) -> None:
@@ -752,44 +724,16 @@ def decrypt_file(path: str, key: VaultKey) -> None:
     _write_atomic(path, plain)
 
 
-# --------------------------------------------------------------------------- CLI verbs
-
-
-def cmd_encrypt_string(value: bytes, path: str, key: VaultKey, *, name: str | None = None) -> str:
-    """``vault encrypt-string``: a YAML snippet ``<name>: |`` plus the indented vaulted value.
-
-    ``name`` defaults to the last segment of ``path`` (``secret`` for
-    ``credentials.api-login.secret``). The CLI should read ``value`` from stdin or a prompt,
-    never from an argument. The snippet ends with a newline.
-    """
-    field = name or path.rsplit(".", 1)[-1]
-    field_yaml = field if _PLAIN_SEGMENT.fullmatch(field) else json.dumps(field)
-    lines = encrypt(value, key, path).split("\n")
-    return f"{field_yaml}: |\n" + "".join(f"  {line}\n" for line in lines)
-
-
-def cmd_encrypt(path: str, key: VaultKey) -> str:
-    """``vault encrypt FILE``: vault the whole file in place; returns a one-line summary."""
-    encrypt_file(path, key)
-    return f"encrypted {path}"
-
-
-def cmd_decrypt(path: str, key: VaultKey) -> str:
-    """``vault decrypt FILE``: restore the plaintext in place; returns a one-line summary."""
-    decrypt_file(path, key)
-    return f"decrypted {path}"
-
-
-def cmd_rekey(paths: Sequence[str], old_key: VaultKey, new_key: VaultKey) -> str:
-    """``vault rekey FILE...``: re-encrypt vaulted files and vaulted values in YAML files.
+def rekey_files(paths: Sequence[str], old_key: VaultKey, new_key: VaultKey) -> RekeyCount:
+    """Re-encrypt vaulted files and vaulted values in YAML files under ``new_key``.
 
     Every file is decrypted and re-encrypted in memory first; only if all succeed is each file
     replaced (atomically), so a wrong old key on the last file leaves every file unchanged.
-    Returns a one-line summary.
     """
     planned = [(p, *_planned_rekey(p, old_key, new_key)) for p in paths]
     changed = [(p, data, n) for p, data, n in planned if n]
     for p, data, _ in changed:
         _write_atomic(p, data)
-    values = sum(n for _, _, n in changed)
-    return f"rekeyed {values} value{'s' * (values != 1)} in {len(changed)} of {len(paths)} files"
+    return RekeyCount(
+        values=sum(n for _, _, n in changed), files_changed=len(changed), files=len(paths)
+    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from checkpointctl.errors import TrustError
-from checkpointctl.model import Secret
+from checkpointctl.model import JSONValue, Secret
 from checkpointctl.spec import DesiredState
 from checkpointctl.trust.bundle import (
     HOST_FORMAT_VERSION,
@@ -55,6 +55,17 @@ class VerifiedBundle:
     members: Mapping[str, bytes]
     revocations: RevocationList | None
     """The embedded revocation list (already verified), if the bundle carries one."""
+
+    def summary(self) -> dict[str, JSONValue]:
+        """Which bundle this is, as ``verify --format json`` and the agent's status show it."""
+        m = self.manifest
+        return {
+            "serial": m.serial,
+            "created": format_time(m.created),
+            "expires": format_time(m.expires),
+            "manifest_sha256": self.manifest_sha256,
+            "signed_by": list(self.signers),
+        }
 
 
 def _check_signatures(

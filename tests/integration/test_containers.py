@@ -22,7 +22,7 @@ import pytest
 from checkpointctl import lab as lab_api
 from checkpointctl.errors import LabError, ResourceError
 from checkpointctl.lab import LabInfo
-from checkpointctl.model import Action, Change, Host, Secret
+from checkpointctl.model import Action, Host, Planned, Secret
 from checkpointctl.resources.containers.diff import ContainerTarget
 from checkpointctl.resources.containers.images import ScanVerdict
 from checkpointctl.resources.containers.resource import ContainersResource
@@ -162,14 +162,18 @@ def desired_for(lab_info: LabInfo, *specs: ContainerSpec, **changes: Any) -> Des
     return replace(base, **changes)
 
 
-def plan(transport: Transport, desired: DesiredState, *names: str) -> list[Change]:
+def plan(
+    transport: Transport, desired: DesiredState, *names: str
+) -> list[Planned[ContainerTarget]]:
     """Our plan, restricted to the given containers (the lab host is shared)."""
     actual = RESOURCE.read(transport, desired)
     wanted = {f"container/{n}" for n in names}
     return [c for c in RESOURCE.diff(desired, actual) if c.address in wanted]
 
 
-def converge(transport: Transport, desired: DesiredState, *names: str) -> list[Change]:
+def converge(
+    transport: Transport, desired: DesiredState, *names: str
+) -> list[Planned[ContainerTarget]]:
     """Apply our plan for ``names`` and return it; then the same plan must be empty."""
     changes = plan(transport, desired, *names)
     for change in changes:
@@ -216,7 +220,7 @@ def test_image_bump_replaces_with_the_old_running_until_the_new_runs(
     v2 = spec_for(lab_info, name, image=ref(lab_info.checkpoint_image_v2))
     desired = desired_for(lab_info, v2)
     [change] = plan(transport, desired, name)
-    assert change.action is Action.REPLACE
+    assert change.action is Action.REPLACE_CREATE_FIRST
     assert [f.path for f in change.fields] == ["image"]
     assert change.fields[0].after == v2.image.reference
 
@@ -298,10 +302,48 @@ def test_recreated_by_hand_with_an_added_capability_is_replaced(
         spec.image.reference,
     )  # fmt: skip
     [change] = plan(transport, desired, name)
-    assert change.action is Action.REPLACE
+    assert change.action is Action.REPLACE_CREATE_FIRST
     assert [(f.path, f.before, f.after) for f in change.fields] == [("cap_add", ["NET_ADMIN"], [])]
     RESOURCE.apply(transport, change)
     assert not must_inspect(name)["HostConfig"]["CapAdd"]
+    assert plan(transport, desired, name) == []
+
+
+def test_sysctls_and_security_options_converge_and_a_hand_made_change_is_drift(
+    transport: Transport, lab_info: LabInfo, name: str
+) -> None:
+    sysctl = ("net.ipv4.ping_group_range", "10001 10001")
+    spec = spec_for(
+        lab_info, name, healthcheck=None, env=(), limits=Limits(), sysctls=(sysctl,),
+        security_opt=("apparmor=unconfined",),
+    )  # fmt: skip
+    desired = desired_for(lab_info, spec)
+    converge(transport, desired, name)
+    host = must_inspect(name)["HostConfig"]
+    assert host["Sysctls"] == {"net.ipv4.ping_group_range": "10001 10001"}
+    assert "apparmor=unconfined" in host["SecurityOpt"]
+    ping_range = docker("exec", name, "cat", "/proc/sys/net/ipv4/ping_group_range").stdout
+    assert ping_range.split() == ["10001", "10001"]
+
+    remove(name)
+    docker(
+        "run", "-d", "--name", name, "--label", f"{OWNER_LABEL}=true",
+        "--label", f"io.checkpointctl.config-digest={spec.config_digest}",
+        "--label", "io.checkpointctl.policy=lab-test", "--user", spec.user, "--read-only",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--security-opt", "apparmor=unconfined", "--sysctl", "net.ipv4.ping_group_range=0 0",
+        "--tmpfs", "/tmp", "--restart", "unless-stopped",
+        "--mount", f"type=bind,src=/etc/checkpoint/{name}/collection.json,"
+        "dst=/etc/checkpoint/collection.json,readonly",
+        spec.image.reference,
+    )  # fmt: skip
+    [change] = plan(transport, desired, name)
+    assert change.action is Action.REPLACE_CREATE_FIRST
+    assert [(f.path, f.before, f.after) for f in change.fields] == [
+        ("sysctls", ["net.ipv4.ping_group_range=0 0"], ["net.ipv4.ping_group_range=10001 10001"])
+    ]
+    RESOURCE.apply(transport, change)
+    assert must_inspect(name)["HostConfig"]["Sysctls"] == dict([sysctl])
     assert plan(transport, desired, name) == []
 
 
@@ -353,7 +395,7 @@ def test_a_bad_digest_leaves_the_old_container_running(
         lab_info, name, image=ImageRef(ref(lab_info.checkpoint_image).repository, digest)
     )
     [change] = plan(transport, desired_for(lab_info, wrong), name)
-    assert change.action is Action.REPLACE
+    assert change.action is Action.REPLACE_CREATE_FIRST
     with pytest.raises(ResourceError, match=r"pull of .* failed"):
         RESOURCE.apply(transport, change)
     assert must_inspect(name)["Id"] == old_id
@@ -370,7 +412,7 @@ def test_new_container_that_never_gets_healthy_leaves_the_old_running(
 
     sick = spec_for(lab_info, name, healthcheck=replace(HEALTHY, test=("CMD", "false"), retries=1))
     [change] = plan(transport, desired_for(lab_info, sick), name)
-    assert change.action is Action.REPLACE
+    assert change.action is Action.REPLACE_CREATE_FIRST
     with pytest.raises(
         ResourceError, match=r"new container unhealthy.*old container keeps running"
     ):
@@ -448,6 +490,7 @@ def test_a_container_publishing_a_host_port_is_replaced_stop_first(
 
     sick = replace(spec, healthcheck=replace(HEALTHY, test=("CMD", "false"), retries=1))
     [change] = plan(transport, desired_for(lab_info, sick), name)
+    assert change.action is Action.REPLACE_DESTROY_FIRST  # the plan says so before apply
     with pytest.raises(ResourceError, match="old container was restarted"):
         RESOURCE.apply(transport, change)
     assert must_inspect(name)["Id"] == old_id

@@ -109,3 +109,26 @@ def test_unreachable_host_is_reported_while_the_others_are_checked(
     assert status["cp-2"] == "in-sync"
     dead = next(h for h in report["hosts"] if h["host"] == "cp-dead")
     assert "10.213.250.1" in dead["error"]
+
+
+def test_a_waiver_shows_in_every_drift_format_without_being_drift(
+    converged: LabInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for source in Path(POLICIES).glob("*.yml"):
+        (policies / source.name).write_text(source.read_text())
+    reason = "ICMP checks of the probe need raw sockets, SEC-311"
+    (policies / "waivers.yml").write_text(
+        "apiVersion: checkpointctl/v1\nkind: CheckpointPolicy\nmetadata: {name: waivers}\n"
+        "selector: {hosts: [cp-1]}\nspec:\n  waivers:\n"
+        f"    - {{rule: cap-add, target: probe, reason: '{reason}'}}\n"
+    )
+    base = ["drift", str(policies), "-i", str(converged.inventory), "--limit", "cp-1",
+            "--vault-password-file", VAULT_PASSWORD]  # fmt: skip
+    for fmt in ("text", "json", "junit", "markdown"):
+        code, out, err = run(capsys, *base, "--format", fmt)
+        assert code == 0, (fmt, out, err)
+        assert "waived: cap-add for probe" in out, fmt
+        assert reason in out, fmt
+        assert "waivers.yml:7:7" in out, fmt

@@ -21,7 +21,7 @@ import pytest
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.lab import LabInfo
-from checkpointctl.model import Action, Change, Host
+from checkpointctl.model import Action, Host, Planned
 from checkpointctl.resources.firewall.model import Table
 from checkpointctl.resources.firewall.parse import parse_ruleset
 from checkpointctl.resources.firewall.resource import (
@@ -58,7 +58,7 @@ def host_of(lab: LabInfo, name: str) -> Host:
 
 def converge(
     resource: FirewallResource, transport: Transport, desired: DesiredState
-) -> list[Change]:
+) -> list[Planned[FirewallPlan]]:
     """What the engine does for one resource: plan, apply each change, verify it converged."""
     changes = resource.diff(desired, resource.read(transport, desired))
     for change in changes:

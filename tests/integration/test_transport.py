@@ -25,7 +25,7 @@ import pytest
 from checkpointctl.errors import CommandFailed, HostKeyError, HostUnreachable, TransportError
 from checkpointctl.lab import LabInfo, exec_argv
 from checkpointctl.model import Host
-from checkpointctl.transport.base import FileStat
+from checkpointctl.transport.base import Command, FileStat
 from checkpointctl.transport.connect import connect
 from checkpointctl.transport.ssh import SshTransport
 
@@ -218,10 +218,12 @@ def test_docker_on_a_host_without_engine_says_why(lab: LabInfo) -> None:
     light = lab_host(lab, lab.light_hosts[0].name)
     with (
         closing(connect(light)) as transport,
-        pytest.raises(TransportError, match="dial-stdio") as info,
+        pytest.raises(CommandFailed, match="dial-stdio") as info,
     ):
         transport.docker()
     assert "exited" in str(info.value)
+    assert info.value.argv == ("docker", "system", "dial-stdio")
+    assert info.value.rc != 0
 
 
 # -- host keys ----------------------------------------------------------------------------------
@@ -391,3 +393,89 @@ def test_docker_containers_exec_and_logs_over_ssh(lab: LabInfo, ssh: SshTranspor
     finally:
         container.remove(force=True)
     assert name not in {c.name for c in client.containers.list(all=True)}
+
+
+# -- a command that fails on a reachable host ----------------------------------------------------
+
+DOCKER_SOCKET = "/run/docker.sock"
+
+
+def test_a_read_that_fails_on_a_reachable_host_is_a_failure_not_unreachable(
+    lab: LabInfo, on_host: OnHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The host's Docker socket is made a plain file, so ``docker system dial-stdio`` (the
+    command every Docker read goes through) fails there for real: drift reports the host failed,
+    naming the command, its exit status and its stderr, while the host stays reachable."""
+    from checkpointctl.cli.main import main
+
+    name = lab.full_hosts[-1].name
+    away = f"{DOCKER_SOCKET}.test-transport-{uuid.uuid4().hex[:8]}"
+    repo = Path(__file__).resolve().parents[2]
+    argv = [
+        "drift",
+        str(repo / "policies"),
+        "-i",
+        str(lab.inventory),
+        "--vault-password-file",
+        str(repo / "examples" / "lab-vault-password"),
+        "--limit",
+        name,
+        "--format",
+        "json",
+    ]
+    on_host(name, ["mv", DOCKER_SOCKET, away])
+    try:
+        on_host(name, ["touch", DOCKER_SOCKET])
+        code = main(argv)
+        report = json.loads(capsys.readouterr().out)
+    finally:
+        on_host(name, ["rm", "-f", DOCKER_SOCKET])
+        on_host(name, ["mv", away, DOCKER_SOCKET])
+    (host,) = report["hosts"]
+    assert code == 1
+    assert host["host"] == name
+    assert host["status"] == "failed"
+    # the command, its exit status and its stderr, as the docker CLI on the host said it
+    command = host["command"]
+    assert command["command"] == "docker system dial-stdio"
+    assert command["exit_status"] == 1
+    assert "docker.sock: connect:" in command["stderr"], command
+    assert "`docker system dial-stdio` exited 1:" in host["error"], host["error"]
+    # restored: the engine answers through the socket again, and drift reaches it
+    on_host(name, ["docker", "info", "--format", "{{.ID}}"])
+    assert main(argv[:-2]) in (0, 2)
+    capsys.readouterr()
+
+
+# -- the host lock's held shell, adopted by the transport ----------------------------------------
+
+#: Prints the command line of the process that started the shell running the command.
+PARENT = ("sh", "-c", 'tr "\\0" " " </proc/$PPID/cmdline')
+
+
+def test_batches_run_in_the_held_lock_shell_while_it_is_lent(
+    ssh: SshTransport, full: str, on_host: OnHost
+) -> None:
+    """While the lock lends its shell, a batch runs inside it (its shell's parent is the
+    ``flock`` holding the lock), not in a session of its own; once the lock takes it back,
+    batches get their own session again and the lock still answers."""
+    from checkpointctl.engine.lock import LockPaths, acquire, current_owner
+
+    state = f"/tmp/test-transport-lock-{uuid.uuid4().hex[:8]}"
+    batch = [Command(PARENT), Command(("echo", "second"))]
+    lock = acquire(ssh, current_owner(), paths=LockPaths.under(state))
+    try:
+        assert lock.lend_shell() is True
+        parent, second = ssh.run_many(batch)
+        assert parent.ok
+        assert parent.text().startswith("flock "), parent.text()
+        assert second.stdout == b"second\n"
+        problems = lock.write_records(b'{"r": 1}', b'{"a": 1}', release=True)
+        assert problems == []
+    finally:
+        lock.release()
+    parent, second = ssh.run_many(batch)
+    assert "flock" not in parent.text()
+    assert second.stdout == b"second\n"
+    assert on_host(full, ["cat", f"{state}/last-apply.json"]).stdout == '{"r": 1}\n'
+    on_host(full, ["rm", "-rf", state])

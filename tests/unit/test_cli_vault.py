@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from checkpointctl.cli.main import main
+from checkpointctl.cli.vault import encrypt_string_snippet, rekey_summary
 from checkpointctl.trust import vault
 
 
@@ -102,3 +103,36 @@ def test_render_never_shows_a_decrypted_secret(
     assert code == 0
     assert "secret: <sensitive>" in out
     assert "correct-horse" not in out
+
+
+# --- the verbs' text (moved here from trust/vault: trust returns data, the CLI words it) -------
+
+SNIPPET_PLAINTEXT = b"S3cr3t-Plaintext-do-not-leak"
+SNIPPET_PATH = "credentials.api-login.secret"
+PASSWORD_KEY = vault.VaultKey.from_password(b"correct horse battery staple")
+RAW_A = vault.VaultKey("raw", bytes(range(32)))
+
+
+def test_yaml_block_scalar_round_trip() -> None:
+    snippet = encrypt_string_snippet(SNIPPET_PLAINTEXT, SNIPPET_PATH, PASSWORD_KEY)
+    assert snippet.startswith("secret: |\n  $CHECKPOINTCTL_VAULT;1;AES256GCM;scrypt\n")
+    assert snippet.endswith("\n")
+    loaded = yaml.safe_load(snippet)
+    assert vault.decrypt(loaded["secret"], PASSWORD_KEY, SNIPPET_PATH) == SNIPPET_PLAINTEXT
+
+
+def test_encrypt_string_quotes_an_unusual_field_name() -> None:
+    snippet = encrypt_string_snippet(b"v", 'containers.probe.env["A: B"]', RAW_A, name="A: B")
+    loaded = yaml.safe_load(snippet)
+    assert vault.decrypt(loaded["A: B"], RAW_A, 'containers.probe.env["A: B"]') == b"v"
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (vault.RekeyCount(values=4, files_changed=1, files=2), "rekeyed 4 values in 1 of 2 files"),
+        (vault.RekeyCount(values=1, files_changed=1, files=1), "rekeyed 1 value in 1 of 1 files"),
+    ],
+)
+def test_rekey_summary(count: vault.RekeyCount, text: str) -> None:
+    assert rekey_summary(count) == text

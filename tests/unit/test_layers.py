@@ -23,6 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "checkpointctl"
 # must have a rank (test_every_package_has_a_rank), so a new package states where it sits.
 RANK: dict[str, int] = {
     "errors": 0,
+    "localfile": 0,
+    "duration": 1,
     "model": 1,
     "yamlsource": 1,
     "spec": 2,

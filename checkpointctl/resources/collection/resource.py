@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue, Planned
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.files import (
     FileState,
     FileWant,
+    StaleFile,
     glob_command,
     metadata_changes,
     parse_glob_output,
@@ -26,7 +26,7 @@ from checkpointctl.resources.files import (
     stat_files,
     write,
 )
-from checkpointctl.resources.paths import PathRepair, apply_path_change, repair_change
+from checkpointctl.resources.paths import PathRepair, apply_path_target, repair_change
 from checkpointctl.spec import CHECKPOINT_ROOT, CollectionSpec, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
@@ -44,6 +44,10 @@ class CollectionActual:
     """Full contents of the files whose hash differs from the desired one (to explain drift)."""
     unsafe: tuple[Violation, ...] = ()
     """Why the desired files were not read (a directory on their way is not safe)."""
+
+
+CollectionTarget = FileWant | StaleFile | PathRepair
+"""What a collection change plans towards: the file to write, or the stale one to remove."""
 
 
 def _want(spec: CollectionSpec) -> FileWant:
@@ -80,29 +84,27 @@ def content_changes(want: CollectionSpec, actual: bytes | None) -> list[FieldCha
     return out
 
 
-class CollectionResource:
+class CollectionResource(
+    BatchedResource[CollectionTarget, CollectionActual, tuple[str, ...]]
+):
     """The collection files of all desired containers, plus removal of stale ones."""
 
     kind: ClassVar[str] = "collection"
 
-    def read(self, transport: Transport, desired: DesiredState) -> CollectionActual:
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, CollectionActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
-        """Which collection files exist (to find stale ones), and the desired ones' state."""
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[tuple[str, ...]]:
+        """Which collection files exist (to find stale ones), and the desired ones' state (the
+        context: the desired files' paths)."""
         wanted = sorted({c.file_path for c in desired.collection})
         commands = [glob_command(GLOB)]
         if wanted:
             commands.append(stat_command(wanted))
-        return ReadPlan(tuple(commands), tuple(wanted))
+        return ReadPlan(tuple(commands), context=tuple(wanted))
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[tuple[str, ...]],
         results: Sequence[CommandResult],
     ) -> CollectionActual:
         """Parse; stat the stale files too (a second round trip only when there are some), and
@@ -110,7 +112,6 @@ class CollectionResource:
         host = transport.host.name
         existing = parse_glob_output(finish(host, results[0], check=True).text())
         wanted = plan.context
-        assert isinstance(wanted, tuple)
         files = {}
         if wanted:
             refused = safepath.refusal(results[1])
@@ -129,12 +130,13 @@ class CollectionResource:
                     contents[path] = data
         return CollectionActual(files, contents)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
-        assert isinstance(actual, CollectionActual)
+    def diff(
+        self, desired: DesiredState, actual: CollectionActual
+    ) -> list[Planned[CollectionTarget]]:
         if actual.unsafe:
             # nothing was read through it: repair first, the engine then reads again
-            return [repair_change(v) for v in actual.unsafe]
-        changes: list[Change] = []
+            return [Planned(*repair_change(v)) for v in actual.unsafe]
+        changes: list[Planned[CollectionTarget]] = []
         wanted = set()
         for spec in desired.collection:
             want = _want(spec)
@@ -143,44 +145,52 @@ class CollectionResource:
             address = f"collection/{spec.container}"
             source = desired.source("data_collection")
             if not have.exists:
-                changes.append(
-                    Change(address, Action.CREATE,
-                           (FieldChange("profile", None, spec.profile),
-                            *(FieldChange(k, None, v) for k, v in spec.settings)),
-                           reason=f"{want.path} is missing", source=source, desired=want)
+                created = Change(
+                    address,
+                    Action.CREATE,
+                    (
+                        FieldChange("profile", None, spec.profile),
+                        *(FieldChange(k, None, v) for k, v in spec.settings),
+                    ),
+                    reason=f"{want.path} is missing",
+                    source=source,
                 )
+                changes.append(Planned(created, want))
                 continue
             fields = metadata_changes(want, have)
             if have.sha256 != want.sha256:
                 fields = content_changes(spec, actual.contents.get(want.path)) + fields
             if fields:
-                changes.append(
-                    Change(address, Action.UPDATE, tuple(fields),
-                           reason=f"{want.path} differs", source=source, desired=want)
+                updated = Change(
+                    address,
+                    Action.UPDATE,
+                    tuple(fields),
+                    reason=f"{want.path} differs",
+                    source=source,
                 )
+                changes.append(Planned(updated, want))
         for path, have in sorted(actual.files.items()):
             if have.exists and path not in wanted:
                 container = path.removeprefix(CHECKPOINT_ROOT + "/").split("/", 1)[0]
-                changes.append(
-                    Change(f"collection/{container}", Action.DELETE,
-                           (FieldChange("file", path, None),),
-                           reason="no policy wants this container any more", desired=path)
+                deleted = Change(
+                    f"collection/{container}",
+                    Action.DELETE,
+                    (FieldChange("file", path, None),),
+                    reason="no policy wants this container any more",
                 )
+                changes.append(Planned(deleted, StaleFile(path)))
         return changes
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: CollectionActual) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[CollectionTarget]) -> None:
         """Write or remove a collection file, or repair an unsafe directory, through
         :mod:`~checkpointctl.transport.safepath`."""
-        if isinstance(change.desired, PathRepair):
-            apply_path_change(transport, change)
-            return
-        if change.action is Action.DELETE:
-            assert isinstance(change.desired, str)
-            safepath.remove(transport, change.desired)
-            return
-        if not isinstance(change.desired, FileWant):
-            raise ResourceError(f"{change.address}: nothing to apply")
-        write(transport, change.desired)
+        target = change.desired
+        if isinstance(target, PathRepair):
+            apply_path_target(transport, target)
+        elif isinstance(target, StaleFile):
+            safepath.remove(transport, target.path)
+        else:
+            write(transport, target)

@@ -115,6 +115,11 @@ def desired_labels(spec: ContainerSpec) -> dict[str, str]:
     return labels
 
 
+def _device(entry: str) -> dict[str, JSONValue]:
+    host, container, permissions = entry.split(":", 2)
+    return {"PathOnHost": host, "PathInContainer": container, "CgroupPermissions": permissions}
+
+
 def _restart_policy(spec: ContainerSpec) -> dict[str, JSONValue]:
     name, _, count = desired_restart(spec).partition(":")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
@@ -140,13 +145,20 @@ def compile_create(spec: ContainerSpec, name: str | None = None) -> CreateReques
         bindings.setdefault(f"{p.container_port}/{p.proto}", []).append(
             {"HostIp": p.host_ip, "HostPort": p.host_port}
         )
+    security: list[JSONValue] = ["no-new-privileges:true"] if spec.no_new_privileges else []
+    security.extend(spec.security_opt)
     host: dict[str, JSONValue] = {
         "NetworkMode": normalise_network(spec.network_mode),
         "ReadonlyRootfs": spec.read_only,
         "Privileged": spec.privileged,
         "CapDrop": list(normalise_caps(spec.cap_drop)),
         "CapAdd": list(normalise_caps(spec.cap_add)),
-        "SecurityOpt": ["no-new-privileges:true"] if spec.no_new_privileges else [],
+        "SecurityOpt": security,
+        "PidMode": "" if spec.pid == "private" else spec.pid,
+        "IpcMode": spec.ipc,
+        "UsernsMode": "" if spec.userns_mode == "private" else spec.userns_mode,
+        "Devices": [_device(d) for d in spec.devices],
+        "Sysctls": dict(spec.sysctls),
         "PortBindings": dict(bindings),
         "PublishAllPorts": False,
         "Mounts": [

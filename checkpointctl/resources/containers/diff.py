@@ -16,11 +16,20 @@ Only containers carrying ``OWNER_LABEL="true"`` are ever planned for; others onl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from checkpointctl.model import Action, Change, FieldChange, FieldValue, Finding, JSONValue, Secret
+from checkpointctl.model import (
+    Action,
+    Change,
+    FieldChange,
+    FieldValue,
+    Finding,
+    JSONValue,
+    Planned,
+    Secret,
+)
 from checkpointctl.resources.containers.compile import (
     desired_healthcheck,
     desired_labels,
@@ -37,6 +46,7 @@ from checkpointctl.resources.containers.parse import (
     ContainersActual,
     HealthcheckActual,
     ImageActual,
+    PortBinding,
     normalise_caps,
     normalise_network,
 )
@@ -161,7 +171,12 @@ def container_fields(
     cmp("cap_drop", list(c.cap_drop), list(normalise_caps(spec.cap_drop)))
     cmp("cap_add", list(c.cap_add), list(normalise_caps(spec.cap_add)))
     cmp("no_new_privileges", c.no_new_privileges, spec.no_new_privileges)
-    cmp("security_opt", list(c.security_opt), [])
+    cmp("security_opt", list(c.security_opt), list(spec.security_opt))
+    cmp("pid", c.pid, spec.pid)
+    cmp("ipc", c.ipc, spec.ipc)
+    cmp("userns_mode", c.userns_mode, spec.userns_mode)
+    cmp("devices", list(c.devices), list(spec.devices))
+    cmp("sysctls", [f"{k}={v}" for k, v in c.sysctls], [f"{k}={v}" for k, v in spec.sysctls])
     cmp("privileged", c.privileged, spec.privileged)
     cmp("ports", [str(p) for p in c.ports], [str(p) for p in desired_ports(spec)])
     cmp("publish_all_ports", c.publish_all, False)
@@ -198,16 +213,29 @@ def container_fields(
     return out
 
 
-def action_for(fields: list[FieldChange], spec: ContainerSpec) -> Action:
-    """``update`` when every difference can be fixed in place, else ``replace``.
+def _host_ports(ports: Iterable[PortBinding]) -> set[tuple[str, str]]:
+    return {(p.proto, p.host_port) for p in ports if p.host_port}
+
+
+def replace_action(spec: ContainerSpec, old: ContainerActual) -> Action:
+    """How container ``old`` is replaced by ``spec``: create-first, so the checkpoint keeps
+    running until its successor is ready, unless the old one runs publishing a host port the
+    new one needs too (two containers cannot bind it at once): then destroy-first."""
+    clash = old.status == "running" and _host_ports(old.ports) & _host_ports(desired_ports(spec))
+    return Action.REPLACE_DESTROY_FIRST if clash else Action.REPLACE_CREATE_FIRST
+
+
+def action_for(fields: list[FieldChange], spec: ContainerSpec, old: ContainerActual) -> Action:
+    """``update`` when every difference can be fixed in place, else a replacement of ``old``
+    (see :func:`replace_action`).
 
     Removing a memory limit cannot be done with ``docker update``, so it is a replacement.
     """
     for f in fields:
         if f.path not in IN_PLACE_FIELDS:
-            return Action.REPLACE
+            return replace_action(spec, old)
         if f.path.startswith("limits.memory") and not spec.limits.memory:
-            return Action.REPLACE
+            return replace_action(spec, old)
     return Action.UPDATE
 
 
@@ -254,44 +282,45 @@ def plan_container(
     fields = container_fields(spec, c, actual)
     if not fields:
         return Action.NOOP, ()
-    return action_for(fields, spec), tuple(fields)
+    return action_for(fields, spec, c), tuple(fields)
 
 
-def diff_containers(desired: DesiredState, actual: ContainersActual) -> list[Change]:
+_REASONS = {
+    Action.CREATE: "not present",
+    Action.UPDATE: "can be fixed in place",
+    Action.REPLACE_CREATE_FIRST: "settings fixed at creation differ",
+    Action.REPLACE_DESTROY_FIRST: "settings fixed at creation differ",
+}
+
+
+def diff_containers(
+    desired: DesiredState, actual: ContainersActual
+) -> list[Planned[ContainerTarget]]:
     """The plan: desired containers in policy order, then orphans by name."""
     verdicts = verdicts_of(desired)
-    changes: list[Change] = []
+    changes: list[Planned[ContainerTarget]] = []
     wanted = {s.name for s in desired.containers}
     for spec in desired.containers:
         action, fields = plan_container(spec, actual)
         if action is Action.NOOP:
             continue
-        reason = {
-            Action.CREATE: "not present",
-            Action.UPDATE: "can be fixed in place",
-            Action.REPLACE: "settings fixed at creation differ",
-        }[action]
-        changes.append(
-            Change(
-                address=address(spec.name),
-                action=action,
-                fields=fields,
-                reason=reason,
-                source=desired.source(f"containers.{spec.name}"),
-                desired=target_for(desired, spec, spec.name, verdicts),
-            )
+        change = Change(
+            address=address(spec.name),
+            action=action,
+            fields=fields,
+            reason=_REASONS[action],
+            source=desired.source(f"containers.{spec.name}"),
         )
+        changes.append(Planned(change, target_for(desired, spec, spec.name, verdicts)))
     for c in actual.containers:
         if c.managed and c.name not in wanted:
-            changes.append(
-                Change(
-                    address=address(c.name),
-                    action=Action.DELETE,
-                    fields=(FieldChange("image", c.image, None),),
-                    reason="managed by checkpointctl but in no policy (orphan)",
-                    desired=target_for(desired, None, c.name, verdicts),
-                )
+            orphan = Change(
+                address=address(c.name),
+                action=Action.DELETE,
+                fields=(FieldChange("image", c.image, None),),
+                reason="managed by checkpointctl but in no policy (orphan)",
             )
+            changes.append(Planned(orphan, target_for(desired, None, c.name, verdicts)))
     return changes
 
 
@@ -371,6 +400,7 @@ __all__ = [
     "container_findings",
     "diff_containers",
     "plan_container",
+    "replace_action",
     "target_for",
     "verdicts_of",
 ]

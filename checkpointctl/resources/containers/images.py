@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.spec import ImageRef, RegistriesSpec
+from checkpointctl.spec import ImageRef, RegistriesSpec, ScanGate
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -222,6 +222,31 @@ def verdict_for(
     return ScanVerdict(digest=digest, ok=ok, reason=reason)
 
 
+def gate_verdict(gate: ScanGate, digest: str, report: object, today: date) -> ScanVerdict:
+    """The policy's scan gate (``registries.scan``: threshold and allow-list) on one report.
+
+    An allowance lets its finding through until the end of its ``expires`` day; the reason
+    names who accepted each allowed finding, and an expired allowance that blocks again is
+    named as such, so the person reading the refusal knows whom to ask.
+    """
+    allow = {a.id: a.expires for a in gate.allow}
+    ok, reason = scan_verdict(report, gate.max_severity, digest=digest, allow=allow, today=today)
+    if ok:
+        used = [a for a in gate.allow if f"{a.id}" in reason.partition("; allowed: ")[2]]
+        if used:
+            accepted = ", ".join(
+                f"{a.id} by {a.owner} until {a.expires.isoformat()} ({a.reason})" for a in used
+            )
+            reason = f"{reason.partition('; allowed: ')[0]}; allowed: {accepted}"
+    else:
+        expired = [a for a in gate.allow if a.expires < today and f"{a.id} (" in reason]
+        if expired:
+            reason += "; allowance expired: " + ", ".join(
+                f"{a.id} ({a.owner}, {a.expires.isoformat()})" for a in expired
+            )
+    return ScanVerdict(digest=digest, ok=ok, reason=reason)
+
+
 def verify_repo_digest(inspect: Mapping[str, Any], image: ImageRef) -> str:
     """The image ID of an inspected image, after checking it holds ``image``'s digest.
 
@@ -278,6 +303,7 @@ __all__ = [
     "ScanVerdict",
     "check_gate",
     "gate_problem",
+    "gate_verdict",
     "has_repo_digest",
     "normalise_reference",
     "pull_verified",

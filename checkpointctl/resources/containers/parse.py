@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from checkpointctl.resources.containers.images import normalise_reference
-from checkpointctl.spec import OWNER_LABEL
+from checkpointctl.spec import OWNER_LABEL, normalise_device, normalise_security_opt
 
 NS = 1_000_000_000
 
@@ -119,6 +119,12 @@ class ContainerActual:
     restart_count: int
     started_at: datetime | None
     exit_code: int
+    pid: str = "private"
+    ipc: str = "private"
+    userns_mode: str = "private"
+    devices: tuple[str, ...] = ()
+    """``host:container:permissions``, sorted."""
+    sysctls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,25 @@ def normalise_restart(name: str | None, retries: int | None = 0) -> str:
     if name == "on-failure" and retries:
         return f"on-failure:{retries}"
     return name
+
+
+def normalise_namespace(mode: object) -> str:
+    """Docker's namespace modes (``PidMode``, ``IpcMode``, ``UsernsMode``): empty is private."""
+    return str(mode) if mode else "private"
+
+
+def parse_devices(raw: object) -> tuple[str, ...]:
+    """``HostConfig.Devices`` → sorted ``host:container:permissions`` entries."""
+    out: set[str] = set()
+    for d in raw if isinstance(raw, list) else ():
+        if isinstance(d, Mapping):
+            host = str(d.get("PathOnHost") or "")
+            out.add(
+                normalise_device(
+                    f"{host}:{d.get('PathInContainer') or host}:{d.get('CgroupPermissions') or ''}"
+                )
+            )
+    return tuple(sorted(out))
 
 
 def positive_or_none(value: object) -> int | None:
@@ -323,7 +348,7 @@ def parse_container(
         cap_drop=normalise_caps(host.get("CapDrop")),
         cap_add=normalise_caps(host.get("CapAdd")),
         no_new_privileges=any(o in nnp for o in security),
-        security_opt=tuple(sorted(o for o in security if o not in nnp)),
+        security_opt=tuple(sorted(normalise_security_opt(o) for o in security if o not in nnp)),
         privileged=bool(host.get("Privileged")),
         ports=parse_ports(host.get("PortBindings")),
         publish_all=bool(host.get("PublishAllPorts")),
@@ -341,6 +366,11 @@ def parse_container(
         restart_count=int(inspect.get("RestartCount") or 0),
         started_at=parse_time(state.get("StartedAt")),
         exit_code=int(state.get("ExitCode") or 0),
+        pid=normalise_namespace(host.get("PidMode")),
+        ipc=normalise_namespace(host.get("IpcMode")),
+        userns_mode=normalise_namespace(host.get("UsernsMode")),
+        devices=parse_devices(host.get("Devices")),
+        sysctls=tuple(sorted((str(k), str(v)) for k, v in (host.get("Sysctls") or {}).items())),
     )
 
 
@@ -369,10 +399,14 @@ __all__ = [
     "PortBinding",
     "normalise_cap",
     "normalise_caps",
+    "normalise_device",
+    "normalise_namespace",
     "normalise_network",
     "normalise_restart",
+    "normalise_security_opt",
     "parse_actual",
     "parse_container",
+    "parse_devices",
     "parse_healthcheck",
     "parse_image",
     "parse_mounts",

@@ -9,7 +9,10 @@ Apply is level-based: it re-reads the host and re-derives the work for one conta
 create-before-destroy: pull and verify, start ``<name>--next``, wait until it runs (and is healthy
 when it has a check), and only then stop, rename and remove the old one. Any failure before the
 swap removes the new container and leaves the old one running untouched; a failure during the
-swap puts the old one back.
+swap puts the old one back. A running container that publishes a host port the new one needs
+cannot run beside it: its plan says destroy-first (stop, rename, create, and the old one back on
+failure); :func:`~checkpointctl.resources.containers.diff.action_for` decides, for the plan and
+again for apply.
 """
 
 from __future__ import annotations
@@ -17,18 +20,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, Finding, Host, JSONValue
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Action, Finding, Host, JSONValue, Planned
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.containers.compile import (
     CreateRequest,
     compile_create,
     compile_update,
-    desired_ports,
 )
 from checkpointctl.resources.containers.diff import (
     ContainerTarget,
@@ -42,7 +44,6 @@ from checkpointctl.resources.containers.images import check_gate, pull_verified
 from checkpointctl.resources.containers.parse import (
     ContainerActual,
     ContainersActual,
-    PortBinding,
     parse_actual,
 )
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
@@ -69,30 +70,28 @@ PAUSE_STEPS = ("after-pull", "after-create", "after-start", "after-stop-old", "b
 container is already renamed ``<name>--old``, the new one is still ``<name>--next``."""
 
 
-class ContainersResource:
-    """``container/<name>``: checkpoint containers, pinned, hardened and replaced safely."""
+class ContainersResource(BatchedResource[ContainerTarget, ContainersActual, None]):
+    """``container/<name>``: checkpoint containers, pinned, hardened and replaced safely.
+
+    Its read (all containers and the local images they run) is :meth:`read_plan` then
+    :meth:`read_finish`."""
 
     kind: ClassVar[str] = "container"
 
-    def read(self, transport: Transport, desired: DesiredState) -> ContainersActual:
-        """All containers and the local images they run (no side effects)."""
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, ContainersActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[None]:
         """Nothing to run ahead when containers are wanted (the engine is always read); else
         whether the host has an engine at all: a host with no engine has no containers."""
         if desired.containers:
-            return ReadPlan()
+            return ReadPlan(context=None)
         # the shell's own test: inside a batch it starts no process (transport.framing.RUNNER)
-        return ReadPlan((Command(("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET)),))
+        probe = Command(("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET))
+        return ReadPlan((probe,), context=None)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[None],
         results: Sequence[CommandResult],
     ) -> ContainersActual:
         """Every container over the host's engine; none when nothing is wanted and the host
@@ -101,23 +100,22 @@ class ContainersResource:
             return parse_actual((), (), datetime.now(UTC))
         return read_actual(transport.docker().api)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
-        return diff_containers(desired, _actual(actual))
+    def diff(
+        self, desired: DesiredState, actual: ContainersActual
+    ) -> list[Planned[ContainerTarget]]:
+        return diff_containers(desired, actual)
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
-        return container_findings(desired, _actual(actual))
+    def findings(self, desired: DesiredState, actual: ContainersActual) -> list[Finding]:
+        return container_findings(desired, actual)
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[ContainerTarget]) -> None:
         """Converge the one container ``change`` is about.
 
         Raises:
             ResourceError: the image is refused (trust, scan gate, digest), the new container
                 did not become ready (the old one keeps running), or the engine failed.
         """
-        target = change.desired
-        if not isinstance(target, ContainerTarget):
-            raise ResourceError(f"{change.address}: change carries no container target")
-        converge(transport.docker().api, target)
+        converge(transport.docker().api, change.desired)
 
 
 def _engine_errors() -> tuple[type[Exception], ...]:
@@ -139,12 +137,6 @@ def _not_found(exc: Exception) -> bool:
     from docker.errors import NotFound
 
     return isinstance(exc, NotFound)
-
-
-def _actual(actual: object) -> ContainersActual:
-    if not isinstance(actual, ContainersActual):
-        raise TypeError(f"expected ContainersActual, got {type(actual).__name__}")
-    return actual
 
 
 def _explain(exc: Exception) -> str:
@@ -204,10 +196,13 @@ def converge(api: Any, target: ContainerTarget) -> None:
         fields = container_fields(spec, current, actual)
         if not fields:
             return
-        if action_for(fields, spec) is Action.UPDATE:
+        action = action_for(fields, spec, current)
+        if action is Action.UPDATE:
             _update(api, spec, current, {f.path for f in fields}, target)
+        elif action is Action.REPLACE_DESTROY_FIRST:
+            _replace_destroy_first(api, spec, current, target, actual)
         else:
-            _replace(api, spec, current, target, actual)
+            _replace_create_first(api, spec, current, target, actual)
     except ResourceError as exc:
         raise ResourceError(f"{address(target.name)}: {exc}") from exc
     except _engine_errors() as exc:
@@ -362,27 +357,26 @@ def _update(
         raise ResourceError(f"container {exc}{': ' + tail if tail else ''}") from exc
 
 
-def _host_ports(ports: Iterable[PortBinding]) -> set[tuple[str, str]]:
-    return {(p.proto, p.host_port) for p in ports if p.host_port}
+def _prepare_replace(api: Any, spec: ContainerSpec, actual: ContainersActual) -> tuple[str, str]:
+    """Pull and verify the new image (a failed pull or a wrong digest changes nothing) and clear
+    what an interrupted replacement left; the names of the new and the old container."""
+    pull_verified(api, spec.image)
+    _pause_at("after-pull")
+    next_name, old_name = spec.name + NEXT_SUFFIX, spec.name + OLD_SUFFIX
+    _clear_leftover(api, actual, next_name)
+    _clear_leftover(api, actual, old_name)
+    return next_name, old_name
 
 
-def _replace(
+def _replace_create_first(
     api: Any,
     spec: ContainerSpec,
     old: ContainerActual,
     target: ContainerTarget,
     actual: ContainersActual,
 ) -> None:
-    """Create-before-destroy; stop-first only when both would bind the same host port."""
-    pull_verified(api, spec.image)  # a failed pull or a wrong digest changes nothing
-    _pause_at("after-pull")
-    next_name, old_name = spec.name + NEXT_SUFFIX, spec.name + OLD_SUFFIX
-    _clear_leftover(api, actual, next_name)
-    _clear_leftover(api, actual, old_name)
-    clash = old.status == "running" and _host_ports(old.ports) & _host_ports(desired_ports(spec))
-    if clash:
-        _replace_stop_first(api, spec, old, target, old_name)
-        return
+    """Create-before-destroy: the new container runs before the old one stops."""
+    next_name, old_name = _prepare_replace(api, spec, actual)
     new_id = _create_container(api, compile_create(spec, next_name))
     _pause_at("after-create")
     try:
@@ -419,10 +413,15 @@ def _replace(
     api.remove_container(old.id, v=True, force=True)
 
 
-def _replace_stop_first(
-    api: Any, spec: ContainerSpec, old: ContainerActual, target: ContainerTarget, old_name: str
+def _replace_destroy_first(
+    api: Any,
+    spec: ContainerSpec,
+    old: ContainerActual,
+    target: ContainerTarget,
+    actual: ContainersActual,
 ) -> None:
     """For a container publishing a host port the new one needs: stop, try, restore on failure."""
+    _, old_name = _prepare_replace(api, spec, actual)
     api.stop(old.id, timeout=STOP_TIMEOUT)
     api.rename(old.id, old_name)
     try:

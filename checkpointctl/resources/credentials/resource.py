@@ -30,12 +30,22 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import ClassVar
+from typing import ClassVar, assert_never
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, JSONValue, Secret
-from checkpointctl.resources.batched import ReadPlan, read_batched
-from checkpointctl.resources.paths import PathRepair, apply_path_change, repair_change
+from checkpointctl.model import (
+    Action,
+    Change,
+    FieldChange,
+    Finding,
+    Host,
+    JSONValue,
+    Planned,
+    Secret,
+)
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
+from checkpointctl.resources.files import StaleFile
+from checkpointctl.resources.paths import PathRepair, apply_path_target, repair_change
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     RESERVED_CREDENTIAL_NAMES,
@@ -80,8 +90,8 @@ _UNKNOWN_SECRET = Secret(b"\x00actual value not read")
 # The file contents' SHA-256 is keyed on the controller as soon as it is parsed (see
 # ``keyed_digest``). Why this shape: a fixed four processes (sh, one ``stat``, one ``sha256sum``,
 # one ``cat``) whatever the number of files, and no temporary file: creating files costs a host
-# far more than it looks (profiled: ext4's inode allocator under a fleet's worth of reads), and a
-# process per file per step cost ~25 ms of host CPU per read for three files.
+# far more than it looks (ext4's inode allocator under a fleet's worth of reads), and a process
+# per file per step would cost the host more than the whole read.
 _READ_SCRIPT = r"""dir=$1; shift
 nl='
 '
@@ -398,18 +408,6 @@ def parse_read_result(result: CommandResult, key: str) -> CredentialsActual:
     return parse_read_output(result.stdout, key)
 
 
-def read_credentials(
-    transport: Transport, directory: str, outside: Iterable[str] = ()
-) -> CredentialsActual:
-    """Run the read script: every regular file in ``directory`` and the existing ones among
-    ``outside``, with a fresh key for their digests (one command, one round trip)."""
-    command, key = read_command(directory, outside)
-    result = transport.run(command.argv, stdin=command.stdin, check=False)
-    if safepath.refusal(result) is None:
-        finish(transport.host.name, result, check=True)
-    return parse_read_result(result, key)
-
-
 def check_specs(specs: Sequence[CredentialSpec]) -> None:
     """Refuse credentials this resource cannot manage safely (defence in depth behind lint).
 
@@ -530,7 +528,12 @@ def days_left(spec: CredentialSpec, today: date) -> int | None:
 # -- the resource -------------------------------------------------------------------------------
 
 
-class CredentialsResource:
+CredentialTarget = CredentialSpec | ManifestWant | DirectoryWant | StaleFile | PathRepair
+"""What a credential change plans towards: a credential file to write, the manifest, the
+directory's narrower mode, a stale file to remove, or an unsafe directory to repair."""
+
+
+class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, str]):
     """Every desired credential file, the manifest of their scopes, and removal of stale ones.
 
     ``today`` fixes the date expiry findings are computed against (tests); by default it is the
@@ -542,19 +545,10 @@ class CredentialsResource:
     def __init__(self, today: date | None = None) -> None:
         self._today = today
 
-    def read(self, transport: Transport, desired: DesiredState) -> CredentialsActual:
-        """Mode, owner and keyed digest of every credential file, and the manifest: one command.
-
-        Raises:
-            ResourceError: a desired credential is unsafe (see :func:`check_specs`) or the
-                host's answer cannot be parsed.
-        """
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, CredentialsActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
-        """The read script's command (see :func:`read_command`); the key is the context.
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[str]:
+        """The read script's command (see :func:`read_command`); the key is the context. The
+        read (mode, owner and keyed digest of every credential file, and the manifest) is this
+        one command and :meth:`read_finish`.
 
         Raises:
             ResourceError: a desired credential is unsafe (see :func:`check_specs`).
@@ -566,13 +560,13 @@ class CredentialsResource:
             if posixpath.dirname(s.file_path) != CREDENTIALS_DIR
         ]
         command, key = read_command(CREDENTIALS_DIR, outside)
-        return ReadPlan((command,), key)
+        return ReadPlan((command,), context=key)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[str],
         results: Sequence[CommandResult],
     ) -> CredentialsActual:
         """Parse the read script's answer with the plan's key.
@@ -581,52 +575,47 @@ class CredentialsResource:
             CommandFailed: the script failed on the host.
             ResourceError: its answer cannot be parsed.
         """
-        assert isinstance(plan.context, str)
         if safepath.refusal(results[0]) is None:
             finish(transport.host.name, results[0], check=True)
         return parse_read_result(results[0], plan.context)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+    def diff(
+        self, desired: DesiredState, actual: CredentialsActual
+    ) -> list[Planned[CredentialTarget]]:
         """Credential changes by name, then stale files by path, then the manifest (last, so
         the agent's view of scopes changes only once the files it describes are in place)."""
-        if not isinstance(actual, CredentialsActual):
-            raise TypeError(f"expected CredentialsActual, got {type(actual).__name__}")
         check_specs(desired.credentials)
         if actual.unsafe:
             # nothing was read through it: repair first, the engine then reads again
-            return [repair_change(v) for v in actual.unsafe]
+            return [Planned(*repair_change(v)) for v in actual.unsafe]
         specs = sorted(desired.credentials, key=lambda s: s.name)
         entries = actual.manifest_entries or {}
-        changes: list[Change] = []
+        changes: list[Planned[CredentialTarget]] = []
         have_mode = actual.directory_mode
         if specs and have_mode is not None and have_mode & ~DIR_MODE_MAX:
             # first: no file is written into a directory others can still swap it in
             want_mode = have_mode & DIR_MODE_MAX
-            changes.append(
-                Change(
-                    DIRECTORY_ADDRESS,
-                    Action.UPDATE,
-                    (FieldChange("mode", f"{have_mode:04o}", f"{want_mode:04o}"),),
-                    reason=f"{CREDENTIALS_DIR} is wider than {DIR_MODE_MAX:04o}",
-                    source=desired.source("credentials"),
-                    desired=DirectoryWant(want_mode),
-                )
+            narrower = Change(
+                DIRECTORY_ADDRESS,
+                Action.UPDATE,
+                (FieldChange("mode", f"{have_mode:04o}", f"{want_mode:04o}"),),
+                reason=f"{CREDENTIALS_DIR} is wider than {DIR_MODE_MAX:04o}",
+                source=desired.source("credentials"),
             )
+            changes.append(Planned(narrower, DirectoryWant(want_mode)))
         for spec in specs:
             address = f"credential/{spec.name}"
             source = desired.source(f"credentials.{spec.name}.name")
             have = actual.files.get(spec.file_path)
             if have is None:
-                changes.append(
-                    Change(
-                        address,
-                        Action.CREATE,
-                        _create_fields(spec),
-                        reason=f"{spec.file_path} is missing",
-                        source=source,
-                        desired=spec,
-                    )
+                created = Change(
+                    address,
+                    Action.CREATE,
+                    _create_fields(spec),
+                    reason=f"{spec.file_path} is missing",
+                    source=source,
                 )
+                changes.append(Planned(created, spec))
                 continue
             fields: list[FieldChange] = []
             content_differs = not hmac.compare_digest(
@@ -637,16 +626,14 @@ class CredentialsResource:
             fields += _metadata_changes(have, FILE_MODE, spec.uid, spec.gid)
             if fields:
                 what = "content differs" if content_differs else "permissions or owner changed"
-                changes.append(
-                    Change(
-                        address,
-                        Action.UPDATE,
-                        tuple(fields),
-                        reason=f"{spec.file_path}: {what}",
-                        source=source,
-                        desired=spec,
-                    )
+                updated = Change(
+                    address,
+                    Action.UPDATE,
+                    tuple(fields),
+                    reason=f"{spec.file_path}: {what}",
+                    source=source,
                 )
+                changes.append(Planned(updated, spec))
         wanted = {s.file_path for s in specs} | {MANIFEST_PATH}
         taken = {f"credential/{s.name}" for s in specs} | {MANIFEST_ADDRESS}
         for path in sorted(actual.files):
@@ -654,15 +641,13 @@ class CredentialsResource:
                 continue
             address = _stale_address(path, taken)
             taken.add(address)
-            changes.append(
-                Change(
-                    address,
-                    Action.DELETE,
-                    (FieldChange("file", path, None),),
-                    reason="stale credential removed: no policy wants it",
-                    desired=path,
-                )
+            stale = Change(
+                address,
+                Action.DELETE,
+                (FieldChange("file", path, None),),
+                reason="stale credential removed: no policy wants it",
             )
+            changes.append(Planned(stale, StaleFile(path)))
         manifest = self._manifest_change(desired, specs, actual)
         if manifest is not None:
             changes.append(manifest)
@@ -671,47 +656,47 @@ class CredentialsResource:
     @staticmethod
     def _manifest_change(
         desired: DesiredState, specs: Sequence[CredentialSpec], actual: CredentialsActual
-    ) -> Change | None:
+    ) -> Planned[CredentialTarget] | None:
         have = actual.files.get(MANIFEST_PATH)
         source = desired.source("credentials")
         if not specs:
             if have is None:
                 return None
-            return Change(
+            removed = Change(
                 MANIFEST_ADDRESS,
                 Action.DELETE,
                 (FieldChange("file", MANIFEST_PATH, None),),
                 reason="no credentials are wanted on this host",
-                desired=MANIFEST_PATH,
             )
+            return Planned(removed, StaleFile(MANIFEST_PATH))
         content = render_manifest(specs)
         want = {s.name: manifest_entry(s) for s in specs}
         if have is None:
             fields = _manifest_fields(want, {})
-            return Change(
+            created = Change(
                 MANIFEST_ADDRESS,
                 Action.CREATE,
                 tuple(fields),
                 reason=f"{MANIFEST_PATH} is missing",
                 source=source,
-                desired=ManifestWant(content),
             )
+            return Planned(created, ManifestWant(content))
         fields = []
         if actual.manifest != content:
             fields = _manifest_fields(want, actual.manifest_entries)
         fields += _metadata_changes(have, MANIFEST_MODE, 0, 0)
         if not fields:
             return None
-        return Change(
+        updated = Change(
             MANIFEST_ADDRESS,
             Action.UPDATE,
             tuple(fields),
             reason=f"{MANIFEST_PATH} differs",
             source=source,
-            desired=ManifestWant(content),
         )
+        return Planned(updated, ManifestWant(content))
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: CredentialsActual) -> list[Finding]:
         """Credentials that expire within 14 days (warning) or have expired (error)."""
         today = self._today or date.today()
         out: list[Finding] = []
@@ -735,17 +720,15 @@ class CredentialsResource:
                 )
         return out
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[CredentialTarget]) -> None:
         """Write one credential (0400, its container's uid:gid) or the manifest (0444, root)
         atomically, remove a stale file, narrow the directory's mode, or repair an unsafe
         directory: all through :mod:`~checkpointctl.transport.safepath`, never through a link."""
         target = change.desired
         if isinstance(target, PathRepair):
-            apply_path_change(transport, change)
-        elif change.action is Action.DELETE:
-            if not isinstance(target, str):
-                raise ResourceError(f"{change.address}: no path to remove")
-            safepath.remove(transport, target)
+            apply_path_target(transport, target)
+        elif isinstance(target, StaleFile):
+            safepath.remove(transport, target.path)
         elif isinstance(target, CredentialSpec):
             safepath.write(
                 transport,
@@ -769,4 +752,4 @@ class CredentialsResource:
                 raise safepath.UnsafePathError(transport.host.name, refused)
             finish(transport.host.name, result, check=True)
         else:
-            raise ResourceError(f"{change.address}: nothing to apply")
+            assert_never(target)

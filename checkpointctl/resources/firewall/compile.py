@@ -133,8 +133,8 @@ def _compile_table(
     spec: FirewallSpec, resolutions: tuple[tuple[str, tuple[str, ...]], ...], pull_mode: bool
 ) -> CompiledFirewall:
     """:func:`compile_table`, once per distinct spec and resolutions: it is pure, its result is
-    immutable, and a fleet's hosts mostly share one policy (profiled: compiling it again for
-    every host was ~1 ms of controller CPU per host)."""
+    immutable, and a fleet's hosts mostly share one policy (compiling it again for every host
+    would cost controller CPU per host for the same result)."""
     problems = lint_firewall(spec, pull_mode=pull_mode)
     if problems:
         raise ResourceError("firewall policy refused:\n  " + "\n  ".join(problems))

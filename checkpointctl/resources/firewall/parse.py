@@ -38,7 +38,7 @@ def parse_ruleset(text: str | bytes, listing: str | None = None) -> Ruleset:
 
     Pure, and its result immutable, so equal outputs share one parse: a fleet's hosts mostly
     answer with the same bytes, and parsing a ruleset costs the controller more than the host's
-    whole answer takes to arrive (profiled: ~1 ms per host, under the GIL).
+    whole answer takes to arrive (and it holds the GIL).
 
     ``listing`` is the optional text of ``nft -a list ruleset``: rules that iptables-nft wrote
     (Docker's) show their NAT target only as ``{"xt": ...}`` in JSON, without the address, and

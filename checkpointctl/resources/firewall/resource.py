@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, NoReturn
 
 from checkpointctl.errors import CheckpointctlError, ResourceError, TransportError
-from checkpointctl.model import Action, Change, Finding, Host
-from checkpointctl.resources.batched import ReadPlan, read_batched
+from checkpointctl.model import Action, Change, Finding, Host, Planned
+from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.firewall.compile import (
     FAMILY,
     CompiledFirewall,
@@ -143,7 +143,7 @@ class FirewallActual:
 
 @dataclass(frozen=True, slots=True)
 class FirewallPlan:
-    """``Change.desired`` of a firewall change: everything apply needs, computed by diff."""
+    """What a firewall change plans towards: everything apply needs, computed by diff."""
 
     spec: FirewallSpec
     compiled: CompiledFirewall
@@ -151,7 +151,7 @@ class FirewallPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class FirewallResource:
+class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
     """The ``firewall`` resource (see the module docstring for the whole contract).
 
     ``pull_mode``: the host is converged by its own agent, so it needs no management access and
@@ -168,28 +168,21 @@ class FirewallResource:
 
     # -- read -------------------------------------------------------------------------------
 
-    def read(self, transport: Transport, desired: DesiredState) -> FirewallActual:
-        """List the ruleset, pick out our table, resolve the policy's host names.
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[None]:
+        """The ruleset as JSON, and (for a guarded push) how the host sees the controller.
 
-        Raises:
-            ResourceError: nft is missing or failed, or a host name does not resolve.
-        """
-        actual = read_batched(self, transport, desired)
-        assert isinstance(actual, FirewallActual)
-        return actual
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
-        """The ruleset as JSON, and (for a guarded push) how the host sees the controller."""
+        The read (:meth:`read_finish` of their results) lists the ruleset, picks out our
+        table and resolves the policy's host names."""
         commands = [Command(LIST_RULESET)]
         if desired.firewall is not None and self._guarded_host(host):
             commands.append(Command(PRINT_SSH_CONNECTION))
-        return ReadPlan(tuple(commands))
+        return ReadPlan(tuple(commands), context=None)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[None],
         results: Sequence[CommandResult],
     ) -> FirewallActual:
         """Parse the ruleset (listing it as text too when iptables-nft rules hide targets from
@@ -231,13 +224,11 @@ class FirewallResource:
         compiled = compile_table(spec, actual.resolutions, pull_mode=self.pull_mode)
         return FirewallPlan(spec=spec, compiled=compiled, pull_mode=self.pull_mode)
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+    def diff(self, desired: DesiredState, actual: FirewallActual) -> list[Planned[FirewallPlan]]:
         """One change for ``firewall/<table>`` (create or update), or none when in sync."""
         spec = desired.firewall
         if spec is None:
             return []
-        if not isinstance(actual, FirewallActual):
-            raise TypeError(f"firewall diff needs a FirewallActual, got {type(actual).__name__}")
         plan = self.plan(spec, actual)
         fields = diff_tables(plan.compiled.table, actual.table)
         if not fields:
@@ -247,23 +238,19 @@ class FirewallResource:
             action, reason = Action.CREATE, f"{title} does not exist"
         else:
             action, reason = Action.UPDATE, f"{title} differs from the policy"
-        return [
-            Change(
-                address=f"firewall/{spec.table}",
-                action=action,
-                fields=tuple(fields),
-                reason=reason,
-                source=desired.source("firewall"),
-                desired=plan,
-            )
-        ]
+        change = Change(
+            address=f"firewall/{spec.table}",
+            action=action,
+            fields=tuple(fields),
+            reason=reason,
+            source=desired.source("firewall"),
+        )
+        return [Planned(change, plan)]
 
     # -- findings ---------------------------------------------------------------------------
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: FirewallActual) -> list[Finding]:
         """Openings in other tables, an unmanaged table of ours, a controller to be cut off."""
-        if not isinstance(actual, FirewallActual):
-            raise TypeError(f"firewall findings need a FirewallActual, not {type(actual).__name__}")
         spec = desired.firewall
         name = spec.table if spec else DEFAULT_TABLE
         address = f"firewall/{name}"
@@ -285,7 +272,7 @@ class FirewallResource:
 
     # -- apply ------------------------------------------------------------------------------
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[FirewallPlan]) -> None:
         """Replace the table in one ``nft -f`` transaction, commit-confirmed over SSH.
 
         Raises:
@@ -295,8 +282,6 @@ class FirewallResource:
                 "rolled back:").
         """
         plan = change.desired
-        if not isinstance(plan, FirewallPlan):
-            raise ResourceError(f"{change.address}: the change carries no firewall plan")
         script = plan.compiled.script.encode()
         where = f"{transport.host.name}: {plan.compiled.table.title}"
         check = transport.run(["nft", "-c", "-f", "-"], stdin=script, check=False)

@@ -22,7 +22,7 @@ from faultlib import docker, host_run, restart_dockerd
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.lab import LabInfo, exec_argv
-from checkpointctl.model import Change, Host
+from checkpointctl.model import Host, Planned
 from checkpointctl.resources.firewall.resource import PID_PATH, FirewallPlan, FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
 from checkpointctl.transport.base import Transport
@@ -66,7 +66,7 @@ def full(lab: LabInfo) -> Iterator[tuple[str, Transport]]:
             host_run(name, ["nft", "-f", "-"], input=saved.stdout)
 
 
-def _converge(t: Transport, state: DesiredState) -> list[Change]:
+def _converge(t: Transport, state: DesiredState) -> list[Planned[FirewallPlan]]:
     fw = FirewallResource()
     changes = fw.diff(state, fw.read(t, state))
     for change in changes:

@@ -31,7 +31,7 @@ SECRET_CHANGE = Change(
 )
 ENV_CHANGE = Change(
     "container/probe",
-    Action.REPLACE,
+    Action.REPLACE_CREATE_FIRST,
     (
         FieldChange("image", "r/p@sha256:aa", "r/p@sha256:bb"),
         FieldChange("env.TOKEN", None, Secret(PLAINTEXT)),

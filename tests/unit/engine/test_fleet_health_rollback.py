@@ -64,7 +64,7 @@ def test_settling_waits_only_while_a_pass_is_still_possible() -> None:
 def _replace(name: str, before: object, after: str) -> Change:
     return Change(
         f"container/{name}",
-        Action.REPLACE,
+        Action.REPLACE_CREATE_FIRST,
         (FieldChange("image", before, after), FieldChange("labels.x", "1", "2")),  # type: ignore[arg-type]
     )
 
@@ -74,7 +74,9 @@ def test_previous_images_only_for_replaced_images_known_by_digest() -> None:
         _replace("probe", V1, V2),
         _replace("by-id", "sha256:" + "9" * 64, V2),  # an image ID cannot be pinned again
         Change("container/new", Action.CREATE, (FieldChange("image", None, V2),)),
-        Change("container/env-only", Action.REPLACE, (FieldChange("env.A", "1", "2"),)),
+        Change(
+            "container/env-only", Action.REPLACE_CREATE_FIRST, (FieldChange("env.A", "1", "2"),)
+        ),
         Change("collection/probe", Action.UPDATE, (FieldChange("image", V1, V2),)),
     ]
     assert previous_images(changes) == {"probe": V1}

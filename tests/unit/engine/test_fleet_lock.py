@@ -21,6 +21,8 @@ import pytest
 
 from checkpointctl.engine.lock import (
     HELD_SCRIPT,
+    LockBusyError,
+    LockNoteKind,
     LockOwner,
     LockPaths,
     acquire,
@@ -163,7 +165,7 @@ def test_waiting_gives_up_after_lock_wait(local: tuple[LocalTransport, LockPaths
     transport, paths = local
     held = acquire(transport, OWNER, paths=paths)
     try:
-        with pytest.raises(LockError, match=r"gave up after waiting 0.5s"):
+        with pytest.raises(LockBusyError, match=r"gave up after waiting 0.5s"):
             acquire(transport, OWNER, paths=paths, wait=0.5)
     finally:
         held.release()
@@ -197,7 +199,7 @@ def test_a_waiter_gets_the_lock_when_the_holder_is_killed(
 ) -> None:
     transport, paths = local
     holder = _start_holder(paths)
-    with pytest.raises(LockError, match="is being converged by"):
+    with pytest.raises(LockBusyError, match="is being converged by"):
         acquire(transport, OWNER, paths=paths)
     killer = subprocess.Popen(["sh", "-c", f"sleep 1; kill -9 {holder.pid}"])
     started = time.monotonic()
@@ -206,9 +208,10 @@ def test_a_waiter_gets_the_lock_when_the_holder_is_killed(
     holder.wait()
     assert holder.returncode == -signal.SIGKILL
     assert time.monotonic() - started < 60
-    assert lock.notes[0].startswith("waited ")
-    assert lock.notes[1].startswith("took over a stale lock left by ")
-    assert f"(pid {holder.pid}, apply)" in lock.notes[1]
+    assert [n.kind for n in lock.notes] == [LockNoteKind.WAITED, LockNoteKind.STALE]
+    assert lock.notes[0].text.startswith("waited ")
+    assert lock.notes[1].text.startswith("took over a stale lock left by ")
+    assert f"(pid {holder.pid}, apply)" in lock.notes[1].text
     lock.release()
 
 
@@ -229,8 +232,9 @@ def test_kill_9_releases_the_lock_and_the_next_taker_reports_it_stale(
                 raise
             time.sleep(0.1)
     assert len(lock.notes) == 1
-    assert f"(pid {holder.pid}, apply)" in lock.notes[0]
-    assert "stale" in lock.notes[0]
+    assert lock.notes[0].kind is LockNoteKind.STALE
+    assert f"(pid {holder.pid}, apply)" in lock.notes[0].text
+    assert "stale" in lock.notes[0].text
     lock.release()
 
 

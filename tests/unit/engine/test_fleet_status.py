@@ -21,6 +21,7 @@ from checkpointctl.engine.status import (
     parse_run_record,
 )
 from checkpointctl.model import Secret
+from checkpointctl.model.health import FirewallState
 from checkpointctl.report.status import COLUMNS, render_table, status_rows
 from checkpointctl.resources.containers.parse import parse_actual
 from checkpointctl.spec import ContainerSpec, CredentialSpec, DesiredState, ImageRef
@@ -146,6 +147,7 @@ HEALTHY = HostHealth(
     docker="26.1.5",
     containers=(ContainerStatus("probe", "running", "healthy", 0, True),),
     firewall="in sync",
+    firewall_state=FirewallState.IN_SYNC,
     last_apply=RunRecord("2025-03-01T10:00:00+00:00", "converged", "ops@ci"),
     security_updates=0,
     disk=Disk(40, 10_000_000),
@@ -167,6 +169,7 @@ def test_assess_problems_and_warnings() -> None:
             ContainerStatus("leftover", "exited", wanted=False),
         ),
         firewall="drift: 2 difference(s) in firewall/checkpointctl",
+        firewall_state=FirewallState.DRIFT,
         credentials=("old expired 9 day(s) ago", "soon expires in 9 day(s)"),
         last_apply=RunRecord("t1", "failed"),
         agent=RunRecord("t2", "failed"),
@@ -190,6 +193,20 @@ def test_assess_problems_and_warnings() -> None:
         "credential soon expires in 9 day(s)",
         "4 security update(s) pending",
     ]
+
+
+def test_the_firewall_verdict_follows_its_state_not_its_text() -> None:
+    import dataclasses
+
+    def problems(state: FirewallState, text: str) -> list[str]:
+        return assess(dataclasses.replace(HEALTHY, firewall=text, firewall_state=state))[0]
+
+    assert problems(FirewallState.ERROR, "nft: permission denied") == [
+        "firewall nft: permission denied"
+    ]
+    assert problems(FirewallState.DRIFT, "1 difference") == ["firewall 1 difference"]
+    assert problems(FirewallState.IN_SYNC, "drift-free") == []
+    assert problems(FirewallState.UNMANAGED, "error: words only") == []
 
 
 def test_assess_unreachable() -> None:

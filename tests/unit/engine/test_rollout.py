@@ -16,7 +16,7 @@ from typing import ClassVar
 import pytest
 
 from checkpointctl.engine.audit import AuditContext, LocalAuditLog
-from checkpointctl.engine.lock import LockOwner, LockPaths, acquire
+from checkpointctl.engine.lock import LockNote, LockNoteKind, LockOwner, LockPaths, acquire
 from checkpointctl.engine.run import (
     ApplyOptions,
     Rollout,
@@ -27,7 +27,18 @@ from checkpointctl.engine.run import (
     run_fleet,
 )
 from checkpointctl.errors import ResourceError
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, HostResult, HostStatus
+from checkpointctl.model import (
+    Action,
+    Change,
+    FailureReason,
+    FieldChange,
+    Finding,
+    Host,
+    HostResult,
+    HostStatus,
+    Planned,
+)
+from checkpointctl.resources.base import Resource
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.local import LocalTransport
@@ -37,7 +48,7 @@ HOSTS = [Host(f"h{i}", "127.0.0.1", connection="local") for i in range(1, 6)]
 STATES = {h.name: DesiredState(host=h.name, policies=("base",)) for h in HOSTS}
 
 
-class Marker:
+class Marker(Resource[None, str | None]):
     """One file per host holding "v2"; refuses to write on the hosts in ``broken``."""
 
     kind: ClassVar[str] = "marker"
@@ -46,20 +57,20 @@ class Marker:
         self.root = root
         self.broken = broken
 
-    def read(self, transport: Transport, desired: DesiredState) -> object:
+    def read(self, transport: Transport, desired: DesiredState) -> str | None:
         path = self.root / desired.host
         return path.read_text() if path.exists() else None
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+    def diff(self, desired: DesiredState, actual: str | None) -> list[Planned[None]]:
         if actual == "v2":
             return []
-        value = actual if isinstance(actual, str) else None
-        return [Change(f"marker/{desired.host}", Action.UPDATE, (FieldChange("v", value, "v2"),))]
+        change = Change(f"marker/{desired.host}", Action.UPDATE, (FieldChange("v", actual, "v2"),))
+        return [Planned(change, None)]
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: str | None) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[None]) -> None:
         host = change.address.split("/")[1]
         if host in self.broken:
             raise ResourceError(f"{change.address}: the disk is on fire")
@@ -107,6 +118,8 @@ def test_canary_failure_stops_after_the_canary(world: dict[str, Path]) -> None:
     assert [h.status for h in report.hosts] == [HostStatus.FAILED] + [HostStatus.NOT_ATTEMPTED] * 4
     assert report.halted == "canary failed on h1"
     assert report.exit_code == 1
+    assert report.hosts[0].failure is FailureReason.APPLY_FAILED
+    assert report.hosts[1].failure is FailureReason.HALTED
     assert _files(world) == {"h1": "v1", "h2": "v1", "h3": "v1", "h4": "v1", "h5": "v1"}
     assert report.hosts[1].error == "halted: canary failed on h1"
 
@@ -178,12 +191,20 @@ def test_apply_fails_clearly_on_a_held_lock_and_drift_does_not_lock(
     assert first.status is HostStatus.FAILED
     assert first.error is not None
     assert first.error.startswith("h1 is being converged by alice@laptop (pid 4242, apply) since")
+    assert first.failure is FailureReason.LOCK_BUSY
     assert applied.halted == "canary failed on h1"
+    assert {h.failure for h in applied.hosts[1:]} == {FailureReason.HALTED}
+    assert all(h.failure is None for h in drift.hosts)
     assert _files(world)["h1"] == "v1"
 
 
-def _r(name: str, status: HostStatus, error: str | None = None) -> HostResult:
-    return HostResult(name, status, error=error)
+def _r(
+    name: str,
+    status: HostStatus,
+    error: str | None = None,
+    failure: FailureReason | None = None,
+) -> HostResult:
+    return HostResult(name, status, error=error, failure=failure)
 
 
 OK, BAD = HostStatus.CONVERGED, HostStatus.FAILED
@@ -207,17 +228,45 @@ def test_halt_reason_max_fail_counts_every_finished_host() -> None:
 
 
 def test_halt_reason_health_gate_first() -> None:
-    gated = _r("b", BAD, "health gate: container probe is unhealthy")
+    gated = _r("b", BAD, "health gate: container probe is unhealthy", FailureReason.GATE_FAILED)
     assert gate_failed(gated)
-    assert not gate_failed(_r("c", BAD, "did not converge"))
+    assert not gate_failed(_r("c", BAD, "did not converge", FailureReason.CONVERGENCE))
     assert halt_reason(Rollout(), 2, [_r("a", OK), gated], [gated]) == (
         "health gate failed after batch 3 on b (container probe is unhealthy)"
     )
 
 
+def test_the_gate_halts_on_its_reason_not_on_its_message() -> None:
+    # a gate failure whose message says something else entirely still halts the rollout
+    reworded = _r("b", BAD, "probe never became healthy", FailureReason.GATE_FAILED)
+    assert gate_failed(reworded)
+    assert halt_reason(Rollout(), 1, [reworded], [reworded]) == (
+        "health gate failed after batch 2 on b (probe never became healthy)"
+    )
+    # and a failure that merely reads like one does not
+    lookalike = _r("c", BAD, "health gate: (text of a resource)", FailureReason.APPLY_FAILED)
+    assert not gate_failed(lookalike)
+    assert halt_reason(Rollout(), 1, [lookalike], [lookalike]) is None
+    # a host that did not fail is never gated, whatever reason it carries
+    assert not gate_failed(_r("d", OK, None, FailureReason.GATE_FAILED))
+
+
 def test_lock_findings() -> None:
-    found = lock_findings(["waited 1.0s for the lock", "took over a stale lock left by x"])
+    notes = [
+        LockNote(LockNoteKind.WAITED, "waited 1.0s for the lock"),
+        LockNote(LockNoteKind.STALE, "took over a stale lock left by x"),
+    ]
+    found = lock_findings(notes)
     assert [(f.address, f.severity) for f in found] == [("lock", "info"), ("lock", "warning")]
+    assert [f.message for f in found] == [n.text for n in notes]
+
+
+def test_lock_finding_severity_follows_the_note_kind_not_its_text() -> None:
+    swapped = [
+        LockNote(LockNoteKind.WAITED, "took over a stale lock (words only)"),
+        LockNote(LockNoteKind.STALE, "the holder is gone"),
+    ]
+    assert [f.severity for f in lock_findings(swapped)] == ["info", "warning"]
 
 
 def test_record_doc_is_redacted_and_lists_applied_changes_only() -> None:
@@ -232,5 +281,8 @@ def test_record_doc_is_redacted_and_lists_applied_changes_only() -> None:
     doc = record_doc(result, DesiredState("h", policies=("p",)), Ctx("u@c", None, run_id="r"))
     assert doc["result"] == "failed"
     assert doc["error"] == "boom"
-    assert [c["address"] for c in doc["applied"]] == ["credential/a"]  # type: ignore[index, union-attr]
+    applied = doc["applied"]
+    assert isinstance(applied, list)
+    assert [c["address"] for c in applied if isinstance(c, dict)] == ["credential/a"]
+    assert len(applied) == 1
     assert "pw-1" not in json.dumps(doc)

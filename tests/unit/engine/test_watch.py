@@ -11,12 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import pytest
-
 from checkpointctl.engine.run import run_fleet
-from checkpointctl.engine.watch import Cycle, parse_interval, watch
-from checkpointctl.model import Action, Change, FieldChange, Finding, Host, HostStatus, RunReport
-from checkpointctl.resources.batched import ReadPlan, read_all, read_batched
+from checkpointctl.engine.watch import Cycle, watch
+from checkpointctl.model import (
+    Action,
+    Change,
+    FieldChange,
+    Finding,
+    Host,
+    HostStatus,
+    Planned,
+    RunReport,
+)
+from checkpointctl.resources.batched import BatchedResource, ReadPlan, read_all
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
@@ -53,7 +60,7 @@ class Counting:
         return t
 
 
-class FileValue:
+class FileValue(BatchedResource[None, str | None, None]):
     """Each host's file must hold "ok"; read with ``cat`` through a read plan."""
 
     kind: ClassVar[str] = "file"
@@ -61,46 +68,29 @@ class FileValue:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def read(self, transport: Transport, desired: DesiredState) -> object:
-        return read_batched(self, transport, desired)
-
-    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan:
-        return ReadPlan((Command(("cat", str(self.root / desired.host))),))
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[None]:
+        return ReadPlan((Command(("cat", str(self.root / desired.host))),), context=None)
 
     def read_finish(
         self,
         transport: Transport,
         desired: DesiredState,
-        plan: ReadPlan,
+        plan: ReadPlan[None],
         results: Sequence[CommandResult],
-    ) -> object:
+    ) -> str | None:
         return results[0].text() if results[0].ok else None
 
-    def diff(self, desired: DesiredState, actual: object) -> list[Change]:
+    def diff(self, desired: DesiredState, actual: str | None) -> list[Planned[None]]:
         if actual == "ok":
             return []
-        have = actual if isinstance(actual, str) else None
-        return [Change(f"file/{desired.host}", Action.UPDATE, (FieldChange("v", have, "ok"),))]
+        change = Change(f"file/{desired.host}", Action.UPDATE, (FieldChange("v", actual, "ok"),))
+        return [Planned(change, None)]
 
-    def findings(self, desired: DesiredState, actual: object) -> list[Finding]:
+    def findings(self, desired: DesiredState, actual: str | None) -> list[Finding]:
         return []
 
-    def apply(self, transport: Transport, change: Change) -> None:
+    def apply(self, transport: Transport, change: Planned[None]) -> None:
         raise AssertionError("drift never applies")
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("30", 30.0), ("30s", 30.0), ("1.5m", 90.0), ("2h", 7200.0), ("0", 0.0), (" 5M ", 300.0)],
-)
-def test_parse_interval(text: str, seconds: float) -> None:
-    assert parse_interval(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "m", "-1", "nan", "inf", "5d", "five"])
-def test_parse_interval_refuses(text: str) -> None:
-    with pytest.raises(ValueError, match=r"could not convert|not a duration"):
-        parse_interval(text)
 
 
 def test_watch_runs_cycles_interval_apart() -> None:
@@ -191,7 +181,8 @@ def test_pooled_transport_batches_like_the_real_one(tmp_path: Path) -> None:
     (tmp_path / "h1").write_text("ok")
     pool = ConnectionPool(Counting())
     loan = pool.connect(HOSTS[0])
-    [actual] = read_all(loan, STATES["h1"], [FileValue(tmp_path)])
-    assert actual == "ok"
+    [step] = read_all(loan, STATES["h1"], [FileValue(tmp_path)])
+    assert step.kind == "file"
+    assert step.plan().plain == ()  # it read "ok"
     assert loan.run(["echo", "x"]).stdout == b"x\n"
     assert is_alive(loan) is True  # no alive(): treated as alive

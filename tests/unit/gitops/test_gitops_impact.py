@@ -453,3 +453,14 @@ def test_export_without_filters_refuses_names_outside_the_export(name: str, tmp_
         gitrev._extract_plain(tar, dest)
     assert not (tmp_path / "escape.yml").exists()
     assert list(dest.iterdir()) == []
+
+
+def test_group_vars_beside_the_inventory_are_read_at_each_revision(
+    repo: Repo, capsys: Capsys
+) -> None:
+    write(repo.root, "inventories/group_vars/all.yml", "registry_cidr: 203.0.113.99/32\n")
+    git(repo.root, "add", "inventories/group_vars")
+    git(repo.root, "commit", "-q", "-m", "registry moves")
+    out = impact(capsys, "--base", repo.head, "--head", "main", "-i", INV)
+    assert "3 of 4 hosts change" in out  # cp-nyc-1's own policy sets its egress
+    assert "+1 rule {proto: tcp, port: 443, cidrs: [203.0.113.99/32]" in out

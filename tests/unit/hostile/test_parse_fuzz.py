@@ -97,7 +97,7 @@ JSONISH: st.SearchStrategy[Any] = st.recursive(
 )
 
 SPEC_KEYS = ["registries", "containers", "firewall", "credentials", "data_collection",
-             "updates", "health", "waivers"]  # fmt: skip
+             "health", "waivers"]  # fmt: skip
 
 
 @st.composite
@@ -139,8 +139,8 @@ def _policy_must_not_crash(workdir: Path, text: str, inventory: Inventory) -> No
         str(d)  # renders without error
 
 
-def _inventory_must_not_crash(workdir: Path, text: str) -> None:
-    path = workdir / "fuzz-inv.yml"
+def _inventory_must_not_crash(workdir: Path, text: str, name: str = "fuzz-inv.yml") -> None:
+    path = workdir / name
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     try:
         inv = load_inventory(str(path))
@@ -182,6 +182,36 @@ def test_mutated_inventories(workdir: Path, text: str) -> None:
 @given(text=structured_inventory() | st.text(max_size=200))
 def test_inventories_with_random_structure(workdir: Path, text: str) -> None:
     _inventory_must_not_crash(workdir, text)
+
+
+INI_SEED = """\
+top1 a=1
+[web]
+web[01:03]:2222 x='[1, 2]' y="a b"
+[web:vars]
+z={'k': 1}
+[app:children]
+web
+"""
+
+INI_BITS = st.sampled_from(
+    ["[", "]", ":", "=", "'", '"', "#", ";", "[a:z]", "[01:9]", "[1:3:0]", ":vars]", ":children]",
+     "{", "}", "(", ")", "1e999", "*", "\\", "\n", " ", "\x00", "9" * 50, "[" * 40]
+)  # fmt: skip
+
+
+@FUZZ
+@given(
+    text=mutated(INI_SEED)
+    | st.lists(INI_BITS | st.text(max_size=5), max_size=40).map("".join)
+    | st.text(max_size=200)
+)
+def test_ini_and_extensionless_inventories(workdir: Path, text: str) -> None:
+    """INI's values go through ast.literal_eval and its host entries through range expansion:
+    only clean errors may come out of either (a file without extension is tried as YAML
+    first)."""
+    _inventory_must_not_crash(workdir, text, "fuzz-inv.ini")
+    _inventory_must_not_crash(workdir, text, "fuzz-hosts")
 
 
 @FUZZ

@@ -16,7 +16,9 @@ from casefiles import actual, matches, split_case
 
 from checkpointctl.inventory import load_inventory
 from checkpointctl.policy import load_desired
-from checkpointctl.policy.lint import lint_spec
+from checkpointctl.policy.hardening import RULES as HARDENING_RULES
+from checkpointctl.policy.lint import RULE_FIELDS, UNWAIVABLE, lint_spec
+from checkpointctl.policy.schema import policy_schema
 
 CASES = sorted((Path(__file__).parent / "cases" / "lint").glob("*.yml"))
 DEFAULT_TODAY = date(2026, 6, 1)
@@ -35,6 +37,7 @@ RULES = (
     "inbound-anywhere",
     "required",
     "reserved-name",
+    *HARDENING_RULES,
 )
 
 
@@ -70,7 +73,16 @@ def test_rule_list_is_complete() -> None:
     """Keep RULES in step with lint.py: every rule id it reports appears here."""
     source = (Path(__file__).parents[3] / "checkpointctl" / "policy" / "lint.py").read_text()
     reported = set(re.findall(r'self\.report\(\s*"([a-z-]+)"', source))
+    reported |= set(HARDENING_RULES)  # the hardening module's rules, each with its case files
     assert reported == set(RULES)
+    assert set(RULE_FIELDS) == set(RULES)  # the reference names the fields of every rule
+
+
+def test_a_waiver_names_exactly_the_waivable_rules() -> None:
+    """The schema's waiver ``rule`` enum: every rule a waiver can silence, and nothing else (a
+    waiver of a rule nobody reports would validate and do nothing)."""
+    enum = policy_schema()["$defs"]["waiver"]["properties"]["rule"]["enum"]
+    assert sorted(enum) == sorted(set(RULES) - UNWAIVABLE)
 
 
 def test_lint_of_an_empty_spec_finds_nothing() -> None:

@@ -68,7 +68,7 @@ _UPDATE_COLLECTION = Change(
 )
 _REPLACE_CONTAINER = Change(
     address="container/probe",
-    action=Action.REPLACE,
+    action=Action.REPLACE_CREATE_FIRST,
     fields=(
         FieldChange("image", DIGEST_A, DIGEST_B),
         FieldChange("labels.io.checkpointctl.config-digest", "sha256:0000", "sha256:1111"),

@@ -17,30 +17,33 @@ import pytest
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import (
     Action,
-    Change,
     FieldChange,
     Host,
     HostResult,
     HostStatus,
+    Planned,
     RunReport,
     Secret,
     report_to_json,
 )
+from checkpointctl.resources.batched import ReadPlan
 from checkpointctl.resources.credentials.resource import (
     CREDENTIALS_DIR,
     MANIFEST_PATH,
     CredentialFile,
     CredentialsActual,
     CredentialsResource,
+    CredentialTarget,
     ManifestWant,
     check_specs,
     keyed_digest,
     parse_manifest,
     parse_read_output,
-    read_credentials,
+    read_command,
     render_credential,
     render_manifest,
 )
+from checkpointctl.resources.files import StaleFile
 from checkpointctl.spec import CredentialSpec, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, FileStat
@@ -99,7 +102,7 @@ def _host_with(
     return CredentialsActual(files, None, None, KEY)
 
 
-def _fields(change: Change) -> dict[str, tuple[object, object]]:
+def _fields(change: Planned[CredentialTarget]) -> dict[str, tuple[object, object]]:
     return {f.path: (f.before, f.after) for f in change.fields}
 
 
@@ -254,7 +257,7 @@ def test_stale_credential_is_removed() -> None:
     stale = f"{CREDENTIALS_DIR}/retired"
     changes = RESOURCE.diff(_state(spec), _host_with([spec], extra=[stale]))
     assert [(c.address, c.action) for c in changes] == [("credential/retired", Action.DELETE)]
-    assert changes[0].desired == stale
+    assert changes[0].desired == StaleFile(stale)
     assert "stale credential removed" in changes[0].reason
     assert _fields(changes[0]) == {"file": (stale, None)}
 
@@ -274,7 +277,7 @@ def test_no_credentials_removes_files_and_manifest() -> None:
         ("credential/api", Action.DELETE),
         ("credential/manifest", Action.DELETE),
     ]
-    assert [c.desired for c in changes] == [API_PATH, MANIFEST_PATH]
+    assert [c.desired for c in changes] == [StaleFile(API_PATH), StaleFile(MANIFEST_PATH)]
 
 
 def test_nothing_on_host_and_nothing_wanted_is_in_sync() -> None:
@@ -448,11 +451,6 @@ def test_apply_writes_0400_owned_by_the_container_user_and_manifest_0444() -> No
     assert transport.removed == [f"{CREDENTIALS_DIR}/old"]
 
 
-def test_apply_refuses_a_change_without_a_target() -> None:
-    with pytest.raises(ResourceError, match="nothing to apply"):
-        RESOURCE.apply(RecordingTransport(), Change("credential/x", Action.UPDATE))
-
-
 # -- the read script ------------------------------------------------------------------------------
 
 
@@ -499,6 +497,16 @@ def test_parse_read_output_rejects_garbage_without_echoing_it(output: bytes, lin
     assert "hunter2" not in str(info.value)
 
 
+def _read(
+    transport: LocalTransport, directory: str, outside: list[str] | None = None
+) -> CredentialsActual:
+    """The resource's own read (its read plan's script, run, then its ``read_finish``) of a
+    directory other than the fixed credentials directory."""
+    command, key = read_command(directory, outside or ())
+    result = transport.run(command.argv, stdin=command.stdin, check=False)
+    return RESOURCE.read_finish(transport, _state(), ReadPlan((command,), context=key), [result])
+
+
 def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
     """The shell script and ``keyed_digest`` agree, and odd names are handled (real ``sh``)."""
     d = tmp_path / "credentials"
@@ -514,7 +522,7 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
     outside = tmp_path / "outside.json"
     outside.write_bytes(b"o")
     transport = LocalTransport(Host("local", "127.0.0.1", connection="local"))
-    actual = read_credentials(transport, str(d), [str(outside), str(tmp_path / "absent")])
+    actual = _read(transport, str(d), [str(outside), str(tmp_path / "absent")])
     names = {os.path.basename(p) for p in actual.files}
     assert names == {"api", "with space", "back\\slash", "manifest.json", "outside.json"}
     for path, state in actual.files.items():
@@ -522,17 +530,16 @@ def test_read_script_matches_keyed_digest(tmp_path: Path) -> None:
         assert state.digest != hashlib.sha256(Path(path).read_bytes()).hexdigest()
     assert actual.files[str(d / "api")].mode == 0o400
     assert actual.manifest == render_manifest([_spec()])
-    again = read_credentials(transport, str(d))
+    again = _read(transport, str(d))
     assert again.key != actual.key  # a fresh key each read
 
 
 # -- no leaks -------------------------------------------------------------------------------------
 
 
-def _report(changes: Sequence[Change]) -> RunReport:
-    return RunReport(
-        mode="drift", hosts=(HostResult("h", HostStatus.DRIFT, changes=tuple(changes)),)
-    )
+def _report(changes: Sequence[Planned[CredentialTarget]]) -> RunReport:
+    plain = tuple(c.change for c in changes)
+    return RunReport(mode="drift", hosts=(HostResult("h", HostStatus.DRIFT, changes=plain),))
 
 
 def test_plaintext_never_leaks_from_plans_reports_or_reprs() -> None:
@@ -546,7 +553,7 @@ def test_plaintext_never_leaks_from_plans_reports_or_reprs() -> None:
         replace(_host_with([changed]), manifest=None, manifest_entries=None),
         _host_with([spec], extra=[f"{CREDENTIALS_DIR}/old"], manifest=b"{}"),
     ]
-    changes: list[Change] = []
+    changes: list[Planned[CredentialTarget]] = []
     for actual in cases:
         changes.extend(RESOURCE.diff(_state(spec), actual))
         changes.extend(RESOURCE.diff(_state(), actual))

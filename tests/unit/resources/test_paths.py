@@ -15,7 +15,7 @@ from checkpointctl.resources.paths import (
     PathRepair,
     PathsActual,
     PathsResource,
-    apply_path_change,
+    apply_path_target,
     repair_change,
 )
 from checkpointctl.spec import DesiredState
@@ -51,13 +51,13 @@ STATE = DesiredState(host="h")
 def test_each_violation_is_a_change_naming_path_and_problem(
     violation: Violation, field: tuple[str, str, str], repairable: bool
 ) -> None:
-    change = repair_change(violation)
+    change, target = repair_change(violation)
     assert change.address == f"path{violation.path}"
     assert change.action is Action.UPDATE
     assert [(f.path, f.before, f.after) for f in change.fields] == [field]
     assert violation.path in change.reason
     assert change.reason.startswith("security: ")
-    assert change.desired == PathRepair(violation, repairable)
+    assert target == PathRepair(violation, repairable)
     assert ("refuses" in change.reason) is not repairable
 
 
@@ -109,7 +109,7 @@ def test_survey_repair_and_refusal_on_a_real_tree(tmp_path: Path) -> None:
     assert survey.leftovers == ()  # only looked for once every directory is safe
     roots = (str(root),)
     for v in survey.violations:
-        apply_path_change(local, repair_change(v, roots))
+        apply_path_target(local, repair_change(v, roots)[1])
     assert (decoy / "marker").read_text() == "x"  # the link's target untouched
     assert (root / "credentials").is_dir()
     assert not (root / "credentials").is_symlink()
@@ -118,8 +118,10 @@ def test_survey_repair_and_refusal_on_a_real_tree(tmp_path: Path) -> None:
     again = safepath.parse_survey("h", local.run(command.argv, check=False))
     assert again.violations == ()
     assert again.leftovers == (str(rollback),)
-    apply_path_change(local, PathsResource().diff(STATE, PathsActual((), again.leftovers))[0])
+    apply_path_target(
+        local, PathsResource().diff(STATE, PathsActual((), again.leftovers))[0].desired
+    )
     assert not rollback.exists()
     fifo = Violation(str(root / "fifo"), Problem.TYPE, "1180")
     with pytest.raises(UnsafePathError, match="FIFO"):
-        apply_path_change(local, repair_change(fifo, roots))
+        apply_path_target(local, repair_change(fifo, roots)[1])

@@ -16,7 +16,6 @@ from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult
 from checkpointctl.transport.batch import (
     MAX_BATCH_STDIN,
-    Batcher,
     Command,
     batch_argv,
     batchable,
@@ -123,11 +122,12 @@ def test_values_never_in_the_script_text() -> None:
     assert HOSTILE[0] in params
 
 
-def test_run_many_without_a_batcher_runs_each_command(local: LocalTransport) -> None:
-    assert not isinstance(local, Batcher)
-    results = run_many(local, [Command(("echo", "a")), Command(("sh", "-c", "exit 4"))])
-    assert [(r.stdout, r.rc) for r in results] == [(b"a\n", 0), (b"", 4)]
+def test_the_local_transport_runs_a_batch_command_by_command(local: LocalTransport) -> None:
+    commands = [Command(("echo", "a")), Command(("sh", "-c", "exit 4"))]
+    for results in (run_many(local, commands), local.run_many(commands)):
+        assert [(r.stdout, r.rc) for r in results] == [(b"a\n", 0), (b"", 4)]
     assert run_many(local, []) == []
+    assert local.run_many([]) == []
 
 
 def test_cut_short_output_is_a_transport_error(local: LocalTransport) -> None:

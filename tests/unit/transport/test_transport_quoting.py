@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkpointctl.transport.command import check_argv
-from checkpointctl.transport.ssh import command_line
+from checkpointctl.transport.ssh.exec import command_line
 
 HOSTILE = [
     ["echo", "two words", "  leading and trailing  "],

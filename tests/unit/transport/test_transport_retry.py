@@ -12,7 +12,7 @@ import paramiko
 import pytest
 
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
-from checkpointctl.transport import ssh
+from checkpointctl.transport.ssh import connect as ssh
 
 
 @pytest.mark.parametrize(

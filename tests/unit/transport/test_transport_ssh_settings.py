@@ -12,7 +12,8 @@ import pytest
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.dockerssh import api_version
-from checkpointctl.transport.ssh import SshTransport, _connect_error, known_hosts_path, use_agent
+from checkpointctl.transport.ssh import SshTransport
+from checkpointctl.transport.ssh.connect import connect_error, known_hosts_path, use_agent
 
 # Recorded with ssh-keygen (see test_transport_hostkeys.py).
 ED25519_B64 = "AAAAC3NzaC1lZDI1NTE5AAAAIH0voOxtzb0q9iBWWrP+enUCLRcDOIBh6yTwcn87bA1R"
@@ -85,7 +86,7 @@ WHERE = f"ghost ({NOWHERE}:22)"
 
 
 def translate(e: Exception) -> Exception:
-    return _connect_error(e, GHOST, WHERE, "/lab/known_hosts", 2.0, "/lab/id")
+    return connect_error(e, GHOST, WHERE, "/lab/known_hosts", 2.0, "/lab/id")
 
 
 def test_changed_key_becomes_a_host_key_error_with_both_fingerprints() -> None:

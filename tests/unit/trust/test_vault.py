@@ -22,8 +22,6 @@ from checkpointctl.errors import VaultError
 from checkpointctl.trust import vault
 from checkpointctl.trust.vault import (
     VaultKey,
-    cmd_encrypt_string,
-    cmd_rekey,
     decrypt,
     decrypt_file,
     encrypt,
@@ -32,6 +30,7 @@ from checkpointctl.trust.vault import (
     is_vaulted,
     load_key,
     rekey_file,
+    rekey_files,
     rekey_text,
     vault_path_for,
 )
@@ -102,20 +101,6 @@ def test_decrypt_accepts_any_whitespace_in_the_body(reshape: object) -> None:
     text = encrypt(PLAINTEXT * 4, RAW_A, PATH)
     assert callable(reshape)
     assert decrypt(reshape(text), RAW_A, PATH) == PLAINTEXT * 4
-
-
-def test_yaml_block_scalar_round_trip() -> None:
-    snippet = cmd_encrypt_string(PLAINTEXT, PATH, PASSWORD_KEY)
-    assert snippet.startswith("secret: |\n  $CHECKPOINTCTL_VAULT;1;AES256GCM;scrypt\n")
-    assert snippet.endswith("\n")
-    loaded = yaml.safe_load(snippet)
-    assert decrypt(loaded["secret"], PASSWORD_KEY, PATH) == PLAINTEXT
-
-
-def test_encrypt_string_quotes_an_unusual_field_name() -> None:
-    snippet = cmd_encrypt_string(b"v", 'containers.probe.env["A: B"]', RAW_A, name="A: B")
-    loaded = yaml.safe_load(snippet)
-    assert decrypt(loaded["A: B"], RAW_A, 'containers.probe.env["A: B"]') == b"v"
 
 
 def test_fresh_salt_and_nonce_per_encryption() -> None:
@@ -829,16 +814,16 @@ def test_rekey_file_yaml_and_whole_file(tmp_path: Path) -> None:
     assert _no_temp_files(tmp_path)
 
 
-def test_cmd_rekey_writes_nothing_unless_every_file_rekeys(tmp_path: Path) -> None:
+def test_rekey_files_writes_nothing_unless_every_file_rekeys(tmp_path: Path) -> None:
     good, bad, plain = tmp_path / "good.yml", tmp_path / "bad.yml", tmp_path / "plain.yml"
     good.write_text(_policy(RAW_A)[0])
     bad.write_text(_policy(RAW_B)[0])  # encrypted with another key
     plain.write_text("a: 1\n")
     before = {p: p.read_bytes() for p in (good, bad, plain)}
     with pytest.raises(VaultError, match=re.escape(f"{bad}:9:15: cannot decrypt")):
-        cmd_rekey([str(good), str(bad), str(plain)], RAW_A, RAW_B)
+        rekey_files([str(good), str(bad), str(plain)], RAW_A, RAW_B)
     assert {p: p.read_bytes() for p in before} == before
-    summary = cmd_rekey([str(good), str(plain)], RAW_A, RAW_B)
-    assert summary == "rekeyed 4 values in 1 of 2 files"
+    count = rekey_files([str(good), str(plain)], RAW_A, RAW_B)
+    assert count == vault.RekeyCount(values=4, files_changed=1, files=2)
     assert plain.read_bytes() == before[plain]
     assert _values(good.read_text(), RAW_B) == _policy(RAW_A)[1]

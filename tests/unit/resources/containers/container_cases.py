@@ -73,12 +73,17 @@ def build_spec(d: Mapping[str, Any]) -> ContainerSpec:
         "network_mode",
         "restart",
         "config_digest",
+        "pid",
+        "ipc",
+        "userns_mode",
     ):
         if key in d:
             kwargs[key] = d[key]
-    for key in ("cap_drop", "cap_add"):
+    for key in ("cap_drop", "cap_add", "security_opt", "devices"):
         if key in d:
             kwargs[key] = tuple(d[key])
+    if "sysctls" in d:
+        kwargs["sysctls"] = tuple(sorted(d["sysctls"].items()))
     return ContainerSpec(**kwargs)
 
 

@@ -64,7 +64,11 @@ def test_diff_case(path: Path) -> None:
     resource = ContainersResource()
     changes = resource.diff(desired, actual)
     got = [
-        {k: v for k, v in change_to_json(c).items() if k in ("address", "action", "fields")}
+        {
+            k: v
+            for k, v in change_to_json(c.change).items()
+            if k in ("address", "action", "replace_order", "fields")
+        }
         for c in changes
     ]
     assert got == expect["changes"]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from firewall_support import CASES, load_spec, load_yaml, recorded, resolutions_from, spec_from
 
-from checkpointctl.model import Action, Change
+from checkpointctl.model import Action, Planned
 from checkpointctl.resources.firewall.model import NamedSet, Ruleset
 from checkpointctl.resources.firewall.resource import FirewallActual, FirewallPlan, FirewallResource
 from checkpointctl.spec import DesiredState
@@ -24,7 +24,7 @@ from checkpointctl.spec import DesiredState
 CASE_FILES = sorted(CASES.glob("*.yaml"))
 
 
-def run_case(case: dict[str, Any]) -> list[Change]:
+def run_case(case: dict[str, Any]) -> list[Planned[FirewallPlan]]:
     spec, resolutions, pull_mode = load_spec(case["spec"])
     if "firewall" in case:
         base = load_yaml(Path(__file__).parent / "specs" / f"{case['spec']}.yaml")["firewall"]

@@ -1,0 +1,269 @@
+"""The SSH transport: one authenticated paramiko connection per host, reused for everything.
+
+Every command is a channel on that connection, files go through one SFTP session on it, and the
+Docker client speaks HTTP over more channels on it (``docker system dial-stdio``), so a run logs
+in to each host exactly once. The jobs live in one module each: :mod:`.connect` (client, host
+keys, retries), :mod:`.exec` (one command, a batch, a long-running process), :mod:`.shell` (the
+kept shell and the host lock's held one) and :mod:`.sftp` (files); this class puts them
+together behind the :class:`~checkpointctl.transport.base.Transport` protocol.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from checkpointctl.errors import HostUnreachable, TransportError
+from checkpointctl.model import Host
+from checkpointctl.transport.base import (
+    Command,
+    CommandResult,
+    DockerClient,
+    FileStat,
+    HeldShell,
+)
+from checkpointctl.transport.batch import batchable
+from checkpointctl.transport.shellserver import encodable
+from checkpointctl.transport.ssh import exec as ssh_exec
+from checkpointctl.transport.ssh.connect import open_client, where
+from checkpointctl.transport.ssh.exec import SshProcess
+from checkpointctl.transport.ssh.sftp import SftpFiles
+from checkpointctl.transport.ssh.shell import ShellSession
+from checkpointctl.transport.sshlib import paramiko
+
+
+class SshTransport:
+    """Commands, files and Docker on one host over one SSH connection.
+
+    Create it with :meth:`open`. Methods may be called from one thread at a time per host (the
+    engine's model); the connection itself multiplexes channels safely.
+    """
+
+    host: Host
+    connect_attempts: int
+    """How many connects :meth:`open` needed (1 unless a busy sshd dropped the first)."""
+
+    def __init__(self, host: Host, client: paramiko.SSHClient) -> None:
+        """Wrap an already connected and authenticated client (use :meth:`open`)."""
+        self.host = host
+        self.connect_attempts = 1
+        self._client = client
+        self._where = where(host)
+        self._lock = threading.Lock()
+        self._files = SftpFiles(host.name, self._where, lambda: self.connection)
+        self._docker: DockerClient | None = None
+        self._keep_shell = False
+        self._shell: ShellSession | None = None
+        self._held: HeldShell | None = None
+
+    @classmethod
+    def open(cls, host: Host, *, timeout: float | None = None) -> SshTransport:
+        """Connect, check the host key and authenticate (see
+        :func:`~checkpointctl.transport.ssh.connect.open_client`).
+
+        Raises:
+            HostKeyError: the host key is unknown (without trust on first use) or changed.
+            HostUnreachable: the host cannot be reached, does not speak SSH in time, or refused
+                our key.
+            TransportError: the host's SSH settings are unusable.
+        """
+        client, attempts = open_client(host, timeout=timeout)
+        opened = cls(host, client)
+        opened.connect_attempts = attempts
+        return opened
+
+    def __enter__(self) -> SshTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> paramiko.Transport:
+        """The single paramiko connection every command, file and Docker call uses.
+
+        Raises:
+            HostUnreachable: the connection has been closed.
+        """
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise HostUnreachable(f"{self._where}: the SSH connection is closed")
+        return transport
+
+    def alive(self) -> bool:
+        """Whether the connection is still open (a kept connection is reused only if so)."""
+        transport = self._client.get_transport()
+        return transport is not None and transport.is_active()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run argv on the host in a new channel of the shared connection (see
+        :func:`~checkpointctl.transport.ssh.exec.run_command`).
+
+        Raises:
+            CommandFailed: ``check`` and a non-zero exit.
+            TransportError: the command did not finish within ``timeout`` seconds, or the host
+                refused another channel.
+            HostUnreachable: the connection broke.
+        """
+        return ssh_exec.run_command(
+            self.connection,
+            self.host.name,
+            self._where,
+            argv,
+            stdin=stdin,
+            timeout=timeout,
+            check=check,
+            channel_timeout=self.host.connect_timeout,
+        )
+
+    def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Run ``commands`` in one channel: one session on the host instead of one each, or
+        none at all in a kept or adopted shell.
+
+        Results are unchecked, as ``run(check=False)`` returns them. A command with a large
+        stdin runs on its own channel.
+
+        Raises:
+            TransportError: the batch did not finish within the sum of the commands' timeouts,
+                or its output was cut short.
+            HostUnreachable: the connection broke.
+        """
+        results: dict[int, CommandResult] = {}
+        batch = [i for i, c in enumerate(commands) if batchable(c)]
+        chosen = [commands[i] for i in batch]
+        shell = self._usable_shell(chosen) if chosen else None
+        if shell is not None:
+            timeout = sum(c.timeout for c in chosen)
+            results.update(zip(batch, shell.call(chosen, timeout), strict=True))
+        elif len(chosen) > 1:
+            parsed = ssh_exec.run_batch(
+                self.connection,
+                self.host.name,
+                self._where,
+                chosen,
+                channel_timeout=self.host.connect_timeout,
+            )
+            results.update(zip(batch, parsed, strict=True))
+        for i, c in enumerate(commands):
+            if i not in results:
+                results[i] = self.run(c.argv, stdin=c.stdin, timeout=c.timeout, check=False)
+        return [results[i] for i in range(len(commands))]
+
+    def spawn(self, argv: Sequence[str]) -> SshProcess:
+        """Start argv in a new channel and return at once (see
+        :func:`~checkpointctl.transport.ssh.exec.spawn`).
+
+        Raises:
+            TransportError: the host refused another channel.
+            HostUnreachable: the connection broke.
+        """
+        return ssh_exec.spawn(
+            self.connection, self._where, argv, channel_timeout=self.host.connect_timeout
+        )
+
+    # -- shells -----------------------------------------------------------------------------
+
+    def keep_shell(self) -> bool:
+        """Run command batches through one long-lived shell on the host from now on (see
+        :mod:`checkpointctl.transport.shellserver`): for connections kept across runs, whose
+        every batch would otherwise start a new session."""
+        self._keep_shell = True
+        return True
+
+    def adopt_shell(self, shell: HeldShell) -> bool:
+        """Run command batches in ``shell`` (the host lock's held shell) until
+        :meth:`drop_shell`. Taken only when it is a process of an SSH transport and no shell is
+        in use already."""
+        if not isinstance(shell.process, SshProcess) or self._shell is not None:
+            return False
+        self._shell = ShellSession.borrow(self._where, shell.process, shell.token)
+        self._held = shell
+        return True
+
+    def drop_shell(self, shell: HeldShell) -> None:
+        """Stop using the adopted ``shell``; what it had read and not used goes back to its
+        process (whose owner talks to it again)."""
+        if self._held is not shell or not isinstance(shell.process, SshProcess):
+            return
+        session, self._shell, self._held = self._shell, None, None
+        if session is not None:
+            session.give_back(shell.process)
+
+    def _usable_shell(self, commands: Sequence[Command]) -> ShellSession | None:
+        """The kept (or adopted) shell for ``commands`` (a kept one started on first use), or
+        None: no shell, an argument it cannot carry, or a kept shell that cannot start (given up
+        for this batch only)."""
+        if not all(encodable(c.argv) for c in commands):
+            return None
+        if self._held is not None:
+            return self._shell if self._shell is not None and self._shell.usable else None
+        if not self._keep_shell:
+            return None
+        if self._shell is None or not self._shell.usable:
+            try:
+                self._shell = ShellSession.start(
+                    self.connection, self._where, timeout=self.host.connect_timeout
+                )
+            except TransportError:
+                return None
+        return self._shell
+
+    # -- files ------------------------------------------------------------------------------
+
+    def read_file(self, path: str) -> bytes | None:
+        return self._files.read_file(path)
+
+    def stat(self, path: str) -> FileStat | None:
+        return self._files.stat(path)
+
+    def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
+        self._files.write_file(path, data, mode=mode, uid=uid, gid=gid)
+
+    def remove_file(self, path: str) -> None:
+        self._files.remove_file(path)
+
+    # -- docker -----------------------------------------------------------------------------
+
+    def docker(self) -> DockerClient:
+        """A Docker client whose HTTP requests travel over this host's SSH connection.
+
+        Created on first use and reused; see :mod:`checkpointctl.transport.dockerssh`. The
+        ``docker`` package is imported only here, so runs that never use Docker do not load it.
+
+        Raises:
+            CommandFailed: ``docker system dial-stdio`` failed on the host.
+            TransportError: the host's engine cannot be reached otherwise.
+        """
+        with self._lock:
+            if self._docker is None:
+                from checkpointctl.transport.dockerssh import open_docker_client
+
+                self._docker = open_docker_client(
+                    self.connection, host=self.host.name, where=self._where
+                )
+            return self._docker
+
+    def close(self) -> None:
+        """Close the Docker client, the SFTP session, a kept shell and the connection. Safe to
+        call twice. An adopted shell is not closed: it belongs to its process."""
+        with self._lock:
+            client, self._docker = self._docker, None
+            shell, self._shell = self._shell, None
+            held, self._held = self._held, None
+        try:
+            if shell is not None and held is None:
+                shell.close()
+            if client is not None:
+                client.close()
+            self._files.close()
+        finally:
+            self._client.close()

@@ -1,0 +1,137 @@
+"""The client side of a shell server on the host: a kept shell, or the host lock's held one.
+
+A kept shell (:meth:`ShellSession.start`) is started once per connection and answers every
+later batch without a new session on the host (see
+:mod:`~checkpointctl.transport.shellserver`). The host lock's held shell speaks the same
+protocol; while the lock is held the transport borrows it (:meth:`ShellSession.borrow`) through
+the process's public loan (:meth:`~checkpointctl.transport.ssh.exec.SshProcess.lend`) and hands
+it back before the lock's owner talks to it again (:meth:`ShellSession.give_back`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import time
+from collections.abc import Sequence
+
+from checkpointctl.errors import HostUnreachable, TransportError
+from checkpointctl.transport.base import Command, CommandResult
+from checkpointctl.transport.framing import new_token
+from checkpointctl.transport.shellserver import (
+    READY,
+    SERVER_SCRIPT,
+    decode_response,
+    encode_request,
+)
+from checkpointctl.transport.ssh.exec import CHUNK, SshProcess, command_line, open_channel
+from checkpointctl.transport.sshlib import paramiko
+
+
+class ShellSession:
+    """One shell server's channel, one request at a time."""
+
+    def __init__(self, where: str, chan: paramiko.Channel, token: str, unread: bytes = b"") -> None:
+        self._where = where
+        self._chan = chan
+        self._token = token
+        self._buf = bytearray(unread)
+        self.usable = True
+
+    @classmethod
+    def start(cls, connection: paramiko.Transport, where: str, *, timeout: float) -> ShellSession:
+        """Start a shell server in a new channel and wait for its ``ready``.
+
+        Raises:
+            TransportError: it did not start (no channel, no answer).
+        """
+        token = new_token()
+        chan = open_channel(connection, where, timeout)
+        try:
+            chan.exec_command(command_line(["sh", "-c", SERVER_SCRIPT]))
+            chan.sendall(token.encode() + b"\n")
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            chan.close()
+            raise TransportError(f"{where}: cannot start a shell: {e}") from e
+        session = cls(where, chan, token)
+        try:
+            session._fill_line(time.monotonic() + timeout)
+        except TransportError:
+            session.close()
+            raise
+        if bytes(session._buf) != READY:
+            session.close()
+            raise TransportError(f"{where}: the shell did not start")
+        session._buf.clear()
+        return session
+
+    @classmethod
+    def borrow(cls, where: str, process: SshProcess, token: str) -> ShellSession:
+        """Talk to the shell server already running as ``process`` (framing with ``token``)
+        until :meth:`give_back`."""
+        chan, unread = process.lend()
+        return cls(where, chan, token, unread)
+
+    def give_back(self, process: SshProcess) -> None:
+        """End :meth:`borrow`: what was read and not used goes back to ``process``. The channel
+        stays open: it belongs to the process."""
+        self.usable = False
+        process.take_back(bytes(self._buf))
+        self._buf.clear()
+
+    def _recv(self, deadline: float) -> None:
+        """Wait for more output (or raise when the channel ended or the deadline passed)."""
+        while self._chan.recv_stderr_ready():  # nothing of ours goes there; keep it flowing
+            self._chan.recv_stderr(CHUNK)
+        if self._chan.recv_ready():
+            self._buf.extend(self._chan.recv(CHUNK))
+            return
+        if self._chan.eof_received or self._chan.closed:
+            self.usable = False
+            raise HostUnreachable(f"{self._where}: the kept shell ended")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self.usable = False
+            raise TransportError(f"{self._where}: the kept shell did not answer in time")
+        select.select([self._chan], [], [], min(remaining, 1.0))
+
+    def _fill_line(self, deadline: float) -> None:
+        while b"\n" not in self._buf:
+            self._recv(deadline)
+
+    def call(self, commands: Sequence[Command], timeout: float) -> list[CommandResult]:
+        """Run ``commands`` in the server; their results (unchecked).
+
+        Raises:
+            HostUnreachable: the channel or the connection ended (nothing is retried: the
+                commands may have run).
+            TransportError: no answer within ``timeout`` (the session is then given up).
+        """
+        deadline = time.monotonic() + timeout
+        argvs = [c.argv for c in commands]
+        try:
+            self._chan.sendall(encode_request([(c.argv, c.stdin) for c in commands]))
+            while True:
+                try:
+                    decoded = decode_response(argvs, bytes(self._buf), self._token)
+                except ValueError as e:
+                    self.usable = False
+                    raise TransportError(f"{self._where}: the kept shell answered garbage") from e
+                if decoded is not None:
+                    results, used = decoded
+                    del self._buf[:used]
+                    return results
+                self._recv(deadline)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            self.usable = False
+            raise HostUnreachable(f"{self._where}: connection lost in the kept shell: {e}") from e
+        finally:
+            if not self.usable:
+                self.close()
+
+    def close(self) -> None:
+        self.usable = False
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._chan.shutdown_write()
+        with contextlib.suppress(paramiko.SSHException, EOFError, OSError):
+            self._chan.close()
