@@ -219,7 +219,8 @@ def test_cli_drift_names_a_0777_checkpoint_root_in_every_format_and_apply_sets_i
     policy = tmp_path / "hostile.yml"
     policy.write_text(
         "apiVersion: checkpointctl/v1\nkind: CheckpointPolicy\nmetadata:\n  name: hostile\n"
-        f"selector:\n  hosts: [{HOST}]\npriority: 10\nspec:\n  updates:\n    strategy: gitops\n"
+        f"selector:\n  hosts: [{HOST}]\npriority: 10\n"
+        "spec:\n  health:\n    require_healthy: false\n"
     )
     base = [str(tmp_path), "-i", str(lab.inventory), "--limit", HOST]
     on_host(HOST, ["chmod", "0777", CHECKPOINT_ROOT])
