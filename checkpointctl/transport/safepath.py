@@ -248,11 +248,25 @@ def _parents(paths: Iterable[str]) -> list[str]:
     return sorted({posixpath.dirname(p) or "/" for p in paths})
 
 
+_INLINE_GUARD = CHECK_FUNCTION + """cp_n=$1; shift
+cp_chk "$cp_n" "$@" || exit 86
+shift "$cp_n"
+"""
+"""Fixed text put before a ``sh -c`` script of ours: the check in the same shell (no second
+shell, no ``exec``), then the script with its own positional parameters."""
+
+
 def guarded(command: Command, directories: Sequence[str]) -> Command:
     """``command`` run only once every directory on the path of each of ``directories`` passed
-    the check (same stdin and timeout); refused with :data:`UNSAFE_EXIT` otherwise."""
-    argv = ("sh", "-c", _GUARD, "sh", str(len(directories)), *directories, *command.argv)
-    return Command(argv, command.stdin, command.timeout)
+    the check (same stdin and timeout); refused with :data:`UNSAFE_EXIT` otherwise. A ``sh -c``
+    script gets the check at its start (one shell, as before); any other argv is run by the
+    check's shell with ``exec``."""
+    argv = command.argv
+    dirs = (str(len(directories)), *directories)
+    if len(argv) >= 4 and argv[0] == "sh" and argv[1] == "-c":
+        inline = ("sh", "-c", _INLINE_GUARD + argv[2], argv[3], *dirs, *argv[4:])
+        return Command(inline, command.stdin, command.timeout)
+    return Command(("sh", "-c", _GUARD, "sh", *dirs, *argv), command.stdin, command.timeout)
 
 
 def guard_files(command: Command, files: Sequence[str]) -> Command:

@@ -156,3 +156,17 @@ def test_violation_messages_name_path_and_problem() -> None:
 def test_parse_drops_paths_reached_through_a_violation() -> None:
     text = "unsafe link - /etc/checkpoint\nunsafe owner 5 /etc/checkpoint/credentials\nnoise\n"
     assert safepath.parse_violations(text) == [Violation("/etc/checkpoint", Problem.LINK)]
+
+
+def test_a_shell_script_gets_the_check_inline_with_its_own_arguments(
+    local: LocalTransport, tree: tuple[Path, Path]
+) -> None:
+    managed, decoy = tree
+    script = Command(("sh", "-c", 'printf "%s|" "$#" "$@"', "sh", "a b", "c"))
+    inline = safepath.guarded(script, [str(managed)])
+    assert inline.argv[:2] == ("sh", "-c")
+    assert inline.argv[2].endswith(script.argv[2])
+    assert local.run(inline.argv).stdout == b"2|a b|c|"
+    _hostile(managed, decoy, "link")
+    refused = local.run(safepath.guarded(script, [str(managed / "credentials")]).argv, check=False)
+    assert safepath.refusal(refused) == [Violation(str(managed / "credentials"), Problem.LINK)]
