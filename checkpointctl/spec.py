@@ -20,9 +20,12 @@ from checkpointctl.model import REDACTED, Secret
 
 CHECKPOINT_ROOT = "/etc/checkpoint"
 STATE_DIR = "/var/lib/checkpointctl"
-RESERVED_CONTAINER_NAMES = frozenset({"credentials", "trust"})
+RESERVED_CONTAINER_NAMES = frozenset({"credentials", "trust", "secret-files"})
 """Container names whose ``/etc/checkpoint/<name>`` directory (collection.json lives there) is
-already another resource's: the credentials directory and the pull agent's trust store."""
+already another resource's: the credentials directory, the pull agent's trust store and the
+secret files' directory."""
+SECRET_FILES_DIR = f"{CHECKPOINT_ROOT}/secret-files"
+"""Where the secret files of containers live on a host (one flat directory, 0400 files)."""
 RESERVED_CREDENTIAL_NAMES = frozenset({"manifest", "manifest.json"})
 """Credential names that would collide with the credentials manifest's file or plan address."""
 OWNER_LABEL = "io.checkpointctl.managed"
@@ -89,11 +92,13 @@ class ImageRef:
 
 @dataclass(frozen=True, slots=True)
 class Mount:
-    """A bind mount into a container; read-only unless the policy says otherwise."""
+    """A bind mount (``source`` a host path) or a named volume (``source`` the volume's name)
+    into a container; read-only unless the policy says otherwise."""
 
     source: str
     target: str
     read_only: bool = True
+    kind: Literal["bind", "volume"] = "bind"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,14 @@ class Healthcheck:
     timeout: float = 5.0
     retries: int = 3
     start_period: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """A container's log driver and its options (``max-size``, ``max-file`` for json-file)."""
+
+    driver: str = "json-file"
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +155,22 @@ class ContainerSpec:
     """Names of the credentials mounted into this container (from the credentials' scopes)."""
     config_digest: str = ""
     """Digest of this container's desired credential and collection files; see containers."""
+    # -- multi-container checkpoints and vendor profiles (issue 17) ------------------------
+    network: str = ""
+    """A user-defined network the container joins (its ``network_mode``); "" for none."""
+    depends_on: tuple[str, ...] = ()
+    """Containers this one starts after: the desired state lists them first."""
+    logging: LogConfig | None = None
+    """The container's log driver and options; None leaves the engine's default."""
+    secret_files: tuple[str, ...] = ()
+    """Target paths of this container's secret files (see :class:`SecretFileSpec`)."""
+    checkpoint: str = ""
+    """The checkpoint (``spec.checkpoints[].name``) the container belongs to, if any."""
+    vendor: str = ""
+    """The vendor profile the container was expanded from, if any."""
+    origin: tuple[tuple[str, str], ...] = ()
+    """Where each expanded field came from: ``(field, "vendor uptrends: <page>")`` or
+    ``(field, "policy <file:line>")``, for ``render``."""
     # --- namespaces and kernel access (issue 18): linted, compiled and drift-checked ---
     pid: str = "private"
     """``private``, ``host`` or ``container:<name>`` (Docker's ``PidMode``; ``""`` is private)."""
@@ -245,6 +274,39 @@ class CredentialSpec:
         return self.path or f"{CHECKPOINT_ROOT}/credentials/{self.name}"
 
 
+SECRET_PLACEHOLDER = "@@checkpointctl-secret-{}@@"  # noqa: S105 - a marker, not a secret  # noqa: S105 - a marker, not a secret
+"""Stands for the n-th secret of a :class:`SecretFileSpec` in its template."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretFileSpec:
+    """A file with arbitrary content, secrets inside, mounted read-only into one container.
+
+    ``template`` is the rendered document with each secret replaced by
+    :data:`SECRET_PLACEHOLDER`; ``format`` says how a secret is spelled when it is put back
+    (a JSON string for ``json`` and ``yaml``, the raw text for ``text``). Only the writer that
+    puts the file on a host (and hashes it for drift) reveals the secrets.
+    """
+
+    container: str
+    target: str
+    """The path inside the container (e.g. ``/etc/datadog/synthetics-check-runner.json``)."""
+    format: Literal["json", "yaml", "text"]
+    template: str
+    secrets: tuple[Secret, ...] = ()
+    uid: int = 0
+    gid: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.target.rstrip("/").rpartition("/")[2]
+
+    @property
+    def file_path(self) -> str:
+        """Where the file lives on the host (container names hold no ``_``)."""
+        return f"{SECRET_FILES_DIR}/{self.container}_{self.name}"
+
+
 @dataclass(frozen=True, slots=True)
 class CollectionSpec:
     """What one container's checkpoint may send off-site."""
@@ -289,6 +351,7 @@ class DesiredState:
     firewall: FirewallSpec | None = None
     credentials: tuple[CredentialSpec, ...] = ()
     collection: tuple[CollectionSpec, ...] = ()
+    secret_files: tuple[SecretFileSpec, ...] = ()
     registries: RegistriesSpec = RegistriesSpec()
     health: HealthSpec = HealthSpec()
     policies: tuple[str, ...] = ()
@@ -320,7 +383,7 @@ def config_digest(files: Mapping[str, bytes]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-_PAIR_FIELDS = frozenset({"env", "labels", "settings", "sysctls"})
+_PAIR_FIELDS = frozenset({"env", "labels", "settings", "sysctls", "options", "origin"})
 """Tuples of (key, value) pairs that read better as mappings in ``render``."""
 
 

@@ -68,38 +68,25 @@ def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
 
 def decryptor(args: argparse.Namespace) -> Decrypt | None:
     """A decrypt function for vaulted values, or None when no key is configured."""
-    from checkpointctl.model import Secret
-    from checkpointctl.trust import vault
+    from checkpointctl import api
 
-    key = vault.load_key(getattr(args, "vault_password_file", None), interactive=sys.stdin.isatty())
-    if key is None:
-        return None
-
-    def decrypt(text: str, path: str) -> Secret:
-        return Secret(vault.decrypt(text, key, path))
-
-    return decrypt
+    return api.vault_decryptor(
+        getattr(args, "vault_password_file", None), interactive=sys.stdin.isatty()
+    )
 
 
 def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) -> LoadResult:
-    from checkpointctl.errors import CheckpointctlError, PolicyError
-    from checkpointctl.policy.loader import load_desired
+    from checkpointctl import api
 
-    hosts = inventory.select(getattr(args, "limit", None))
     decrypt = decryptor(args)
-    result = load_desired(args.paths or DEFAULT_PATHS, inventory, hosts, decrypt=decrypt)
-    for w in result.warnings:
-        warn(str(w))
-    if result.errors:
-        raise PolicyError(result.errors)
-    from checkpointctl.gitops.scangate import attach_scan_verdicts
-
-    attach_scan_verdicts(result, args.paths or DEFAULT_PATHS)
-    if need_secrets and decrypt is None and any(s.credentials for s in result.states.values()):
-        raise CheckpointctlError(
-            "the policies hold vaulted credentials: give the vault key with "
-            "--vault-password-file FILE or CHECKPOINTCTL_VAULT_PASSWORD(_FILE)"
-        )
+    result = api.load_policies(
+        args.paths or DEFAULT_PATHS,
+        inventory,
+        limit=getattr(args, "limit", None),
+        decrypt=decrypt,
+        need_secrets=need_secrets,
+        on_warning=lambda w: warn(str(w)),
+    )
     return result
 
 

@@ -1,8 +1,8 @@
 """Fleet verbs and options: ``status``, and what ``apply`` needs for locking and auditing.
 
-``status -i INV [PATHS] [--format text|json]`` reads every host (``--forks`` at once) and prints
-a table on a terminal, JSON otherwise (or as asked); it exits 0 when every host is healthy and
-1 otherwise (see :mod:`checkpointctl.engine.status` for what counts).
+``status -i INV [PATHS] [--format text|json|html]`` reads every host (``--forks`` at once) and
+prints a table on a terminal, JSON otherwise (or as asked); it exits 0 when every host is
+healthy and 1 otherwise (see :mod:`checkpointctl.engine.status` for what counts).
 
 :func:`apply_options` turns ``apply``'s ``--lock-wait`` and ``--audit-log`` into the engine's
 :class:`~checkpointctl.engine.run.ApplyOptions`; ``cli._run`` calls it.
@@ -11,7 +11,6 @@ a table on a terminal, JSON otherwise (or as asked); it exits 0 when every host 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
@@ -74,26 +73,21 @@ def _write(text: str, path: str | None) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    from checkpointctl import api
     from checkpointctl.cli.common import inventory_of
-    from checkpointctl.engine.status import exit_code, fleet_json, read_fleet
-    from checkpointctl.report.status import render_table
-    from checkpointctl.transport.connect import connect
 
     if not args.inventory:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
     inventory = inventory_of(args)
     hosts = inventory.select(args.limit)
     states = _states(args, inventory, hosts)
-    healths = read_fleet(hosts, states, connect, forks=args.forks)
+    healths = api.status(hosts, states, forks=args.forks)
     tty = sys.stdout.isatty() and not args.output
-    fmt = args.format or ("text" if tty else "json")
-    if fmt == "json":
-        _write(json.dumps(fleet_json(healths), indent=2, sort_keys=True), args.output)
-    else:
-        color = tty and "NO_COLOR" not in os.environ
-        width = os.get_terminal_size().columns if tty else 200
-        _write(render_table(healths, color=color, width=width), args.output)
-    return exit_code(healths)
+    fmt: api.StatusFormat = args.format or ("text" if tty else "json")
+    color = fmt == "text" and tty and "NO_COLOR" not in os.environ
+    width = os.get_terminal_size().columns if tty else 200
+    _write(api.render_status(healths, fmt, color=color, width=width), args.output)
+    return api.status_exit_code(healths)
 
 
 def register(subparsers: Any) -> None:
@@ -111,9 +105,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--forks", type=int, default=50, help="hosts read at once (50)")
     p.add_argument(
         "--format",
-        choices=["text", "json"],
+        choices=["text", "json", "html"],
         default=None,
-        help="text (a table; the default on a terminal) or json (the default otherwise)",
+        help="text (a table; the default on a terminal), json (the default otherwise) or html "
+        "(a page for people, with -o FILE)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the status to FILE")
     p.set_defaults(func=_cmd_status)

@@ -43,11 +43,11 @@ def _decrypt_if_key(args: argparse.Namespace) -> Any:
 
 
 def _cmd_impact(args: argparse.Namespace) -> int:
+    from checkpointctl import api
     from checkpointctl.cli.common import DEFAULT_PATHS, write_output
     from checkpointctl.gitops import gitrev, snapshot
     from checkpointctl.gitops.impact import compare
     from checkpointctl.inventory.ansible_vault import passwords_from
-    from checkpointctl.report.impact import RENDERERS
 
     if not args.inventory:
         raise CheckpointctlError("impact needs an inventory: -i INVENTORY")
@@ -70,7 +70,7 @@ def _cmd_impact(args: argparse.Namespace) -> int:
         inventory=",".join(args.inventory),
         notes=base.notes + head.notes,
     )
-    write_output(RENDERERS[args.format](impact), args.output)
+    write_output(api.render_impact(impact, args.format), args.output)
     return 0
 
 
@@ -123,7 +123,7 @@ def register(sub: Any) -> None:
         help="the revision to compare against (e.g. origin/main)",
     )
     p.add_argument("--head", metavar="REF", help="the changed revision (default: working tree)")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--format", choices=["text", "json", "markdown", "html"], default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
     p.add_argument(
         "--vault-password-file",

@@ -69,15 +69,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from checkpointctl.spec import state_to_data
+    from checkpointctl import api
 
     inventory = inventory_of(args)
     if args.host:
         args.limit = args.host
     result = load(args, inventory, need_secrets=False)
-    data = {name: state_to_data(state) for name, state in result.states.items()}
-    if args.host:
-        data = {args.host: data.get(args.host, {})}
+    data = api.render_states(result, args.host)
     if args.format == "json":
         write_output(json.dumps(data, indent=2, sort_keys=True), None)
     else:
@@ -132,44 +130,43 @@ def _run_loaded(
     args: argparse.Namespace, mode: str, inventory: Inventory, hosts: Any, connect: Any
 ) -> int:
     """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``)."""
-    from checkpointctl.engine.run import run_fleet
-    from checkpointctl.report import render
+    from checkpointctl import api
 
     result = load(args, inventory, need_secrets=True)
-    rollout = _rollout(args) if mode == "apply" else None
-    options = None
-    if mode == "apply":
-        from checkpointctl.cli.fleet import apply_options
-
-        options = apply_options(args)
     observer = _observer(args)
     if mode == "drift" and args.watch is not None:
         return _watch(args, hosts, result.states, connect, observer)
     try:
-        report = run_fleet(
-            hosts,
-            result.states,
-            mode,  # type: ignore[arg-type]
-            connect,
-            forks=args.forks,
-            rollout=rollout,
-            observer=observer,
-            options=options,
-        )
+        if mode == "apply":
+            from checkpointctl.cli.fleet import apply_options
+
+            options = apply_options(args)
+            report = api.apply(
+                hosts,
+                result,
+                connect=connect,
+                forks=args.forks,
+                observer=observer,
+                rollout=_rollout(args),
+                options=options,
+            )
+            if options.audit_log is not None and options.audit_log.error:
+                warn(f"warning: {options.audit_log.error}")
+        else:
+            run = api.check if mode == "check" else api.drift
+            report = run(hosts, result, connect=connect, forks=args.forks, observer=observer)
     finally:
         if observer is not None:
             observer.close()
-    if options is not None and options.audit_log is not None and options.audit_log.error:
-        warn(f"warning: {options.audit_log.error}")
     fmt = args.format
     out = args.output
     color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    write_output(render(report, fmt, color=color), out)
+    write_output(api.render_report(report, fmt, color=color), out)
     if out and fmt != "text":
-        # CI logs still get the one-line summary when the report goes to a file
-        from checkpointctl.report import summary_line
-
-        print(summary_line(report), file=sys.stderr)
+        # CI logs still get the recap and the one-line summary when the report goes to a file
+        for line in api.recap_lines(report):
+            print(line, file=sys.stderr)
+        print(api.summary_line(report), file=sys.stderr)
     return report.exit_code
 
 
@@ -308,7 +305,9 @@ def _parser() -> argparse.ArgumentParser:
         add_common(p)
         p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
         p.add_argument("--forks", type=int, default=50, help="hosts handled at once (50)")
-        p.add_argument("--format", choices=["text", "json", "junit", "markdown"], default="text")
+        p.add_argument(
+            "--format", choices=["text", "json", "junit", "markdown", "html"], default="text"
+        )
         p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
         p.add_argument(

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from checkpointctl.engine import audit as audit_mod
+from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
 from checkpointctl.engine.health import check_gate
 from checkpointctl.engine.lock import (
@@ -110,22 +111,27 @@ class NullObserver:
 
 def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
     """Every resource kind, in the fixed apply order: managed paths, firewall, credentials,
-    collection, containers. Each prefix of that order is a safe state (the managed directories
-    made safe to write below before anything is written there, the firewall next, containers
-    last so they start with their files in place). ``pull_mode``: the host converges itself (the
-    agent), so the firewall needs no management access for a controller."""
+    secret files, collection, containers, then the auto-updater report. Each prefix of that
+    order is a safe state (the managed directories made safe to write below before anything is
+    written there, the firewall next, containers last so they start with their files in place).
+    ``pull_mode``: the host converges itself (the agent), so the firewall needs no management
+    access for a controller."""
     from checkpointctl.resources.collection.resource import CollectionResource
     from checkpointctl.resources.containers.resource import ContainersResource
+    from checkpointctl.resources.credentials.files import SecretFilesResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
     from checkpointctl.resources.firewall.resource import FirewallResource
     from checkpointctl.resources.paths import PathsResource
+    from checkpointctl.resources.updaters import AutoUpdatersResource
 
     return (
         PathsResource(),
         FirewallResource(pull_mode=pull_mode),
         CredentialsResource(),
+        SecretFilesResource(),
         CollectionResource(),
         ContainersResource(),
+        AutoUpdatersResource(),
     )
 
 
@@ -667,5 +673,5 @@ def run_fleet(
                 failure=FailureReason.HALTED if halted else None,
             )
             _audit_local(opts, ctx, result, states.get(h.name), action)
-        ordered.append(result)
+        ordered.append(with_context(result, h, states.get(h.name)))
     return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)

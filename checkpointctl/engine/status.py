@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
+from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, fan_out
 from checkpointctl.engine.lock import RECORD_FILE
 from checkpointctl.errors import CheckpointctlError
@@ -43,6 +44,7 @@ from checkpointctl.model.health import (
 )
 from checkpointctl.resources.containers.parse import ContainersActual
 from checkpointctl.resources.credentials.resource import EXPIRY_WARNING, days_left
+from checkpointctl.resources.updaters import parse_updaters, read_command
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import Transport
@@ -196,6 +198,8 @@ def assess(h: HostHealth, expired: Sequence[str] = ()) -> tuple[list[str], list[
         problems.append(f"last apply {h.last_apply.result} at {h.last_apply.time}")
     if h.agent is not None and not h.agent.ok:
         problems.append(f"pull agent's last run {h.agent.result} at {h.agent.time}")
+    for updater in h.auto_updaters:
+        warnings.append(f"auto-updater {updater}: it replaces the digests pinned in Git")
     if h.security_updates:
         warnings.append(f"{h.security_updates} security update(s) pending")
     if h.disk is not None:
@@ -309,6 +313,12 @@ def read_host(
                 errors.append(f"{path}: {exc}")
                 records.append(None)
         updates, disk = _hygiene(transport)
+        updaters: tuple[str, ...] = ()
+        try:
+            found = transport.run(list(read_command().argv), check=False)
+            updaters = tuple(u.describe() for u in parse_updaters(found.text()))
+        except CheckpointctlError as exc:
+            errors.append(f"auto-updaters: {exc}")
         seen = HostHealth(
             host=host.name,
             reachable=True,
@@ -322,6 +332,7 @@ def read_host(
             security_updates=updates,
             security=tuple(security),
             disk=disk,
+            auto_updaters=updaters,
             read_errors=tuple(errors),
         )
         problems, warnings = assess(seen, [p for p, expired in creds if expired])
@@ -351,7 +362,8 @@ def read_fleet(
     day = today or date.today()
 
     def one(host: Host) -> HostHealth:
-        return read_host(host, states.get(host.name), connect, today=day)
+        state = states.get(host.name)
+        return with_context(read_host(host, state, connect, today=day), host, state)
 
     return fan_out(one, hosts, forks=forks)
 

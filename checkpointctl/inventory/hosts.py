@@ -125,6 +125,12 @@ def build_host(
             raise fail(f"cannot expand '~' in {str(value)!r}") from None
         return str(p if p.is_absolute() else base / p)
 
+    if str(variables.get("os") or "").strip().lower() == "windows":
+        raise fail(
+            "os: windows is not supported yet: checkpointctl manages Linux hosts only (SSH and "
+            "sh, nftables, the Docker socket, POSIX modes); the Windows backend is designed in "
+            "docs/windows.md"
+        )
     conn_raw = str(get("connection") or "ssh")
     connection: Literal["ssh", "local"]
     if conn_raw == "local":

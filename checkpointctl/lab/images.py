@@ -13,6 +13,8 @@ and are referred to by ``repo@sha256:<manifest digest>``: the digest Docker show
 - ``checkpoint/probe:v1`` and ``:v2``: ``busybox httpd`` on port 8080 serving ``/www`` (the
   version), exiting at once on SIGTERM.
 - ``untrusted/tool:v1``: a sleeper, for tests about images a policy must refuse.
+- ``standin/<vendor>-…:v1``: the vendors' stand-ins (:mod:`checkpointctl.lab.standins`), their
+  script run by the image's entrypoint so a policy's ``command`` adds launch arguments.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from checkpointctl.errors import LabError
 from checkpointctl.lab.layout import REGISTRY
 from checkpointctl.lab.process import run
 from checkpointctl.lab.registry import BASE_URL, opener
+from checkpointctl.lab.standins import SCRIPT_PATH, STANDIN_CMD, STANDINS
 from checkpointctl.localfile import write_atomic
 
 BUSYBOX = Path("/bin/busybox")
@@ -169,6 +172,19 @@ def version_layer(version: str) -> bytes:
     )
 
 
+def standin_layer(script: bytes) -> bytes:
+    """A layer with the stand-in's script at ``/standin/run`` and ``/etc/datadog`` (where the
+    Datadog stand-in's configuration file is mounted)."""
+    return _tar(
+        [
+            _entry("standin", tarfile.DIRTYPE, 0o755),
+            _entry(SCRIPT_PATH, tarfile.REGTYPE, 0o755, data=script),
+            _entry("etc", tarfile.DIRTYPE, 0o755),
+            _entry("etc/datadog", tarfile.DIRTYPE, 0o755),
+        ]
+    )
+
+
 def _arch() -> str:
     machine = platform.machine()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
@@ -186,6 +202,7 @@ def build_image(
     cmd: Sequence[str],
     labels: Mapping[str, str],
     exposed: Sequence[str] = (),
+    entrypoint: Sequence[str] = (),
 ) -> BuiltImage:
     """Assemble config and manifest around uncompressed layer tars."""
     layers = tuple(_Blob(LAYER_GZIP, _gzip(t)) for t in tars)
@@ -195,6 +212,8 @@ def build_image(
         "WorkingDir": "/",
         "Labels": dict(labels),
     }
+    if entrypoint:
+        container_config["Entrypoint"] = list(entrypoint)
     if exposed:
         container_config["ExposedPorts"] = {p: {} for p in exposed}
     config = _Blob(
@@ -241,6 +260,14 @@ def build_all(busybox: Path = BUSYBOX) -> tuple[BuiltImage, ...]:
             "io.checkpointctl.lab": "true",
         }
 
+    standins = tuple(
+        build_image(
+            s.repository, "v1", s.key, [base, standin_layer(s.text)], [],
+            {**labels(s.title, "1"), "io.checkpointctl.standin": "true"},
+            entrypoint=STANDIN_CMD,
+        )
+        for s in STANDINS
+    )  # fmt: skip
     return (
         build_image(
             "checkpoint/probe", "v1", "checkpoint_image",
@@ -257,6 +284,7 @@ def build_all(busybox: Path = BUSYBOX) -> tuple[BuiltImage, ...]:
             [base, version_layer("untrusted-tool 1")], _SLEEP_CMD,
             labels("untrusted-tool", "1"),
         ),
+        *standins,
     )  # fmt: skip
 
 
@@ -318,15 +346,17 @@ def served(entry: Mapping[str, str]) -> bool:
 def ensure_images(record: Path) -> list[dict[str, str]]:
     """Make sure the lab images are in the registry; write and return ``images.json`` entries.
 
-    When every recorded tag still points at its recorded digest, nothing is built or pushed.
+    When the record matches the images this code builds (deterministic, so the same digests)
+    and every recorded tag still points at its digest, nothing is pushed.
     """
+    images = build_all()
     try:
         recorded = json.loads(record.read_text())["images"]
-        if recorded and all(served(entry) for entry in recorded):
+        same = [image.record() for image in images] == recorded
+        if same and all(served(entry) for entry in recorded):
             return list(recorded)
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    images = build_all()
     for image in images:
         push(image)
     entries = [image.record() for image in images]

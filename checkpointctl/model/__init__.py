@@ -253,6 +253,19 @@ class Finding:
     severity: Literal["info", "warning", "error"] = "warning"
 
 
+@dataclass(frozen=True, slots=True)
+class DataCollection:
+    """What one container's checkpoint may send off-site, as the host's policies set it.
+
+    Reports carry it so an auditor can answer "which hosts send screenshots?" from the report
+    alone (the privacy view of the HTML report); the engine copies it from the desired state.
+    """
+
+    container: str
+    profile: str
+    settings: tuple[tuple[str, bool], ...] = ()
+
+
 class FailureReason(StrEnum):
     """Why a host did not end converged or in sync: what the engine decides on (halting a
     rollout, the severity of a note), beside the ``error`` text that is for people."""
@@ -324,6 +337,11 @@ class HostResult:
     too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
     command: CommandFailure | None = None
     """The command whose failure failed the host, if that is what did."""
+    location: str | None = None
+    """Where the host stands (its inventory ``location`` variable, else ``region``), so
+    reports can group hosts by site; None when the inventory says nothing."""
+    data_collection: tuple[DataCollection, ...] = ()
+    """The data-collection switches the policies set on this host, per container."""
 
     @property
     def in_sync(self) -> bool:
@@ -409,6 +427,18 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
             "exit_status": result.command.exit_status,
             "stderr": result.command.stderr,
         }
+    # optional: left out when unknown, so reports without them keep their exact bytes
+    if result.location is not None:
+        doc["location"] = result.location
+    if result.data_collection:
+        doc["data_collection"] = [
+            {
+                "container": c.container,
+                "profile": c.profile,
+                "settings": dict[str, JSONValue](c.settings),
+            }
+            for c in result.data_collection
+        ]
     return doc
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from checkpointctl.model import JSONValue
+from checkpointctl.model import DataCollection, JSONValue
 
 STATUS_FORMAT = "1"
 _OK_RESULTS = frozenset({"converged", "in-sync", "ok", "success", "succeeded"})
@@ -88,9 +88,15 @@ class HostHealth:
     security: tuple[str, ...] = ()
     """Managed directories that are not safe to write below (a link, a foreign owner, a
     writable mode) and files a crash left: security drift, as phrases."""
+    auto_updaters: tuple[str, ...] = ()
+    """Jobs that pull images behind the policy's back (``file:line pulls images (…)``)."""
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     read_errors: tuple[str, ...] = field(default=(), compare=False)
+    location: str | None = None
+    """The inventory's ``location`` (else ``region``) of the host, for grouping by site."""
+    data_collection: tuple[DataCollection, ...] = ()
+    """The data-collection switches the policies set on this host (the privacy view)."""
 
     @property
     def healthy(self) -> bool:

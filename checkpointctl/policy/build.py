@@ -19,7 +19,9 @@ from typing import Any
 from checkpointctl.duration import POLICY, DurationError, parse_seconds
 from checkpointctl.errors import Location
 from checkpointctl.model import Secret
+from checkpointctl.policy.checkpoints import CHECKPOINT, ORIGIN, VAULT_PATHS, VENDOR
 from checkpointctl.policy.lint import split_image
+from checkpointctl.policy.secret_files import build_secret_file, secret_file_digest_input
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     COLLECTION_PROFILES,
@@ -34,10 +36,12 @@ from checkpointctl.spec import (
     HealthSpec,
     ImageRef,
     Limits,
+    LogConfig,
     Mount,
     RegistriesSpec,
     ScanAllowance,
     ScanGate,
+    SecretFileSpec,
     TrustedRegistry,
     WaiverSpec,
     config_digest,
@@ -129,12 +133,46 @@ def _slow_digest(name: str, secret: Secret) -> str:
         return _SLOW_DIGESTS[key]
 
 
+def _sealer(
+    container: str, vault_paths: Mapping[str, str], decrypt: Decrypt | None
+) -> Callable[[str, str], Secret]:
+    """``sealed`` for one container's values, at the path each was encrypted for: where the
+    policy wrote it (``vault_paths``, from checkpoint expansion) or else the container's own."""
+    prefix = f"containers.{container}."
+
+    def seal(text: str, path: str) -> Secret:
+        return sealed(text, vault_paths.get(path.removeprefix(prefix), path), decrypt)
+
+    return seal
+
+
+def _file_digest(path: str) -> Callable[[int, Secret], str]:
+    """The slow digest of a secret file's n-th secret, for the container's config label."""
+
+    def digest(index: int, secret: Secret) -> str:
+        return _slow_digest(f"file:{path}:{index}", secret)
+
+    return digest
+
+
 def _uid_gid(user: str) -> tuple[int, int]:
     uid, _, gid = user.partition(":")
     try:
         return int(uid), int(gid or uid)
     except ValueError:
         return 0, 0  # a named user: the lint requires a numeric uid for credential owners
+
+
+def _logging(raw: Mapping[str, Any] | None) -> LogConfig | None:
+    """``logging: {driver, max_size, max_file}`` → the engine's driver and option names."""
+    if not isinstance(raw, dict):
+        return None
+    options: list[tuple[str, str]] = []
+    if raw.get("max_size") is not None:
+        options.append(("max-size", str(raw["max_size"])))
+    if raw.get("max_file") is not None:
+        options.append(("max-file", str(raw["max_file"])))
+    return LogConfig(str(raw.get("driver") or "json-file"), tuple(sorted(options)))
 
 
 def _firewall(fw: Mapping[str, Any] | None) -> FirewallSpec | None:
@@ -226,18 +264,34 @@ def build_state(
 
     collections: list[CollectionSpec] = []
     containers: list[ContainerSpec] = []
+    secret_files: list[SecretFileSpec] = []
     for c in raw_containers:
         name = str(c["name"])
-        collection = collection_for(host_collection, c.get("data_collection"), name)
-        collections.append(collection)
         mine = [cr for cr in credentials if name in cr.containers]
         mounts = [
             Mount(str(m["source"]), str(m["target"]), bool(m.get("read_only", True)))
             for m in c.get("mounts") or ()
         ]
-        mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
+        mounts.extend(
+            Mount(str(v["name"]), str(v["target"]), bool(v.get("read_only", True)), "volume")
+            for v in c.get("volumes") or ()
+        )
         mounts.extend(Mount(cr.file_path, f"{SECRETS_DIR}/{cr.name}", True) for cr in mine)
-        files: dict[str, bytes] = {collection.file_path: _collection_file(collection)}
+        files: dict[str, bytes] = {}
+        if not c.get(VENDOR):  # a vendor's agent reads its own variables, not collection.json
+            collection = collection_for(host_collection, c.get("data_collection"), name)
+            collections.append(collection)
+            mounts.append(Mount(collection.file_path, COLLECTION_MOUNT, True))
+            files[collection.file_path] = _collection_file(collection)
+        uid, gid = _uid_gid(str(c.get("user") or "65534:65534"))
+        seal = _sealer(name, c.get(VAULT_PATHS) or {}, decrypt)
+        own_files: list[SecretFileSpec] = []
+        for index, f in enumerate(c.get("files") or ()):
+            sf = build_secret_file(name, index, f, uid, gid, seal)
+            own_files.append(sf)
+            mounts.append(Mount(sf.file_path, sf.target, True))
+            files[sf.file_path] = secret_file_digest_input(sf, _file_digest(sf.file_path))
+        secret_files.extend(own_files)
         for cr in mine:
             files[cr.file_path] = json.dumps(
                 [cr.username, _slow_digest(cr.name, cr.secret), cr.targets, cr.permissions,
@@ -249,7 +303,7 @@ def build_state(
             if isinstance(value, Secret):
                 env.append((key, value))
             elif isinstance(value, str) and value.startswith(VAULT_PREFIX):
-                env.append((key, sealed(value, f"containers.{name}.env.{key}", decrypt)))
+                env.append((key, seal(value, f"containers.{name}.env.{key}")))
             else:
                 env.append((key, value if isinstance(value, str) else json.dumps(value)))
         hc = c.get("healthcheck")
@@ -267,7 +321,7 @@ def build_state(
                 no_new_privileges=bool(c.get("no_new_privileges", True)),
                 privileged=bool(c.get("privileged", False)),
                 ports=tuple(str(p) for p in c.get("ports") or ()),
-                network_mode=str(c.get("network_mode") or "bridge"),
+                network_mode=str(c.get("network") or c.get("network_mode") or "bridge"),
                 mounts=tuple(sorted(mounts, key=lambda m: m.target)),
                 tmpfs=tuple(c.get("tmpfs") or ()),
                 limits=Limits(
@@ -290,6 +344,13 @@ def build_state(
                 labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
                 credentials=tuple(cr.name for cr in mine),
                 config_digest=config_digest(files),
+                network=str(c.get("network") or ""),
+                depends_on=tuple(str(d) for d in c.get("depends_on") or ()),
+                logging=_logging(c.get("logging")),
+                secret_files=tuple(sf.target for sf in own_files),
+                checkpoint=str(c.get(CHECKPOINT) or ""),
+                vendor=str(c.get(VENDOR) or ""),
+                origin=tuple(sorted((str(k), str(v)) for k, v in (c.get(ORIGIN) or {}).items())),
                 pid=str(c.get("pid") or "private"),
                 ipc=str(c.get("ipc") or "private"),
                 userns_mode=str(c.get("userns_mode") or "private"),
@@ -312,6 +373,7 @@ def build_state(
         firewall=_firewall(spec.get("firewall")),
         credentials=tuple(credentials),
         collection=tuple(collections),
+        secret_files=tuple(secret_files),
         registries=RegistriesSpec(
             trusted=tuple(
                 TrustedRegistry(str(t["registry"]), str(t.get("prefix") or ""))

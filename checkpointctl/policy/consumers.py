@@ -24,6 +24,12 @@ _DRIFT = "checkpointctl.resources.containers.diff:container_fields"
 _COLLECTION = "checkpointctl.policy.build:collection_for"
 _TOGGLES = "checkpointctl.spec:COLLECTION_TOGGLES"
 _TABLE = "checkpointctl.resources.firewall.compile:desired_table"
+_COMPILE = "checkpointctl.resources.containers.compile"
+_RESOURCE = "checkpointctl.resources.containers.resource"
+_EXPAND = "checkpointctl.policy.checkpoints"
+_EXPANDER = f"{_EXPAND}:_Expander"
+_LOGGING = "checkpointctl.policy.build:_logging"
+_SECRET_FILE = "checkpointctl.policy.secret_files:build_secret_file"  # noqa: S105 - a name
 
 CONSTANTS = frozenset({"apiVersion", "kind"})
 FOR_PEOPLE = frozenset({"metadata.description", "metadata.owner"})
@@ -157,6 +163,30 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.containers.data_collection.resolved_ips": _toggle("resolved_ips"),
     "spec.containers.data_collection.traces": _toggle("traces"),
     "spec.containers.data_collection.agent_telemetry": _toggle("agent_telemetry"),
+    # checkpoint primitives on any container
+    "spec.containers.network": (
+        f"{_BUILD}#network", f"{_CREATE}#network_mode", f"{_DRIFT}#network_mode",
+        f"{_RESOURCE}:converge#network",
+    ),
+    "spec.containers.depends_on": (f"{_BUILD}#depends_on", f"{_EXPAND}:check_depends_on"),
+    "spec.containers.logging": (
+        f"{_BUILD}#logging", f"{_COMPILE}:desired_logging#logging", f"{_DRIFT}#desired_logging",
+    ),
+    "spec.containers.logging.driver": (f"{_LOGGING}#driver", f"{_COMPILE}:desired_logging#driver"),
+    "spec.containers.logging.max_size": (f"{_LOGGING}#max_size",),
+    "spec.containers.logging.max_file": (f"{_LOGGING}#max_file",),
+    "spec.containers.volumes": (f"{_BUILD}#volumes", f"{_COMPILE}:desired_mounts#volume"),
+    "spec.containers.volumes.name": (f"{_BUILD}#name",),
+    "spec.containers.volumes.target": (f"{_BUILD}#target",),
+    "spec.containers.volumes.read_only": (f"{_BUILD}#read_only",),
+    "spec.containers.files": (
+        f"{_BUILD}#files", "checkpointctl.resources.credentials.files:diff_secret_files",
+    ),
+    "spec.containers.files.path": (f"{_SECRET_FILE}#path",),
+    "spec.containers.files.format": (
+        f"{_SECRET_FILE}#format", "checkpointctl.resources.credentials.files:render_secret_file",
+    ),
+    "spec.containers.files.content": (f"{_SECRET_FILE}#content",),
     # firewall
     "spec.firewall": (_BUILD, "checkpointctl.resources.firewall.resource:FirewallResource.diff"),
     "spec.firewall.table": (_FIREWALL, _TABLE),
@@ -260,3 +290,38 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
 """Field path → the functions that give it its effect (``module:name[#token]``)."""
 
 __all__ = ["CONSTANTS", "CONSUMERS", "FOR_PEOPLE"]
+
+
+def _checkpoints(base: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """``spec.checkpoints``: expanded into containers (:mod:`checkpointctl.policy.checkpoints`),
+    whose fields then have the consumers of the same container fields."""
+    out: dict[str, tuple[str, ...]] = {
+        "spec.checkpoints": (
+            f"{_EXPANDER}.run#checkpoints",
+            "checkpointctl.policy.loader:load_desired#expand_checkpoints",
+        ),
+        "spec.checkpoints.name": (f"{_EXPANDER}.checkpoint#name",),
+        "spec.checkpoints.vendor": (f"{_EXPANDER}.checkpoint#vendor", f"{_EXPAND}:profiles"),
+        "spec.checkpoints.network": (f"{_EXPANDER}.checkpoint#network",),
+        "spec.checkpoints.settings": (f"{_EXPANDER}.vendor#settings",),
+        "spec.checkpoints.egress": (
+            f"{_EXPANDER}.vendor#egress", f"{_EXPANDER}.waivers_and_egress#egress",
+        ),
+        "spec.checkpoints.data_collection": (f"{_EXPANDER}.toggles#data_collection",),
+        "spec.checkpoints.data_collection.profile": (f"{_EXPAND}:collection_values#profile",),
+        "spec.checkpoints.containers": (f"{_EXPANDER}.checkpoint#containers",),
+    }
+    for toggle in ("screenshots", "page_content", "console_logs", "http_headers", "http_bodies",
+                   "resolved_ips", "traces", "agent_telemetry"):  # fmt: skip
+        out[f"spec.checkpoints.data_collection.{toggle}"] = (
+            f"{_EXPAND}:collection_values#COLLECTION_TOGGLES", f"{_TOGGLES}#{toggle}",
+        )
+    for path, consumers in base.items():
+        if path.startswith("spec.containers."):
+            out["spec.checkpoints." + path.removeprefix("spec.")] = (
+                *consumers, f"{_EXPANDER}.checkpoint#containers",
+            )
+    return out
+
+
+CONSUMERS = {**CONSUMERS, **_checkpoints(CONSUMERS)}

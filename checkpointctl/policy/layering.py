@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 from checkpointctl.errors import Diagnostic, Location
 from checkpointctl.yamlsource import Document, PathKey
 
-NAMED_LISTS = frozenset({("containers",), ("credentials",)})
+NAMED_LISTS = frozenset(
+    {("containers",), ("credentials",), ("checkpoints",), ("checkpoints", "containers")}
+)
 _NAMED_LAST = frozenset(path[-1] for path in NAMED_LISTS)
 ACCUMULATED = frozenset({("waivers",)})
 

@@ -19,6 +19,7 @@ from checkpointctl.errors import CheckpointctlError, Diagnostic, Severity
 from checkpointctl.inventory import Inventory, label_value
 from checkpointctl.model import Host
 from checkpointctl.policy.build import Decrypt, build_state
+from checkpointctl.policy.checkpoints import expand_checkpoints
 from checkpointctl.policy.layering import Layer, merge
 from checkpointctl.policy.lint import lint_spec
 from checkpointctl.policy.policy_file import Policy, Selector
@@ -224,7 +225,11 @@ def load_desired(
         ckey = (*combo, pull_mode)
         if ckey not in combos:
             merged, conflicts = merge(layers)
-            problems = conflicts + lint_spec(merged.spec, merged.where, today)
+            expanded = expand_checkpoints(merged.spec, merged.sources)
+            merged = dataclasses.replace(merged, spec=expanded.spec, sources=expanded.sources)
+            problems = [
+                *conflicts, *expanded.diagnostics, *lint_spec(merged.spec, merged.where, today)
+            ]
             add(problems)
             combos[ckey] = None
             if not any(d.severity is Severity.ERROR for d in problems):

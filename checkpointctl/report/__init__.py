@@ -1,4 +1,4 @@
-"""Renderers: a :class:`~checkpointctl.model.RunReport` as text, JSON, JUnit XML or Markdown.
+"""Renderers: a :class:`~checkpointctl.model.RunReport` as text, JSON, JUnit XML, Markdown or HTML.
 
 Every renderer is a pure function of the report: no I/O, no clock, no environment, so the same
 report always gives the same bytes and golden files can pin each format. ``report`` imports only
@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Literal, get_args
 
 from checkpointctl.model import RunReport
+from checkpointctl.report.html import render_html
 from checkpointctl.report.jsonfmt import render_json, report_schema
 from checkpointctl.report.junit import render_junit
 from checkpointctl.report.markdown import render_markdown
 from checkpointctl.report.summary import summary_line
 from checkpointctl.report.text import render_text
 
-Format = Literal["text", "json", "junit", "markdown"]
+Format = Literal["text", "json", "junit", "markdown", "html"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 """The ``--format`` choices, in the order the CLI lists them."""
 
@@ -27,12 +28,14 @@ _PLAIN_RENDERERS: Mapping[str, Callable[[RunReport], str]] = {
     "json": render_json,
     "junit": render_junit,
     "markdown": render_markdown,
+    "html": render_html,
 }
 
 __all__ = [
     "FORMATS",
     "Format",
     "render",
+    "render_html",
     "render_json",
     "render_junit",
     "render_markdown",

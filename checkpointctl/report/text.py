@@ -16,6 +16,10 @@ Example::
 
     No changes. cp-2 is in sync.
 
+    RECAP
+    cp-1 : ok=2 changed=2 failed=0 unreachable=0 skipped=0
+    cp-2 : ok=4 changed=0 failed=0 unreachable=0 skipped=0
+
     Plan: 1 to create, 1 to update, 0 to replace, 0 to delete on 1 of 2 hosts.
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 from checkpointctl.model import Finding, HostResult, HostStatus, RunReport
 from checkpointctl.report.display import field_symbol, field_text, one_line
+from checkpointctl.report.recap import recap_lines
 from checkpointctl.report.summary import change_headline, host_headline, summary_line
 
 _RESET = "\x1b[0m"
@@ -30,11 +35,19 @@ _BOLD = "1"
 _RED = "31"
 _GREEN = "32"
 _YELLOW = "33"
+_CYAN = "36"
 _SYMBOL_COLOURS = {"+": _GREEN, "~": _YELLOW, "-": _RED}
 _STATUS_COLOURS = {
     HostStatus.UNREACHABLE: _RED,
     HostStatus.FAILED: _RED,
     HostStatus.NOT_ATTEMPTED: _YELLOW,
+}
+_RECAP_COLOURS = {
+    "ok": _GREEN,
+    "changed": _YELLOW,
+    "failed": _RED,
+    "unreachable": _RED,
+    "skipped": _CYAN,
 }
 
 
@@ -72,12 +85,16 @@ def _host_block(report: RunReport, host: HostResult, paint: _Painter) -> list[st
 
 
 def render_text(report: RunReport, *, color: bool = False) -> str:
-    """The report for a terminal or a log: host blocks in report order, then the summary line.
+    """The report for a terminal or a log: host blocks in report order, the recap (one line of
+    counters per host, :mod:`checkpointctl.report.recap`), then the summary line.
 
     ``color`` adds ANSI colours (green ``+``, yellow ``~``, red ``-`` and failed hosts); without
     it the output is plain, byte-for-byte stable text. The result ends with a newline.
     """
     paint = _Painter(color)
     blocks = ["\n".join(_host_block(report, host, paint)) for host in report.hosts]
+    recap = recap_lines(report, lambda text, role: paint(text, _RECAP_COLOURS[role]))
+    if recap:
+        blocks.append("\n".join(recap))
     blocks.append(paint(summary_line(report), _BOLD))
     return "\n\n".join(blocks) + "\n"

@@ -27,7 +27,7 @@ from typing import ClassVar
 
 from checkpointctl.model import Action, Change, FieldChange, Finding, Host, Planned
 from checkpointctl.resources.batched import BatchedResource, ReadPlan
-from checkpointctl.spec import CHECKPOINT_ROOT, STATE_DIR, DesiredState
+from checkpointctl.spec import CHECKPOINT_ROOT, SECRET_FILES_DIR, STATE_DIR, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.safepath import Problem, Violation, below
@@ -110,7 +110,7 @@ def leftover_change(path: str) -> tuple[Change, Leftover]:
 
 def managed_directories(desired: DesiredState, state_dir: str = STATE_DIR) -> list[str]:
     """Every directory the resources write below for ``desired`` (pure)."""
-    dirs = {CHECKPOINT_ROOT, CREDENTIALS_DIR, state_dir}
+    dirs = {CHECKPOINT_ROOT, CREDENTIALS_DIR, SECRET_FILES_DIR, state_dir}
     dirs.update(posixpath.dirname(c.file_path) for c in desired.credentials)
     dirs.update(posixpath.dirname(c.file_path) for c in desired.collection)
     dirs.update(f"{CHECKPOINT_ROOT}/{c.name}" for c in desired.containers)

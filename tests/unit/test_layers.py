@@ -37,8 +37,9 @@ RANK: dict[str, int] = {
     "lab": 4,
     "engine": 5,
     "gitops": 5,
-    "cli": 6,
-    "__main__": 7,
+    "api": 6,
+    "cli": 7,
+    "__main__": 8,
     "checkpointctl": 0,
 }
 # (importing module prefix, imported module prefix): allowed edges within a layer. A resource

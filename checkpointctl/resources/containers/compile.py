@@ -15,6 +15,7 @@ from checkpointctl.model import REDACTED, JSONValue, Secret
 from checkpointctl.resources.containers.parse import (
     NS,
     HealthcheckActual,
+    LogActual,
     MountActual,
     PortBinding,
     normalise_caps,
@@ -67,12 +68,28 @@ def desired_ports(spec: ContainerSpec) -> tuple[PortBinding, ...]:
 
 
 def desired_mounts(spec: ContainerSpec) -> tuple[MountActual, ...]:
+    """Bind mounts by host path, named volumes as ``volume:<name>`` (how the parse reads them)."""
     return tuple(
         sorted(
-            (MountActual("bind", m.source, m.target, m.read_only) for m in spec.mounts),
+            (
+                MountActual(
+                    m.kind,
+                    f"volume:{m.source}" if m.kind == "volume" else m.source,
+                    m.target,
+                    m.read_only,
+                )
+                for m in spec.mounts
+            ),
             key=lambda m: (m.target, m.source),
         )
     )
+
+
+def desired_logging(spec: ContainerSpec) -> LogActual | None:
+    """The policy's log driver and options, or None when the engine's default is fine."""
+    if spec.logging is None:
+        return None
+    return LogActual(spec.logging.driver, tuple(sorted(spec.logging.options)))
 
 
 def desired_tmpfs(spec: ContainerSpec) -> tuple[tuple[str, str], ...]:
@@ -162,12 +179,20 @@ def compile_create(spec: ContainerSpec, name: str | None = None) -> CreateReques
         "PortBindings": dict(bindings),
         "PublishAllPorts": False,
         "Mounts": [
-            {"Type": "bind", "Source": m.source, "Target": m.target, "ReadOnly": m.read_only}
+            {
+                "Type": m.type,
+                "Source": m.source.removeprefix("volume:") if m.type == "volume" else m.source,
+                "Target": m.target,
+                "ReadOnly": m.read_only,
+            }
             for m in desired_mounts(spec)
         ],
         "Tmpfs": dict(desired_tmpfs(spec)),
         "RestartPolicy": _restart_policy(spec),
     }
+    log = desired_logging(spec)
+    if log is not None:
+        host["LogConfig"] = {"Type": log.driver, "Config": dict(log.options)}
     if spec.limits.memory:
         host["Memory"] = spec.limits.memory
         host["MemorySwap"] = spec.limits.memory
@@ -217,6 +242,7 @@ __all__ = [
     "compile_update",
     "desired_healthcheck",
     "desired_labels",
+    "desired_logging",
     "desired_mounts",
     "desired_nano_cpus",
     "desired_ports",

@@ -33,6 +33,7 @@ from checkpointctl.model import (
 from checkpointctl.resources.containers.compile import (
     desired_healthcheck,
     desired_labels,
+    desired_logging,
     desired_mounts,
     desired_nano_cpus,
     desired_ports,
@@ -187,6 +188,9 @@ def container_fields(
         [f"{p}:{o}" if o else p for p, o in c.tmpfs],
         [f"{p}:{o}" if o else p for p, o in desired_tmpfs(spec)],
     )
+    want_log = desired_logging(spec)
+    if want_log is not None:  # no policy logging: whatever the engine's default is, is fine
+        cmp("logging", None if c.logging is None else str(c.logging), str(want_log))
     cmp("limits.memory", c.memory, spec.limits.memory)
     if spec.limits.memory:
         cmp("limits.memory_swap", c.memory_swap, spec.limits.memory)

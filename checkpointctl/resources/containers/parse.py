@@ -55,6 +55,27 @@ class MountActual:
 
 
 @dataclass(frozen=True, slots=True)
+class LogActual:
+    """A container's log driver and its options, sorted."""
+
+    driver: str
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in self.options)
+        return f"{self.driver}({opts})" if opts else self.driver
+
+
+def parse_logging(raw: object) -> LogActual | None:
+    """``HostConfig.LogConfig`` → :class:`LogActual` (None when absent)."""
+    if not isinstance(raw, Mapping) or not raw.get("Type"):
+        return None
+    config = raw.get("Config") or {}
+    options = config.items() if isinstance(config, Mapping) else ()
+    return LogActual(str(raw["Type"]), tuple(sorted((str(k), str(v)) for k, v in options)))
+
+
+@dataclass(frozen=True, slots=True)
 class PortBinding:
     """A published port: ``[ip:]host:container/proto`` (host port "" = engine picks one)."""
 
@@ -119,6 +140,7 @@ class ContainerActual:
     restart_count: int
     started_at: datetime | None
     exit_code: int
+    logging: LogActual | None = None
     pid: str = "private"
     ipc: str = "private"
     userns_mode: str = "private"
@@ -366,6 +388,7 @@ def parse_container(
         restart_count=int(inspect.get("RestartCount") or 0),
         started_at=parse_time(state.get("StartedAt")),
         exit_code=int(state.get("ExitCode") or 0),
+        logging=parse_logging(host.get("LogConfig")),
         pid=normalise_namespace(host.get("PidMode")),
         ipc=normalise_namespace(host.get("IpcMode")),
         userns_mode=normalise_namespace(host.get("UsernsMode")),
@@ -395,6 +418,7 @@ __all__ = [
     "ContainersActual",
     "HealthcheckActual",
     "ImageActual",
+    "LogActual",
     "MountActual",
     "PortBinding",
     "normalise_cap",
@@ -409,6 +433,7 @@ __all__ = [
     "parse_devices",
     "parse_healthcheck",
     "parse_image",
+    "parse_logging",
     "parse_mounts",
     "parse_ports",
     "parse_time",

@@ -183,6 +183,8 @@ def converge(api: Any, target: ContainerTarget) -> None:
             return
         spec = target.spec
         check_gate(spec.image, target.registries, target.scan)
+        if spec.network:
+            ensure_network(api, spec.network)
         actual = read_actual(api)
         current = actual.container(spec.name)
         if current is not None and not current.managed:
@@ -207,6 +209,19 @@ def converge(api: Any, target: ContainerTarget) -> None:
         raise ResourceError(f"{address(target.name)}: {exc}") from exc
     except _engine_errors() as exc:
         raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
+
+
+def ensure_network(api: Any, name: str) -> None:
+    """Create the user-defined bridge network ``name`` (labelled as ours) unless it exists.
+
+    An existing network of that name is used as it is: containers of several checkpoints may
+    share one, and one created by hand is the operator's choice. Networks are never removed here
+    (a network with containers attached cannot be).
+    """
+    for net in api.networks(names=[name]) or ():
+        if net.get("Name") == name:
+            return
+    api.create_network(name, driver="bridge", labels={OWNER_LABEL: "true"})
 
 
 def _pause_at(step: str) -> None:
@@ -450,4 +465,4 @@ def _restore(api: Any, cid: str, name: str | None, start: bool) -> str:
     return ""
 
 
-__all__ = ["ContainersResource", "converge", "read_actual"]
+__all__ = ["ContainersResource", "converge", "ensure_network", "read_actual"]

@@ -62,6 +62,7 @@ def test_bash_completes_options_and_their_choices(bash_file: Path) -> None:
         "text",
         "json",
         "markdown",
+        "html",
     ]
     assert complete(bash_file, ["checkpointctl", "drift", "--format", "j"]) == ["json", "junit"]
     assert complete(bash_file, ["checkpointctl", "-v", "pin", "--ch"]) == ["--check"]
@@ -98,7 +99,7 @@ def test_zsh_script_has_a_function_per_command_with_choices() -> None:
     script = zsh_script(describe(_parser()))
     assert "\n_checkpointctl__impact() {\n" in script
     assert "\n_checkpointctl__lab__up() {\n" in script
-    assert "'--format[]:format:(text json markdown)'" in script
+    assert "'--format[]:format:(text json markdown html)'" in script
     assert "'validate:schema + lint of policies (and inventory)'" in script
     assert script.rstrip().endswith("fi")
 

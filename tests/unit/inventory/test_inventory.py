@@ -292,3 +292,14 @@ def test_a_home_of_an_unknown_user_is_an_inventory_error(tmp_path: Path) -> None
     with pytest.raises(InventoryError, match="cannot expand '~'") as exc:
         _load_text(tmp_path, "all:\n  hosts:\n    cp-1: {identity_file: '~nosuchuser-x/key'}\n")
     assert str(exc.value.items[0].location) == f"{tmp_path / 'bad.yml'}:3:5"
+
+
+def test_a_windows_host_is_refused_naming_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "inv.yml"
+    path.write_text("all:\n  hosts:\n    win-1: {address: 192.0.2.7, os: windows}\n")
+    with pytest.raises(InventoryError) as info:
+        load_inventory(str(path))
+    text = info.value.diagnostics()
+    assert "os: windows is not supported yet" in text
+    assert "docs/windows.md" in text
+    assert "inv.yml:3:" in text

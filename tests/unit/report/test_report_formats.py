@@ -63,7 +63,7 @@ def test_secret_fields_render_as_sensitive() -> None:
 def test_secret_nested_in_a_value_is_redacted() -> None:
     change = Change("x/y", Action.UPDATE, (FieldChange("v", None, [Secret(PLAINTEXT)]),))  # type: ignore[list-item]
     report = RunReport("drift", (HostResult("h", HostStatus.DRIFT, changes=(change,)),))
-    for fmt in ("text", "junit", "markdown"):
+    for fmt in ("text", "junit", "markdown", "html"):
         output = render(report, fmt)
         assert PLAINTEXT not in output
         assert "sensitive" in output
@@ -266,8 +266,9 @@ def test_long_values_are_cut_in_the_middle() -> None:
 
 def test_hostile_values_stay_on_their_line() -> None:
     text = render(CASES["hostile"].report, "text")
-    # headline, change headline, reason, 5 fields, 1 finding; blank; unreachable; blank; summary
-    assert len(text.splitlines()) == 13
+    # headline, change headline, reason, 5 fields, 1 finding; blank; unreachable; blank;
+    # recap title and 2 hosts; blank; summary
+    assert len(text.splitlines()) == 17
     assert "reason: reason with\\nnewline ]]> and <b>html</b>" in text
 
 
@@ -449,7 +450,9 @@ def test_any_values_keep_every_format_well_formed(
     root = ET.fromstring(render(report, "junit"))
     assert root.get("failures") == "1"
     assert root.get("errors") == "1"
-    assert len(render(report, "text").splitlines()) == (8 if change.reason else 7)
+    # 7 lines of host blocks and summary (8 with a reason), then the recap: a blank line,
+    # its title and one line per host
+    assert len(render(report, "text").splitlines()) == (12 if change.reason else 11)
     for table in _tables(render(report, "markdown")):
         width = len(_cells(table[0]))
         assert all(len(_cells(row)) == width for row in table)

@@ -1,0 +1,380 @@
+"""checkpointctl as a Python library: the functions the ``checkpointctl`` command itself calls.
+
+Everything an embedding program needs is importable from here, typed, with no private name:
+load an inventory and the policies, render the desired states, run ``drift``, ``check`` or
+``apply`` (with an :class:`Observer` for progress), read fleet health, and render or read back
+reports. The command line is a thin layer over these functions, so a program that uses them
+gets exactly what the command gives. See ``docs/api.md`` for a runnable example.
+
+Errors are :class:`CheckpointctlError` (bad policies: :class:`PolicyError`, whose message names
+each file:line:col and field). Secrets stay :class:`Secret` everywhere and render as
+``<sensitive>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from checkpointctl.engine.fanout import DEFAULT_FORKS
+from checkpointctl.engine.run import (
+    ApplyOptions,
+    Connect,
+    NullObserver,
+    Observer,
+    Rollout,
+    run_fleet,
+)
+from checkpointctl.engine.status import exit_code as _status_exit_code
+from checkpointctl.engine.status import read_fleet
+from checkpointctl.errors import CheckpointctlError, Diagnostic, PolicyError
+from checkpointctl.gitops.scangate import attach_scan_verdicts
+from checkpointctl.inventory import Inventory
+from checkpointctl.inventory import load_inventory as _load_inventory
+from checkpointctl.inventory.ansible_vault import VaultPasswords
+from checkpointctl.model import (
+    Action,
+    Change,
+    DataCollection,
+    FieldChange,
+    Finding,
+    Host,
+    HostResult,
+    HostStatus,
+    JSONValue,
+    RunMode,
+    RunReport,
+    Secret,
+    report_to_json,
+)
+from checkpointctl.model.health import HostHealth, fleet_json
+from checkpointctl.model.impact import Impact
+from checkpointctl.model.readback import ReportFormatError, report_from_json
+from checkpointctl.policy.build import Decrypt
+from checkpointctl.policy.loader import LoadResult, load_desired
+from checkpointctl.report import FORMATS, Format, render, summary_line
+from checkpointctl.report.html import render_impact_html, render_status_html
+from checkpointctl.report.impact import RENDERERS as IMPACT_RENDERERS
+from checkpointctl.report.recap import Recap, recap, recap_lines
+from checkpointctl.report.status import render_table
+from checkpointctl.spec import DesiredState, state_to_data
+
+DEFAULT_POLICY_PATHS: tuple[str, ...] = ("policies",)
+"""Where the command looks for policies when none are named."""
+
+StatusFormat = Literal["text", "json", "html"]
+"""``status`` renders as ``text`` (a table), ``json`` or ``html``."""
+
+__all__ = [
+    "DEFAULT_POLICY_PATHS",
+    "FORMATS",
+    "Action",
+    "ApplyOptions",
+    "Change",
+    "CheckpointctlError",
+    "Connect",
+    "DataCollection",
+    "Decrypt",
+    "DesiredState",
+    "Diagnostic",
+    "FieldChange",
+    "Finding",
+    "Format",
+    "Host",
+    "HostHealth",
+    "HostResult",
+    "HostStatus",
+    "Impact",
+    "Inventory",
+    "JSONValue",
+    "LoadResult",
+    "NullObserver",
+    "Observer",
+    "PolicyError",
+    "Recap",
+    "ReportFormatError",
+    "Rollout",
+    "RunMode",
+    "RunReport",
+    "Secret",
+    "StatusFormat",
+    "VaultPasswords",
+    "apply",
+    "check",
+    "drift",
+    "load_inventory",
+    "load_policies",
+    "read_report",
+    "recap",
+    "recap_lines",
+    "render_impact",
+    "render_report",
+    "render_states",
+    "render_status",
+    "report_from_json",
+    "report_to_json",
+    "status",
+    "status_exit_code",
+    "summary_line",
+    "vault_decryptor",
+]
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_inventory(
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    playbook_dir: str | os.PathLike[str] | None = None,
+    passwords: VaultPasswords | None = None,
+) -> Inventory:
+    """One or several inventory sources, in order, as Ansible reads them (YAML, INI, folders,
+    ``group_vars``/``host_vars``; ``playbook_dir``: the policy repository, whose
+    ``group_vars``/``host_vars`` apply too). ``passwords`` open Ansible-vaulted values.
+
+    Raises:
+        CheckpointctlError: every problem, naming file:line:col where known.
+    """
+    names = (
+        [os.fspath(sources)]
+        if isinstance(sources, str | os.PathLike)
+        else [os.fspath(s) for s in sources]
+    )
+    base = None if playbook_dir is None else os.fspath(playbook_dir)
+    return _load_inventory(names, passwords=passwords, playbook_dir=base)
+
+
+def vault_decryptor(
+    password_file: str | os.PathLike[str] | None = None, *, interactive: bool = False
+) -> Decrypt | None:
+    """A function that decrypts the policies' vaulted values, or None when no key is set.
+
+    The key comes from ``password_file`` (a file holding the passphrase, or an executable that
+    prints it), else ``$CHECKPOINTCTL_VAULT_PASSWORD(_FILE)``, else a prompt when
+    ``interactive``.
+    """
+    from checkpointctl.trust import vault
+
+    path = None if password_file is None else os.fspath(password_file)
+    key = vault.load_key(path, interactive=interactive)
+    if key is None:
+        return None
+
+    def decrypt(text: str, where: str) -> Secret:
+        return Secret(vault.decrypt(text, key, where))
+
+    return decrypt
+
+
+def load_policies(
+    paths: Sequence[str | os.PathLike[str]],
+    inventory: Inventory,
+    *,
+    limit: str | None = None,
+    decrypt: Decrypt | None = None,
+    need_secrets: bool = False,
+    on_warning: Callable[[Diagnostic], None] | None = None,
+) -> LoadResult:
+    """The policies under ``paths`` and the desired state of each host ``limit`` selects.
+
+    ``limit`` is an Ansible-style host pattern (None: every host). Scan-gate verdicts are
+    attached to each state, as for the command. Warnings go to ``on_warning`` (they also stay
+    in ``result.warnings``).
+
+    Raises:
+        PolicyError: any policy error, each naming file:line:col and field.
+        CheckpointctlError: ``need_secrets`` and the policies hold vaulted credentials but no
+            ``decrypt`` was given.
+    """
+    names = [os.fspath(p) for p in paths] or list(DEFAULT_POLICY_PATHS)
+    hosts = inventory.select(limit)
+    result = load_desired(names, inventory, hosts, decrypt=decrypt)
+    if on_warning is not None:
+        for warning in result.warnings:
+            on_warning(warning)
+    if result.errors:
+        raise PolicyError(result.errors)
+    attach_scan_verdicts(result, names)
+    if need_secrets and decrypt is None and any(s.credentials for s in result.states.values()):
+        raise CheckpointctlError(
+            "the policies hold vaulted credentials: give the vault key with "
+            "--vault-password-file FILE or CHECKPOINTCTL_VAULT_PASSWORD(_FILE)"
+        )
+    return result
+
+
+def render_states(result: LoadResult, host: str | None = None) -> dict[str, object]:
+    """Each host's desired state as plain data (what ``checkpointctl render`` prints), secrets
+    as ``<sensitive>``; only ``host`` when given (empty when it has no state)."""
+    if host is not None:
+        state = result.states.get(host)
+        return {host: state_to_data(state) if state is not None else {}}
+    return {name: state_to_data(state) for name, state in result.states.items()}
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def _default_connect() -> Connect:
+    from checkpointctl.transport.connect import connect
+
+    return connect
+
+
+def _selected(hosts: Inventory | Sequence[Host], limit: str | None) -> Sequence[Host]:
+    if isinstance(hosts, Inventory):
+        return hosts.select(limit)
+    return hosts
+
+
+def drift(
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState],
+    *,
+    limit: str | None = None,
+    connect: Connect | None = None,
+    forks: int = DEFAULT_FORKS,
+    observer: Observer | None = None,
+) -> RunReport:
+    """Read every host that has a desired state, diff, and report; changes nothing.
+
+    ``report.exit_code`` is the command's: 0 in sync, 2 drift, 1 a host failed or was
+    unreachable. ``observer`` is called from worker threads as hosts start and finish.
+    """
+    return _run("drift", hosts, states, limit, connect, forks, observer)
+
+
+def check(
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState],
+    *,
+    limit: str | None = None,
+    connect: Connect | None = None,
+    forks: int = DEFAULT_FORKS,
+    observer: Observer | None = None,
+) -> RunReport:
+    """What :func:`apply` would do (``apply --check``): a plan worded as a preview."""
+    return _run("check", hosts, states, limit, connect, forks, observer)
+
+
+def apply(
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState],
+    *,
+    limit: str | None = None,
+    connect: Connect | None = None,
+    forks: int = DEFAULT_FORKS,
+    observer: Observer | None = None,
+    rollout: Rollout | None = None,
+    options: ApplyOptions | None = None,
+) -> RunReport:
+    """Converge the hosts to their desired states, in batches as ``rollout`` says.
+
+    Each host is locked, converged, re-read and verified; ``options`` sets the lock wait, the
+    owner and the audit log (defaults suit a library: no controller-side audit log).
+    """
+    return _run("apply", hosts, states, limit, connect, forks, observer, rollout, options)
+
+
+def _run(
+    mode: RunMode,
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState],
+    limit: str | None,
+    connect: Connect | None,
+    forks: int,
+    observer: Observer | None,
+    rollout: Rollout | None = None,
+    options: ApplyOptions | None = None,
+) -> RunReport:
+    desired = states.states if isinstance(states, LoadResult) else states
+    return run_fleet(
+        _selected(hosts, limit),
+        desired,
+        mode,
+        connect or _default_connect(),
+        forks=forks,
+        rollout=rollout,
+        observer=observer,
+        options=options,
+    )
+
+
+def status(
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState] | None = None,
+    *,
+    limit: str | None = None,
+    connect: Connect | None = None,
+    forks: int = DEFAULT_FORKS,
+) -> list[HostHealth]:
+    """Fleet health: containers, firewall, expiring credentials, last apply, hygiene.
+
+    Without ``states`` hosts are read without comparing them to policies.
+    """
+    desired: dict[str, DesiredState] = {}
+    if isinstance(states, LoadResult):
+        desired = states.states
+    elif states is not None:
+        desired = states
+    return read_fleet(_selected(hosts, limit), desired, connect or _default_connect(), forks=forks)
+
+
+def status_exit_code(hosts: Sequence[HostHealth]) -> int:
+    """The command's exit code for ``status``: 0 when every host is healthy, else 1."""
+    return _status_exit_code(hosts)
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def render_report(report: RunReport, fmt: Format = "text", *, color: bool = False) -> str:
+    """``report`` as text (``color``: ANSI colours), json, junit, markdown or html."""
+    return render(report, fmt, color=color)
+
+
+def render_status(
+    hosts: Sequence[HostHealth],
+    fmt: StatusFormat = "text",
+    *,
+    color: bool = False,
+    width: int = 200,
+) -> str:
+    """Fleet health as a ``text`` table (``width`` columns), ``json`` or an ``html`` page."""
+    if fmt == "json":
+        return json.dumps(fleet_json(hosts), indent=2, sort_keys=True) + "\n"
+    if fmt == "html":
+        return render_status_html(hosts)
+    if fmt == "text":
+        return render_table(hosts, color=color, width=width)
+    raise ValueError(f"status has no {fmt!r} format (text, json or html)")
+
+
+def render_impact(impact: Impact, fmt: Format = "text") -> str:
+    """The impact of a change (``checkpointctl impact``) as text, json, markdown or html."""
+    if fmt == "html":
+        return render_impact_html(impact)
+    renderer = IMPACT_RENDERERS.get(fmt)
+    if renderer is None:
+        raise ValueError(f"impact has no {fmt!r} format (text, json, markdown or html)")
+    return renderer(impact)
+
+
+def read_report(path: str | os.PathLike[str]) -> RunReport:
+    """A run report saved with ``--format json`` (:func:`report_from_json` takes the parsed
+    document instead).
+
+    Raises:
+        ReportFormatError: not a 1.x run report (the message names the first bad field).
+        OSError: the file cannot be read.
+    """
+    file = Path(path)
+    try:
+        document: JSONValue = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ReportFormatError(f"{file}: not JSON: {exc}") from None
+    return report_from_json(document)

@@ -1,0 +1,192 @@
+"""A saved JSON run report read back into a :class:`~checkpointctl.model.RunReport`.
+
+The JSON form (``report_to_json``) is the report's stable interface, so a report written by one
+run (or by a CI shard) can be rendered again, in any format, without the hosts. What the JSON
+does not carry stays unknown: ``desired`` and ``checked``. A redacted value (``"<sensitive>"``)
+comes back as an empty :class:`Secret`, so renderers show it redacted exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, cast
+
+from checkpointctl.errors import CheckpointctlError, Location
+from checkpointctl.model import (
+    REDACTED,
+    Action,
+    Change,
+    DataCollection,
+    FieldChange,
+    FieldValue,
+    Finding,
+    HostResult,
+    HostStatus,
+    JSONValue,
+    ReplaceOrder,
+    RunMode,
+    RunReport,
+    Secret,
+)
+
+_MODES: tuple[RunMode, ...] = ("drift", "apply", "check")
+_SEVERITIES = ("info", "warning", "error")
+
+
+class ReportFormatError(CheckpointctlError):
+    """A JSON document that is not a run report this version can read."""
+
+
+def _obj(value: JSONValue, where: str) -> Mapping[str, JSONValue]:
+    if not isinstance(value, dict):
+        raise ReportFormatError(f"{where}: expected an object")
+    return value
+
+
+def _list(value: JSONValue, where: str) -> list[JSONValue]:
+    if not isinstance(value, list):
+        raise ReportFormatError(f"{where}: expected a list")
+    return value
+
+
+def _str(value: JSONValue, where: str) -> str:
+    if not isinstance(value, str):
+        raise ReportFormatError(f"{where}: expected a string")
+    return value
+
+
+def _opt_str(value: JSONValue, where: str) -> str | None:
+    return None if value is None else _str(value, where)
+
+
+def _value(value: JSONValue) -> FieldValue:
+    return Secret(b"") if value == REDACTED else value
+
+
+def _location(text: str | None) -> Location | None:
+    if text is None:
+        return None
+    path, _, rest = text.rpartition(":")
+    path, _, line = path.rpartition(":")
+    if path and line.isdigit() and rest.isdigit():
+        return Location(path, int(line), int(rest))
+    return Location(text, 0, 0)
+
+
+def _action(doc: Mapping[str, JSONValue], where: str) -> Action:
+    """The action, a replacement told apart by ``replace_order`` (a 1.0 report, which has none,
+    only ever replaced destroy-first)."""
+    name = _str(doc.get("action"), f"{where}.action")
+    if name == "replace":
+        order = doc.get("replace_order", ReplaceOrder.DESTROY_FIRST.value)
+        if order == ReplaceOrder.CREATE_FIRST.value:
+            return Action.REPLACE_CREATE_FIRST
+        if order == ReplaceOrder.DESTROY_FIRST.value:
+            return Action.REPLACE_DESTROY_FIRST
+        raise ReportFormatError(f"{where}.replace_order: unknown order {order!r}")
+    try:
+        action = Action(name)
+    except ValueError:
+        raise ReportFormatError(f"{where}.action: unknown action {name!r}") from None
+    if action.is_replace:  # the JSON names both replacements "replace"
+        raise ReportFormatError(f"{where}.action: unknown action {name!r}")
+    return action
+
+
+def _change(doc: Mapping[str, JSONValue], where: str) -> Change:
+    action = _action(doc, where)
+    fields = tuple(
+        FieldChange(
+            _str(f.get("path"), f"{where}.fields[{i}].path"),
+            _value(f.get("before")),
+            _value(f.get("after")),
+        )
+        for i, f in (
+            (i, _obj(item, f"{where}.fields[{i}]"))
+            for i, item in enumerate(_list(doc.get("fields", []), f"{where}.fields"))
+        )
+    )
+    return Change(
+        address=_str(doc.get("address"), f"{where}.address"),
+        action=action,
+        fields=fields,
+        reason=_str(doc.get("reason", ""), f"{where}.reason"),
+        source=_location(_opt_str(doc.get("source"), f"{where}.source")),
+    )
+
+
+def _finding(doc: Mapping[str, JSONValue], where: str) -> Finding:
+    severity = doc.get("severity", "warning")
+    if severity not in _SEVERITIES:
+        raise ReportFormatError(f"{where}.severity: unknown severity {severity!r}")
+    return Finding(
+        _str(doc.get("address"), f"{where}.address"),
+        _str(doc.get("message"), f"{where}.message"),
+        cast(Literal["info", "warning", "error"], severity),
+    )
+
+
+def _collection(doc: Mapping[str, JSONValue], where: str) -> DataCollection:
+    settings = _obj(doc.get("settings", {}), f"{where}.settings")
+    if not all(isinstance(v, bool) for v in settings.values()):
+        raise ReportFormatError(f"{where}.settings: expected true or false values")
+    return DataCollection(
+        _str(doc.get("container"), f"{where}.container"),
+        _str(doc.get("profile"), f"{where}.profile"),
+        tuple((k, bool(v)) for k, v in settings.items()),
+    )
+
+
+def _host(doc: Mapping[str, JSONValue], where: str) -> HostResult:
+    try:
+        status = HostStatus(_str(doc.get("status"), f"{where}.status"))
+    except ValueError:
+        raise ReportFormatError(f"{where}.status: unknown status {doc.get('status')!r}") from None
+    seconds = doc.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ReportFormatError(f"{where}.seconds: expected a number")
+
+    def items(key: str) -> list[tuple[int, Mapping[str, JSONValue]]]:
+        return [
+            (i, _obj(item, f"{where}.{key}[{i}]"))
+            for i, item in enumerate(_list(doc.get(key, []), f"{where}.{key}"))
+        ]
+
+    return HostResult(
+        host=_str(doc.get("host"), f"{where}.host"),
+        status=status,
+        changes=tuple(_change(c, f"{where}.changes[{i}]") for i, c in items("changes")),
+        applied=tuple(
+            _str(a, f"{where}.applied") for a in _list(doc.get("applied", []), f"{where}.applied")
+        ),
+        failed=_opt_str(doc.get("failed"), f"{where}.failed"),
+        error=_opt_str(doc.get("error"), f"{where}.error"),
+        findings=tuple(_finding(f, f"{where}.findings[{i}]") for i, f in items("findings")),
+        seconds=float(seconds),
+        location=_opt_str(doc.get("location"), f"{where}.location"),
+        data_collection=tuple(
+            _collection(c, f"{where}.data_collection[{i}]") for i, c in items("data_collection")
+        ),
+    )
+
+
+def report_from_json(document: JSONValue) -> RunReport:
+    """The run report a ``report_to_json`` document describes.
+
+    Raises:
+        ReportFormatError: the document is not a 1.x run report, naming the first bad field.
+    """
+    doc = _obj(document, "report")
+    version = _str(doc.get("format_version"), "format_version")
+    if not version.startswith("1."):
+        raise ReportFormatError(f"format_version: {version!r} is not a 1.x report")
+    mode = doc.get("mode")
+    if mode not in _MODES:
+        raise ReportFormatError(f"mode: unknown mode {mode!r}")
+    hosts = _list(doc.get("hosts"), "hosts")
+    return RunReport(
+        mode=cast(RunMode, mode),
+        hosts=tuple(_host(_obj(h, f"hosts[{i}]"), f"hosts[{i}]") for i, h in enumerate(hosts)),
+        halted=_opt_str(doc.get("halted"), "halted"),
+        format_version=version,
+    )
