@@ -178,10 +178,12 @@ def load_policies(
     decrypt: Decrypt | None = None,
     need_secrets: bool = False,
     on_warning: Callable[[Diagnostic], None] | None = None,
+    hosts: Sequence[Host] | None = None,
 ) -> LoadResult:
     """The policies under ``paths`` and the desired state of each host ``limit`` selects.
 
-    ``limit`` is an Ansible-style host pattern (None: every host). Scan-gate verdicts are
+    ``limit`` is an Ansible-style host pattern (None: every host); ``hosts``, when given, are
+    the hosts instead (``drift --shard``'s share of the selection). Scan-gate verdicts are
     attached to each state, as for the command. Warnings go to ``on_warning`` (they also stay
     in ``result.warnings``).
 
@@ -191,8 +193,8 @@ def load_policies(
             ``decrypt`` was given.
     """
     names = [os.fspath(p) for p in paths] or list(DEFAULT_POLICY_PATHS)
-    hosts = inventory.select(limit)
-    result = load_desired(names, inventory, hosts, decrypt=decrypt)
+    selected = inventory.select(limit) if hosts is None else hosts
+    result = load_desired(names, inventory, selected, decrypt=decrypt)
     if on_warning is not None:
         for warning in result.warnings:
             on_warning(warning)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
     from checkpointctl.inventory import Inventory
+    from checkpointctl.model import Host
     from checkpointctl.policy.build import Decrypt
     from checkpointctl.policy.loader import LoadResult
 
@@ -66,6 +67,17 @@ def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
     )
 
 
+def selected_hosts(args: argparse.Namespace, inventory: Inventory) -> tuple[Host, ...]:
+    """The hosts a verb works on: ``--limit``'s pattern, then ``--shard``'s share of those."""
+    hosts = inventory.select(getattr(args, "limit", None))
+    shard = getattr(args, "shard", None)
+    if shard is None:
+        return hosts
+    from checkpointctl.engine.shard import parse_shard
+
+    return parse_shard(shard).select(hosts)
+
+
 def decryptor(args: argparse.Namespace) -> Decrypt | None:
     """A decrypt function for vaulted values, or None when no key is configured."""
     from checkpointctl import api
@@ -86,6 +98,7 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
         decrypt=decrypt,
         need_secrets=need_secrets,
         on_warning=lambda w: warn(str(w)),
+        hosts=selected_hosts(args, inventory),
     )
     return result
 

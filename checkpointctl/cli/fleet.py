@@ -11,6 +11,7 @@ healthy and 1 otherwise (see :mod:`checkpointctl.engine.status` for what counts)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import Any
@@ -80,14 +81,49 @@ def _cmd_status(args: argparse.Namespace) -> int:
         raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
     inventory = inventory_of(args)
     hosts = inventory.select(args.limit)
+    pulls = _pull_hosts(args, hosts) if args.from_source else None
+    if pulls is not None:
+        hosts = tuple(h for h in hosts if h.name not in {p.host for p in pulls})
     states = _states(args, inventory, hosts)
-    healths = api.status(hosts, states, forks=args.forks)
+    healths = api.status(hosts, states, forks=args.forks) if hosts else []
     tty = sys.stdout.isatty() and not args.output
     fmt: api.StatusFormat = args.format or ("text" if tty else "json")
     color = fmt == "text" and tty and "NO_COLOR" not in os.environ
     width = os.get_terminal_size().columns if tty else 200
-    _write(api.render_status(healths, fmt, color=color, width=width), args.output)
-    return api.status_exit_code(healths)
+    if pulls is None:
+        _write(api.render_status(healths, fmt, color=color, width=width), args.output)
+        return api.status_exit_code(healths)
+    pulls_ok = all(p.healthy for p in pulls)
+    if fmt == "json":
+        from checkpointctl.model.health import fleet_json
+        from checkpointctl.model.pullhealth import pull_health_json
+
+        doc = fleet_json(healths)
+        doc["pull_hosts"] = [pull_health_json(p) for p in pulls]
+        doc["healthy"] = bool(doc["healthy"]) and pulls_ok
+        _write(json.dumps(doc, indent=2, sort_keys=True), args.output)
+    elif fmt == "text":
+        from checkpointctl.report.pullstatus import render_pull_table
+
+        text = api.render_status(healths, fmt, color=color, width=width) if healths else ""
+        _write((text + "\n" if text else "") + render_pull_table(pulls), args.output)
+    else:
+        raise CheckpointctlError("status --from renders as text or json (not yet html)")
+    return max(api.status_exit_code(healths), 0 if pulls_ok else 1)
+
+
+def _pull_hosts(args: argparse.Namespace, hosts: Any) -> Any:
+    """``--from``: the pull hosts (``pull_mode: true``) as their signed reports tell."""
+    from datetime import UTC, datetime
+
+    from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.engine.pullstatus import is_pull_host, read_pull_hosts
+
+    interval = parse_seconds(args.interval, VALIDITY, what="--interval")
+    pull = [h for h in hosts if is_pull_host(h)]
+    return read_pull_hosts(
+        pull, args.from_source, now=datetime.now(UTC), default_interval=interval, forks=args.forks
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -111,4 +147,18 @@ def register(subparsers: Any) -> None:
         "(a page for people, with -o FILE)",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write the status to FILE")
+    p.add_argument(
+        "--from",
+        dest="from_source",
+        metavar="URL|DIR",
+        help="pull hosts (pull_mode: true) from their agents' signed reports: DIR/<host>.json, "
+        "a URL with {host}, or URL/<host>.json; the other hosts are read over SSH",
+    )
+    p.add_argument(
+        "--interval",
+        default="5m",
+        metavar="DURATION",
+        help="with --from: the agents' interval when a report names none (a report older "
+        "than three is flagged)",
+    )
     p.set_defaults(func=_cmd_status)

@@ -20,6 +20,7 @@ from checkpointctl.cli.common import (
     err,
     inventory_of,
     load,
+    selected_hosts,
     warn,
     write_output,
 )
@@ -118,7 +119,7 @@ def _run(args: argparse.Namespace, mode: str) -> int:
     from checkpointctl.transport.headstart import HeadStart
 
     inventory = inventory_of(args)
-    hosts = inventory.select(args.limit)
+    hosts = selected_hosts(args, inventory)
     if args.trust_on_first_use:
         hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
     # the first hosts log in while the policies load (see transport.headstart)
@@ -325,6 +326,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
             )
+            p.add_argument(
+                "--shard",
+                metavar="I/N",
+                help="read only shard I of N (hosts split by a hash of their name; "
+                "join the parts with `report merge`)",
+            )
         if verb == "apply":
             p.add_argument(
                 "--check",
@@ -399,6 +406,8 @@ _VERB_MODULES = (
     "checkpointctl.cli.gitops",
     "checkpointctl.cli.explain",
     "checkpointctl.cli.inventory",
+    "checkpointctl.cli.report",
+    "checkpointctl.cli.oci",
 )
 """Verb groups kept in modules of their own (each has ``register(subparsers)``), so the parser
 stays one place while each feature owns its wiring. They may use this module's helpers."""

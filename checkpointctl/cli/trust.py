@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from checkpointctl.errors import CheckpointctlError, TrustError
@@ -243,6 +243,10 @@ def _cmd_agent(args: argparse.Namespace) -> int:
         return _agent_init(args)
     if args.agent_cmd == "status":
         return _agent_status(args)
+    if args.agent_cmd == "install":
+        from checkpointctl.cli.agentinstall import cmd_install
+
+        return cmd_install(args)
     return _agent_run(args)
 
 
@@ -255,10 +259,14 @@ def _agent_init(args: argparse.Namespace) -> int:
         threshold=args.init_threshold,
         force=args.force,
     )
+    from checkpointctl.trust.statusreport import INVENTORY_VAR, ensure_report_key, public_key_text
+
+    report_key = ensure_report_key(args.init_trust_dir, force=args.force)
     _out(
         f"trust store: {args.init_trust_dir} (host key ID {key.key_id})\n"
-        "put this host's public key in the inventory:\n"
-        f"  {AGENT_VAR}: {key.public_text()}"
+        "put this host's public keys in the inventory:\n"
+        f"  {AGENT_VAR}: {key.public_text()}\n"
+        f"  {INVENTORY_VAR}: {public_key_text(report_key)}"
     )
     return 0
 
@@ -282,6 +290,40 @@ def _agent_status(args: argparse.Namespace) -> int:
             line += f"\n  {doc['message']}"
         _out(line)
     return 0 if doc.get("healthy") else 1
+
+
+def _reporter(args: argparse.Namespace, fetcher: object) -> Callable[[], None]:
+    """After each run: the signed status report PUT to ``--report-url`` (if given). A report
+    that cannot be sent is logged; the run's own result stands."""
+    from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.trust.agent import read_status
+    from checkpointctl.trust.statusreport import send_run_report
+
+    if not args.report_url:
+        return lambda: None
+    interval_text = args.report_interval or args.interval
+    interval = parse_seconds(interval_text, VALIDITY, what="--interval") if interval_text else None
+
+    def send() -> None:
+        try:
+            status = read_status(args.state_dir)
+            if status is None:
+                return
+            version = getattr(fetcher, "last_version", None)
+            url = send_run_report(
+                status,
+                trust_dir=args.trust_dir,
+                url_template=args.report_url,
+                interval=interval,
+                source_version=version if isinstance(version, str) else None,
+                ca_file=args.ca_file,
+                timeout=args.timeout,
+            )
+            logging.getLogger("checkpointctl.agent").info("status reported to %s", url)
+        except CheckpointctlError as exc:
+            logging.getLogger("checkpointctl.agent").warning("status report: %s", exc)
+
+    return send
 
 
 def _agent_run(args: argparse.Namespace) -> int:
@@ -308,13 +350,31 @@ def _agent_run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     converge = local_converge(host, args.state_dir, argv=sys.argv)
+    fetcher: Callable[[str], bytes] | None = None
+    if args.source.startswith("oci://"):
+        from checkpointctl.cli.oci import oci_fetcher
+
+        fetcher = oci_fetcher(
+            args.source,
+            args.state_dir,
+            args.insecure_registry,
+            args.timeout,
+            args.registry_auth_file,
+        )
+    elif args.source.lower().startswith(("https://", "http://")):
+        from checkpointctl.trust.fetch import ConditionalHttpSource
+
+        fetcher = ConditionalHttpSource(args.state_dir, ca_file=args.ca_file, timeout=args.timeout)
+
+    report = _reporter(args, fetcher)
 
     def show(outcome: AgentOutcome) -> None:
         if outcome.exit_code == 0:
             _out(f"{host}: {outcome.result} (bundle serial {outcome.serial})")
+        report()
 
     if not args.interval:
-        outcome = run_once(options, converge)
+        outcome = run_once(options, converge, fetcher=fetcher)
         show(outcome)
         if outcome.exit_code != 0:
             raise (
@@ -331,7 +391,7 @@ def _agent_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    run_loop(options, converge, interval, stop, on_outcome=show)
+    run_loop(options, converge, interval, stop, on_outcome=show, fetcher=fetcher)
     return 0
 
 
@@ -485,7 +545,19 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--source",
         metavar="URL|PATH",
-        help="https://, http://, file:// URL, a path, or - for stdin",
+        help="https://, http://, file:// URL, oci://REGISTRY/REPO:TAG, a path, or - for stdin",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="an oci:// registry reached over plain HTTP (repeatable)",
+    )
+    p.add_argument(
+        "--registry-auth-file",
+        metavar="FILE",
+        help="USERNAME:PASSWORD (mode 0600) for an oci:// source: a pull-only token",
     )
     p.add_argument(
         "--trust-dir",
@@ -501,11 +573,22 @@ def register(sub: Any) -> None:
         metavar="DIR",
         help=f"anti-rollback record, status, engine records ({STATE_DIR})",
     )
+    p.add_argument(
+        "--report-url",
+        metavar="URL",
+        help="after each run, PUT a signed status report here ({host}: this host's name)",
+    )
+    p.add_argument(
+        "--report-interval",
+        metavar="DURATION",
+        help="the interval a timer runs --once at, written in reports (status flags a report "
+        "older than three)",
+    )
     p.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     p.add_argument("--interval", metavar="DURATION", help="run every DURATION, e.g. 5m")
     p.add_argument("--ca-file", metavar="FILE", help="CA bundle for an https:// source")
     p.add_argument("--timeout", type=float, default=30.0, help="fetch timeout in seconds")
-    agent_sub = p.add_subparsers(dest="agent_cmd", metavar="[init|status]")
+    agent_sub = p.add_subparsers(dest="agent_cmd", metavar="[init|status|install]")
     q = agent_sub.add_parser("init", help="make the host key pair and trust store")
     q.add_argument("--trust-dir", dest="init_trust_dir", default=DEFAULT_TRUST_DIR, metavar="DIR")
     q.add_argument(
@@ -520,6 +603,9 @@ def register(sub: Any) -> None:
     q = agent_sub.add_parser("status", help="the last agent run (exit 0 if healthy)")
     q.add_argument("--state-dir", dest="status_state_dir", default=STATE_DIR, metavar="DIR")
     q.add_argument("--format", choices=["text", "json"], default="text")
+    from checkpointctl.cli.agentinstall import add_install
+
+    add_install(agent_sub)
     p.set_defaults(func=_cmd_agent)
 
     p = sub.add_parser(

@@ -14,13 +14,13 @@ client); :func:`gate_problems` and :func:`settling` decide, and are pure.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from checkpointctl.errors import CheckpointctlError
+from checkpointctl.model.jsondoc import JSONObject, as_int, as_object, as_text
 from checkpointctl.spec import DesiredState
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import DockerApi, Transport
 
 POLL_SECONDS = 1.0
 
@@ -38,18 +38,18 @@ class ContainerHealth:
     image_id: str = ""
 
 
-def parse_health(name: str, inspect: Mapping[str, Any] | None) -> ContainerHealth:
+def parse_health(name: str, inspect: JSONObject | None) -> ContainerHealth:
     """``docker inspect`` JSON (None: no such container) → :class:`ContainerHealth`."""
     if inspect is None:
         return ContainerHealth(name, "missing")
-    state = inspect.get("State") or {}
+    state = as_object(inspect.get("State"))
     health = state.get("Health")
     return ContainerHealth(
         name=name,
-        status=str(state.get("Status") or "unknown"),
-        health=str(health.get("Status")) if isinstance(health, Mapping) else None,
-        restarts=int(inspect.get("RestartCount") or 0),
-        image_id=str(inspect.get("Image") or ""),
+        status=as_text(state.get("Status"), "unknown"),
+        health=str(health.get("Status")) if isinstance(health, dict) else None,
+        restarts=as_int(inspect.get("RestartCount")),
+        image_id=as_text(inspect.get("Image")),
     )
 
 
@@ -84,7 +84,7 @@ def _not_found(exc: Exception) -> bool:
     return isinstance(exc, NotFound)
 
 
-def read_health(api: Any, names: Sequence[str]) -> list[ContainerHealth]:
+def read_health(api: DockerApi, names: Sequence[str]) -> list[ContainerHealth]:
     """Inspect each named container (a missing one is ``missing``, not an error).
 
     Raises:

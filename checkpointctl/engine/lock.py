@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from checkpointctl.errors import LockError, TransportError
+from checkpointctl.model import JSONValue
 from checkpointctl.spec import STATE_DIR
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import HeldShell, HostProcess, Transport
@@ -180,7 +181,7 @@ class LockOwner:
     def from_json(cls, raw: bytes) -> LockOwner | None:
         """Parse an owner file; anything unreadable is None (it is only ever shown)."""
         try:
-            doc = json.loads(raw)
+            doc: JSONValue = json.loads(raw)
         except ValueError:
             return None
         if not isinstance(doc, dict):

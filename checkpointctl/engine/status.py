@@ -26,13 +26,12 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
 
 from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, fan_out
 from checkpointctl.engine.lock import RECORD_FILE
 from checkpointctl.errors import CheckpointctlError
-from checkpointctl.model import Host
+from checkpointctl.model import Host, JSONValue
 from checkpointctl.model.health import (
     ContainerStatus,
     Disk,
@@ -42,6 +41,7 @@ from checkpointctl.model.health import (
     fleet_json,
     host_health_json,
 )
+from checkpointctl.model.jsondoc import JSONObject, as_text
 from checkpointctl.resources.containers.parse import ContainersActual
 from checkpointctl.resources.credentials.resource import EXPIRY_WARNING, days_left
 from checkpointctl.resources.updaters import parse_updaters, read_command
@@ -90,7 +90,7 @@ def parse_apt_simulation(text: str) -> tuple[int, int]:
     return total, security
 
 
-def _first(doc: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+def _first(doc: JSONObject, keys: Sequence[str]) -> str | None:
     for key in keys:
         value = doc.get(key)
         if isinstance(value, str) and value:
@@ -109,12 +109,12 @@ def parse_run_record(raw: bytes | None, *, default_result: str = "unknown") -> R
     if raw is None:
         return None
     try:
-        doc = json.loads(raw)
+        doc: JSONValue = json.loads(raw)
     except ValueError:
         return RunRecord(time="?", result="unreadable")
     if not isinstance(doc, dict):
         return RunRecord(time="?", result="unreadable")
-    flag = next((doc[k] for k in ("healthy", "ok") if isinstance(doc.get(k), bool)), None)
+    flag = next((v for v in (doc.get("healthy"), doc.get("ok")) if isinstance(v, bool)), None)
     result = _first(doc, ("result", "status", "outcome")) or (
         ("ok" if flag else "failed") if flag is not None else default_result
     )
@@ -227,7 +227,7 @@ def _docker_part(
         return None, missing, ["docker: the host has no Docker engine socket"]
     try:
         api = transport.docker().api
-        version = str((api.version() or {}).get("Version") or "?")
+        version = as_text(api.version().get("Version"), "?")
         return version, container_statuses(desired, read_actual(api)), []
     except Exception as exc:  # the engine's client raises its own types; any is "cannot read"
         return None, (), [f"docker: {exc}"]

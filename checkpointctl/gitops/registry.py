@@ -30,6 +30,7 @@ from email.message import Message
 from checkpointctl import __version__
 from checkpointctl.errors import CheckpointctlError
 from checkpointctl.gitops.reference import DIGEST_RE, ImageReference
+from checkpointctl.model import Secret
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -126,7 +127,9 @@ def insecure_from_env(extra: Iterable[str] = ()) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Response:
+class RegistryResponse:
+    """A registry's answer: status, headers and (for a GET) the body."""
+
     status: int
     headers: Message
     body: bytes
@@ -144,13 +147,21 @@ class RegistryClient:
         insecure: Iterable[str] = (),
         *,
         timeout: float = 15.0,
-        credentials: tuple[str, str] | None = None,
+        credentials: tuple[str, str | Secret] | None = None,
     ) -> None:
         self.insecure = frozenset(insecure)
         self.timeout = timeout
         if credentials is None and os.environ.get(USERNAME_ENV):
             credentials = (os.environ[USERNAME_ENV], os.environ.get(PASSWORD_ENV, ""))
-        self._credentials = credentials
+        # the password is a Secret from here on: only the Authorization header reveals it
+        self._credentials: tuple[str, Secret] | None = (
+            None
+            if credentials is None
+            else (
+                credentials[0],
+                credentials[1] if isinstance(credentials[1], Secret) else Secret(credentials[1]),
+            )
+        )
         self._auth: dict[str, str] = {}  # registry host -> Authorization header value
         self._cache: dict[tuple[str, str, str], str] = {}
         # Only http(s), with the environment's proxy settings; no file:, ftp: or data: URLs
@@ -173,7 +184,16 @@ class RegistryClient:
         scheme = "http" if ref.registry in self.insecure else "https"
         return f"{scheme}://{ref.api_host}"
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str]) -> _Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        data: bytes | None = None,
+        limit: int = MAX_MANIFEST_BYTES,
+    ) -> RegistryResponse:
+        """One request, redirects followed by hand; a GET's body is read up to ``limit``."""
         hdrs = {"User-Agent": f"checkpointctl/{__version__}", **headers}
         for _ in range(MAX_REDIRECTS + 1):
             if not self._allowed(url):
@@ -181,7 +201,7 @@ class RegistryClient:
                     f"refusing {url}: plain HTTP is only for registries listed with "
                     f"--insecure-registry or {INSECURE_ENV}"
                 )
-            req = urllib.request.Request(url, method=method, headers=hdrs)  # noqa: S310 (checked above)
+            req = urllib.request.Request(url, data=data, method=method, headers=hdrs)  # noqa: S310 (checked above)
             try:
                 resp = self._opener.open(req, timeout=self.timeout)
             except (urllib.error.URLError, OSError) as exc:
@@ -189,9 +209,8 @@ class RegistryClient:
                 raise RegistryError(f"{_host(url)}: {reason}") from None
             with resp:
                 status = int(resp.status)
-                limit = MAX_MANIFEST_BYTES + 1 if method == "GET" else 0
-                body = resp.read(limit) if limit else b""
-                response = _Response(status, resp.headers, body)
+                body = resp.read(limit + 1) if method == "GET" else b""
+                response = RegistryResponse(status, resp.headers, body)
             if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 target = urllib.parse.urljoin(url, response.headers["Location"])
                 if _host(target) != _host(url):
@@ -200,8 +219,8 @@ class RegistryClient:
                     raise RegistryError(f"{_host(url)}: redirect from HTTPS to {target} refused")
                 url = target
                 continue
-            if len(response.body) > MAX_MANIFEST_BYTES:
-                raise RegistryError(f"{_host(url)}: response over {MAX_MANIFEST_BYTES} bytes")
+            if len(response.body) > limit:
+                raise RegistryError(f"{_host(url)}: response over {limit} bytes")
             return response
         raise RegistryError(f"{_host(url)}: more than {MAX_REDIRECTS} redirects")
 
@@ -209,7 +228,8 @@ class RegistryClient:
 
     def _basic(self) -> str:
         assert self._credentials is not None
-        raw = ":".join(self._credentials).encode()
+        user, password = self._credentials
+        raw = user.encode() + b":" + password.reveal()
         return "Basic " + base64.b64encode(raw).decode()
 
     def _token(self, challenge: Challenge, ref: ImageReference) -> str:
@@ -243,12 +263,23 @@ class RegistryClient:
             raise RegistryError(f"{ref.registry}: the token response holds no token")
         return token
 
-    def _authorized(self, method: str, url: str, ref: ImageReference) -> _Response:
-        headers = {"Accept": ", ".join(MANIFEST_TYPES)}
+    def _authorized(
+        self,
+        method: str,
+        url: str,
+        ref: ImageReference,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        limit: int = MAX_MANIFEST_BYTES,
+    ) -> RegistryResponse:
+        """``method url`` with the registry's authentication (a token fetched on a challenge,
+        then kept per registry); ``headers`` default to accepting the manifest types."""
+        headers = dict(headers) if headers is not None else {"Accept": ", ".join(MANIFEST_TYPES)}
         auth = self._auth.get(ref.registry)
         if auth:
             headers["Authorization"] = auth
-        resp = self._send(method, url, headers)
+        resp = self._send(method, url, headers, data=data, limit=limit)
         if resp.status != 401:
             return resp
         challenges = parse_www_authenticate(resp.headers.get("WWW-Authenticate", ""))
@@ -263,10 +294,24 @@ class RegistryClient:
             )
         self._auth[ref.registry] = auth
         headers["Authorization"] = auth
-        resp = self._send(method, url, headers)
+        resp = self._send(method, url, headers, data=data, limit=limit)
         if resp.status in (401, 403):
             raise RegistryError(f"{ref.registry}: access to {ref.path} denied ({resp.status})")
         return resp
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        ref: ImageReference,
+        *,
+        headers: Mapping[str, str],
+        data: bytes | None = None,
+        limit: int = MAX_MANIFEST_BYTES,
+    ) -> RegistryResponse:
+        """Any call of the registry's API with this client's authentication, redirect and
+        insecure-registry rules (the OCI bundle operations use it)."""
+        return self._authorized(method, url, ref, headers=headers, data=data, limit=limit)
 
     # --- the one question -------------------------------------------------------------------
 

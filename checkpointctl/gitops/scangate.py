@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from checkpointctl.errors import CheckpointctlError
+from checkpointctl.model import JSONValue
 from checkpointctl.policy.loader import LoadResult
 from checkpointctl.resources.containers.images import gate_verdict
 from checkpointctl.spec import ScanGate
@@ -40,7 +41,7 @@ def attach_scan_verdicts(result: LoadResult, paths: Sequence[str]) -> None:
             key = (gate, digest)
             if key not in cache:
                 report_path = repo / gate.reports / f"{digest.removeprefix('sha256:')}.json"
-                report: object = None
+                report: JSONValue = None
                 if report_path.is_file():
                     try:
                         report = json.loads(report_path.read_text())

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, Literal, TypeAlias, TypeVar
 
-from checkpointctl.errors import Location
+from checkpointctl.errors import Location as Location  # re-exported: where a Change came from
 
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 """1.1 added ``replace_order`` to the changes whose action is ``replace`` and ``command`` to a
-host whose run ended on a failing command."""
+host whose run ended on a failing command; 1.2 added ``checked`` (the resource kinds read) to a
+host, so a report rebuilt from its JSON (``report merge``) renders as the original did."""
 REDACTED = "<sensitive>"
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
@@ -334,7 +335,8 @@ class HostResult:
     None when it did not fail. Not serialised (the JSON keeps ``status`` and ``error``)."""
     checked: tuple[str, ...] = ()
     """Resource kinds read on this host (in apply order), so reports can show the ones in sync
-    too (a JUnit testcase per host × resource); empty when unknown. Not serialised."""
+    too (a JUnit testcase per host × resource); empty when unknown. Serialised since 1.2, only
+    when not empty."""
     command: CommandFailure | None = None
     """The command whose failure failed the host, if that is what did."""
     location: str | None = None
@@ -421,6 +423,8 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
         ],
         "seconds": round(result.seconds, 3),
     }
+    if result.checked:
+        doc["checked"] = list(result.checked)
     if result.command is not None:
         doc["command"] = {
             "command": result.command.command,

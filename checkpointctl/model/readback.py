@@ -2,8 +2,9 @@
 
 The JSON form (``report_to_json``) is the report's stable interface, so a report written by one
 run (or by a CI shard) can be rendered again, in any format, without the hosts. What the JSON
-does not carry stays unknown: ``desired`` and ``checked``. A redacted value (``"<sensitive>"``)
-comes back as an empty :class:`Secret`, so renderers show it redacted exactly as before.
+does not carry stays unknown: ``desired``, and ``checked`` in reports before 1.2. A redacted
+value (``"<sensitive>"``) comes back as an empty :class:`Secret`, so renderers show it redacted
+exactly as before.
 """
 
 from __future__ import annotations
@@ -164,6 +165,9 @@ def _host(doc: Mapping[str, JSONValue], where: str) -> HostResult:
         findings=tuple(_finding(f, f"{where}.findings[{i}]") for i, f in items("findings")),
         seconds=float(seconds),
         location=_opt_str(doc.get("location"), f"{where}.location"),
+        checked=tuple(
+            _str(k, f"{where}.checked") for k in _list(doc.get("checked", []), f"{where}.checked")
+        ),
         data_collection=tuple(
             _collection(c, f"{where}.data_collection[{i}]") for i, c in items("data_collection")
         ),

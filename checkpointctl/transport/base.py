@@ -12,11 +12,11 @@ shell: :meth:`KeptShell.keep_shell` answers False). Callers never probe an objec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
-from checkpointctl.model import Host
+from checkpointctl.model import Host, JSONValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,25 +222,61 @@ class FileAccess(Protocol):
 class DockerApi(Protocol):
     """The low-level Docker API client (``docker.APIClient``) calls checkpointctl makes.
 
-    docker-py ships no type information, so the answers (the engine's JSON) stay untyped here;
-    the resources parse them into their own types.
+    docker-py ships no type information, so this protocol states it: each method as docker-py
+    names its parameters, limited to those checkpointctl passes. An answer is the engine's JSON
+    as ``json.loads`` made it (:data:`~checkpointctl.model.JSONValue`); the resources narrow it
+    with :mod:`checkpointctl.model.jsondoc` into their own types.
     """
 
     api_version: str
 
-    def version(self, api_version: bool = True) -> Mapping[str, object]: ...
+    def version(self, api_version: bool = True) -> dict[str, JSONValue]:
+        """``GET /version``: the engine's version document."""
+        ...
 
-    def containers(self, *args: object, **kwargs: object) -> list[dict[str, object]]: ...
+    def containers(self, all: bool = False) -> list[dict[str, JSONValue]]:
+        """``GET /containers/json``: one summary per container (``all``: stopped ones too)."""
+        ...
 
-    def images(self, *args: object, **kwargs: object) -> list[dict[str, object]]: ...
+    def images(self, all: bool = False) -> list[dict[str, JSONValue]]:
+        """``GET /images/json``: one summary per image (``all``: intermediate layers too)."""
+        ...
 
-    def inspect_container(self, container: str) -> dict[str, object]: ...
+    def inspect_container(self, container: str) -> dict[str, JSONValue]:
+        """``GET /containers/{id}/json``.
 
-    def inspect_image(self, image: str) -> dict[str, object]: ...
+        Raises:
+            docker.errors.NotFound: no such container.
+        """
+        ...
+
+    def inspect_image(self, image: str) -> dict[str, JSONValue]:
+        """``GET /images/{name}/json``.
+
+        Raises:
+            docker.errors.NotFound: no such image.
+        """
+        ...
+
+    def networks(self, names: Sequence[str] | None = None) -> list[dict[str, JSONValue]]:
+        """``GET /networks``: the networks whose name matches one of ``names`` (a substring
+        match on the engine's side: callers compare names themselves)."""
+        ...
+
+    def create_network(
+        self,
+        name: str,
+        driver: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, JSONValue]:
+        """``POST /networks/create``: the new network's ``Id`` (and a ``Warning``)."""
+        ...
 
     def create_container_from_config(
-        self, config: Mapping[str, object], name: str | None = None
-    ) -> dict[str, object]: ...
+        self, config: Mapping[str, JSONValue], name: str | None = None
+    ) -> dict[str, JSONValue]:
+        """``POST /containers/create`` with ``config`` as the body: the new ``Id``."""
+        ...
 
     def start(self, container: str) -> None: ...
 
@@ -252,13 +288,35 @@ class DockerApi(Protocol):
 
     def rename(self, container: str, name: str) -> None: ...
 
-    def remove_container(self, container: str, *args: object, **kwargs: object) -> None: ...
+    def remove_container(self, container: str, v: bool = False, force: bool = False) -> None: ...
 
-    def update_container(self, container: str, **kwargs: object) -> dict[str, object]: ...
+    def update_container(
+        self,
+        container: str,
+        mem_limit: int | None = None,
+        memswap_limit: int | None = None,
+        restart_policy: Mapping[str, JSONValue] | None = None,
+    ) -> dict[str, JSONValue]:
+        """``POST /containers/{id}/update``: the engine's ``Warnings``."""
+        ...
 
-    def logs(self, container: str, *args: object, **kwargs: object) -> bytes: ...
+    def logs(
+        self, container: str, stdout: bool = True, stderr: bool = True, tail: int | str = "all"
+    ) -> bytes:
+        """The container's log, both streams interleaved (not streamed: one ``bytes``)."""
+        ...
 
-    def pull(self, repository: str, *args: object, **kwargs: object) -> object: ...
+    def pull(
+        self,
+        repository: str,
+        tag: str | None = None,
+        *,
+        stream: Literal[True],
+        decode: Literal[True],
+    ) -> Iterator[JSONValue]:
+        """``POST /images/create``, streamed and decoded: the engine's progress events, one JSON
+        object each (an ``error`` key when the pull failed)."""
+        ...
 
 
 class DockerClient(Protocol):

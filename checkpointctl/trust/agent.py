@@ -329,6 +329,7 @@ def run_loop(
     stop: threading.Event,
     *,
     on_outcome: Callable[[AgentOutcome], None] | None = None,
+    fetcher: Fetch | None = None,
 ) -> None:
     """Run :func:`run_once` every ``interval`` seconds until ``stop`` is set.
 
@@ -337,7 +338,7 @@ def run_loop(
     """
     while not stop.is_set():
         try:
-            outcome = run_once(options, converge)
+            outcome = run_once(options, converge, fetcher=fetcher)
         except LockError as exc:
             log.warning("%s", exc)
         else:

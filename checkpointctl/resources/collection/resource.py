@@ -56,7 +56,7 @@ def _want(spec: CollectionSpec) -> FileWant:
 
 def _settings(raw: bytes) -> dict[str, JSONValue]:
     try:
-        doc = json.loads(raw)
+        doc: JSONValue = json.loads(raw)
     except ValueError:
         return {}
     if not isinstance(doc, dict):

@@ -9,6 +9,7 @@ beside it as :class:`Secret` and are only revealed by the thin executor that pos
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import REDACTED, JSONValue, Secret
@@ -223,13 +224,21 @@ def compile_create(spec: ContainerSpec, name: str | None = None) -> CreateReques
     return CreateRequest(name=name or spec.name, body=body, secret_env=tuple(secrets))
 
 
-def compile_update(spec: ContainerSpec) -> dict[str, int | dict[str, JSONValue]]:
+class UpdateRequest(TypedDict, total=False):
+    """Keyword arguments of ``APIClient.update_container`` (see ``transport.base.DockerApi``)."""
+
+    restart_policy: dict[str, JSONValue]
+    mem_limit: int
+    memswap_limit: int
+
+
+def compile_update(spec: ContainerSpec) -> UpdateRequest:
     """Keyword arguments for ``APIClient.update_container``: what may change in place.
 
     Only the memory limit (when the policy sets one) and the restart policy: everything else
     about a container is fixed at creation and needs a replacement.
     """
-    out: dict[str, int | dict[str, JSONValue]] = {"restart_policy": _restart_policy(spec)}
+    out: UpdateRequest = {"restart_policy": _restart_policy(spec)}
     if spec.limits.memory:
         out["mem_limit"] = spec.limits.memory
         out["memswap_limit"] = spec.limits.memory
@@ -238,6 +247,7 @@ def compile_update(spec: ContainerSpec) -> dict[str, int | dict[str, JSONValue]]
 
 __all__ = [
     "CreateRequest",
+    "UpdateRequest",
     "compile_create",
     "compile_update",
     "desired_healthcheck",

@@ -244,20 +244,12 @@ def action_for(fields: list[FieldChange], spec: ContainerSpec, old: ContainerAct
 
 
 def verdicts_of(desired: DesiredState) -> Mapping[str, ScanVerdict]:
-    """Scan verdicts by digest, as the policy loader attaches them to the desired state.
-
-    ``DesiredState`` has no field for them yet (asked of the lead as ``scan_verdicts``); until
-    it does, none are found and a required scan gate refuses, which is the safe failure.
-    """
-    raw = getattr(desired, "scan_verdicts", None)
-    out: dict[str, ScanVerdict] = {}
-    if isinstance(raw, Mapping):
-        for digest, verdict in raw.items():
-            if isinstance(verdict, ScanVerdict):
-                out[str(digest)] = verdict
-            elif isinstance(verdict, tuple) and len(verdict) == 2:
-                out[str(digest)] = ScanVerdict(str(digest), bool(verdict[0]), str(verdict[1]))
-    return out
+    """Scan verdicts by digest, as the policy loader attaches them to the desired state
+    (``DesiredState.scan_verdicts``); a digest without one is refused by a required gate."""
+    return {
+        digest: ScanVerdict(digest, ok, reason)
+        for digest, (ok, reason) in desired.scan_verdicts.items()
+    }
 
 
 def target_for(

@@ -15,10 +15,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from checkpointctl.errors import ResourceError
+from checkpointctl.model import JSONValue
+from checkpointctl.model.jsondoc import JSONObject, as_object, as_strs
 from checkpointctl.spec import ImageRef, RegistriesSpec, ScanGate
+from checkpointctl.transport.base import DockerApi
 
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -108,55 +110,68 @@ def check_gate(image: ImageRef, registries: RegistriesSpec, verdict: ScanVerdict
         raise ResourceError(problem)
 
 
-def _report_findings(report: Mapping[str, Any]) -> list[tuple[str, str]] | None:
+def _report_findings(report: JSONObject) -> list[tuple[str, str]] | None:
     """(id, severity) pairs from the minimal, Trivy or Grype JSON form; None if none fits."""
     out: list[tuple[str, str]] = []
-    if isinstance(report.get("findings"), list):  # minimal form
-        for f in report["findings"]:
-            if not isinstance(f, Mapping):
+    findings = report.get("findings")
+    if isinstance(findings, list):  # minimal form
+        for f in findings:
+            if not isinstance(f, dict):
                 return None
             out.append((str(f.get("id", "?")), str(f.get("severity", "unknown"))))
         return out
     if "Results" in report or "SchemaVersion" in report:  # Trivy
-        for result in report.get("Results") or ():
-            if not isinstance(result, Mapping):
+        results = report.get("Results") or []
+        if not isinstance(results, list):
+            return None
+        for result in results:
+            vulns = (result.get("Vulnerabilities") or []) if isinstance(result, dict) else None
+            if not isinstance(vulns, list):
                 return None
-            for v in result.get("Vulnerabilities") or ():
-                if not isinstance(v, Mapping):
+            for v in vulns:
+                if not isinstance(v, dict):
                     return None
                 out.append((str(v.get("VulnerabilityID", "?")), str(v.get("Severity", "unknown"))))
         return out
-    if isinstance(report.get("matches"), list):  # Grype
-        for m in report["matches"]:
-            vuln = m.get("vulnerability") if isinstance(m, Mapping) else None
-            if not isinstance(vuln, Mapping):
+    matches = report.get("matches")
+    if isinstance(matches, list):  # Grype
+        for m in matches:
+            vuln = m.get("vulnerability") if isinstance(m, dict) else None
+            if not isinstance(vuln, dict):
                 return None
             out.append((str(vuln.get("id", "?")), str(vuln.get("severity", "unknown"))))
         return out
     return None
 
 
-def _report_digests(report: Mapping[str, Any]) -> set[str]:
+def _references(value: JSONValue) -> list[str]:
+    """A report's list of ``repo@sha256:…`` references; one that is not a list still names
+    something (as text), so a malformed report is refused for naming another digest rather
+    than taken for one that names none."""
+    if isinstance(value, list):
+        return [str(item) for item in value]
+    return [str(value)] if value else []
+
+
+def _report_digests(report: JSONObject) -> set[str]:
     """The manifest digests a report says it is about (empty when it does not say)."""
     found: set[str] = set()
-    if isinstance(report.get("digest"), str):
-        found.add(report["digest"])
-    meta = report.get("Metadata")
-    if isinstance(meta, Mapping):
-        for rd in meta.get("RepoDigests") or ():
-            found.add(str(rd).rpartition("@")[2])
-    source = report.get("source")
-    target = source.get("target") if isinstance(source, Mapping) else None
-    if isinstance(target, Mapping):
-        if isinstance(target.get("manifestDigest"), str):
-            found.add(target["manifestDigest"])
-        for rd in target.get("repoDigests") or ():
-            found.add(str(rd).rpartition("@")[2])
+    digest = report.get("digest")
+    if isinstance(digest, str):
+        found.add(digest)
+    for rd in _references(as_object(report.get("Metadata")).get("RepoDigests")):
+        found.add(rd.rpartition("@")[2])
+    target = as_object(as_object(report.get("source")).get("target"))
+    manifest = target.get("manifestDigest")
+    if isinstance(manifest, str):
+        found.add(manifest)
+    for rd in _references(target.get("repoDigests")):
+        found.add(rd.rpartition("@")[2])
     return {d for d in found if d}
 
 
 def scan_verdict(
-    report: object,
+    report: JSONValue,
     max_severity: str,
     *,
     digest: str | None = None,
@@ -173,7 +188,7 @@ def scan_verdict(
     """
     if report is None:
         return False, "no scan report"
-    if not isinstance(report, Mapping):
+    if not isinstance(report, dict):
         return False, "scan report is not a JSON object"
     threshold = SEVERITY_RANK.get(max_severity.lower())
     if threshold is None:
@@ -205,24 +220,7 @@ def scan_verdict(
     return True, f"no finding at or above {max_severity.upper()}{note}"
 
 
-def verdict_for(
-    digest: str,
-    report: object,
-    max_severity: str,
-    *,
-    allow: Mapping[str, date | None] | None = None,
-    today: date | None = None,
-) -> ScanVerdict:
-    """:func:`scan_verdict` for one digest, as the :class:`ScanVerdict` a change carries.
-
-    For the policy loader: read ``<repo>/<scan.reports>/<digest hex>.json`` (None when absent),
-    call this, and attach the result to the desired state keyed by digest.
-    """
-    ok, reason = scan_verdict(report, max_severity, digest=digest, allow=allow, today=today)
-    return ScanVerdict(digest=digest, ok=ok, reason=reason)
-
-
-def gate_verdict(gate: ScanGate, digest: str, report: object, today: date) -> ScanVerdict:
+def gate_verdict(gate: ScanGate, digest: str, report: JSONValue, today: date) -> ScanVerdict:
     """The policy's scan gate (``registries.scan``: threshold and allow-list) on one report.
 
     An allowance lets its finding through until the end of its ``expires`` day; the reason
@@ -247,13 +245,13 @@ def gate_verdict(gate: ScanGate, digest: str, report: object, today: date) -> Sc
     return ScanVerdict(digest=digest, ok=ok, reason=reason)
 
 
-def verify_repo_digest(inspect: Mapping[str, Any], image: ImageRef) -> str:
+def verify_repo_digest(inspect: JSONObject, image: ImageRef) -> str:
     """The image ID of an inspected image, after checking it holds ``image``'s digest.
 
     Raises:
         ResourceError: the image's ``RepoDigests`` do not contain the pinned reference.
     """
-    repo_digests = [str(d) for d in inspect.get("RepoDigests") or ()]
+    repo_digests = as_strs(inspect.get("RepoDigests"))
     if not has_repo_digest(repo_digests, image):
         got = ", ".join(repo_digests) or "none"
         raise ResourceError(
@@ -263,7 +261,7 @@ def verify_repo_digest(inspect: Mapping[str, Any], image: ImageRef) -> str:
     return str(inspect["Id"])
 
 
-def pull_verified(api: Any, image: ImageRef) -> str:
+def pull_verified(api: DockerApi, image: ImageRef) -> str:
     """Make ``image`` present on the engine and return its local image ID, verified.
 
     An image already present with the pinned ``RepoDigests`` entry is used without contacting
@@ -277,12 +275,12 @@ def pull_verified(api: Any, image: ImageRef) -> str:
     from requests.exceptions import RequestException
 
     for summary in api.images(all=False) or ():
-        if has_repo_digest(summary.get("RepoDigests") or (), image):
-            return verify_repo_digest(api.inspect_image(summary["Id"]), image)
+        if has_repo_digest(as_strs(summary.get("RepoDigests")), image):
+            return verify_repo_digest(api.inspect_image(str(summary["Id"])), image)
     try:
         errors: list[str] = []
         for event in api.pull(image.repository, tag=image.digest, stream=True, decode=True):
-            if isinstance(event, Mapping) and event.get("error"):
+            if isinstance(event, dict) and event.get("error"):
                 errors.append(str(event["error"]))
         if errors:
             raise ResourceError(f"pull of {image.reference} failed: {errors[-1]}")
@@ -309,6 +307,5 @@ __all__ = [
     "pull_verified",
     "scan_verdict",
     "trust_problem",
-    "verdict_for",
     "verify_repo_digest",
 ]

@@ -9,11 +9,20 @@ spelling of the same setting.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from checkpointctl.model import JSONValue
+from checkpointctl.model.jsondoc import (
+    JSONObject,
+    as_int,
+    as_list,
+    as_object,
+    as_str,
+    as_strs,
+    as_text,
+)
 from checkpointctl.resources.containers.images import normalise_reference
 from checkpointctl.spec import OWNER_LABEL, normalise_device, normalise_security_opt
 
@@ -30,7 +39,7 @@ class HealthcheckActual:
     retries: int = 0
     start_period_ns: int = 0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, JSONValue]:
         return {
             "test": list(self.test),
             "interval": self.interval_ns / NS,
@@ -66,13 +75,14 @@ class LogActual:
         return f"{self.driver}({opts})" if opts else self.driver
 
 
-def parse_logging(raw: object) -> LogActual | None:
+def parse_logging(raw: JSONValue) -> LogActual | None:
     """``HostConfig.LogConfig`` → :class:`LogActual` (None when absent)."""
-    if not isinstance(raw, Mapping) or not raw.get("Type"):
+    log = as_object(raw)
+    driver = as_text(log.get("Type"))
+    if not driver:
         return None
-    config = raw.get("Config") or {}
-    options = config.items() if isinstance(config, Mapping) else ()
-    return LogActual(str(raw["Type"]), tuple(sorted((str(k), str(v)) for k, v in options)))
+    options = as_object(log.get("Config")).items()
+    return LogActual(driver, tuple(sorted((str(k), str(v)) for k, v in options)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,75 +204,71 @@ def normalise_restart(name: str | None, retries: int | None = 0) -> str:
     return name
 
 
-def normalise_namespace(mode: object) -> str:
+def normalise_namespace(mode: JSONValue) -> str:
     """Docker's namespace modes (``PidMode``, ``IpcMode``, ``UsernsMode``): empty is private."""
     return str(mode) if mode else "private"
 
 
-def parse_devices(raw: object) -> tuple[str, ...]:
+def parse_devices(raw: JSONValue) -> tuple[str, ...]:
     """``HostConfig.Devices`` → sorted ``host:container:permissions`` entries."""
     out: set[str] = set()
-    for d in raw if isinstance(raw, list) else ():
-        if isinstance(d, Mapping):
-            host = str(d.get("PathOnHost") or "")
-            out.add(
-                normalise_device(
-                    f"{host}:{d.get('PathInContainer') or host}:{d.get('CgroupPermissions') or ''}"
-                )
-            )
+    for d in as_list(raw):
+        if isinstance(d, dict):
+            host = as_text(d.get("PathOnHost"))
+            inside = as_text(d.get("PathInContainer"), host)
+            out.add(normalise_device(f"{host}:{inside}:{as_text(d.get('CgroupPermissions'))}"))
     return tuple(sorted(out))
 
 
-def positive_or_none(value: object) -> int | None:
+def positive_or_none(value: JSONValue) -> int | None:
     """The engine writes "no limit" as 0, -1 or null; all three are None here."""
     return int(value) if isinstance(value, int | float) and value > 0 else None
 
 
-def split_env(entries: Iterable[str] | None) -> tuple[tuple[str, str], ...]:
+def split_env(entries: JSONValue) -> tuple[tuple[str, str], ...]:
     """``["K=V", ...]`` → ``(("K", "V"), ...)``; a bare ``K`` means an empty value."""
     out: dict[str, str] = {}
-    for entry in entries or ():
-        key, _, value = str(entry).partition("=")
+    for entry in as_strs(entries):
+        key, _, value = entry.partition("=")
         out[key] = value
     return tuple(out.items())
 
 
-def _strs(value: object) -> tuple[str, ...] | None:
-    if value is None:
-        return None
+def _strs(value: JSONValue) -> tuple[str, ...] | None:
+    """A command (``Cmd``, ``Entrypoint``, a healthcheck's ``Test``): an array, or one string
+    (the shell form); None when unset."""
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, Sequence):
-        return tuple(str(v) for v in value)
+    if isinstance(value, list):
+        return tuple(as_strs(value))
     return None
 
 
-def parse_healthcheck(raw: object) -> HealthcheckActual | None:
+def parse_healthcheck(raw: JSONValue) -> HealthcheckActual | None:
     """``Config.Healthcheck`` → :class:`HealthcheckActual`; ``["NONE"]`` or absent → None."""
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, dict):
         return None
     test = _strs(raw.get("Test")) or ()
     if not test or test[0] == "NONE":
         return None
     return HealthcheckActual(
         test=test,
-        interval_ns=int(raw.get("Interval") or 0),
-        timeout_ns=int(raw.get("Timeout") or 0),
-        retries=int(raw.get("Retries") or 0),
-        start_period_ns=int(raw.get("StartPeriod") or 0),
+        interval_ns=as_int(raw.get("Interval")),
+        timeout_ns=as_int(raw.get("Timeout")),
+        retries=as_int(raw.get("Retries")),
+        start_period_ns=as_int(raw.get("StartPeriod")),
     )
 
 
-def _labels(raw: object) -> tuple[tuple[str, str], ...]:
-    if not isinstance(raw, Mapping):
-        return ()
-    return tuple(sorted((str(k), str(v)) for k, v in raw.items()))
+def _pairs(raw: JSONValue) -> tuple[tuple[str, str], ...]:
+    """A JSON object of settings (labels, tmpfs, sysctls) → sorted ``(key, value)`` text pairs."""
+    return tuple(sorted((k, str(v)) for k, v in as_object(raw).items()))
 
 
 _TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
 
 
-def parse_time(text: object) -> datetime | None:
+def parse_time(text: JSONValue) -> datetime | None:
     """Docker's RFC 3339 timestamps (nanoseconds, ``Z``); the zero time ``0001-…`` is None."""
     if not isinstance(text, str) or text.startswith("0001-"):
         return None
@@ -274,47 +280,45 @@ def parse_time(text: object) -> datetime | None:
     return datetime.fromisoformat(stamp)
 
 
-def parse_ports(raw: object) -> tuple[PortBinding, ...]:
+def parse_ports(raw: JSONValue) -> tuple[PortBinding, ...]:
     """``HostConfig.PortBindings`` → sorted bindings (``0.0.0.0`` is the same as no address)."""
     out: set[PortBinding] = set()
-    if not isinstance(raw, Mapping):
-        return ()
-    for key, bindings in raw.items():
-        port, _, proto = str(key).partition("/")
-        for b in bindings or [{}]:
-            b = b if isinstance(b, Mapping) else {}
-            ip = str(b.get("HostIp") or "")
+    for key, bindings in as_object(raw).items():
+        port, _, proto = key.partition("/")
+        for binding in as_list(bindings) or [None]:
+            b = as_object(binding)
+            ip = as_text(b.get("HostIp"))
             out.add(
                 PortBinding(
                     container_port=port,
                     proto=proto or "tcp",
-                    host_port=str(b.get("HostPort") or ""),
+                    host_port=as_text(b.get("HostPort")),
                     host_ip="" if ip == "0.0.0.0" else ip,  # noqa: S104 - a value, not a bind
                 )
             )
     return tuple(sorted(out, key=str))
 
 
-def parse_mounts(raw: object, image_volumes: Iterable[str] = ()) -> tuple[MountActual, ...]:
+def parse_mounts(raw: JSONValue, image_volumes: Iterable[str] = ()) -> tuple[MountActual, ...]:
     """Top-level ``Mounts`` → sorted mounts, minus the anonymous volumes the image declares."""
     out: list[MountActual] = []
     declared = set(image_volumes)
-    for m in raw if isinstance(raw, list) else ():
-        if not isinstance(m, Mapping):
+    for m in as_list(raw):
+        if not isinstance(m, dict):
             continue
-        kind = str(m.get("Type") or "bind")
-        target = str(m.get("Destination") or "")
+        kind = as_text(m.get("Type"), "bind")
+        target = as_text(m.get("Destination"))
         if kind == "volume":
             if target in declared:
                 continue
-            source = f"volume:{m.get('Name') or ''}"
+            source = f"volume:{as_text(m.get('Name'))}"
         else:
-            source = str(m.get("Source") or "")
+            source = as_text(m.get("Source"))
         out.append(MountActual(kind, source, target, not bool(m.get("RW", True))))
     return tuple(sorted(out, key=lambda m: (m.target, m.source)))
 
 
-def _cpus(host: Mapping[str, Any]) -> int | None:
+def _cpus(host: JSONObject) -> int | None:
     nano = positive_or_none(host.get("NanoCpus"))
     if nano:
         return nano
@@ -324,82 +328,97 @@ def _cpus(host: Mapping[str, Any]) -> int | None:
     return None
 
 
-def parse_image(inspect: Mapping[str, Any]) -> ImageActual:
+def _id(doc: JSONObject) -> str:
+    """The ``Id`` every engine object has.
+
+    Raises:
+        KeyError: the document has none (it is not one of the engine's objects).
+    """
+    return str(doc["Id"])
+
+
+def parse_image(inspect: JSONObject) -> ImageActual:
     """``docker image inspect`` (or an ``images`` list entry) → :class:`ImageActual`."""
-    config = inspect.get("Config") or {}
+    config = as_object(inspect.get("Config"))
     return ImageActual(
-        id=str(inspect["Id"]),
-        repo_digests=tuple(sorted(str(d) for d in inspect.get("RepoDigests") or ())),
+        id=_id(inspect),
+        repo_digests=tuple(sorted(as_strs(inspect.get("RepoDigests")))),
         env=split_env(config.get("Env")),
-        labels=_labels(config.get("Labels") if config else inspect.get("Labels")),
+        labels=_pairs(config.get("Labels") if config else inspect.get("Labels")),
         cmd=_strs(config.get("Cmd")),
         entrypoint=_strs(config.get("Entrypoint")),
         healthcheck=parse_healthcheck(config.get("Healthcheck")),
-        volumes=tuple(sorted(str(v) for v in (config.get("Volumes") or {}))),
+        volumes=tuple(sorted(as_object(config.get("Volumes")))),
     )
 
 
-def parse_container(
-    inspect: Mapping[str, Any], image: ImageActual | None = None
-) -> ContainerActual:
+def is_managed(inspect: JSONObject) -> bool:
+    """Whether an inspected container carries checkpointctl's owner label."""
+    labels = as_object(as_object(inspect.get("Config")).get("Labels"))
+    return labels.get(OWNER_LABEL) == "true"
+
+
+def parse_container(inspect: JSONObject, image: ImageActual | None = None) -> ContainerActual:
     """``docker container inspect`` → :class:`ContainerActual`.
 
     ``image`` (the container's own image) lets anonymous volumes the image declares be left out
     of the mounts; everything else that depends on the image is the diff's business.
     """
-    config: Mapping[str, Any] = inspect.get("Config") or {}
-    host: Mapping[str, Any] = inspect.get("HostConfig") or {}
-    state: Mapping[str, Any] = inspect.get("State") or {}
-    labels = _labels(config.get("Labels"))
-    security = [str(o) for o in host.get("SecurityOpt") or ()]
+    config = as_object(inspect.get("Config"))
+    host = as_object(inspect.get("HostConfig"))
+    state = as_object(inspect.get("State"))
+    labels = _pairs(config.get("Labels"))
+    security = as_strs(host.get("SecurityOpt"))
     nnp = {"no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"}
-    restart = host.get("RestartPolicy") or {}
+    restart = as_object(host.get("RestartPolicy"))
     health = state.get("Health")
     return ContainerActual(
-        id=str(inspect["Id"]),
-        name=str(inspect.get("Name") or "").lstrip("/"),
-        image_id=str(inspect.get("Image") or ""),
-        image=str(config.get("Image") or ""),
+        id=_id(inspect),
+        name=as_text(inspect.get("Name")).lstrip("/"),
+        image_id=as_text(inspect.get("Image")),
+        image=as_text(config.get("Image")),
         managed=dict(labels).get(OWNER_LABEL) == "true",
         labels=labels,
         command=_strs(config.get("Cmd")),
         entrypoint=_strs(config.get("Entrypoint")),
         env=split_env(config.get("Env")),
-        user=str(config.get("User") or ""),
+        user=as_text(config.get("User")),
         read_only=bool(host.get("ReadonlyRootfs")),
-        cap_drop=normalise_caps(host.get("CapDrop")),
-        cap_add=normalise_caps(host.get("CapAdd")),
+        cap_drop=normalise_caps(as_strs(host.get("CapDrop"))),
+        cap_add=normalise_caps(as_strs(host.get("CapAdd"))),
         no_new_privileges=any(o in nnp for o in security),
         security_opt=tuple(sorted(normalise_security_opt(o) for o in security if o not in nnp)),
         privileged=bool(host.get("Privileged")),
         ports=parse_ports(host.get("PortBindings")),
         publish_all=bool(host.get("PublishAllPorts")),
-        network_mode=normalise_network(host.get("NetworkMode")),
+        network_mode=normalise_network(as_str(host.get("NetworkMode"))),
         mounts=parse_mounts(inspect.get("Mounts"), image.volumes if image else ()),
-        tmpfs=tuple(sorted((str(k), str(v)) for k, v in (host.get("Tmpfs") or {}).items())),
+        tmpfs=_pairs(host.get("Tmpfs")),
         memory=positive_or_none(host.get("Memory")),
         memory_swap=positive_or_none(host.get("MemorySwap")),
         nano_cpus=_cpus(host),
         pids=positive_or_none(host.get("PidsLimit")),
-        restart=normalise_restart(restart.get("Name"), restart.get("MaximumRetryCount")),
+        restart=normalise_restart(
+            as_str(restart.get("Name")), as_int(restart.get("MaximumRetryCount"))
+        ),
         healthcheck=parse_healthcheck(config.get("Healthcheck")),
-        status=str(state.get("Status") or "unknown"),
-        health=str(health["Status"]) if isinstance(health, Mapping) else None,
-        restart_count=int(inspect.get("RestartCount") or 0),
+        status=as_text(state.get("Status"), "unknown"),
+        health=str(health["Status"]) if isinstance(health, dict) else None,
+        restart_count=as_int(inspect.get("RestartCount")),
         started_at=parse_time(state.get("StartedAt")),
-        exit_code=int(state.get("ExitCode") or 0),
+        exit_code=as_int(state.get("ExitCode")),
         logging=parse_logging(host.get("LogConfig")),
         pid=normalise_namespace(host.get("PidMode")),
         ipc=normalise_namespace(host.get("IpcMode")),
         userns_mode=normalise_namespace(host.get("UsernsMode")),
         devices=parse_devices(host.get("Devices")),
-        sysctls=tuple(sorted((str(k), str(v)) for k, v in (host.get("Sysctls") or {}).items())),
+        sysctls=_pairs(host.get("Sysctls")),
     )
 
 
 def parse_actual(
-    containers: Iterable[Mapping[str, Any]],
-    images: Iterable[Mapping[str, Any]],
+    containers: Iterable[JSONObject],
+    images: Iterable[JSONObject],
     read_at: datetime,
 ) -> ContainersActual:
     """All containers and images of a host → :class:`ContainersActual` (sorted by name/id)."""
@@ -421,6 +440,7 @@ __all__ = [
     "LogActual",
     "MountActual",
     "PortBinding",
+    "is_managed",
     "normalise_cap",
     "normalise_caps",
     "normalise_device",

@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import Action, Finding, Host, JSONValue, Planned
+from checkpointctl.model.jsondoc import JSONObject, as_list, as_object, as_text
 from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.containers.compile import (
     CreateRequest,
@@ -44,10 +45,11 @@ from checkpointctl.resources.containers.images import check_gate, pull_verified
 from checkpointctl.resources.containers.parse import (
     ContainerActual,
     ContainersActual,
+    is_managed,
     parse_actual,
 )
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
-from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.base import CommandResult, DockerApi, Transport
 from checkpointctl.transport.batch import Command
 
 NEXT_SUFFIX = "--next"
@@ -144,26 +146,22 @@ def _explain(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def read_actual(api: Any) -> ContainersActual:
+def read_actual(api: DockerApi) -> ContainersActual:
     """Inspect every container, and the images of the managed ones, then parse.
 
     Raises:
         ResourceError: the engine could not be listed.
     """
     try:
-        inspects: list[Mapping[str, Any]] = []
+        inspects: list[JSONObject] = []
         for summary in api.containers(all=True) or ():
             try:
-                inspects.append(api.inspect_container(summary["Id"]))
+                inspects.append(api.inspect_container(str(summary["Id"])))
             except _engine_errors() as exc:
                 if not _not_found(exc):  # removed between list and inspect: gone is fine
                     raise
-        images: list[Mapping[str, Any]] = list(api.images(all=False) or ())
-        wanted = {
-            str(i.get("Image"))
-            for i in inspects
-            if ((i.get("Config") or {}).get("Labels") or {}).get(OWNER_LABEL) == "true"
-        }
+        images: list[JSONObject] = list(api.images(all=False) or ())
+        wanted = {str(i.get("Image")) for i in inspects if is_managed(i)}
         for image_id in sorted(wanted):
             try:
                 images.append(api.inspect_image(image_id))
@@ -175,7 +173,7 @@ def read_actual(api: Any) -> ContainersActual:
     return parse_actual(inspects, images, datetime.now(UTC))
 
 
-def converge(api: Any, target: ContainerTarget) -> None:
+def converge(api: DockerApi, target: ContainerTarget) -> None:
     """Bring container ``target.name`` to ``target.spec`` (or remove it), from a fresh read."""
     try:
         if target.spec is None:
@@ -211,7 +209,7 @@ def converge(api: Any, target: ContainerTarget) -> None:
         raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
 
 
-def ensure_network(api: Any, name: str) -> None:
+def ensure_network(api: DockerApi, name: str) -> None:
     """Create the user-defined bridge network ``name`` (labelled as ours) unless it exists.
 
     An existing network of that name is used as it is: containers of several checkpoints may
@@ -237,7 +235,7 @@ def _pause_at(step: str) -> None:
     time.sleep(3600)
 
 
-def _remove_owned(api: Any, actual: ContainersActual, name: str) -> None:
+def _remove_owned(api: DockerApi, actual: ContainersActual, name: str) -> None:
     """Stop and remove ``name`` if it is ours; absent is done; someone else's is refused."""
     c = actual.container(name)
     if c is None:
@@ -248,7 +246,7 @@ def _remove_owned(api: Any, actual: ContainersActual, name: str) -> None:
     api.remove_container(c.id, v=True, force=True)
 
 
-def _create_container(api: Any, request: CreateRequest) -> str:
+def _create_container(api: DockerApi, request: CreateRequest) -> str:
     """POST the create request; secret env values are revealed here and nowhere else."""
     body: dict[str, JSONValue] = dict(request.body)
     plain = body.get("Env")
@@ -263,16 +261,15 @@ def _create_container(api: Any, request: CreateRequest) -> str:
     return str(created["Id"])
 
 
-def _log_tail(api: Any, cid: str) -> str:
+def _log_tail(api: DockerApi, cid: str) -> str:
     try:
         raw = api.logs(cid, stdout=True, stderr=True, tail=LOG_TAIL_LINES)
     except _engine_errors():
         return ""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return text.strip()[-2000:]
+    return raw.decode("utf-8", "replace").strip()[-2000:]
 
 
-def _wait_ready(api: Any, cid: str, target: ContainerTarget) -> None:
+def _wait_ready(api: DockerApi, cid: str, target: ContainerTarget) -> None:
     """Wait until ``cid`` runs (and is healthy when it has a check), or raise why not.
 
     Bounded by ``target.health_timeout``. A container without a healthcheck must stay running
@@ -282,17 +279,17 @@ def _wait_ready(api: Any, cid: str, target: ContainerTarget) -> None:
     settle = min(SETTLE_SECONDS, target.health_timeout)
     running_since: float | None = None
     while True:
-        info = api.inspect_container(cid)
-        state = info.get("State") or {}
-        status = str(state.get("Status") or "unknown")
-        health = state.get("Health") if isinstance(state.get("Health"), Mapping) else None
+        state = as_object(api.inspect_container(cid).get("State"))
+        status = as_text(state.get("Status"), "unknown")
+        health = as_object(state.get("Health"))
+        has_check = isinstance(state.get("Health"), dict)
         health_status = str(health.get("Status")) if health else None
-        wants_health = health is not None and target.require_healthy
+        wants_health = has_check and target.require_healthy
         if status in ("exited", "dead") or state.get("Restarting") or status == "restarting":
             raise ResourceError(f"exited {state.get('ExitCode', '?')}")
         if wants_health and health_status == "unhealthy":
-            log = (health or {}).get("Log") or []
-            last = str(log[-1].get("Output", "")).strip() if log else ""
+            log = as_list(health.get("Log"))
+            last = str(as_object(log[-1]).get("Output", "")).strip() if log else ""
             raise ResourceError(f"unhealthy{': ' + last[-500:] if last else ''}")
         now = time.monotonic()
         if status == "running":
@@ -312,7 +309,7 @@ def _wait_ready(api: Any, cid: str, target: ContainerTarget) -> None:
         time.sleep(POLL_SECONDS)
 
 
-def _start_and_wait(api: Any, cid: str, target: ContainerTarget) -> None:
+def _start_and_wait(api: DockerApi, cid: str, target: ContainerTarget) -> None:
     """Start ``cid`` and wait for it; on failure raise with the container's last log lines."""
     try:
         api.start(cid)
@@ -323,14 +320,14 @@ def _start_and_wait(api: Any, cid: str, target: ContainerTarget) -> None:
         raise ResourceError(f"new container {reason}{': ' + tail if tail else ''}") from exc
 
 
-def _discard(api: Any, cid: str) -> None:
+def _discard(api: DockerApi, cid: str) -> None:
     """Remove a container we created, best effort: if this fails, the leftover carries our
     label and a ``--next`` name, so the next plan shows it as an orphan to delete."""
     with contextlib.suppress(*_engine_errors()):
         api.remove_container(cid, v=True, force=True)
 
 
-def _clear_leftover(api: Any, actual: ContainersActual, name: str) -> None:
+def _clear_leftover(api: DockerApi, actual: ContainersActual, name: str) -> None:
     """Remove ``name`` (a ``--next``/``--old`` left by an interrupted apply) if it is ours."""
     c = actual.container(name)
     if c is None:
@@ -340,7 +337,7 @@ def _clear_leftover(api: Any, actual: ContainersActual, name: str) -> None:
     api.remove_container(c.id, v=True, force=True)
 
 
-def _create(api: Any, spec: ContainerSpec, target: ContainerTarget) -> None:
+def _create(api: DockerApi, spec: ContainerSpec, target: ContainerTarget) -> None:
     """A container that does not exist yet: pull, verify, create, start, wait (or remove it)."""
     pull_verified(api, spec.image)
     cid = _create_container(api, compile_create(spec))
@@ -352,7 +349,11 @@ def _create(api: Any, spec: ContainerSpec, target: ContainerTarget) -> None:
 
 
 def _update(
-    api: Any, spec: ContainerSpec, c: ContainerActual, paths: set[str], target: ContainerTarget
+    api: DockerApi,
+    spec: ContainerSpec,
+    c: ContainerActual,
+    paths: set[str],
+    target: ContainerTarget,
 ) -> None:
     """In place: ``docker update`` for memory/restart, then start, unpause or restart."""
     if paths & {"limits.memory", "limits.memory_swap", "restart"}:
@@ -372,7 +373,9 @@ def _update(
         raise ResourceError(f"container {exc}{': ' + tail if tail else ''}") from exc
 
 
-def _prepare_replace(api: Any, spec: ContainerSpec, actual: ContainersActual) -> tuple[str, str]:
+def _prepare_replace(
+    api: DockerApi, spec: ContainerSpec, actual: ContainersActual
+) -> tuple[str, str]:
     """Pull and verify the new image (a failed pull or a wrong digest changes nothing) and clear
     what an interrupted replacement left; the names of the new and the old container."""
     pull_verified(api, spec.image)
@@ -384,7 +387,7 @@ def _prepare_replace(api: Any, spec: ContainerSpec, actual: ContainersActual) ->
 
 
 def _replace_create_first(
-    api: Any,
+    api: DockerApi,
     spec: ContainerSpec,
     old: ContainerActual,
     target: ContainerTarget,
@@ -429,7 +432,7 @@ def _replace_create_first(
 
 
 def _replace_destroy_first(
-    api: Any,
+    api: DockerApi,
     spec: ContainerSpec,
     old: ContainerActual,
     target: ContainerTarget,
@@ -453,7 +456,7 @@ def _replace_destroy_first(
     api.remove_container(old.id, v=True, force=True)
 
 
-def _restore(api: Any, cid: str, name: str | None, start: bool) -> str:
+def _restore(api: DockerApi, cid: str, name: str | None, start: bool) -> str:
     """Give the old container its name back and start it again; "" or why that failed too."""
     try:
         if name is not None:

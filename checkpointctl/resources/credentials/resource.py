@@ -285,16 +285,17 @@ def _keyed(key: str, inner_hex: str) -> str:
     return hashlib.sha256(key.encode() + inner_hex.encode()).hexdigest()
 
 
-def _str_list(value: object) -> tuple[str, ...] | None:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+def _str_list(value: JSONValue) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
         return None
-    return tuple(value)
+    items = tuple(v for v in value if isinstance(v, str))
+    return items if len(items) == len(value) else None
 
 
 def parse_manifest(raw: bytes) -> dict[str, ManifestEntry] | None:
     """The manifest's entries, or None when it is not a manifest this version wrote."""
     try:
-        doc = json.loads(raw)
+        doc: JSONValue = json.loads(raw)
     except ValueError:
         return None
     if not isinstance(doc, dict) or doc.get("version") != MANIFEST_VERSION:

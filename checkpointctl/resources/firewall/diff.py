@@ -44,8 +44,13 @@ def diff_tables(desired: Table, actual: Table | None) -> list[FieldChange]:
 def _chain_head(name: str, d: Chain | None, a: Chain | None) -> list[FieldChange]:
     if d is not None and a is not None:
         out = []
-        for attr in ("type", "hook", "priority", "policy"):
-            before, after = getattr(a, attr), getattr(d, attr)
+        heads: tuple[tuple[str, str | int | None, str | int | None], ...] = (
+            ("type", a.type, d.type),
+            ("hook", a.hook, d.hook),
+            ("priority", a.priority, d.priority),
+            ("policy", a.policy, d.policy),
+        )
+        for attr, before, after in heads:
             if before != after:
                 out.append(FieldChange(f"{name}.{attr}", before or None, after or None))
         return out
@@ -132,14 +137,17 @@ def _sets(desired: Iterable[NamedSet], actual: Iterable[NamedSet]) -> list[Field
         label = d.label
         if d.elements != a.elements:
             out.append(FieldChange(f"set {label}", list(a.elements), list(d.elements)))
-        for attr in ("type", "flags", "comment"):
-            before, after = getattr(a, attr), getattr(d, attr)
+        for attr, before, after in (
+            ("type", a.type, d.type),
+            ("flags", a.flags, d.flags),
+            ("comment", a.comment, d.comment),
+        ):
             if before != after:
                 out.append(FieldChange(f"set {label}.{attr}", _json(before), _json(after)))
     return out
 
 
-def _json(value: object) -> JSONValue:
+def _json(value: str | tuple[str, ...]) -> JSONValue:
     if isinstance(value, tuple):
         return [str(v) for v in value]
     return str(value) if value else None

@@ -55,7 +55,7 @@ class Rule:
     hand-written rule distinct from ours instead of being silently ignored."""
     comment: str = ""
 
-    def key(self) -> tuple[object, ...]:
+    def key(self) -> tuple[str | tuple[str, ...], ...]:
         """The rule's meaning: every field except the comment."""
         return (
             self.verdict,

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from checkpointctl.errors import ResourceError
+from checkpointctl.model import JSONValue
+from checkpointctl.model.jsondoc import JSONObject
 from checkpointctl.resources.firewall.lint import normalize_network
 from checkpointctl.resources.firewall.model import (
     Chain,
@@ -54,7 +56,7 @@ def parse_ruleset(text: str | bytes, listing: str | None = None) -> Ruleset:
 def _parse_ruleset(text: str | bytes, listing: str | None) -> Ruleset:
     targets = nat_targets(listing) if listing else {}
     try:
-        doc = json.loads(text)
+        doc: JSONValue = json.loads(text)
     except ValueError as exc:
         raise ResourceError(f"nft printed something that is not JSON: {exc}") from exc
     items = doc.get("nftables") if isinstance(doc, dict) else None
@@ -63,7 +65,7 @@ def _parse_ruleset(text: str | bytes, listing: str | None) -> Ruleset:
     version = ""
     tables: dict[tuple[str, str], _TableBuilder] = {}
 
-    def builder(body: dict[str, object], key: str = "table") -> _TableBuilder | None:
+    def builder(body: JSONObject, key: str = "table") -> _TableBuilder | None:
         family, name = body.get("family"), body.get(key)
         if not isinstance(family, str) or not isinstance(name, str):
             return None
@@ -84,7 +86,9 @@ def _parse_ruleset(text: str | bytes, listing: str | None) -> Ruleset:
         elif kind == "set" and (b := builder(body)) is not None:
             b.sets.append(parse_set(body))
         elif kind == "rule" and (b := builder(body)) is not None:
-            b.add_rule(body, targets.get((b.family, b.name, body.get("handle"))))
+            handle = body.get("handle")
+            nat = targets.get((b.family, b.name, handle)) if isinstance(handle, int) else None
+            b.add_rule(body, nat)
     built = sorted((b.build() for b in tables.values()), key=lambda t: (t.family, t.name))
     return Ruleset(tables=tuple(built), version=version)
 
@@ -93,16 +97,16 @@ def _parse_ruleset(text: str | bytes, listing: str | None) -> Ruleset:
 class _TableBuilder:
     family: str
     name: str
-    chains: dict[str, dict[str, object]] = field(default_factory=dict)
+    chains: dict[str, JSONObject] = field(default_factory=dict)
     rules: dict[str, list[Rule]] = field(default_factory=dict)
     sets: list[NamedSet] = field(default_factory=list)
 
-    def add_chain(self, body: dict[str, object]) -> None:
+    def add_chain(self, body: JSONObject) -> None:
         name = str(body.get("name", ""))
         self.chains[name] = body
         self.rules.setdefault(name, [])
 
-    def add_rule(self, body: dict[str, object], nat_target: str | None = None) -> None:
+    def add_rule(self, body: JSONObject, nat_target: str | None = None) -> None:
         chain = str(body.get("chain", ""))
         rule = parse_rule(body)
         if nat_target and rule.verdict in ("dnat", "snat"):
@@ -128,7 +132,7 @@ class _TableBuilder:
         return Table(self.family, self.name, tuple(chains), sets)
 
 
-def parse_set(body: dict[str, object]) -> NamedSet:
+def parse_set(body: JSONObject) -> NamedSet:
     """A named set; elements are normalized CIDRs (or kept as written when not addresses)."""
     elem = body.get("elem", [])
     flags = body.get("flags", [])
@@ -141,7 +145,7 @@ def parse_set(body: dict[str, object]) -> NamedSet:
     )
 
 
-def parse_rule(body: dict[str, object]) -> Rule:
+def parse_rule(body: JSONObject) -> Rule:
     """One rule (the body of a ``{"rule": ...}`` object) in canonical form."""
     p = _RuleParts()
     exprs = body.get("expr", [])
@@ -171,7 +175,7 @@ class _RuleParts:
     limit: str = ""
     other: list[str] = field(default_factory=list)
 
-    def take(self, expr: object) -> bool:
+    def take(self, expr: JSONValue) -> bool:
         if not isinstance(expr, dict) or len(expr) != 1:
             return False
         ((kind, body),) = expr.items()
@@ -201,14 +205,14 @@ class _RuleParts:
             return self._match(body)
         return False
 
-    def _limit(self, body: dict[str, object]) -> bool:
+    def _limit(self, body: JSONObject) -> bool:
         rate, per, burst = body.get("rate"), body.get("per"), body.get("burst", 5)
         if body.get("inv") or body.get("rate_unit") not in (None, "packets"):
             return False
         self.limit = f"{rate}/{per}" + (f" burst {burst}" if burst not in (0, 5) else "")
         return True
 
-    def _match(self, body: dict[str, object]) -> bool:
+    def _match(self, body: JSONObject) -> bool:
         op, left, right = body.get("op"), body.get("left"), body.get("right")
         if not isinstance(left, dict) or len(left) != 1:
             return False
@@ -250,7 +254,8 @@ class _RuleParts:
                 return False
             setattr(self, str(fld), values)
             return True
-        if proto in ("tcp", "udp", "th") and fld in ("dport", "sport") and not getattr(self, fld):
+        ports = fld in ("dport", "sport") and not getattr(self, str(fld))
+        if proto in ("tcp", "udp", "th") and ports:
             if self.proto and proto != "th" and self.proto != proto:
                 return False
             setattr(self, str(fld), sort_ports([_port(v) for v in _flat(right)]))
@@ -293,9 +298,9 @@ _TABLE_LINE = re.compile(r"^table (\S+) (\S+) \{")
 _NAT_LINE = re.compile(r"\b(dnat|snat) to (\S+).*# handle (\d+)$")
 
 
-def nat_targets(listing: str) -> dict[tuple[str, str, object], str]:
+def nat_targets(listing: str) -> dict[tuple[str, str, int], str]:
     """``(family, table, handle)`` → NAT target (``172.17.0.2:80``) from ``nft -a list`` text."""
-    out: dict[tuple[str, str, object], str] = {}
+    out: dict[tuple[str, str, int], str] = {}
     table: tuple[str, str] | None = None
     for line in listing.splitlines():
         line = line.strip()
@@ -306,7 +311,7 @@ def nat_targets(listing: str) -> dict[tuple[str, str, object], str]:
     return out
 
 
-def _flat(right: object) -> list[object]:
+def _flat(right: JSONValue) -> list[JSONValue]:
     """A match's right side as a list: a scalar, a list, or ``{"set": [...]}``."""
     if isinstance(right, dict) and "set" in right:
         inner = right["set"]
@@ -316,16 +321,18 @@ def _flat(right: object) -> list[object]:
     return [right]
 
 
-def _values(items: Iterable[object]) -> Iterable[str]:
+def _values(items: Iterable[JSONValue]) -> Iterable[str]:
     """Addresses as normalized CIDRs; ranges as ``a-b``; set references as ``@name``."""
     for item in items:
-        if isinstance(item, dict) and "elem" in item and isinstance(item["elem"], dict):
-            item = item["elem"].get("val")
-        if isinstance(item, dict) and isinstance(item.get("prefix"), dict):
-            pre = item["prefix"]
-            text = f"{pre.get('addr')}/{pre.get('len')}"
-        elif isinstance(item, dict) and isinstance(item.get("range"), list):
-            text = "-".join(str(v) for v in item["range"])
+        elem = item.get("elem") if isinstance(item, dict) else None
+        if isinstance(elem, dict):
+            item = elem.get("val")
+        prefix = item.get("prefix") if isinstance(item, dict) else None
+        span = item.get("range") if isinstance(item, dict) else None
+        if isinstance(prefix, dict):
+            text = f"{prefix.get('addr')}/{prefix.get('len')}"
+        elif isinstance(span, list):
+            text = "-".join(str(v) for v in span)
         else:
             text = item if isinstance(item, str) else _dump(item)
         if text.startswith("@"):
@@ -337,13 +344,14 @@ def _values(items: Iterable[object]) -> Iterable[str]:
             yield text
 
 
-def _port(value: object) -> str:
-    if isinstance(value, dict) and isinstance(value.get("range"), list):
-        return "-".join(str(v) for v in value["range"])
+def _port(value: JSONValue) -> str:
+    span = value.get("range") if isinstance(value, dict) else None
+    if isinstance(span, list):
+        return "-".join(str(v) for v in span)
     return str(value) if isinstance(value, int | str) else _dump(value)
 
 
-def _nat(kind: str, body: object) -> str:
+def _nat(kind: str, body: JSONValue) -> str:
     if not isinstance(body, dict):
         return kind
     addr, port = body.get("addr"), body.get("port")
@@ -353,5 +361,5 @@ def _nat(kind: str, body: object) -> str:
     return f"{kind} to {target}" if target else kind
 
 
-def _dump(value: object) -> str:
+def _dump(value: JSONValue) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

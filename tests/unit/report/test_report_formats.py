@@ -117,7 +117,7 @@ def test_json_round_trips_every_value_whole(case: str) -> None:
 
 def test_json_is_sorted_and_indented() -> None:
     output = render(CASES["check"].report, "json")
-    assert output.startswith('{\n  "exit_code": 2,\n  "format_version": "1.1",')
+    assert output.startswith('{\n  "exit_code": 2,\n  "format_version": "1.2",')
     assert output.endswith("}\n")
 
 

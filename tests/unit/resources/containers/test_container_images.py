@@ -9,14 +9,15 @@ import pytest
 from container_cases import SCANS, image_ref
 
 from checkpointctl.errors import ResourceError
+from checkpointctl.model import JSONValue
 from checkpointctl.resources.containers.images import (
     ScanVerdict,
     check_gate,
     gate_problem,
+    gate_verdict,
     has_repo_digest,
     scan_verdict,
     trust_problem,
-    verdict_for,
     verify_repo_digest,
 )
 from checkpointctl.spec import RegistriesSpec, ScanGate, TrustedRegistry
@@ -158,9 +159,38 @@ def test_repo_digests_must_hold_exactly_the_pinned_reference() -> None:
         verify_repo_digest({"Id": "sha256:abc", "RepoDigests": None}, ref)
 
 
-def test_verdict_for_wraps_the_judgement_for_a_change() -> None:
-    verdict = verdict_for(V1, report("trivy-critical.json"), "critical")
+def test_gate_verdict_wraps_the_judgement_for_a_change() -> None:
+    today = date(2026, 1, 1)
+    gate = ScanGate(required=True, max_severity="critical")
+    verdict = gate_verdict(gate, V1, report("trivy-critical.json"), today)
     assert verdict.digest == V1
     assert not verdict.ok
     assert "CVE-2024-3094" in verdict.reason
-    assert verdict_for(V1, None, "high") == ScanVerdict(V1, False, "no scan report")
+    high = ScanGate(required=True, max_severity="high")
+    assert gate_verdict(high, V1, None, today) == ScanVerdict(V1, False, "no scan report")
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        {"SchemaVersion": 2, "Results": {"Target": "x"}},
+        {"SchemaVersion": 2, "Results": [{"Vulnerabilities": {"VulnerabilityID": "CVE-X"}}]},
+        {"SchemaVersion": 2, "Results": ["not an object"]},
+        {"matches": [{"vulnerability": "CVE-X"}]},
+    ],
+)
+def test_a_report_of_the_wrong_shape_is_refused_not_read_as_clean(malformed: JSONValue) -> None:
+    ok, reason = scan_verdict(malformed, "high", digest=V1)
+    assert not ok
+    assert "no known form" in reason
+
+
+def test_digests_named_outside_a_list_still_refuse_another_image() -> None:
+    # Trivy writes RepoDigests as a list; one written as a bare string still names a digest,
+    # so a clean report about another image cannot clear this one.
+    other = {"SchemaVersion": 2, "Results": [], "Metadata": {"RepoDigests": f"{REPO}@{V2}"}}
+    ok, reason = scan_verdict(other, "high", digest=V1)
+    assert not ok
+    assert V2 in reason
+    same = {"SchemaVersion": 2, "Results": [], "Metadata": {"RepoDigests": f"{REPO}@{V1}"}}
+    assert scan_verdict(same, "high", digest=V1)[0]
