@@ -24,7 +24,12 @@ DEFAULT_PATHS = ("policies",)
 
 def apply_options(args: argparse.Namespace) -> Any:
     """The engine's ApplyOptions for ``apply``: lock wait, owner, audit context and log."""
-    from checkpointctl.engine.audit import AuditContext, LocalAuditLog, policy_revision
+    from checkpointctl.engine.audit import (
+        AuditContext,
+        LocalAuditLog,
+        default_local_log,
+        policy_revision,
+    )
     from checkpointctl.engine.lock import current_owner
     from checkpointctl.engine.run import ApplyOptions
 
@@ -37,7 +42,8 @@ def apply_options(args: argparse.Namespace) -> Any:
         revision=policy_revision(args.paths or DEFAULT_PATHS),
         argv=("checkpointctl", *getattr(args, "command_argv", ())),
     )
-    log = LocalAuditLog(args.audit_log) if args.audit_log else None
+    path = default_local_log() if args.audit_log is None else args.audit_log
+    log = LocalAuditLog(path) if path else None
     return ApplyOptions(
         lock_wait=wait,
         owner=owner,

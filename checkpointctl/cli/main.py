@@ -432,8 +432,10 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--audit-log",
                 metavar="PATH",
-                default=".checkpointctl/audit.jsonl",
-                help="append one JSON line per host to PATH (default .checkpointctl/audit.jsonl)",
+                default=None,
+                help="append one JSON line per host to PATH (default "
+                "$XDG_STATE_HOME/checkpointctl/audit.jsonl, else "
+                "~/.local/state/checkpointctl/audit.jsonl)",
             )
         p.set_defaults(func=func)
 

@@ -3,7 +3,9 @@
 A line says who converged the host, when, from which policy revision (the git commit of the
 policy repository, ``+dirty`` when the policy files have uncommitted edits), with which command,
 what the plan was (its digest and its changes) and how it ended. The local log (default
-``.checkpointctl/audit.jsonl``) is the controller's record of everything it did; the host's copy
+``$XDG_STATE_HOME/checkpointctl/audit.jsonl``, ``~/.local/state/checkpointctl/audit.jsonl``
+without it: the user's state directory, never the current directory, which is usually the
+policy repository's checkout) is the controller's record of everything it did; the host's copy
 (``/var/lib/checkpointctl/audit.jsonl``) lets whoever logs in there see who changed it, even
 when several controllers (or the pull agent) take turns.
 
@@ -35,7 +37,21 @@ from checkpointctl.model import (
 )
 
 AUDIT_FORMAT = "1"
-DEFAULT_LOCAL_LOG = ".checkpointctl/audit.jsonl"
+LOCAL_LOG_NAME = "audit.jsonl"
+
+
+def default_local_log(env: dict[str, str] | None = None) -> str:
+    """``$XDG_STATE_HOME/checkpointctl/audit.jsonl`` (an absolute ``XDG_STATE_HOME`` only, as
+    the XDG spec says), else ``~/.local/state/checkpointctl/audit.jsonl``."""
+    environ = os.environ if env is None else env
+    state = environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):
+        home = environ.get("HOME") or os.path.expanduser("~")
+        state = os.path.join(home, ".local", "state")
+    return os.path.join(state, "checkpointctl", LOCAL_LOG_NAME)
+
+
+DEFAULT_LOCAL_LOG = default_local_log()
 GIT_TIMEOUT = 10.0
 
 
@@ -122,7 +138,8 @@ class LocalAuditLog:
             try:
                 parent = os.path.dirname(os.path.abspath(self.path))
                 os.makedirs(parent, mode=0o700, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                fd = os.open(self.path, flags, 0o600)
                 try:
                     os.write(fd, line)
                 finally:
@@ -170,6 +187,7 @@ __all__ = [
     "LocalAuditLog",
     "audit_line",
     "audit_record",
+    "default_local_log",
     "plan_digest",
     "policy_revision",
 ]

@@ -45,6 +45,7 @@ from enum import StrEnum
 from checkpointctl.errors import LockError, TransportError
 from checkpointctl.model import JSONValue
 from checkpointctl.spec import STATE_DIR
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import HeldShell, HostProcess, Transport
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.shellserver import REQUEST, SERVER_SETUP
@@ -63,8 +64,6 @@ HELD = b"held\n"
 RELEASE = b"release\n"
 ANSWER_SECONDS = 60.0
 """How long ``flock`` may take to answer beyond the wait we asked of it (a slow host)."""
-_MKDIR_THEN_EXEC = '[ -d "$1" ] || mkdir -p -- "$1" || exit 126; shift; exec "$@"'
-"""Fixed text: ``$1`` is the lock's directory, the rest the ``flock`` argv (never parsed)."""
 HELD_SCRIPT = (
     r"""o=$1 rec=$2 aud=$3
 IFS= read -r t || exit 0
@@ -349,7 +348,7 @@ class HostLock:
 
 
 def _read_owner(transport: Transport, paths: LockPaths) -> LockOwner | None:
-    raw = transport.read_file(paths.owner)
+    raw = safepath.read(transport, paths.owner)
     return None if raw is None else LockOwner.from_json(raw)
 
 
@@ -368,11 +367,12 @@ def _try_lock(
 ) -> HostProcess | None:
     """Start ``flock … sh -c HELD`` (creating the lock's directory first, in the same command:
     one session on the host, not two); the held process, or None when the lock stayed taken."""
-    argv = ["sh", "-c", _MKDIR_THEN_EXEC, "sh", posixpath.dirname(paths.lock)]
-    argv += ["flock", "--conflict-exit-code", str(BUSY_EXIT)]
-    argv += ["--nonblock"] if wait is None else ["--timeout", f"{wait:g}"]
-    argv += [paths.lock, "sh", "-c", HELD_SCRIPT, "sh", paths.owner, paths.record, paths.audit]
-    process = transport.spawn(argv)
+    flock = ["flock", "--conflict-exit-code", str(BUSY_EXIT)]
+    flock += ["--nonblock"] if wait is None else ["--timeout", f"{wait:g}"]
+    flock += [paths.lock, "sh", "-c", HELD_SCRIPT, "sh", paths.owner, paths.record, paths.audit]
+    # the lock's directory is checked (not a link, root's, not writable by others) before the
+    # lock file, the owner record, the last-apply record or the audit log is opened in it
+    process = transport.spawn(safepath.ensure_then_exec(posixpath.dirname(paths.lock), flock))
     try:
         # read once the lock is ours; when it is not (flock already gave up), the write may
         # meet a closed pipe, and the exit status below says why
@@ -390,6 +390,10 @@ def _try_lock(
         if status == BUSY_EXIT:
             process.close()
             return None
+        if status == safepath.UNSAFE_EXIT:
+            text = line + (process.read_line(1.0) or b"")
+            found = safepath.parse_violations(text.decode("utf-8", "replace"))
+            raise safepath.UnsafePathError(transport.host.name, found)
         why = process.stderr_tail().strip() or f"exit status {status}"
         if status == 127:
             why = "flock is not installed on the host (util-linux)"

@@ -80,6 +80,7 @@ from checkpointctl.model import (
 from checkpointctl.model.locations import by_location, has_locations, min_healthy_of
 from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
+from checkpointctl.resources.paths import is_repair
 from checkpointctl.spec import STATE_DIR, DesiredState, state_to_data
 from checkpointctl.transport.base import Transport
 
@@ -113,9 +114,10 @@ class NullObserver:
 
 
 def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
-    """Every resource kind, in the fixed apply order: firewall, credentials, secret files,
-    collection, containers, then the auto-updater report. Each prefix of that order is a safe
-    state (the firewall first, containers last so they start with their files in place).
+    """Every resource kind, in the fixed apply order: managed paths, firewall, credentials,
+    secret files, collection, containers, then the auto-updater report. Each prefix of that
+    order is a safe state (the managed directories made safe to write below before anything is
+    written there, the firewall next, containers last so they start with their files in place).
     ``pull_mode``: the host converges itself (the agent), so the firewall needs no management
     access for a controller."""
     from checkpointctl.resources.collection.resource import CollectionResource
@@ -123,9 +125,11 @@ def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
     from checkpointctl.resources.credentials.files import SecretFilesResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
     from checkpointctl.resources.firewall.resource import FirewallResource
+    from checkpointctl.resources.paths import PathsResource
     from checkpointctl.resources.updaters import AutoUpdatersResource
 
     return (
+        PathsResource(),
         FirewallResource(pull_mode=pull_mode),
         CredentialsResource(),
         SecretFilesResource(),
@@ -242,7 +246,16 @@ def _plan(
 ) -> list[KindPlan]:
     # one round trip for every resource's reads (see resources.batched); each step drops its
     # actual state once planned: only the plan outlives the read, memory stays per host
-    return [step.plan() for step in read_all(transport, desired, resources)]
+    plans = [step.plan() for step in read_all(transport, desired, resources)]
+    # one change per address: a resource whose read was refused plans the same repair of an
+    # unsafe directory as the paths resource before it
+    seen: set[str] = set()
+    out = []
+    for kind_plan in plans:
+        kept = tuple(c for c in kind_plan.changes if c.change.address not in seen)
+        seen.update(c.change.address for c in kept)
+        out.append(dataclasses.replace(kind_plan, changes=kept))
+    return out
 
 
 def record_doc(
@@ -339,24 +352,45 @@ def _converge(
         return run.result(HostStatus.DRIFT if run.changes else HostStatus.IN_SYNC)
     if not run.changes:
         return run.result(HostStatus.IN_SYNC)
-    held = [c for c in run.changes if hold and replaces_image(c)]
-    if hold and held:
-        run.findings.extend(held_findings(held, hold))
-    accepted = accepted_in_full(run.changes, desired.exceptions, today or datetime.now(UTC).date())
-    run.findings.extend(
-        Finding(c.address, "left alone: spec.exceptions accept this difference", "info")
-        for c in accepted
-    )
-    waiting = {c.address for c in held} | {c.address for c in accepted}
-    for kind_plan in plan:
-        for bound in kind_plan.changes:
-            if bound.change.address in waiting:
-                continue
-            run.current = bound.change
-            bound.apply(transport)
-            run.applied.append(bound.change)
-    run.current = None
-    changed = {k.kind for k in plan if k.changes}
+    day = today or datetime.now(UTC).date()
+
+    def waiting_of(changes: Sequence[Change]) -> set[str]:
+        """Addresses left alone this run: image swaps held for the window or a manual
+        strategy, and differences that exceptions accept in full (each said as a finding)."""
+        held = [c for c in changes if hold and replaces_image(c)]
+        if hold and held:
+            run.findings.extend(f for f in held_findings(held, hold) if f not in run.findings)
+        accepted = accepted_in_full(changes, desired.exceptions, day)
+        note = "left alone: spec.exceptions accept this difference"
+        run.findings.extend(
+            f for f in (Finding(c.address, note, "info") for c in accepted) if f not in run.findings
+        )
+        return {c.address for c in held} | {c.address for c in accepted}
+
+    waiting = waiting_of(run.changes)
+    changed: set[str] = set()
+    for attempt in range(2):
+        repaired = False
+        for kind_plan in plan:
+            if kind_plan.changes:
+                changed.add(kind_plan.kind)
+            for bound in kind_plan.changes:
+                if bound.change.address in waiting:
+                    continue
+                run.current = bound.change
+                bound.apply(transport)
+                run.applied.append(bound.change)
+                repaired = repaired or is_repair(bound.change)
+            if repaired:
+                break  # what comes next was planned from a read refused before the repair
+        run.current = None
+        if not repaired or attempt:
+            break
+        # read again below the repaired directories, and apply what that plans
+        plan = _plan(transport, desired, resources)
+        run.changes = (*run.applied, *(c for k in plan for c in k.plain))
+        run.findings.extend(f for k in plan for f in k.findings if f not in run.findings)
+        waiting = waiting_of([c for k in plan for c in k.plain])
     touched = [r for r in resources if r.kind in changed]
     left = [
         c for k in _plan(transport, desired, touched) for c in k.plain if c.address not in waiting

@@ -46,6 +46,7 @@ from checkpointctl.resources.containers.parse import ContainersActual
 from checkpointctl.resources.credentials.resource import EXPIRY_WARNING, days_left
 from checkpointctl.resources.updaters import parse_updaters, read_command
 from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import Transport
 
 LAST_APPLY_FILE = RECORD_FILE
@@ -190,6 +191,7 @@ def assess(h: HostHealth, expired: Sequence[str] = ()) -> tuple[list[str], list[
             warnings.append(f"container {c.name} restarted {c.restarts} time(s)")
     if h.firewall_state in (FirewallState.DRIFT, FirewallState.ERROR):
         problems.append(f"firewall {h.firewall}")
+    problems.extend(f"security: {s}" for s in h.security)
     for phrase in h.credentials:
         (problems if phrase in expired else warnings).append(f"credential {phrase}")
     if h.last_apply is not None and not h.last_apply.ok:
@@ -249,6 +251,15 @@ def _firewall_part(transport: Transport, desired: DesiredState | None) -> tuple[
     return FirewallState.DRIFT, f"drift: {fields} difference(s) in {where}"
 
 
+def _security_part(transport: Transport, desired: DesiredState | None) -> list[str]:
+    """The managed paths' security drift (see :mod:`checkpointctl.resources.paths`)."""
+    from checkpointctl.resources.paths import PathsResource
+
+    resource = PathsResource()
+    state = desired or DesiredState(host=transport.host.name)
+    return [c.reason for c in resource.diff(state, resource.read(transport, state))]
+
+
 def _hygiene(transport: Transport) -> tuple[int | None, Disk | None]:
     security: int | None = None
     with contextlib.suppress(CheckpointctlError):
@@ -287,15 +298,21 @@ def read_host(
         docker, containers, docker_errors = _docker_part(transport, desired)
         errors.extend(docker_errors)
         firewall_state, firewall = _firewall_part(transport, desired)
+        security: list[str] = []
+        try:
+            security = _security_part(transport, desired)
+        except CheckpointctlError as exc:
+            errors.append(f"managed paths: {exc}")
         creds = expiring_credentials(desired, today)
         records: list[RunRecord | None] = []
         for path, default in ((LAST_APPLY_FILE, "converged"), (AGENT_STATUS_FILE, "unknown")):
             try:
-                records.append(parse_run_record(transport.read_file(path), default_result=default))
+                raw = safepath.read(transport, path)
+                records.append(parse_run_record(raw, default_result=default))
             except CheckpointctlError as exc:
                 errors.append(f"{path}: {exc}")
                 records.append(None)
-        security, disk = _hygiene(transport)
+        updates, disk = _hygiene(transport)
         updaters: tuple[str, ...] = ()
         try:
             found = transport.run(list(read_command().argv), check=False)
@@ -312,7 +329,8 @@ def read_host(
             credentials=tuple(p for p, _ in creds),
             last_apply=records[0],
             agent=records[1],
-            security_updates=security,
+            security_updates=updates,
+            security=tuple(security),
             disk=disk,
             auto_updaters=updaters,
             read_errors=tuple(errors),

@@ -85,6 +85,9 @@ class HostHealth:
     security_updates: int | None = None
     """Pending security updates; None when unknown (no apt, or it failed)."""
     disk: Disk | None = None
+    security: tuple[str, ...] = ()
+    """Managed directories that are not safe to write below (a link, a foreign owner, a
+    writable mode) and files a crash left: security drift, as phrases."""
     auto_updaters: tuple[str, ...] = ()
     """Jobs that pull images behind the policy's back (``file:line pulls images (…)``)."""
     problems: tuple[str, ...] = ()
@@ -125,6 +128,7 @@ def host_health_json(h: HostHealth) -> dict[str, JSONValue]:
             for c in h.containers
         ],
         "firewall": h.firewall,
+        "security": list(h.security),
         "credentials_expiring": list(h.credentials),
         "last_apply": _record_json(h.last_apply),
         "agent": _record_json(h.agent),

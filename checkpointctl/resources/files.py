@@ -13,17 +13,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checkpointctl.model import FieldChange
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.batch import Command
+from checkpointctl.transport.command import finish
 
-# Fixed text: the paths arrive as "$@", so no value is ever parsed by the shell.
+# Fixed text: the paths arrive as "$@", so no value is ever parsed by the shell. A link is
+# reported absent and never read through: the write's rename then replaces it.
 _STAT_SCRIPT = (
-    'for f do if [ -f "$f" ]; then '
+    'for f do if [ -f "$f" ] && [ ! -L "$f" ]; then '
     "printf '%s %s\\n' \"$(stat -c '%a %u %g' -- \"$f\")\" "
     '"$(sha256sum < "$f" | cut -d" " -f1)"; '
     "else echo -; fi; done"
 )
-_GLOB_SCRIPT = 'for f in $1; do [ -f "$f" ] && printf "%s\\n" "$f"; done; true'
+_GLOB_SCRIPT = (
+    'for f in $1; do [ -L "${f%/*}" ] || [ -L "$f" ] || { [ -f "$f" ] && printf "%s\\n" "$f"; }; '
+    "done; true"
+)
+"""Skips a match reached through a linked directory (the paths resource reports the link) or
+that is a link itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +84,9 @@ def parse_stat_output(paths: Sequence[str], text: str) -> dict[str, FileState]:
 
 
 def stat_command(paths: Sequence[str]) -> Command:
-    """The one command :func:`stat_files` runs (for a batch of reads)."""
-    return Command(("sh", "-c", _STAT_SCRIPT, "sh", *paths))
+    """The one command :func:`stat_files` runs (for a batch of reads), once the directories of
+    ``paths`` passed the safe-path check (refused with :data:`~safepath.UNSAFE_EXIT` if not)."""
+    return safepath.guard_files(Command(("sh", "-c", _STAT_SCRIPT, "sh", *paths)), paths)
 
 
 def glob_command(pattern: str) -> Command:
@@ -95,8 +104,11 @@ def stat_files(transport: Transport, paths: Sequence[str]) -> dict[str, FileStat
     """Mode, owner and hash of every path, in one command."""
     if not paths:
         return {}
-    result = transport.run(stat_command(paths).argv)
-    return parse_stat_output(paths, result.text())
+    result = transport.run(stat_command(paths).argv, check=False)
+    refused = safepath.refusal(result)
+    if refused is not None:
+        raise safepath.UnsafePathError(transport.host.name, refused)
+    return parse_stat_output(paths, finish(transport.host.name, result, check=True).text())
 
 
 def metadata_changes(want: FileWant, have: FileState) -> list[FieldChange]:
@@ -110,5 +122,5 @@ def metadata_changes(want: FileWant, have: FileState) -> list[FieldChange]:
 
 
 def write(transport: Transport, want: FileWant) -> None:
-    """Atomic write with mode and owner (the transport writes a temp file and renames it)."""
-    transport.write_file(want.path, want.content, mode=want.mode, uid=want.uid, gid=want.gid)
+    """Atomic write with mode and owner below checked directories (:func:`safepath.write`)."""
+    safepath.write(transport, want.path, want.content, mode=want.mode, uid=want.uid, gid=want.gid)

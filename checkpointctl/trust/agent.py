@@ -40,6 +40,7 @@ from checkpointctl.errors import CheckpointctlError, LockError, TrustError
 from checkpointctl.localfile import write_atomic
 from checkpointctl.model import HostResult, HostStatus, host_to_json
 from checkpointctl.spec import STATE_DIR, DesiredState
+from checkpointctl.transport import safepath
 from checkpointctl.trust.fetch import fetch
 from checkpointctl.trust.store import DEFAULT_TRUST_DIR, adopt_revocations, load_trust_store
 from checkpointctl.trust.timeutil import format_time
@@ -211,10 +212,13 @@ def run_once(
     Raises:
         CheckpointctlError: the state directory cannot be used (no lock, no status file).
     """
+    # the state directory must be safe to write below before its lock or records are opened
+    safepath.require_local([options.state_dir])
     try:
         os.makedirs(options.state_dir, mode=0o755, exist_ok=True)
     except OSError as e:
         raise CheckpointctlError(f"cannot create {options.state_dir}: {e.strerror}") from None
+    safepath.require_local([options.state_dir])
     with _lock(options.state_dir):
         try:
             previous = read_status(options.state_dir)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from checkpointctl.errors import TrustError
 from checkpointctl.localfile import write_atomic
+from checkpointctl.transport import safepath
 from checkpointctl.trust import DEFAULT_TRUST_DIR
 from checkpointctl.trust.keys import (
     HostKey,
@@ -67,7 +68,20 @@ def _join(directory: str, *parts: str) -> str:
     return os.path.join(directory, *parts)
 
 
+def _require_safe(directory: str) -> None:
+    """Refuse a trust directory that is (or lies below) a link, a directory of another user's,
+    or one others may write: whoever controls it decides what this host believes.
+
+    Raises:
+        TrustError: naming the path and what is wrong.
+    """
+    found = safepath.check_local([os.path.abspath(directory)], own=True)
+    if found:
+        raise TrustError("; ".join(v.message for v in found) + ": the trust store is refused")
+
+
 def _write_file(path: str, data: bytes, mode: int) -> None:
+    _require_safe(os.path.dirname(os.path.abspath(path)))
     try:
         write_atomic(path, data, mode=mode)
     except OSError as e:
@@ -75,6 +89,7 @@ def _write_file(path: str, data: bytes, mode: int) -> None:
 
 
 def _mkdir(path: str) -> None:
+    _require_safe(path)
     try:
         os.makedirs(path, mode=0o755, exist_ok=True)
         # Readable by all (public keys), writable by root only: what the loader insists on.
@@ -178,6 +193,7 @@ def load_trust_store(
             f"no trust store at {trust_dir}: run `checkpointctl agent init --trust KEY.pub`"
         )
     keys_dir = _join(trust_dir, KEYS_DIR)
+    _require_safe(keys_dir)
     for path in (trust_dir, keys_dir, _join(trust_dir, CONFIG), _join(trust_dir, REVOCATIONS)):
         _check_not_writable_by_others(path)
     keys: dict[str, PublicKey] = {}

@@ -26,6 +26,7 @@ from checkpointctl.resources.firewall.model import Table
 from checkpointctl.resources.firewall.parse import parse_ruleset
 from checkpointctl.resources.firewall.resource import (
     PID_PATH,
+    ROLLBACK_PATH,
     TIMER_NAME,
     FirewallActual,
     FirewallPlan,
@@ -257,7 +258,9 @@ def test_apply_creates_exactly_the_compiled_table_and_second_plan_is_empty(
 
     # Second run: nothing to do. The confirmed apply left no timer behind.
     assert resource.diff(desired, resource.read(t, desired)) == []
-    assert on_host(name, ["cat", PID_PATH], check=False).returncode != 0
+    # the outcome is known: neither the timer's pidfile nor the saved table is left
+    for leftover in (PID_PATH, ROLLBACK_PATH):
+        assert on_host(name, ["test", "-e", leftover], check=False).returncode != 0, leftover
     assert not [p for p in timer_processes() if lab.host(name).address in p]
 
 
@@ -371,7 +374,9 @@ def test_rollback_restores_the_old_firewall_when_confirmation_fails(
         assert fresh.run(["true"]).ok
     finally:
         fresh.close()
-    assert on_host(name, ["cat", PID_PATH], check=False).returncode != 0
+    # the outcome is known: neither the timer's pidfile nor the saved table is left
+    for leftover in (PID_PATH, ROLLBACK_PATH):
+        assert on_host(name, ["test", "-e", leftover], check=False).returncode != 0, leftover
 
 
 def test_containers_are_held_to_the_same_egress_allow_list(

@@ -26,9 +26,12 @@ from checkpointctl.resources.files import (
     stat_files,
     write,
 )
+from checkpointctl.resources.paths import PathRepair, apply_path_target, repair_change
 from checkpointctl.spec import CHECKPOINT_ROOT, CollectionSpec, DesiredState
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.command import finish
+from checkpointctl.transport.safepath import Violation
 
 FILE_MODE = 0o644
 GLOB = f"{CHECKPOINT_ROOT}/*/collection.json"
@@ -39,9 +42,11 @@ class CollectionActual:
     files: dict[str, FileState]
     contents: dict[str, bytes]
     """Full contents of the files whose hash differs from the desired one (to explain drift)."""
+    unsafe: tuple[Violation, ...] = ()
+    """Why the desired files were not read (a directory on their way is not safe)."""
 
 
-CollectionTarget = FileWant | StaleFile
+CollectionTarget = FileWant | StaleFile | PathRepair
 """What a collection change plans towards: the file to write, or the stale one to remove."""
 
 
@@ -109,6 +114,9 @@ class CollectionResource(
         wanted = plan.context
         files = {}
         if wanted:
+            refused = safepath.refusal(results[1])
+            if refused is not None:
+                return CollectionActual({}, {}, tuple(refused))
             files = parse_stat_output(wanted, finish(host, results[1], check=True).text())
         files.update(stat_files(transport, sorted(set(existing) - set(wanted))))
         files = dict(sorted(files.items()))
@@ -117,7 +125,7 @@ class CollectionResource(
         for path, state in files.items():
             want = wants.get(path)
             if state.exists and want is not None and state.sha256 != want.sha256:
-                data = transport.read_file(path)
+                data = safepath.read(transport, path)
                 if data is not None:
                     contents[path] = data
         return CollectionActual(files, contents)
@@ -125,6 +133,9 @@ class CollectionResource(
     def diff(
         self, desired: DesiredState, actual: CollectionActual
     ) -> list[Planned[CollectionTarget]]:
+        if actual.unsafe:
+            # nothing was read through it: repair first, the engine then reads again
+            return [Planned(*repair_change(v)) for v in actual.unsafe]
         changes: list[Planned[CollectionTarget]] = []
         wanted = set()
         for spec in desired.collection:
@@ -174,8 +185,12 @@ class CollectionResource(
         return []
 
     def apply(self, transport: Transport, change: Planned[CollectionTarget]) -> None:
+        """Write or remove a collection file, or repair an unsafe directory, through
+        :mod:`~checkpointctl.transport.safepath`."""
         target = change.desired
-        if isinstance(target, StaleFile):
-            transport.remove_file(target.path)
+        if isinstance(target, PathRepair):
+            apply_path_target(transport, target)
+        elif isinstance(target, StaleFile):
+            safepath.remove(transport, target.path)
         else:
             write(transport, target)

@@ -27,11 +27,13 @@ from checkpointctl.resources.credentials.resource import (
     CredentialFile,
     CredentialsActual,
     keyed_digest,
-    parse_read_output,
+    parse_read_result,
     read_command,
 )
 from checkpointctl.resources.files import StaleFile
+from checkpointctl.resources.paths import PathRepair, apply_path_target, repair_change
 from checkpointctl.spec import SECRET_FILES_DIR, DesiredState, SecretFileSpec
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.command import finish
 
@@ -42,8 +44,9 @@ _UNKNOWN = Secret(b"\x00actual value not read")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}_[^/\x00]{1,255}$")
 
 
-SecretFileTarget = SecretFileSpec | StaleFile
-"""What a secret-file change plans towards: a file to write, or a stale one to remove."""
+SecretFileTarget = SecretFileSpec | StaleFile | PathRepair
+"""What a secret-file change plans towards: a file to write, a stale one to remove, or an
+unsafe directory to repair (then nothing else was read)."""
 
 
 def render_secret_file(spec: SecretFileSpec) -> bytes:
@@ -108,6 +111,9 @@ def diff_secret_files(
 ) -> list[Planned[SecretFileTarget]]:
     """Files to create or put back (by address), then stale files to remove (by path)."""
     check_specs(desired.secret_files)
+    if actual.unsafe:
+        # nothing was read through it: repair first, the engine then reads again
+        return [Planned(*repair_change(v)) for v in actual.unsafe]
     changes: list[Planned[SecretFileTarget]] = []
     for spec in sorted(desired.secret_files, key=address):
         have = actual.files.get(spec.file_path)
@@ -183,8 +189,9 @@ class SecretFilesResource(BatchedResource[SecretFileTarget, CredentialsActual, s
             CommandFailed: the script failed on the host.
             ResourceError: its answer cannot be parsed.
         """
-        result = finish(transport.host.name, results[0], check=True)
-        return parse_read_output(result.stdout, plan.context)
+        if safepath.refusal(results[0]) is None:
+            finish(transport.host.name, results[0], check=True)
+        return parse_read_result(results[0], plan.context)
 
     def diff(
         self, desired: DesiredState, actual: CredentialsActual
@@ -195,10 +202,14 @@ class SecretFilesResource(BatchedResource[SecretFileTarget, CredentialsActual, s
         return []
 
     def apply(self, transport: Transport, change: Planned[SecretFileTarget]) -> None:
-        """Write one file (0400, its container's uid:gid) atomically, or remove a stale one."""
+        """Write one file (0400, its container's uid:gid) atomically, remove a stale one, or
+        repair an unsafe directory: through :mod:`~checkpointctl.transport.safepath`."""
         target = change.desired
-        if isinstance(target, SecretFileSpec):
-            transport.write_file(
+        if isinstance(target, PathRepair):
+            apply_path_target(transport, target)
+        elif isinstance(target, SecretFileSpec):
+            safepath.write(
+                transport,
                 target.file_path,
                 render_secret_file(target),
                 mode=FILE_MODE,
@@ -206,7 +217,7 @@ class SecretFilesResource(BatchedResource[SecretFileTarget, CredentialsActual, s
                 gid=target.gid,
             )
         elif isinstance(target, StaleFile):
-            transport.remove_file(target.path)
+            safepath.remove(transport, target.path)
         else:
             assert_never(target)
 

@@ -45,15 +45,18 @@ from checkpointctl.model import (
 )
 from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.resources.files import StaleFile
+from checkpointctl.resources.paths import PathRepair, apply_path_target, repair_change
 from checkpointctl.spec import (
     CHECKPOINT_ROOT,
     RESERVED_CREDENTIAL_NAMES,
     CredentialSpec,
     DesiredState,
 )
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
+from checkpointctl.transport.safepath import Violation
 
 CREDENTIALS_DIR = f"{CHECKPOINT_ROOT}/credentials"
 MANIFEST_PATH = f"{CREDENTIALS_DIR}/manifest.json"
@@ -169,6 +172,9 @@ class CredentialsActual:
     key: str = field(repr=False)
     directory_mode: int | None = None
     """Permission bits of the credentials directory; None when it does not exist."""
+    unsafe: tuple[Violation, ...] = ()
+    """Why the read was refused before it looked (a link, foreign owner or writable mode on
+    the way to a credential): then nothing else here was read, and the plan is the repair."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,11 +387,26 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
 
 
 def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, str]:
-    """The read script's command for ``directory`` and the paths ``outside`` it, and a fresh
-    key for keying the digests of its answer (for the parse)."""
+    """The read script's command for ``directory`` and the paths ``outside`` it, run only once
+    every directory on their way passed the safe-path check, and a fresh key for keying the
+    digests of its answer (for the parse)."""
     key = secrets.token_hex(32)
-    argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *sorted(set(outside)))
-    return Command(argv), key
+    files = sorted(set(outside))
+    argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *files)
+    dirs = sorted({directory, *(posixpath.dirname(f) for f in files)})
+    return safepath.guarded(Command(argv), dirs), key
+
+
+def parse_read_result(result: CommandResult, key: str) -> CredentialsActual:
+    """The read's answer: refused (see :mod:`~checkpointctl.transport.safepath`) or parsed.
+
+    Raises:
+        ResourceError: the output is not in the script's format.
+    """
+    refused = safepath.refusal(result)
+    if refused is not None:
+        return CredentialsActual({}, None, None, key, unsafe=tuple(refused))
+    return parse_read_output(result.stdout, key)
 
 
 def check_specs(specs: Sequence[CredentialSpec]) -> None:
@@ -508,9 +529,9 @@ def days_left(spec: CredentialSpec, today: date) -> int | None:
 # -- the resource -------------------------------------------------------------------------------
 
 
-CredentialTarget = CredentialSpec | ManifestWant | DirectoryWant | StaleFile
+CredentialTarget = CredentialSpec | ManifestWant | DirectoryWant | StaleFile | PathRepair
 """What a credential change plans towards: a credential file to write, the manifest, the
-directory's narrower mode, or a stale file to remove."""
+directory's narrower mode, a stale file to remove, or an unsafe directory to repair."""
 
 
 class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, str]):
@@ -555,8 +576,9 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
             CommandFailed: the script failed on the host.
             ResourceError: its answer cannot be parsed.
         """
-        result = finish(transport.host.name, results[0], check=True)
-        return parse_read_output(result.stdout, plan.context)
+        if safepath.refusal(results[0]) is None:
+            finish(transport.host.name, results[0], check=True)
+        return parse_read_result(results[0], plan.context)
 
     def diff(
         self, desired: DesiredState, actual: CredentialsActual
@@ -564,6 +586,9 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
         """Credential changes by name, then stale files by path, then the manifest (last, so
         the agent's view of scopes changes only once the files it describes are in place)."""
         check_specs(desired.credentials)
+        if actual.unsafe:
+            # nothing was read through it: repair first, the engine then reads again
+            return [Planned(*repair_change(v)) for v in actual.unsafe]
         specs = sorted(desired.credentials, key=lambda s: s.name)
         entries = actual.manifest_entries or {}
         changes: list[Planned[CredentialTarget]] = []
@@ -698,12 +723,16 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
 
     def apply(self, transport: Transport, change: Planned[CredentialTarget]) -> None:
         """Write one credential (0400, its container's uid:gid) or the manifest (0444, root)
-        atomically, remove a stale file, or narrow the directory's mode."""
+        atomically, remove a stale file, narrow the directory's mode, or repair an unsafe
+        directory: all through :mod:`~checkpointctl.transport.safepath`, never through a link."""
         target = change.desired
-        if isinstance(target, StaleFile):
-            transport.remove_file(target.path)
+        if isinstance(target, PathRepair):
+            apply_path_target(transport, target)
+        elif isinstance(target, StaleFile):
+            safepath.remove(transport, target.path)
         elif isinstance(target, CredentialSpec):
-            transport.write_file(
+            safepath.write(
+                transport,
                 target.file_path,
                 render_credential(target),
                 mode=FILE_MODE,
@@ -711,9 +740,17 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
                 gid=target.gid,
             )
         elif isinstance(target, ManifestWant):
-            transport.write_file(MANIFEST_PATH, target.content, mode=MANIFEST_MODE, uid=0, gid=0)
+            safepath.write(
+                transport, MANIFEST_PATH, target.content, mode=MANIFEST_MODE, uid=0, gid=0
+            )
         elif isinstance(target, DirectoryWant):
             # chmod only removes bits here: the directory never passes through a wider mode
-            transport.run(["chmod", "--", f"{target.mode:o}", CREDENTIALS_DIR])
+            chmod = Command(("chmod", "--", f"{target.mode:o}", CREDENTIALS_DIR))
+            guarded = safepath.guarded(chmod, [CREDENTIALS_DIR])
+            result = transport.run(guarded.argv, check=False)
+            refused = safepath.refusal(result)
+            if refused is not None:
+                raise safepath.UnsafePathError(transport.host.name, refused)
+            finish(transport.host.name, result, check=True)
         else:
             assert_never(target)

@@ -62,7 +62,9 @@ from checkpointctl.resources.firewall.lint import (
 )
 from checkpointctl.resources.firewall.model import Ruleset, Table
 from checkpointctl.resources.firewall.parse import parse_ruleset
-from checkpointctl.spec import STATE_DIR, DesiredState, FirewallSpec
+from checkpointctl.resources.paths import ROLLBACK_FILE, ROLLBACK_PID_FILE, ROLLBACK_TIMER_NAME
+from checkpointctl.spec import DesiredState, FirewallSpec
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import ByteStream, CommandResult, NewConnections, Transport
 from checkpointctl.transport.batch import Command
 
@@ -83,16 +85,18 @@ PRINT_SSH_CONNECTION = ("sh", "-c", 'printf "%s\\n" "${SSH_CONNECTION-}"')
 ``printenv``: inside a command batch it runs without starting a process
 (:data:`~checkpointctl.transport.framing.RUNNER`)."""
 """How the host sees the controller's session (the lock-out guard compares it with the table)."""
-ROLLBACK_PATH = f"{STATE_DIR}/firewall.rollback.nft"
-PID_PATH = f"{STATE_DIR}/firewall.rollback.pid"
-TIMER_NAME = "checkpointctl-firewall-rollback"
+ROLLBACK_PATH = ROLLBACK_FILE
+PID_PATH = ROLLBACK_PID_FILE
+TIMER_NAME = ROLLBACK_TIMER_NAME
 """``$0`` of the timer's shell: how a pid is recognised as our timer before it is killed."""
 
 # The timer, run detached on the host. Fixed text: every value arrives as a positional
-# argument ($1 seconds, $2 rollback script, $3 pidfile) and is only ever quoted.
-TIMER_SCRIPT = 'echo $$ >"$3.tmp" && mv "$3.tmp" "$3"; sleep "$1"; nft -f "$2"; rm -f "$3"'
+# argument ($1 seconds, $2 rollback script, $3 pidfile) and is only ever quoted. Once it has
+# restored the saved table, both of its files go: the outcome is known.
+TIMER_SCRIPT = 'echo $$ >"$3.tmp" && mv "$3.tmp" "$3"; sleep "$1"; nft -f "$2"; rm -f -- "$2" "$3"'
 # Starts the timer in its own session with no ties to our channel (so the command returns at
 # once over SSH too), waits up to 5 s for its pidfile and prints the pid. $1 is TIMER_SCRIPT.
+# It runs guarded (safepath): the state directory is checked before the pidfile is written.
 ARM_SCRIPT = (
     'rm -f "$4"; setsid -f sh -c "$1" ' + TIMER_NAME + ' "$2" "$3" "$4" </dev/null >/dev/null 2>&1'
     '; i=0; while [ ! -s "$4" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done; cat "$4"'
@@ -355,10 +359,14 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
             probe = transport.run(["nft", "-c", "-f", "-"], stdin=candidate.encode(), check=False)
             if probe.ok:
                 rollback = candidate
-        transport.write_file(ROLLBACK_PATH, rollback.encode(), mode=0o600)
+        safepath.write(transport, ROLLBACK_PATH, rollback.encode(), mode=0o600)
         seconds = str(max(1, round(self.rollback_after)))
-        argv = ["sh", "-c", ARM_SCRIPT, "checkpointctl-arm", TIMER_SCRIPT, seconds]
-        armed = transport.run([*argv, ROLLBACK_PATH, PID_PATH], check=False)
+        argv = ("sh", "-c", ARM_SCRIPT, "checkpointctl-arm", TIMER_SCRIPT, seconds)
+        arm = safepath.guard_files(Command((*argv, ROLLBACK_PATH, PID_PATH)), [PID_PATH])
+        armed = transport.run(arm.argv, check=False)
+        refused = safepath.refusal(armed)
+        if refused is not None:
+            raise safepath.UnsafePathError(transport.host.name, refused)
         text = armed.text().strip()
         if not armed.ok or not text.isdigit():
             raise ResourceError(
@@ -387,8 +395,8 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
                 f"{where}: could not cancel the rollback timer (pid {pid}): the host will "
                 f"restore its previous rules within {self.rollback_after:g}s"
             )
-        transport.remove_file(PID_PATH)
-        transport.remove_file(ROLLBACK_PATH)
+        safepath.remove(transport, PID_PATH)
+        safepath.remove(transport, ROLLBACK_PATH)
 
     def _await_rollback(
         self, host: Host, problem: str, where: str, *, opener: Opener | None = None
@@ -456,7 +464,7 @@ def _ssh_connection(transport: Transport) -> str:
 
 def _timer_pid(transport: Transport) -> int | None:
     """The pid of a live rollback timer of ours on the host, or None."""
-    raw = transport.read_file(PID_PATH)
+    raw = safepath.read(transport, PID_PATH)
     text = raw.decode("ascii", "replace").strip() if raw else ""
     if not text.isdigit():
         return None

@@ -6,6 +6,7 @@ Every assertion about a host reads it independently of checkpointctl: plain ``do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from checkpointctl import lab as lab_api
+from checkpointctl.lab import dockerd as lab_dockerd
+from checkpointctl.lab import hosts as lab_hosts
+from checkpointctl.lab.layout import lab_paths
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -121,3 +125,35 @@ def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 120.
 def kill9(proc: subprocess.Popen[str]) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+def restart_dockerd(lab: lab_api.LabInfo, name: str) -> None:
+    """SIGTERM the host's dockerd and start the same command line again in its namespaces."""
+    paths = lab_paths()
+    host = lab.host(name)
+    pids = lab_hosts.pids(paths, host)
+    assert pids.dockerd is not None
+    assert pids.sshd is not None
+    os.kill(pids.dockerd, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while os.path.exists(f"/proc/{pids.dockerd}"):
+        assert time.monotonic() < deadline, "dockerd did not stop"
+        with contextlib.suppress(ChildProcessError):  # a dockerd an earlier call started
+            os.waitpid(pids.dockerd, os.WNOHANG)
+        time.sleep(0.2)
+    hostdir = paths.host_dir(host)
+    log = open(hostdir / "dockerd.log", "ab")  # noqa: SIM115 (handed to the daemon)
+    proc = subprocess.Popen(
+        ["nsenter", "-t", str(pids.sshd), "-n", "-m", "-u", "-r", "-w", "--",
+         *lab_dockerd.dockerd_argv(paths, host)],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    log.close()
+    (hostdir / "dockerd.pid").write_text(f"{proc.pid}\n")
+    # nsenter execs dockerd (same PID); wait until it is dockerd and answers
+    while not (lab_hosts.pids(paths, host).dockerd == proc.pid and lab_dockerd.answers(pids.sshd)):
+        assert time.monotonic() < deadline + 60, "dockerd did not come back"
+        time.sleep(0.2)

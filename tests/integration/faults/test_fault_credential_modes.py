@@ -2,8 +2,8 @@
 reported and repaired without the secret ever sitting in a file with a wider mode.
 
 An inotify watcher runs inside the host while apply repairs it, and records the kernel's event
-queue in order (create, attribute changes, data writes, renames) for the credentials directory
-and the private scratch directories the SSH transport writes through. The kernel orders the
+queue in order (create, attribute changes, data writes, renames) for the credentials directory,
+where the write's temp file is made. The kernel orders the
 events, so "every chown/chmod of the temp file comes before its first data write" is read from
 the queue itself, not from a racy poll of the mode.
 """
@@ -152,18 +152,18 @@ def test_world_readable_copy_is_drift_and_the_repair_never_widens(
     assert applied.status is HostStatus.CONVERGED, applied.error
     assert _stat(path) == "400 10001 10001"
 
-    scratch = [e for e in events if "/.checkpointctl-" in str(e["path"])]
-    dirs = [
-        e for e in scratch if "CREATE" in e["events"] and e["path"].count("/") == path.count("/")
-    ]  # type: ignore[union-attr]
-    assert dirs, f"the watcher saw no scratch directory: {events}"
-    assert all(e["mode"] in ("0o700", None) for e in dirs)
-    temp = [e for e in scratch if str(e["path"]).endswith("/" + path.rsplit("/", 1)[1])]
-    kinds = [k for e in temp for k in e["events"]]  # type: ignore[attr-defined]
-    assert "MODIFY" in kinds, f"no data write seen: {temp}"
-    first_write = kinds.index("MODIFY")
-    last_attrib = len(kinds) - 1 - kinds[::-1].index("ATTRIB")
-    assert last_attrib < first_write, f"mode/owner changed after data was written: {kinds}"
+    # the data goes to a fresh temp file in the checked directory itself (safepath.write):
+    # created 0600 by mktemp, owner and final mode set while it is still empty, then the data
+    temp = [e for e in events if "/.checkpointctl-" in str(e["path"])]
+    assert temp, f"the watcher saw no temp file: {events}"
+    created = [e for e in temp if "CREATE" in e["events"]]  # type: ignore[operator]
+    assert all(e["mode"] in ("0o600", "0o400", None) for e in created), created
+    for name in {str(e["path"]) for e in temp}:
+        kinds = [k for e in temp if e["path"] == name for k in e["events"]]  # type: ignore[attr-defined]
+        assert "MODIFY" in kinds, f"no data write seen: {temp}"
+        first_write = kinds.index("MODIFY")
+        last_attrib = len(kinds) - 1 - kinds[::-1].index("ATTRIB")
+        assert last_attrib < first_write, f"mode/owner changed after data was written: {kinds}"
     # the target path only ever changed by a rename onto it (never rewritten in place)
     target = [k for e in events if e["path"] == path for k in e["events"]]  # type: ignore[attr-defined]
     assert "MODIFY" not in target
@@ -178,7 +178,8 @@ def test_directory_made_0777_is_drift_and_is_narrowed(
     host_run(LIGHT, ["chmod", "0777", CREDENTIALS_DIR])
     drift = _run(host, state, "drift")
     assert drift.status is HostStatus.DRIFT
-    (change,) = [c for c in drift.changes if c.address == "credential/directory"]
+    # a directory others can write to is refused before it is read: security drift naming it
+    (change,) = [c for c in drift.changes if c.address == f"path{CREDENTIALS_DIR}"]
     assert [(f.before, f.after) for f in change.fields] == [("0777", "0755")]
     applied = _run(host, state, "apply")
     assert applied.status is HostStatus.CONVERGED, applied.error

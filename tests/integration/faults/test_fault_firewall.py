@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-from faultlib import docker, host_run
+from faultlib import docker, host_run, restart_dockerd
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.lab import LabInfo, exec_argv
-from checkpointctl.lab import dockerd as lab_dockerd
-from checkpointctl.lab import hosts as lab_hosts
-from checkpointctl.lab.layout import lab_paths
 from checkpointctl.model import Host, Planned
 from checkpointctl.resources.firewall.resource import PID_PATH, FirewallPlan, FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
@@ -128,36 +122,6 @@ def test_a_ruleset_nft_rejects_is_checked_first_and_the_live_table_is_unchanged(
     assert host_run(name, ["test", "-e", PID_PATH], check=False).returncode == 1, "timer armed"
 
 
-def _restart_dockerd(lab: LabInfo, name: str) -> None:
-    """SIGTERM the host's dockerd and start the same command line again in its namespaces."""
-    paths = lab_paths()
-    host = lab.host(name)
-    pids = lab_hosts.pids(paths, host)
-    assert pids.dockerd is not None
-    assert pids.sshd is not None
-    os.kill(pids.dockerd, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    while os.path.exists(f"/proc/{pids.dockerd}"):
-        assert time.monotonic() < deadline, "dockerd did not stop"
-        time.sleep(0.2)
-    hostdir = paths.host_dir(host)
-    log = open(hostdir / "dockerd.log", "ab")  # noqa: SIM115 (handed to the daemon)
-    proc = subprocess.Popen(
-        ["nsenter", "-t", str(pids.sshd), "-n", "-m", "-u", "-r", "-w", "--",
-         *lab_dockerd.dockerd_argv(paths, host)],
-        stdout=log,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    log.close()
-    (hostdir / "dockerd.pid").write_text(f"{proc.pid}\n")
-    # nsenter execs dockerd (same PID); wait until it is dockerd and answers
-    while not (lab_hosts.pids(paths, host).dockerd == proc.pid and lab_dockerd.answers(pids.sshd)):
-        assert time.monotonic() < deadline + 60, "dockerd did not come back"
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def listener() -> Iterator[dict[int, list[bytes]]]:
     """TCP listeners on the controller's lab address; what each connection received."""
@@ -224,7 +188,7 @@ def test_dockerd_restart_between_applies_leaves_docker_tables_and_allowed_egress
     docker(name, "pull", lab.checkpoint_image)
     with contextlib.closing(connect(full[1].host)) as t:
         _converge(t, DesiredState(host=name, firewall=_spec()))
-    _restart_dockerd(lab, name)
+    restart_dockerd(lab, name)
     docker_before = _docker_tables(name)
     assert docker_before, "dockerd made no tables of its own"
     ours_before = _table(name, "inet", "checkpointctl")

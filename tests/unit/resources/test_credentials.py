@@ -45,6 +45,7 @@ from checkpointctl.resources.credentials.resource import (
 )
 from checkpointctl.resources.files import StaleFile
 from checkpointctl.spec import CredentialSpec, DesiredState
+from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, FileStat
 from checkpointctl.transport.local import LocalTransport
 
@@ -121,7 +122,16 @@ class RecordingTransport:
         timeout: float = 60.0,
         check: bool = True,
     ) -> CommandResult:
-        raise AssertionError("apply must not run commands")
+        """Understands only safepath's write and remove (apply's only commands)."""
+        args = list(argv)
+        if args[:3] == safepath.write_argv("", 0, 0, 0)[:3]:
+            path, mode, uid, gid = args[4:8]
+            self.files[path] = (stdin or b"", int(mode, 8), int(uid), int(gid))
+        elif args[:3] == safepath.remove_argv("")[:3]:
+            self.removed.append(args[4])
+        else:
+            raise AssertionError(f"apply ran an unexpected command: {args[:2]}")
+        return CommandResult(tuple(args), 0, b"", b"")
 
     def read_file(self, path: str) -> bytes | None:
         raise AssertionError("apply must not read files")
@@ -130,10 +140,10 @@ class RecordingTransport:
         raise AssertionError("apply must not stat files")
 
     def write_file(self, path: str, data: bytes, *, mode: int, uid: int = 0, gid: int = 0) -> None:
-        self.files[path] = (data, mode, uid, gid)
+        raise AssertionError("apply writes through safepath, never write_file")
 
     def remove_file(self, path: str) -> None:
-        self.removed.append(path)
+        raise AssertionError("apply removes through safepath, never remove_file")
 
     def docker(self) -> Any:
         raise AssertionError("credentials need no docker")
