@@ -26,8 +26,8 @@ from checkpointctl.resources.credentials.resource import (
     FILE_MODE,
     CredentialFile,
     CredentialsActual,
+    finish_keyed_read,
     keyed_digest,
-    parse_read_result,
     read_command,
 )
 from checkpointctl.resources.files import StaleFile
@@ -35,7 +35,6 @@ from checkpointctl.resources.paths import PathRepair, apply_path_target, repair_
 from checkpointctl.spec import SECRET_FILES_DIR, DesiredState, SecretFileSpec
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport
-from checkpointctl.transport.command import finish
 
 KIND = "secret-file"
 _PLACEHOLDER = re.compile(r"""(["']?)@@checkpointctl-secret-(\d+)@@\1""")
@@ -189,9 +188,7 @@ class SecretFilesResource(BatchedResource[SecretFileTarget, CredentialsActual, s
             CommandFailed: the script failed on the host.
             ResourceError: its answer cannot be parsed.
         """
-        if safepath.refusal(results[0]) is None:
-            finish(transport.host.name, results[0], check=True)
-        return parse_read_result(results[0], plan.context)
+        return finish_keyed_read(transport.host.name, results[0], plan.context)
 
     def diff(
         self, desired: DesiredState, actual: CredentialsActual

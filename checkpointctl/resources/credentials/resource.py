@@ -397,6 +397,19 @@ def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, 
     return safepath.guarded(Command(argv), dirs), key
 
 
+def finish_keyed_read(host: str, result: CommandResult, key: str) -> CredentialsActual:
+    """The read script's answer parsed with the read's key; a refusal by the path check is
+    parsed too (it says which directory is unsafe), any other failure raises.
+
+    Raises:
+        CommandFailed: the script failed on the host.
+        ResourceError: its answer cannot be parsed.
+    """
+    if safepath.refusal(result) is None:
+        finish(host, result, check=True)
+    return parse_read_result(result, key)
+
+
 def parse_read_result(result: CommandResult, key: str) -> CredentialsActual:
     """The read's answer: refused (see :mod:`~checkpointctl.transport.safepath`) or parsed.
 
@@ -576,9 +589,7 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
             CommandFailed: the script failed on the host.
             ResourceError: its answer cannot be parsed.
         """
-        if safepath.refusal(results[0]) is None:
-            finish(transport.host.name, results[0], check=True)
-        return parse_read_result(results[0], plan.context)
+        return finish_keyed_read(transport.host.name, results[0], plan.context)
 
     def diff(
         self, desired: DesiredState, actual: CredentialsActual
