@@ -208,7 +208,9 @@ def test_canary_failure_stops_after_the_canary_and_leaves_the_others_untouched(
     assert report["halted"] == "canary failed on cp-1"
     assert hosts["cp-1"]["status"] == "failed"
     assert hosts["cp-1"]["failed"] == "collection/probe"
-    assert "cannot write /etc/checkpoint/probe/collection.json" in str(hosts["cp-1"]["error"])
+    error = str(hosts["cp-1"]["error"])
+    assert "/etc/checkpoint/probe/" in error  # the write was refused in the file's directory
+    assert "Read-only file system" in error
     assert hosts["cp-2"]["status"] == "not-attempted"
     assert hosts["cp-2"]["changes"] == []
     assert hosts["cp-2"]["applied"] == []

@@ -326,6 +326,10 @@ def pull(lab: LabInfo, on_host: OnHost, tmp_path_factory: pytest.TempPathFactory
     thread.start()
     port = server.server_address[1]
     env = Pull(lab, on_host, root, www, f"https://{BRIDGE}:{port}", ca)
+    for host in (HOST, HOST_A):
+        # a pull host has no table of a controller's: one a push test left behind would drop
+        # the agent's own fetches (its output chain allows only the policy's destinations)
+        on_host(host, ["nft", "delete", "table", "inet", "checkpointctl"], check=False)
     before = {h: env.snapshot(h)[1] for h in (HOST, HOST_A)}
     try:
         (root / "passphrase").write_text(PASSPHRASE + "\n")

@@ -91,7 +91,8 @@ def test_images_wait_for_the_window_and_the_operator_security_drift_does_not(
     file = policies / "probe.yml"
     outside = window(timedelta(hours=2), timedelta(hours=3))
     file.write_text(policy("checkpoint_image", "    strategy: gitops\n" + outside))
-    apply(capsys, policies, lab)
+    # start from v1 whatever an earlier test left running (a swap outside the window waits)
+    apply(capsys, policies, lab, "--allow-image-updates")
     v1, v2 = lab.checkpoint_image, lab.checkpoint_image_v2
     assert running_digest(on_host, lab) == v1
 
