@@ -152,6 +152,9 @@ class ContainerSpec:
     restart: str = "unless-stopped"
     healthcheck: Healthcheck | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    health_signal: tuple[str, ...] = ()
+    """The agent's own health signal: a command the health gate runs inside the container
+    (exit 0 = the agent says it is healthy), read live after every apply; () for none."""
     credentials: tuple[str, ...] = ()
     """Names of the credentials mounted into this container (from the credentials' scopes)."""
     config_digest: str = ""

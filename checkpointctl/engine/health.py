@@ -1,28 +1,63 @@
 """Are a host's checkpoint containers running and healthy? For the rollout gate and ``status``.
 
 The gate runs after a host has been converged and verified, over the same connection and under
-the same lock: every container the host's policy wants must exist, run, and (when it has a
-healthcheck and the policy requires healthy containers) report ``healthy``. A container still
-``starting`` is waited for, up to the policy's ``health.timeout``; anything else that is not
-healthy fails the gate at once. A host whose policy wants no containers passes without touching
-its Docker engine (light hosts have none).
+the same lock. Every container the host's policy wants must exist and run, and two witnesses
+must agree that it works:
 
-Reading is thin (``docker inspect`` per wanted container, through the transport's Docker
-client); :func:`gate_problems` and :func:`settling` decide, and are pure.
+- Docker's healthcheck, when the container has one and the policy requires healthy
+  containers: ``starting`` is waited for, ``healthy`` passes, ``unhealthy`` fails at once;
+- the agent's own health signal, when the container declares one (``health_signal``, set by a
+  policy or a vendor profile): a command the gate runs inside the container *now*, exit 0 =
+  healthy. It is read live on every look, never from a cached status, so a container that was
+  healthy as a standby and broke when it took over is caught right after the swap. A failing
+  signal is waited for (an agent may still be writing its settings) until the timeout.
+
+All of it within the policy's ``health.timeout``. A host whose policy wants no containers
+passes without touching its Docker engine (light hosts have none).
+
+Reading is thin (``docker inspect`` and a detached ``exec`` per wanted container, through the
+transport's Docker client); :func:`gate_problems` and :func:`settling` decide, and are pure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from checkpointctl.errors import CheckpointctlError
-from checkpointctl.model.jsondoc import JSONObject, as_int, as_object, as_text
-from checkpointctl.spec import DesiredState
+from checkpointctl.model.jsondoc import JSONObject, as_int, as_list, as_object, as_text
+from checkpointctl.spec import ContainerSpec, DesiredState
 from checkpointctl.transport.base import DockerApi, Transport
 
 POLL_SECONDS = 1.0
+SIGNAL_SECONDS = 10.0
+"""How long one run of a health signal may take before it counts as failing."""
+SIGNAL_POLL_SECONDS = 0.1
+OUTPUT_CHARS = 300
+"""How much of a failed healthcheck's output a problem quotes."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignalResult:
+    """One live run of a container's health signal."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    """The command's exit status; None when it did not end within :data:`SIGNAL_SECONDS`."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def problem(self) -> str:
+        how = (
+            f"exited {self.exit_code}"
+            if self.exit_code is not None
+            else f"did not answer within {SIGNAL_SECONDS:g}s"
+        )
+        return f"its health signal `{' '.join(self.argv)}` {how}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +71,18 @@ class ContainerHealth:
     """``healthy``, ``unhealthy``, ``starting``, or None without a healthcheck."""
     restarts: int = 0
     image_id: str = ""
+    output: str = ""
+    """The last healthcheck's output (what the check said when it failed)."""
+    signal: SignalResult | None = None
+    """The agent's health signal, run just now; None when it declares none or is not running."""
+
+
+def _last_output(health: JSONObject) -> str:
+    log = as_list(health.get("Log"))
+    if not log:
+        return ""
+    text = as_text(as_object(log[-1]).get("Output")).strip()
+    return " ".join(text.split())[-OUTPUT_CHARS:]
 
 
 def parse_health(name: str, inspect: JSONObject | None) -> ContainerHealth:
@@ -50,31 +97,46 @@ def parse_health(name: str, inspect: JSONObject | None) -> ContainerHealth:
         health=str(health.get("Status")) if isinstance(health, dict) else None,
         restarts=as_int(inspect.get("RestartCount")),
         image_id=as_text(inspect.get("Image")),
+        output=_last_output(health) if isinstance(health, dict) else "",
     )
+
+
+def _docker_problem(c: ContainerHealth, require_healthy: bool) -> str | None:
+    """What Docker says is wrong with ``c``, or None."""
+    if c.status == "missing":
+        return f"container {c.name} is missing"
+    if c.status != "running":
+        return f"container {c.name} is {c.status}"
+    if require_healthy and c.health not in (None, "healthy"):
+        said = f": {c.output}" if c.health == "unhealthy" and c.output else ""
+        return f"container {c.name} is {c.health}{said}"
+    return None
 
 
 def gate_problems(containers: Iterable[ContainerHealth], require_healthy: bool) -> list[str]:
     """What keeps these containers from passing the gate, one phrase each (empty = pass)."""
     out: list[str] = []
     for c in containers:
-        if c.status == "missing":
-            out.append(f"container {c.name} is missing")
-        elif c.status != "running":
-            out.append(f"container {c.name} is {c.status}")
-        elif require_healthy and c.health not in (None, "healthy"):
-            out.append(f"container {c.name} is {c.health}")
+        problem = _docker_problem(c, require_healthy)
+        if problem is not None:
+            out.append(problem)
+        elif c.signal is not None and not c.signal.ok:
+            out.append(f"container {c.name}: {c.signal.problem()}")
     return out
 
 
 def settling(containers: Iterable[ContainerHealth], require_healthy: bool) -> bool:
     """Whether waiting could still turn these into a pass (a healthcheck still ``starting``,
-    or the engine restarting a container) rather than a verdict being final already."""
+    the engine restarting a container, an agent's signal not yet healthy) rather than a verdict
+    being final already (missing, stopped, Docker's ``unhealthy``)."""
     waiting = False
     for c in containers:
         if c.status == "restarting" or (require_healthy and c.health == "starting"):
             waiting = True
-        elif gate_problems([c], require_healthy):
+        elif _docker_problem(c, require_healthy) is not None:
             return False
+        elif c.signal is not None and not c.signal.ok:
+            waiting = True
     return waiting
 
 
@@ -84,8 +146,49 @@ def _not_found(exc: Exception) -> bool:
     return isinstance(exc, NotFound)
 
 
-def read_health(api: DockerApi, names: Sequence[str]) -> list[ContainerHealth]:
-    """Inspect each named container (a missing one is ``missing``, not an error).
+def signal_argv(spec: ContainerSpec) -> tuple[str, ...]:
+    """The command that asks the container's agent whether it is healthy (its
+    ``health_signal``; empty for none)."""
+    return spec.health_signal
+
+
+def run_signal(
+    api: DockerApi,
+    name: str,
+    argv: Sequence[str],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SignalResult:
+    """Run ``argv`` inside container ``name`` now and wait for its exit status.
+
+    The exec is started detached (a plain HTTP request, whatever carries the Docker API) and
+    polled until it ends, at most :data:`SIGNAL_SECONDS`; one still running then counts as
+    failing (Docker cannot stop an exec: it ends with the command or the container).
+
+    Raises:
+        docker.errors.DockerException, requests.exceptions.RequestException: the engine
+            refused or could not be asked (the caller words it).
+    """
+    created = api.exec_create(name, list(argv))
+    exec_id = as_text(created.get("Id"))
+    api.exec_start(exec_id, detach=True)
+    deadline = time.monotonic() + SIGNAL_SECONDS
+    while True:
+        info = api.exec_inspect(exec_id)
+        if not info.get("Running"):
+            return SignalResult(tuple(argv), as_int(info.get("ExitCode"), -1))
+        if time.monotonic() >= deadline:
+            return SignalResult(tuple(argv), None)
+        sleep(SIGNAL_POLL_SECONDS)
+
+
+def read_health(
+    api: DockerApi,
+    names: Sequence[str],
+    signals: Mapping[str, Sequence[str]] | None = None,
+) -> list[ContainerHealth]:
+    """Inspect each named container (a missing one is ``missing``, not an error) and, for a
+    running one with a command in ``signals``, run its health signal.
 
     Raises:
         CheckpointctlError: the engine could not be asked.
@@ -96,12 +199,28 @@ def read_health(api: DockerApi, names: Sequence[str]) -> list[ContainerHealth]:
     out: list[ContainerHealth] = []
     for name in names:
         try:
-            out.append(parse_health(name, api.inspect_container(name)))
+            state = parse_health(name, api.inspect_container(name))
         except (DockerException, RequestException) as exc:
             if not _not_found(exc):
                 raise CheckpointctlError(f"inspecting container {name} failed: {exc}") from exc
-            out.append(parse_health(name, None))
+            state = parse_health(name, None)
+        argv = (signals or {}).get(name)
+        if argv and state.status == "running":
+            try:
+                signal = run_signal(api, name, argv)
+            except (DockerException, RequestException) as exc:
+                raise CheckpointctlError(
+                    f"running the health signal of container {name} failed: {exc}"
+                ) from exc
+            state = dataclasses.replace(state, signal=signal)
+        out.append(state)
     return out
+
+
+def _wanted(desired: DesiredState) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    names = [c.name for c in desired.containers]
+    signals = {c.name: signal_argv(c) for c in desired.containers if signal_argv(c)}
+    return names, signals
 
 
 def check_gate(
@@ -112,16 +231,17 @@ def check_gate(
 ) -> list[str]:
     """Problems that fail the health gate on this host (empty when it passes).
 
-    Waits while a container is still starting, at most ``desired.health.timeout`` seconds.
+    Waits while a container is still starting or its agent's signal is not yet healthy, at
+    most ``desired.health.timeout`` seconds.
     """
-    names = [c.name for c in desired.containers]
+    names, signals = _wanted(desired)
     if not names:
         return []
     require = desired.health.require_healthy
     deadline = time.monotonic() + desired.health.timeout
     api = transport.docker().api
     while True:
-        states = read_health(api, names)
+        states = read_health(api, names, signals)
         problems = gate_problems(states, require)
         if not problems or not settling(states, require) or time.monotonic() >= deadline:
             return problems
@@ -131,19 +251,22 @@ def check_gate(
 def healthy_now(transport: Transport, desired: DesiredState) -> bool:
     """Whether the host's wanted containers pass the gate right now (no waiting): what a
     location-aware rollout asks of a location's other hosts before taking one down."""
-    names = [c.name for c in desired.containers]
+    names, signals = _wanted(desired)
     if not names:
         return True
-    states = read_health(transport.docker().api, names)
+    states = read_health(transport.docker().api, names, signals)
     return not gate_problems(states, desired.health.require_healthy)
 
 
 __all__ = [
     "ContainerHealth",
+    "SignalResult",
     "check_gate",
     "gate_problems",
     "healthy_now",
     "parse_health",
     "read_health",
+    "run_signal",
     "settling",
+    "signal_argv",
 ]

@@ -25,6 +25,10 @@ from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
 
 CONTAINER_KIND = "container"
+AFTER_HALT = "after the rollout halted (--rollback-on-fail)"
+AFTER_GATE = "after its health gate failed"
+"""Why a host was rolled back, as its findings say it: a failed health gate rolls a host back
+always; a halted batch rolls its converged hosts back only when asked."""
 
 
 def previous_images(changes: Sequence[Change]) -> dict[str, str]:
@@ -93,22 +97,24 @@ class _OnlyStep:
         return KindPlan(full.kind, mine, ())
 
 
-def rollback_findings(previous: Mapping[str, str], status: str, error: str | None) -> list[Finding]:
+def rollback_findings(
+    previous: Mapping[str, str], status: str, error: str | None, why: str = AFTER_HALT
+) -> list[Finding]:
     """How a rollback ended, as findings on the host's result (pure)."""
     if status in ("converged", "in-sync"):
         return [
-            Finding(
-                f"{CONTAINER_KIND}/{name}",
-                f"rolled back to {ref} after the rollout halted (--rollback-on-fail)",
-                "warning",
-            )
+            Finding(f"{CONTAINER_KIND}/{name}", f"rolled back to {ref} {why}", "warning")
             for name, ref in sorted(previous.items())
         ]
-    why = f": {error}" if error else ""
-    return [Finding("rollback", f"rollback to the previous image failed ({status}){why}", "error")]
+    detail = f": {error}" if error else ""
+    return [
+        Finding("rollback", f"rollback to the previous image failed ({status}){detail}", "error")
+    ]
 
 
 __all__ = [
+    "AFTER_GATE",
+    "AFTER_HALT",
     "OnlyAddresses",
     "previous_images",
     "rollback_findings",

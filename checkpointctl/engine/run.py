@@ -8,11 +8,13 @@ a :class:`~checkpointctl.model.RunReport`.
 
 ``apply`` adds, per host and over the same connection: the host lock (a second controller waits
 or fails with who holds it; a dead holder's lock is taken over with a note), the health gate
-(the host's checkpoint containers must run and be healthy), a record of the run in the host's
+(the host's checkpoint containers must run, be healthy and, where they declare one, answer
+their agent's health signal; a host that fails it is put back on its previous images at once),
+a record of the run in the host's
 state dir and a line in the audit logs. Across the fleet it moves in batches (canary, serial),
 halts on a failed canary, on ``--max-fail`` or on a failed health gate, reports the hosts it did
-not reach as not attempted, and with ``--rollback-on-fail`` puts the converged hosts of the
-halted batch back on their previous image.
+not reach as not attempted, and with ``--rollback-on-fail`` also puts the converged hosts of
+the halted batch back on their previous image.
 
 Memory stays flat as the fleet grows: a host's actual state lives only while its worker plans
 it, and what is kept per host is its small :class:`~checkpointctl.model.HostResult`.
@@ -47,6 +49,8 @@ from checkpointctl.engine.lock import (
 )
 from checkpointctl.engine.provenance import accepted_in_full, classify_on_host, fingerprints
 from checkpointctl.engine.rollback import (
+    AFTER_GATE,
+    AFTER_HALT,
     CONTAINER_KIND,
     OnlyAddresses,
     previous_images,
@@ -618,8 +622,10 @@ def _rollback(
     opts: ApplyOptions,
     owner: LockOwner,
     ctx: audit_mod.AuditContext,
+    why: str,
 ) -> HostResult:
-    """Put ``host`` back on the images its containers ran before this rollout."""
+    """Put ``host`` back on the images its containers ran before this rollout (``why``: the
+    words its findings give for it)."""
     previous = previous_images([c for c in result.changes if c.address in result.applied])
     containers = next((r for r in resources if r.kind == CONTAINER_KIND), None)
     if not previous or containers is None:
@@ -636,7 +642,7 @@ def _rollback(
         ctx,
         "rollback",
     )
-    found = rollback_findings(previous, back.status.value, back.error)
+    found = rollback_findings(previous, back.status.value, back.error, why)
     return dataclasses.replace(result, findings=result.findings + tuple(found))
 
 
@@ -741,9 +747,9 @@ def run_fleet(
         obs.host_done(result)
         return result
 
-    def roll_back(name: str) -> None:
+    def roll_back(name: str, why: str = AFTER_GATE) -> None:
         result = _rollback(
-            by_name[name], states[name], results[name], connect, kinds, opts, owner, ctx
+            by_name[name], states[name], results[name], connect, kinds, opts, owner, ctx, why
         )
         with lock:
             results[name] = result
@@ -761,11 +767,14 @@ def run_fleet(
             if mode != "apply":
                 continue
             finished.extend(done)
+            # a host that failed its health gate goes back to its previous images at once,
+            # whatever the rollout options say: it is known broken, its old images are not
+            pool.map(roll_back, [r.host for r in done if gate_failed(r)])
             halted = halt_reason(rollout_, index, done, finished)
             if halted:
                 if rollout_.rollback_on_fail:
                     back = [r.host for r in done if r.status is HostStatus.CONVERGED]
-                    pool.map(roll_back, back)
+                    pool.map(lambda name: roll_back(name, AFTER_HALT), back)
                     if back:
                         halted += f"; rolled back {len(back)} converged host(s) of that batch"
                 break

@@ -54,8 +54,10 @@ USERS = (
 )
 GROUPS = "root:x:0:\ncheckpoint:x:10001:\nnogroup:x:65534:\n"
 
-_PROBE_CMD = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait $!"]
-_SLEEP_CMD = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+PROBE_CMD = ("/bin/sh", "-c", "trap 'exit 0' TERM INT; httpd -f -p 8080 -h /www & wait $!")
+"""The probe's command: serve ``/www`` on port 8080, exit at once on SIGTERM."""
+SLEEP_CMD = ("/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done")
+"""A command that runs and does nothing (never healthy by an HTTP check)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ class BuiltImage:
         }
 
 
-def _tar(members: Sequence[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+def tar_layer(members: Sequence[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    """An uncompressed, deterministic layer tar of ``members`` (sorted by name)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for info, data in sorted(members, key=lambda m: m[0].name):
@@ -114,8 +117,9 @@ def _tar(members: Sequence[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     return buf.getvalue()
 
 
-def _entry(name: str, kind: bytes, mode: int, *, data: bytes | None = None, link: str = "",
-           uid: int = 0) -> tuple[tarfile.TarInfo, bytes | None]:  # fmt: skip
+def tar_entry(name: str, kind: bytes, mode: int, *, data: bytes | None = None, link: str = "",
+              uid: int = 0) -> tuple[tarfile.TarInfo, bytes | None]:  # fmt: skip
+    """One layer member with fixed mtime and owner (``uid``, same gid), for :func:`tar_layer`."""
     info = tarfile.TarInfo(name)
     info.type = kind
     info.mode = mode
@@ -143,31 +147,32 @@ def _applets(busybox: Path) -> list[str]:
 def base_layer(busybox: Path = BUSYBOX) -> bytes:
     """The uncompressed base layer tar: busybox, its applets, users, /tmp."""
     members = [
-        _entry("bin", tarfile.DIRTYPE, 0o755),
-        _entry("bin/busybox", tarfile.REGTYPE, 0o755, data=busybox.read_bytes()),
-        _entry("etc", tarfile.DIRTYPE, 0o755),
-        _entry("etc/passwd", tarfile.REGTYPE, 0o644, data=USERS.encode()),
-        _entry("etc/group", tarfile.REGTYPE, 0o644, data=GROUPS.encode()),
-        _entry("home", tarfile.DIRTYPE, 0o755),
-        _entry("home/checkpoint", tarfile.DIRTYPE, 0o755, uid=10001),
-        _entry("root", tarfile.DIRTYPE, 0o700),
-        _entry("tmp", tarfile.DIRTYPE, 0o1777),
-        _entry("www", tarfile.DIRTYPE, 0o755),
+        tar_entry("bin", tarfile.DIRTYPE, 0o755),
+        tar_entry("bin/busybox", tarfile.REGTYPE, 0o755, data=busybox.read_bytes()),
+        tar_entry("etc", tarfile.DIRTYPE, 0o755),
+        tar_entry("etc/passwd", tarfile.REGTYPE, 0o644, data=USERS.encode()),
+        tar_entry("etc/group", tarfile.REGTYPE, 0o644, data=GROUPS.encode()),
+        tar_entry("home", tarfile.DIRTYPE, 0o755),
+        tar_entry("home/checkpoint", tarfile.DIRTYPE, 0o755, uid=10001),
+        tar_entry("root", tarfile.DIRTYPE, 0o700),
+        tar_entry("tmp", tarfile.DIRTYPE, 0o1777),
+        tar_entry("www", tarfile.DIRTYPE, 0o755),
     ]
     members += [
-        _entry(f"bin/{name}", tarfile.SYMTYPE, 0o777, link="busybox") for name in _applets(busybox)
+        tar_entry(f"bin/{name}", tarfile.SYMTYPE, 0o777, link="busybox")
+        for name in _applets(busybox)
     ]
-    return _tar(members)
+    return tar_layer(members)
 
 
 def version_layer(version: str) -> bytes:
     """A layer with ``/VERSION`` and ``/www/index.html`` holding ``version``."""
     text = (version + "\n").encode()
-    return _tar(
+    return tar_layer(
         [
-            _entry("VERSION", tarfile.REGTYPE, 0o644, data=text),
-            _entry("www", tarfile.DIRTYPE, 0o755),
-            _entry("www/index.html", tarfile.REGTYPE, 0o644, data=text),
+            tar_entry("VERSION", tarfile.REGTYPE, 0o644, data=text),
+            tar_entry("www", tarfile.DIRTYPE, 0o755),
+            tar_entry("www/index.html", tarfile.REGTYPE, 0o644, data=text),
         ]
     )
 
@@ -175,12 +180,12 @@ def version_layer(version: str) -> bytes:
 def standin_layer(script: bytes) -> bytes:
     """A layer with the stand-in's script at ``/standin/run`` and ``/etc/datadog`` (where the
     Datadog stand-in's configuration file is mounted)."""
-    return _tar(
+    return tar_layer(
         [
-            _entry("standin", tarfile.DIRTYPE, 0o755),
-            _entry(SCRIPT_PATH, tarfile.REGTYPE, 0o755, data=script),
-            _entry("etc", tarfile.DIRTYPE, 0o755),
-            _entry("etc/datadog", tarfile.DIRTYPE, 0o755),
+            tar_entry("standin", tarfile.DIRTYPE, 0o755),
+            tar_entry(SCRIPT_PATH, tarfile.REGTYPE, 0o755, data=script),
+            tar_entry("etc", tarfile.DIRTYPE, 0o755),
+            tar_entry("etc/datadog", tarfile.DIRTYPE, 0o755),
         ]
     )
 
@@ -271,17 +276,17 @@ def build_all(busybox: Path = BUSYBOX) -> tuple[BuiltImage, ...]:
     return (
         build_image(
             "checkpoint/probe", "v1", "checkpoint_image",
-            [base, version_layer("checkpoint-probe 1")], _PROBE_CMD,
+            [base, version_layer("checkpoint-probe 1")], PROBE_CMD,
             labels("checkpoint-probe", "1"), ["8080/tcp"],
         ),
         build_image(
             "checkpoint/probe", "v2", "checkpoint_image_v2",
-            [base, version_layer("checkpoint-probe 2")], _PROBE_CMD,
+            [base, version_layer("checkpoint-probe 2")], PROBE_CMD,
             labels("checkpoint-probe", "2"), ["8080/tcp"],
         ),
         build_image(
             "untrusted/tool", "v1", "untrusted_image",
-            [base, version_layer("untrusted-tool 1")], _SLEEP_CMD,
+            [base, version_layer("untrusted-tool 1")], SLEEP_CMD,
             labels("untrusted-tool", "1"),
         ),
         *standins,

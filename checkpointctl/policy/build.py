@@ -344,6 +344,7 @@ def build_state(
                     else None
                 ),
                 labels=tuple(sorted((str(k), str(v)) for k, v in (c.get("labels") or {}).items())),
+                health_signal=tuple(str(a) for a in c.get("health_signal") or ()),
                 credentials=tuple(cr.name for cr in mine),
                 config_digest=config_digest(files),
                 network=str(c.get("network") or ""),

@@ -183,6 +183,10 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
         _BUILD,
         "checkpointctl.resources.containers.compile:desired_healthcheck",
     ),
+    "spec.containers.health_signal": (
+        f"{_BUILD}#health_signal",
+        "checkpointctl.engine.health:signal_argv#health_signal",
+    ),
     "spec.containers.labels": (
         _BUILD,
         "checkpointctl.resources.containers.compile:desired_labels",

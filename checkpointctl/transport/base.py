@@ -306,6 +306,20 @@ class DockerApi(Protocol):
         """The container's log, both streams interleaved (not streamed: one ``bytes``)."""
         ...
 
+    def exec_create(
+        self, container: str, cmd: Sequence[str], stdout: bool = True, stderr: bool = True
+    ) -> dict[str, JSONValue]:
+        """``POST /containers/{id}/exec``: an exec instance (its ``Id``), not started yet."""
+        ...
+
+    def exec_start(self, exec_id: str, detach: bool = False) -> bytes:
+        """``POST /exec/{id}/start``; with ``detach`` it returns at once, over plain HTTP."""
+        ...
+
+    def exec_inspect(self, exec_id: str) -> dict[str, JSONValue]:
+        """``GET /exec/{id}/json``: ``Running`` and, once it ended, ``ExitCode``."""
+        ...
+
     def pull(
         self,
         repository: str,

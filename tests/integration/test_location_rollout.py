@@ -28,8 +28,8 @@ import pytest
 from checkpointctl.cli.main import main
 from checkpointctl.lab import LabInfo
 from checkpointctl.lab.images import (
-    _PROBE_CMD,
-    _SLEEP_CMD,
+    PROBE_CMD,
+    SLEEP_CMD,
     base_layer,
     build_image,
     push,
@@ -97,7 +97,7 @@ def push_probe(version: str, *, serving: bool = True) -> str:
     image = build_image(
         "checkpoint/probe", TRACKED, "location_test",
         [base_layer(), version_layer(f"checkpoint-probe {version}")],
-        _PROBE_CMD if serving else _SLEEP_CMD, {"org.opencontainers.image.version": version},
+        PROBE_CMD if serving else SLEEP_CMD, {"org.opencontainers.image.version": version},
         ["8080/tcp"],
     )  # fmt: skip
     push(image)

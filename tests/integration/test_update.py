@@ -17,7 +17,7 @@ import pytest
 from checkpointctl.cli.main import main
 from checkpointctl.lab import LabInfo
 from checkpointctl.lab.images import (
-    _PROBE_CMD,
+    PROBE_CMD,
     base_layer,
     build_image,
     push,
@@ -62,7 +62,7 @@ def push_probe(version: str) -> str:
         TRACKED,
         "update_test",
         [base_layer(), version_layer(f"checkpoint-probe {version}")],
-        _PROBE_CMD,
+        PROBE_CMD,
         {"org.opencontainers.image.version": version},
         ["8080/tcp"],
     )
