@@ -142,3 +142,17 @@ def test_a_release_broken_after_the_swap_is_rolled_back_on_the_canary_only(
     assert container_id(on_host, "cp-2") == cp2_before  # never touched
     assert len(poller.samples) > 10
     assert min(poller.samples) >= 1, poller.samples  # ams never without a healthy checkpoint
+
+    # without locations (plain batches, no --rollback-on-fail) a failed gate rolls back too
+    plain = ["apply", str(tmp_path / "policies"), "-i", str(lab.inventory), "--limit", "cp-1",
+             "--format", "json"]  # fmt: skip
+    code, report = run(plain)
+    assert code == 1, report
+    assert report["halted"].startswith("health gate failed after batch 1 on cp-1 (container probe")
+    (cp1,) = report["hosts"]
+    assert "container/probe" in cp1["applied"]
+    assert [f["message"] for f in cp1["findings"] if f["address"] == "container/probe"] == [
+        f"rolled back to {repository}@{working.digest} after its health gate failed"
+    ]
+    assert running_digest(on_host, "cp-1") == working.digest
+    assert healthy_probes(on_host, "cp-1") == 1

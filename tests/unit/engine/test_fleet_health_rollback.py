@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from checkpointctl.engine.health import ContainerHealth, gate_problems, parse_health, settling
-from checkpointctl.engine.rollback import previous_images, rollback_findings, rollback_state
+from checkpointctl.engine.health import (
+    ContainerHealth,
+    SignalResult,
+    gate_problems,
+    parse_health,
+    settling,
+)
+from checkpointctl.engine.rollback import (
+    AFTER_GATE,
+    previous_images,
+    rollback_findings,
+    rollback_state,
+)
 from checkpointctl.model import Action, Change, FieldChange
 from checkpointctl.spec import ContainerSpec, DesiredState, ImageRef
 
@@ -105,3 +116,47 @@ def test_rollback_findings() -> None:
     assert [(f.address, f.severity, f.message) for f in failed] == [
         ("rollback", "error", "rollback to the previous image failed (failed): boom")
     ]
+
+
+SIGNAL = ("/probe/health",)
+
+
+def _signalled(exit_code: int | None, health: str | None = "healthy") -> ContainerHealth:
+    return ContainerHealth("probe", "running", health, signal=SignalResult(SIGNAL, exit_code))
+
+
+def test_parse_health_keeps_the_last_check_output_in_one_line() -> None:
+    inspect = {
+        "State": {
+            "Status": "running",
+            "Health": {
+                "Status": "unhealthy",
+                "Log": [{"Output": "standby\n"}, {"Output": "live: cannot use\n  the state\n"}],
+            },
+        }
+    }
+    assert parse_health("probe", inspect).output == "live: cannot use the state"
+    c = ContainerHealth("probe", "running", "unhealthy", output="live: cannot use the state")
+    assert gate_problems([c], True) == ["container probe is unhealthy: live: cannot use the state"]
+
+
+def test_a_failing_health_signal_fails_the_gate_even_when_docker_says_healthy() -> None:
+    assert gate_problems([_signalled(0)], True) == []
+    assert gate_problems([_signalled(1)], True) == [
+        "container probe: its health signal `/probe/health` exited 1"
+    ]
+    assert gate_problems([_signalled(None, None)], False) == [
+        "container probe: its health signal `/probe/health` did not answer within 10s"
+    ]
+
+
+def test_a_failing_signal_is_waited_for_but_docker_unhealthy_is_final() -> None:
+    assert settling([_signalled(1)], True)  # the agent may still be writing its settings
+    assert not settling([_signalled(1, "unhealthy")], True)
+    assert not settling([_signalled(0)], True)
+    assert not settling([_signalled(1), _h("exited")], True)
+
+
+def test_rollback_findings_say_why() -> None:
+    done = rollback_findings({"probe": V1}, "converged", None, AFTER_GATE)
+    assert done[0].message == f"rolled back to {V1} after its health gate failed"
