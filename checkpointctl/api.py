@@ -251,7 +251,8 @@ def drift(
 
     ``report.exit_code`` is the command's: 0 in sync, 2 drift, 1 a host failed or was
     unreachable. ``observer`` is called from worker threads as hosts start and finish.
-    ``options.today`` is the day ``spec.exceptions`` are judged on (``drift --at``).
+    ``options.today`` is the day ``spec.exceptions`` are judged on (``drift --at``),
+    ``options.fail_on`` the classes of change that make it exit 2 (``drift --fail-on``).
     """
     return _run("drift", hosts, states, limit, connect, forks, observer, None, options)
 

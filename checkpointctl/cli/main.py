@@ -160,18 +160,15 @@ def _run_loaded(
             if options.audit_log is not None and options.audit_log.error:
                 warn(f"warning: {options.audit_log.error}")
         else:
-            from checkpointctl.engine.run import ApplyOptions
-
             run = api.check if mode == "check" else api.drift
-            at = ApplyOptions(today=args.at) if getattr(args, "at", None) else None
             report = run(
-                hosts, result, connect=connect, forks=args.forks, observer=observer, options=at
+                hosts,
+                result,
+                connect=connect,
+                forks=args.forks,
+                observer=observer,
+                options=_drift_options(args),
             )
-            fail_on = getattr(args, "fail_on", None)
-            if fail_on is not None:
-                import dataclasses
-
-                report = dataclasses.replace(report, fail_on=fail_on)
     finally:
         if observer is not None:
             observer.close()
@@ -185,6 +182,18 @@ def _run_loaded(
             print(line, file=sys.stderr)
         print(api.summary_line(report), file=sys.stderr)
     return report.exit_code
+
+
+def _drift_options(args: argparse.Namespace) -> Any:
+    """``--at`` and ``--fail-on`` as the engine's options (None when neither is given): the
+    one place drift, and each cycle of ``drift --watch``, get how they are judged."""
+    from checkpointctl.engine.run import ApplyOptions
+
+    today = getattr(args, "at", None)
+    fail_on = getattr(args, "fail_on", None)
+    if today is None and fail_on is None:
+        return None
+    return ApplyOptions(today=today, fail_on=fail_on)
 
 
 def _watch(
@@ -225,6 +234,7 @@ def _watch(
             on_cycle=on_cycle,
             forks=args.forks,
             observer=observer,
+            options=_drift_options(args),
         )
     finally:
         if observer is not None:

@@ -82,6 +82,7 @@ from checkpointctl.model import (
     change_to_json,
 )
 from checkpointctl.model.locations import by_location, has_locations, min_healthy_of
+from checkpointctl.model.provenance import DriftOrigin
 from checkpointctl.resources.base import AnyResource, KindPlan
 from checkpointctl.resources.batched import read_all
 from checkpointctl.resources.paths import is_repair
@@ -176,6 +177,9 @@ class ApplyOptions:
     """``apply --allow-image-updates``: replace images whatever ``updates.*`` say."""
     now: datetime | None = None
     """The instant ``updates.window`` is judged at; None: the clock."""
+    fail_on: frozenset[DriftOrigin] | None = None
+    """``drift --fail-on``: the classes of change that make a drift report exit 2 (None: every
+    change); one-shot drift and every ``--watch`` cycle are judged by this one setting."""
 
     @property
     def lock_paths(self) -> LockPaths:
@@ -791,4 +795,5 @@ def run_fleet(
             )
             _audit_local(opts, ctx, result, states.get(h.name), action)
         ordered.append(with_context(result, h, states.get(h.name)))
-    return RunReport(mode=mode, hosts=tuple(ordered), halted=halted)
+    fail_on = opts.fail_on if mode == "drift" else None
+    return RunReport(mode=mode, hosts=tuple(ordered), halted=halted, fail_on=fail_on)

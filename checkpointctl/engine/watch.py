@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from checkpointctl.engine.run import Connect, Observer, run_fleet
+from checkpointctl.engine.run import ApplyOptions, Connect, Observer, run_fleet
 from checkpointctl.model import Host, RunReport
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.pool import ConnectionPool
@@ -71,13 +71,21 @@ def watch_fleet(
     on_cycle: Callable[[Cycle], None],
     forks: int = 50,
     observer: Observer | None = None,
+    options: ApplyOptions | None = None,
 ) -> RunReport:
     """:func:`watch` of ``drift`` over ``hosts``, with their connections kept in a pool that is
-    closed when the watch ends (normally or not)."""
+    closed when the watch ends (normally or not). ``options`` are one-shot drift's (the day
+    exceptions are judged on, the classes that fail): each cycle is judged as a cold run is."""
     pool = ConnectionPool(connect)
+
+    def cycle() -> RunReport:
+        return run_fleet(
+            hosts, states, "drift", pool.connect, forks=forks, observer=observer, options=options
+        )
+
     try:
         return watch(
-            lambda: run_fleet(hosts, states, "drift", pool.connect, forks=forks, observer=observer),
+            cycle,
             interval=interval,
             cycles=cycles,
             on_cycle=on_cycle,

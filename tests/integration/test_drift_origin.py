@@ -159,6 +159,10 @@ def test_three_changes_three_classes_in_every_format_and_an_exception_until_it_e
     (policies / "probe-cp-1.yml").write_text(probe_policy("cp-1", "one"))  # Git reverted
     assert run(capsys, "drift", *base, "--fail-on", "pending,out-of-band")[0] == 2  # lt-1
     assert run(capsys, "drift", *base, "--fail-on", "pending")[0] == 0
+    # each cycle of drift --watch is judged as one-shot drift is (--fail-on, --at)
+    watch = ["--watch", "1s", "--cycles", "1"]
+    assert run(capsys, "drift", *base, *watch, "--fail-on", "pending")[0] == 0
+    assert run(capsys, "drift", *base, *watch, "--fail-on", "pending,out-of-band")[0] == 2
 
     # an exception accepts lt-1's rule until it expires
     (policies / "firewall.yml").write_text(FIREWALL + EXCEPTION)
@@ -177,6 +181,10 @@ def test_three_changes_three_classes_in_every_format_and_an_exception_until_it_e
     lt1 = next(h for h in json.loads(out)["hosts"] if h["host"] == "lt-1")
     assert [c["origin"] for c in lt1["changes"]] == ["expired-exception"]
     assert lt1["changes"][0]["exception"]["expires"] == "2026-12-31"
+    for day, status in (("2026-12-07", "in-sync"), ("2027-01-01", "drift")):
+        code, out = run(capsys, "drift", *base, *watch, "--at", day, "--format", "json")
+        lt1 = next(h for h in json.loads(out)["hosts"] if h["host"] == "lt-1")
+        assert lt1["status"] == status, (day, lt1)
 
     # apply leaves the accepted rule alone (and says so) while it fixes the vendor's image...
     code, out = run(capsys, "apply", *base, "--format", "json")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from checkpointctl.engine.run import run_fleet
+from checkpointctl.engine.run import ApplyOptions, run_fleet
 from checkpointctl.engine.watch import Cycle, watch
 from checkpointctl.model import (
     Action,
@@ -23,6 +23,7 @@ from checkpointctl.model import (
     Planned,
     RunReport,
 )
+from checkpointctl.model.provenance import DriftOrigin
 from checkpointctl.resources.batched import BatchedResource, ReadPlan, read_all
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import CommandResult, Transport
@@ -186,3 +187,24 @@ def test_pooled_transport_batches_like_the_real_one(tmp_path: Path) -> None:
     assert step.plan().plain == ()  # it read "ok"
     assert loan.run(["echo", "x"]).stdout == b"x\n"
     assert is_alive(loan) is True  # no alive(): treated as alive
+
+
+def test_drift_carries_fail_on_from_the_options_the_same_for_every_cycle(tmp_path: Path) -> None:
+    for h in HOSTS:
+        (tmp_path / h.name).write_text("changed")
+    pending = frozenset({DriftOrigin.PENDING})
+    options = ApplyOptions(fail_on=pending)
+    resource = FileValue(tmp_path)
+
+    def cycle() -> RunReport:
+        return run_fleet(HOSTS, STATES, "drift", LocalTransport, resources=[resource],
+                         options=options)  # fmt: skip
+
+    plain = run_fleet(HOSTS, STATES, "drift", LocalTransport, resources=[resource])
+    assert plain.fail_on is None
+    assert plain.exit_code == 2
+    last = watch(cycle, interval=0.0, cycles=2, on_cycle=lambda c: None, sleep=lambda s: None)
+    assert last.fail_on == pending
+    applied = run_fleet(HOSTS, STATES, "check", LocalTransport, resources=[resource],
+                        options=options)  # fmt: skip
+    assert applied.fail_on is None  # only drift reports are judged by class
