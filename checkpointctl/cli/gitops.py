@@ -108,7 +108,12 @@ def _cmd_update(args: argparse.Namespace) -> int:
         if loaded.errors:
             raise PolicyError(loaded.errors)
         fleet = Fleet(inventory.hosts, loaded.states)
-    client = RegistryClient(insecure_from_env(args.insecure_registry or ()), timeout=args.timeout)
+    client = RegistryClient(
+        insecure_from_env(args.insecure_registry or ()),
+        timeout=args.timeout,
+        insecure_all=args.insecure,
+        insecure_options="--insecure (every registry) or --insecure-registry HOST",
+    )
     report = update_paths(paths, client, check=args.check, fleet=fleet, today=args.at)
     for item in report.items:
         sys.stdout.write(item_line(item, report.check) + "\n")
@@ -223,6 +228,12 @@ def register(sub: Any) -> None:
         metavar="HOST:PORT",
         help="a registry to reach over plain HTTP (repeatable; also "
         "$CHECKPOINTCTL_INSECURE_REGISTRIES)",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="reach every registry over plain HTTP, without TLS (a lab or a registry on "
+        "loopback; never the default: without it plain HTTP is refused)",
     )
     p.add_argument(
         "--timeout", type=float, default=15.0, metavar="SECONDS", help="per registry request (15)"

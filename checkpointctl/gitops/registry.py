@@ -148,8 +148,14 @@ class RegistryClient:
         *,
         timeout: float = 15.0,
         credentials: tuple[str, str | Secret] | None = None,
+        insecure_all: bool = False,
+        insecure_options: str = "--insecure-registry HOST",
     ) -> None:
         self.insecure = frozenset(insecure)
+        self.insecure_all = insecure_all
+        """Every registry over plain HTTP (``update --insecure``): only when asked by name."""
+        self.insecure_options = insecure_options
+        """How the caller's command line asks for plain HTTP, for the error that suggests it."""
         self.timeout = timeout
         if credentials is None and os.environ.get(USERNAME_ENV):
             credentials = (os.environ[USERNAME_ENV], os.environ.get(PASSWORD_ENV, ""))
@@ -178,10 +184,22 @@ class RegistryClient:
 
     def _allowed(self, url: str) -> bool:
         parts = urllib.parse.urlsplit(url)
-        return parts.scheme == "https" or (parts.scheme == "http" and parts.netloc in self.insecure)
+        return parts.scheme == "https" or (parts.scheme == "http" and self._plain(parts.netloc))
+
+    def _plain(self, registry: str) -> bool:
+        return self.insecure_all or registry in self.insecure
+
+    def _tls_hint(self, reason: object) -> str:
+        """For a TLS handshake that failed (not a certificate refused): how to ask for plain
+        HTTP, which is never used unless asked for."""
+        if isinstance(reason, ssl.SSLError) and not isinstance(
+            reason, ssl.SSLCertVerificationError
+        ):
+            return f" (if it serves plain HTTP only, ask for that with {self.insecure_options})"
+        return ""
 
     def base_url(self, ref: ImageReference) -> str:
-        scheme = "http" if ref.registry in self.insecure else "https"
+        scheme = "http" if self._plain(ref.registry) else "https"
         return f"{scheme}://{ref.api_host}"
 
     def _send(
@@ -198,15 +216,15 @@ class RegistryClient:
         for _ in range(MAX_REDIRECTS + 1):
             if not self._allowed(url):
                 raise RegistryError(
-                    f"refusing {url}: plain HTTP is only for registries listed with "
-                    f"--insecure-registry or {INSECURE_ENV}"
+                    f"refusing {url}: plain HTTP is only for registries asked for with "
+                    f"{self.insecure_options} or {INSECURE_ENV}"
                 )
             req = urllib.request.Request(url, data=data, method=method, headers=hdrs)  # noqa: S310 (checked above)
             try:
                 resp = self._opener.open(req, timeout=self.timeout)
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise RegistryError(f"{_host(url)}: {reason}") from None
+                raise RegistryError(f"{_host(url)}: {reason}{self._tls_hint(reason)}") from None
             with resp:
                 status = int(resp.status)
                 body = resp.read(limit + 1) if method == "GET" else b""

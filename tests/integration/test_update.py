@@ -105,6 +105,13 @@ def test_update_bumps_a_clean_digest_and_never_writes_a_critical_one(
     ]
     assert main(argv) == 0  # the tag still points at the pinned digest: nothing new
     assert "update: 1 current\n" in capsys.readouterr().out
+    # the lab registry serves plain HTTP: refused unless asked for, and the error says how
+    plain = [a for a in argv if a not in ("--insecure-registry", lab.registry)]
+    assert main(plain) == 1
+    out, err = capsys.readouterr()
+    assert "ask for that with --insecure (every registry) or --insecure-registry HOST" in out + err
+    assert main([*plain, "--insecure"]) == 0
+    assert "update: 1 current\n" in capsys.readouterr().out
 
     new = push_probe("update-new")
     assert new != old

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -316,6 +317,24 @@ def test_plain_http_only_for_insecure_registries(serve: Callable[[Route], _Serve
     )
     with pytest.raises(RegistryError, match="not HTTPS"):
         RegistryClient([other.netloc]).resolve(parse_reference(f"{other.netloc}/p:v1"))
+
+
+def test_a_plain_http_registry_is_refused_unless_asked_and_the_error_says_how(
+    serve: Callable[[Route], _Server],
+) -> None:
+    server = serve(lambda h: (200, {"Docker-Content-Digest": DIGEST}, b""))
+    ref = parse_reference(f"{server.netloc}/p:v1")
+    options = "--insecure (every registry) or --insecure-registry HOST"
+    with pytest.raises(RegistryError, match=re.escape(f"ask for that with {options})")):
+        RegistryClient(insecure_options=options).resolve(ref)
+    assert RegistryClient(insecure_all=True).resolve(ref) == DIGEST
+    assert RegistryClient([server.netloc]).resolve(ref) == DIGEST
+    # a redirect to plain HTTP names the options too, and is refused
+    hop = serve(lambda h: (307, {"Location": f"http://127.0.0.2:1{h.path}"}, b""))
+    with pytest.raises(RegistryError, match=re.escape(f"asked for with {options} or")):
+        RegistryClient([hop.netloc], insecure_options=options).resolve(
+            parse_reference(f"{hop.netloc}/p:v1")
+        )
 
 
 def test_a_redirect_to_another_host_drops_the_token(serve: Callable[[Route], _Server]) -> None:
