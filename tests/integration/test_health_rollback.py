@@ -43,8 +43,9 @@ TRACKED = "handover-test-stable"
 Capsys = pytest.CaptureFixture[str]
 
 
-def probe_policy(image: str, volume: str) -> str:
+def probe_policy(image: str, volume: str, *, docker_check: bool = True, timeout: int = 20) -> str:
     health = json.dumps(list(HEALTH))
+    check = f"healthcheck: {{test: {health}, interval: 1s, timeout: 2s, retries: 1}}"
     return f"""\
 # The hand-over probe follows the vendor's channel; the update job bumps it.
 apiVersion: checkpointctl/v1
@@ -61,9 +62,9 @@ spec:
       user: "10001:10001"
       cap_drop: [ALL]
       volumes: [{{name: {volume}, target: {STATE_DIR}, read_only: false}}]
-      healthcheck: {{test: {health}, interval: 1s, timeout: 2s, retries: 1}}
+      {check if docker_check else "restart: unless-stopped"}
       health_signal: {health}
-  health: {{require_healthy: true, timeout: 20s}}
+  health: {{require_healthy: true, timeout: {timeout}s}}
 """
 
 
@@ -154,5 +155,21 @@ def test_a_release_broken_after_the_swap_is_rolled_back_on_the_canary_only(
     assert [f["message"] for f in cp1["findings"] if f["address"] == "container/probe"] == [
         f"rolled back to {repository}@{working.digest} after its health gate failed"
     ]
+    assert running_digest(on_host, "cp-1") == working.digest
+    assert healthy_probes(on_host, "cp-1") == 1
+
+    # the signal speaks before a swap too: on a fresh state volume the broken release is live
+    # from its start, and without a Docker healthcheck only its signal says it is broken; the
+    # create-first replacement refuses it and cp-1 keeps the working release
+    policy.write_text(
+        probe_policy(f"{repository}:{TRACKED}@{broken.digest}", volume + "-fresh",
+                     docker_check=False, timeout=5)
+    )  # fmt: skip
+    code, report = run(plain)
+    assert code == 1, report
+    (cp1,) = report["hosts"]
+    assert "its health signal `/probe/health` exited 1" in cp1["error"], cp1["error"]
+    assert "the old container keeps running" in cp1["error"], cp1["error"]
+    assert cp1["applied"] == []
     assert running_digest(on_host, "cp-1") == working.digest
     assert healthy_probes(on_host, "cp-1") == 1

@@ -7,7 +7,8 @@ and ``images`` (trust, scan gate, digest verification).
 Apply is level-based: it re-reads the host and re-derives the work for one container from
 ``Change.desired`` (a :class:`ContainerTarget`), so applying twice is harmless. A replacement is
 create-before-destroy: pull and verify, start ``<name>--next``, wait until it runs (and is healthy
-when it has a check), and only then stop, rename and remove the old one. Any failure before the
+when it has a check, and answers its ``health_signal`` when it declares one), and only then stop,
+rename and remove the old one. Any failure before the
 swap removes the new container and leaves the old one running untouched; a failure during the
 swap puts the old one back. A running container that publishes a host port the new one needs
 cannot run beside it: its plan says destroy-first (stop, rename, create, and the old one back on
@@ -48,6 +49,7 @@ from checkpointctl.resources.containers.parse import (
     is_managed,
     parse_actual,
 )
+from checkpointctl.resources.containers.signal import SignalResult, run_signal
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
 from checkpointctl.transport.base import CommandResult, DockerApi, Transport
 from checkpointctl.transport.batch import Command
@@ -270,7 +272,8 @@ def _log_tail(api: DockerApi, cid: str) -> str:
 
 
 def _wait_ready(api: DockerApi, cid: str, target: ContainerTarget) -> None:
-    """Wait until ``cid`` runs (and is healthy when it has a check), or raise why not.
+    """Wait until ``cid`` runs (and is healthy when it has a check, and answers its health
+    signal when it declares one), or raise why not.
 
     Bounded by ``target.health_timeout``. A container without a healthcheck must stay running
     for ``SETTLE_SECONDS`` so one that exits right after starting is not taken for working.
@@ -278,6 +281,8 @@ def _wait_ready(api: DockerApi, cid: str, target: ContainerTarget) -> None:
     deadline = time.monotonic() + target.health_timeout
     settle = min(SETTLE_SECONDS, target.health_timeout)
     running_since: float | None = None
+    signal = target.spec.health_signal if target.spec is not None else ()
+    said: SignalResult | None = None
     while True:
         state = as_object(api.inspect_container(cid).get("State"))
         status = as_text(state.get("Status"), "unknown")
@@ -294,13 +299,21 @@ def _wait_ready(api: DockerApi, cid: str, target: ContainerTarget) -> None:
         now = time.monotonic()
         if status == "running":
             running_since = running_since if running_since is not None else now
-            if wants_health and health_status == "healthy":
-                return
-            if not wants_health and now - running_since >= settle:
-                return
+            ready = (wants_health and health_status == "healthy") or (
+                not wants_health and now - running_since >= settle
+            )
+            if ready:
+                # the agent's own word too, before it may take over from the old container
+                said = run_signal(api, cid, signal) if signal else None
+                if said is None or said.ok:
+                    return
         else:
             running_since = None
         if now >= deadline:
+            if said is not None and not said.ok:
+                raise ResourceError(
+                    f"not healthy after {target.health_timeout:g}s: {said.problem()}"
+                )
             what = "healthy" if wants_health else "running"
             raise ResourceError(
                 f"not {what} after {target.health_timeout:g}s "

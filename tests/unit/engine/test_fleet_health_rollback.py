@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from checkpointctl.engine.health import (
-    ContainerHealth,
-    SignalResult,
-    gate_problems,
-    parse_health,
-    settling,
-)
+from checkpointctl.engine.health import ContainerHealth, gate_problems, parse_health, settling
 from checkpointctl.engine.rollback import (
     AFTER_GATE,
     previous_images,
@@ -16,6 +10,7 @@ from checkpointctl.engine.rollback import (
     rollback_state,
 )
 from checkpointctl.model import Action, Change, FieldChange
+from checkpointctl.resources.containers.signal import SignalResult
 from checkpointctl.spec import ContainerSpec, DesiredState, ImageRef
 
 V1 = "10.213.0.1:5000/checkpoint/probe@sha256:" + "1" * 64
