@@ -18,6 +18,7 @@ Story, with two locations (ams: cp-1, cp-2; fra: lt-1, lt-2, firewall only):
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,11 @@ def test_a_release_broken_after_the_swap_is_rolled_back_on_the_canary_only(
     inventories = ["-i", str(lab.inventory), "-i", str(locations)]
     repository = f"{lab.registry}/checkpoint/probe"
     # a volume of this run's own: a hand-over state left by another run is not this story's
-    volume = "handover-" + tmp_path.name.lower().replace("_", "-")[-40:]
+    volume = f"handover-{secrets.token_hex(6)}"
+    for host in ("cp-1", "cp-2"):  # earlier runs' volumes that no container uses any more
+        left = on_host(host, [*DOCKER, "volume", "ls", "-q", "--filter", "name=handover-"])
+        for name in left.stdout.split():
+            on_host(host, [*DOCKER, "volume", "rm", name], check=False)
     working = handover_probe("checkpoint/probe", TRACKED, "handover-works")
     push(working)
     policy.write_text(probe_policy(f"{repository}:{TRACKED}@{working.digest}", volume))
