@@ -3,7 +3,8 @@
 The lab cannot pull the vendors' images, so the policies run the lab's stand-ins
 (``checkpointctl.lab.standins``): they read exactly the vendor's documented variables and files,
 refuse to start without its credentials, and write their effective settings to
-``/tmp/standin/effective.json``, which the tests read with ``docker exec`` inside the host. The
+``/tmp/standin/effective.json``, which the tests read with ``docker exec`` inside the host once
+the stand-in's health signal says it is there (``standin_health.effective``). The
 example policies (``policies/``) are applied alongside, so the rest of the lab stays as the
 other suites expect it. Secrets are distinctive strings that must never show up in output.
 """
@@ -18,10 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
+from standin_health import effective
 
 from checkpointctl.cli.main import main
 from checkpointctl.lab import LabInfo
-from checkpointctl.lab.standins import EFFECTIVE
 from checkpointctl.trust.vault import VaultKey, encrypt
 
 pytestmark = pytest.mark.lab
@@ -151,12 +152,6 @@ def inspect(on_host: Callable[..., Any]) -> Inspect:
         return info
 
     return run
-
-
-def effective(on_host: Callable[..., Any], host: str, name: str) -> dict[str, str]:
-    out = on_host(host, [*DOCKER, "exec", name, "cat", EFFECTIVE]).stdout
-    doc: dict[str, str] = json.loads(out)
-    return doc
 
 
 def test_each_vendor_converges_both_hosts_in_order_on_its_own_network(
