@@ -300,3 +300,96 @@ def test_a_vendor_auto_update_cron_entry_shows_in_drift_and_status(
         assert "auto-updater /etc/cron.d/uptrends-update:1" in status
     finally:
         on_host("cp-2", ["umount", "/etc/cron.d"])
+
+
+OBJECTS_POLICY = "objects.yml"
+
+
+def _objects_policy() -> dict[str, Any]:
+    """A checkpoint of one container (no vendor) on its own network with a named volume."""
+    app = {
+        "name": "app", "image": "{{ checkpoint_image }}", "user": "10001:10001",
+        "read_only": True, "cap_drop": ["ALL"], "no_new_privileges": True, "tmpfs": ["/tmp"],
+        "resources": {"memory": "64m", "cpus": 0.2, "pids": 32},
+        "volumes": [{"name": "objs-data", "target": "/data"}],
+    }  # fmt: skip
+    return _policy("objects", {"name": "objs", "containers": [app]})
+
+
+def _labels(on_host: Callable[..., Any], kind: str, name: str) -> dict[str, str] | None:
+    run = on_host("cp-1", [*DOCKER, kind, "inspect", "--format", "{{json .Labels}}", name],
+                  check=False)  # fmt: skip
+    return json.loads(run.stdout) or {} if run.returncode == 0 else None
+
+
+def _docker_changes(changes: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(address, action) of the plan's networks, volumes and containers, in plan order."""
+    kinds = ("network/", "volume/", "container/")
+    return [(c["address"], c["action"]) for c in changes if c["address"].startswith(kinds)]
+
+
+def test_networks_and_volumes_are_planned_labelled_ours_and_removed_when_unwanted(
+    converged: LabInfo,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    on_host: Callable[..., Any],
+) -> None:
+    policy = repo / OBJECTS_POLICY
+    policy.write_text(yaml.safe_dump(_objects_policy(), sort_keys=False))
+    hand = (("network", "hand-net"), ("volume", "hand-vol"))  # an operator's: never touched
+    try:
+        for kind, name in hand:
+            on_host("cp-1", [*DOCKER, kind, "create", name])
+        code, out = cli(capsys, repo, converged, "drift", "--limit", "cp-1", "--format", "json")
+        assert code == 2
+        changes = json.loads(out)["hosts"][0]["changes"]
+        assert _docker_changes(changes) == [
+            ("network/checkpoint-objs", "create"), ("volume/objs-data", "create"),
+            ("container/objs-app", "create"),
+        ]  # fmt: skip
+        assert cli(capsys, repo, converged, "apply", "--limit", "cp-1")[0] == 0
+        for kind, name in (("network", "checkpoint-objs"), ("volume", "objs-data")):
+            assert _labels(on_host, kind, name) == {"io.checkpointctl.managed": "true"}
+
+        # removed by hand (the container first: the engine refuses to remove what is in use)
+        on_host("cp-1", [*DOCKER, "rm", "-f", "objs-app"])
+        on_host("cp-1", [*DOCKER, "network", "rm", "checkpoint-objs"])
+        on_host("cp-1", [*DOCKER, "volume", "rm", "objs-data"])
+        code, out = cli(capsys, repo, converged, "drift", "--limit", "cp-1", "--format", "json")
+        assert code == 2
+        changes = json.loads(out)["hosts"][0]["changes"]
+        assert _docker_changes(changes) == [
+            ("network/checkpoint-objs", "create"), ("volume/objs-data", "create"),
+            ("container/objs-app", "create"),
+        ]  # fmt: skip
+        assert cli(capsys, repo, converged, "apply", "--limit", "cp-1")[0] == 0
+        code, out = cli(capsys, repo, converged, "apply", "--limit", "cp-1", "--format", "json")
+        assert code == 0
+        assert json.loads(out)["hosts"][0]["changes"] == []
+
+        # no longer wanted: removed (after the container), in every report format
+        policy.unlink()
+        outputs = {}
+        for fmt in ("text", "json", "junit", "markdown"):
+            code, outputs[fmt] = cli(capsys, repo, converged, "drift", "--limit", "cp-1",
+                                     "--format", fmt)  # fmt: skip
+            assert code == 2
+            assert "network/checkpoint-objs" in outputs[fmt]
+            assert "volume/objs-data" in outputs[fmt]
+        changes = json.loads(outputs["json"])["hosts"][0]["changes"]
+        assert _docker_changes(changes) == [
+            ("container/objs-app", "delete"), ("network/checkpoint-objs", "delete"),
+            ("volume/objs-data", "delete"),
+        ]  # fmt: skip
+        code, out = cli(capsys, repo, converged, "apply", "--limit", "cp-1")
+        assert code == 0, out
+        assert _labels(on_host, "network", "checkpoint-objs") is None
+        assert _labels(on_host, "volume", "objs-data") is None
+        for kind, name in hand:
+            assert _labels(on_host, kind, name) == {}
+        assert cli(capsys, repo, converged, "drift", "--limit", "cp-1")[0] == 0
+    finally:
+        policy.unlink(missing_ok=True)
+        for kind, name in hand:
+            on_host("cp-1", [*DOCKER, kind, "rm", name], check=False)
+        assert cli(capsys, repo, converged, "apply", "--limit", "cp-1")[0] == 0

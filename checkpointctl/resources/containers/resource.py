@@ -42,6 +42,7 @@ from checkpointctl.resources.containers.diff import (
     diff_containers,
 )
 from checkpointctl.resources.containers.images import check_gate, pull_verified
+from checkpointctl.resources.containers.objects import ObjectKind, ensure_object
 from checkpointctl.resources.containers.parse import (
     ContainerActual,
     ContainersActual,
@@ -181,8 +182,12 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
             return
         spec = target.spec
         check_gate(spec.image, target.registries, target.scan)
+        # normally the create phase of the networks and volumes resources made them already
         if spec.network:
-            ensure_network(api, spec.network)
+            ensure_object(api, ObjectKind.NETWORK, spec.network)
+        for mount in spec.mounts:
+            if mount.kind == "volume":
+                ensure_object(api, ObjectKind.VOLUME, mount.source)
         actual = read_actual(api)
         current = actual.container(spec.name)
         if current is not None and not current.managed:
@@ -207,19 +212,6 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
         raise ResourceError(f"{address(target.name)}: {exc}") from exc
     except _engine_errors() as exc:
         raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
-
-
-def ensure_network(api: DockerApi, name: str) -> None:
-    """Create the user-defined bridge network ``name`` (labelled as ours) unless it exists.
-
-    An existing network of that name is used as it is: containers of several checkpoints may
-    share one, and one created by hand is the operator's choice. Networks are never removed here
-    (a network with containers attached cannot be).
-    """
-    for net in api.networks(names=[name]) or ():
-        if net.get("Name") == name:
-            return
-    api.create_network(name, driver="bridge", labels={OWNER_LABEL: "true"})
 
 
 def _pause_at(step: str) -> None:
@@ -468,4 +460,4 @@ def _restore(api: DockerApi, cid: str, name: str | None, start: bool) -> str:
     return ""
 
 
-__all__ = ["ContainersResource", "converge", "ensure_network", "read_actual"]
+__all__ = ["ContainersResource", "converge", "read_actual"]
