@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,13 @@ def _policy(name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def vendor_policies(screenshots: bool = True) -> dict[str, dict[str, Any]]:
+def vendor_policies(
+    screenshots: bool = True, processor_env: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    processor: dict[str, Any] = {"name": "transactionprocessor",
+                                 "image": "{{ standin_uptrends_processor_image }}"}
+    if processor_env:
+        processor["env"] = processor_env
     return {
         "uptrends": _policy("vendor-uptrends", {
             "name": "ams", "vendor": "uptrends",
@@ -73,8 +80,7 @@ def vendor_policies(screenshots: bool = True) -> dict[str, dict[str, Any]]:
                          "Password": _vault("checkpoints.ams.settings.Password")},
             "containers": [
                 {"name": "checkpoint", "image": "{{ standin_uptrends_checkpoint_image }}"},
-                {"name": "transactionprocessor",
-                 "image": "{{ standin_uptrends_processor_image }}"},
+                processor,
             ],
         }),
         "datadog": _policy("vendor-datadog", {
@@ -103,8 +109,10 @@ def vendor_policies(screenshots: bool = True) -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
-def write_repo(root: Path, screenshots: bool = True) -> None:
-    for vendor, doc in vendor_policies(screenshots).items():
+def write_repo(
+    root: Path, screenshots: bool = True, processor_env: dict[str, str] | None = None
+) -> None:
+    for vendor, doc in vendor_policies(screenshots, processor_env).items():
         (root / f"vendor-{vendor}.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
@@ -154,6 +162,13 @@ def inspect(on_host: Callable[..., Any]) -> Inspect:
     return run
 
 
+def started(info: dict[str, Any]) -> datetime:
+    """``State.StartedAt`` (RFC 3339 with up to nanoseconds, trailing zeros trimmed: not
+    comparable as text) as a time, to the microsecond."""
+    head, _, frac = info["State"]["StartedAt"].rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
 def test_each_vendor_converges_both_hosts_in_order_on_its_own_network(
     converged: LabInfo, on_host: Callable[..., Any], inspect: Inspect
 ) -> None:
@@ -162,7 +177,7 @@ def test_each_vendor_converges_both_hosts_in_order_on_its_own_network(
         assert tp["HostConfig"]["NetworkMode"] == cp["HostConfig"]["NetworkMode"] == (
             "checkpoint-ams"
         )
-        assert tp["State"]["StartedAt"] <= cp["State"]["StartedAt"]  # depends_on
+        assert started(tp) <= started(cp)  # depends_on
         assert cp["HostConfig"]["LogConfig"] == {
             "Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}
         }
@@ -393,3 +408,44 @@ def test_networks_and_volumes_are_planned_labelled_ours_and_removed_when_unwante
         for kind, name in hand:
             on_host("cp-1", [*DOCKER, kind, "rm", name], check=False)
         assert cli(capsys, repo, converged, "apply", "--limit", "cp-1")[0] == 0
+
+
+def test_replacing_a_dependency_restarts_its_dependants_after_it_and_nothing_else(
+    converged: LabInfo,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    on_host: Callable[..., Any],
+    inspect: Inspect,
+) -> None:
+    """Compose's choice (``depends_on`` with ``restart: true``): Uptrends' Checkpoint is
+    restarted, in place, once its TransactionProcessor has been replaced."""
+    host = "cp-1"
+    before = {n: inspect(host, n) for n in ("ams-transactionprocessor", "ams-checkpoint",
+                                            "chk-agent")}  # fmt: skip
+    write_repo(repo, processor_env={"STANDIN_LAB_BUMP": "1"})
+    try:
+        code, out = cli(capsys, repo, converged, "drift", "--limit", host, "--format", "json")
+        assert code == 2
+        (change,) = json.loads(out)["hosts"][0]["changes"]
+        assert (change["address"], change["action"]) == (
+            "container/ams-transactionprocessor", "replace"
+        )  # fmt: skip
+        fields = {f["path"]: f["after"] for f in change["fields"]}
+        assert fields["restarts_dependants"] == ["ams-checkpoint"]
+        code, out = cli(capsys, repo, converged, "apply", "--limit", host)
+        assert code == 0, out
+        tp, cp, other = (inspect(host, n) for n in before)
+        assert tp["Id"] != before["ams-transactionprocessor"]["Id"]  # replaced
+        assert cp["Id"] == before["ams-checkpoint"]["Id"]  # restarted in place, not recreated
+        assert started(cp) > started(before["ams-checkpoint"])
+        assert started(cp) > started(tp)  # after its dependency
+        assert (other["Id"], other["State"]["StartedAt"]) == (
+            before["chk-agent"]["Id"], before["chk-agent"]["State"]["StartedAt"]
+        )  # fmt: skip
+        assert effective(on_host, host, "ams-checkpoint")["ServerId"] == "4711"
+        code, out = cli(capsys, repo, converged, "apply", "--limit", host, "--format", "json")
+        assert code == 0
+        assert json.loads(out)["hosts"][0]["changes"] == []
+    finally:
+        write_repo(repo)
+        assert cli(capsys, repo, converged, "apply", "--limit", host)[0] == 0

@@ -7,7 +7,9 @@ and ``images`` (trust, scan gate, digest verification).
 Apply is level-based: it re-reads the host and re-derives the work for one container from
 ``Change.desired`` (a :class:`ContainerTarget`), so applying twice is harmless. A replacement is
 create-before-destroy: pull and verify, start ``<name>--next``, wait until it runs (and is healthy
-when it has a check), and only then stop, rename and remove the old one. Any failure before the
+when it has a check), and only then stop, rename and remove the old one. After a container is
+created or replaced, the running containers that depend on it (``depends_on``) are restarted in
+start order, as Compose does for ``depends_on`` with ``restart: true``. Any failure before the
 swap removes the new container and leaves the old one running untouched; a failure during the
 swap puts the old one back. A running container that publishes a host port the new one needs
 cannot run beside it: its plan says destroy-first (stop, rename, create, and the old one back on
@@ -197,6 +199,7 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
             )
         if current is None:
             _create(api, spec, target)
+            _restart_dependants(api, target)
             return
         fields = container_fields(spec, current, actual)
         if not fields:
@@ -204,14 +207,41 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
         action = action_for(fields, spec, current)
         if action is Action.UPDATE:
             _update(api, spec, current, {f.path for f in fields}, target)
-        elif action is Action.REPLACE_DESTROY_FIRST:
+            return
+        if action is Action.REPLACE_DESTROY_FIRST:
             _replace_destroy_first(api, spec, current, target, actual)
         else:
             _replace_create_first(api, spec, current, target, actual)
+        _restart_dependants(api, target)
     except ResourceError as exc:
         raise ResourceError(f"{address(target.name)}: {exc}") from exc
     except _engine_errors() as exc:
         raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
+
+
+def _restart_dependants(api: DockerApi, target: ContainerTarget) -> None:
+    """After ``target`` was created or replaced, restart the containers that depend on it, in
+    start order, each waited for like a new one (Compose's ``depends_on`` with ``restart``).
+    One that is gone, stopped or not ours by now is left alone (level-based: apply re-reads).
+
+    Raises:
+        ResourceError: a dependant did not come back (running, and healthy if it has a check).
+    """
+    if not target.dependants:
+        return
+    actual = read_actual(api)
+    for name in target.dependants:
+        c = actual.container(name)
+        if c is None or not c.managed or c.status != "running":
+            continue
+        api.restart(c.id, timeout=STOP_TIMEOUT)
+        try:
+            _wait_ready(api, c.id, target)
+        except ResourceError as exc:
+            tail = _log_tail(api, c.id)
+            raise ResourceError(
+                f"dependant {name} restarted after it: {exc}{': ' + tail if tail else ''}"
+            ) from exc
 
 
 def _pause_at(step: str) -> None:
