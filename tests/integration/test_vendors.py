@@ -449,3 +449,38 @@ def test_replacing_a_dependency_restarts_its_dependants_after_it_and_nothing_els
     finally:
         write_repo(repo)
         assert cli(capsys, repo, converged, "apply", "--limit", host)[0] == 0
+
+
+def test_watchtower_and_a_vendors_compose_project_show_in_drift_and_status(
+    converged: LabInfo,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    on_host: Callable[..., Any],
+    inspect: Inspect,
+) -> None:
+    """Started by hand on cp-2, as an operator following the vendor's or Watchtower's page
+    would: found in the containers drift reads anyway."""
+    image = inspect("cp-2", "ams-checkpoint")["Config"]["Image"]  # the Uptrends stand-in
+    sleep = ["--entrypoint", "/bin/sleep"]
+    started = ("watchtower", "uptrends-checkpoint-1")
+    try:
+        on_host("cp-2", [*DOCKER, "tag", image, "containrrr/watchtower:latest"])
+        on_host("cp-2", [*DOCKER, "run", "-d", "--name", "watchtower", *sleep,
+                         "containrrr/watchtower:latest", "3600"])  # fmt: skip
+        on_host("cp-2", [*DOCKER, "run", "-d", "--name", "uptrends-checkpoint-1",
+                         "--label", "com.docker.compose.project=uptrends",
+                         "--label", "com.docker.compose.service=checkpoint",
+                         *sleep, image, "3600"])  # fmt: skip
+        code, out = cli(capsys, repo, converged, "drift", "--limit", "lab_full")
+        assert code == 0, out  # findings, not drift
+        assert "auto-updater container watchtower runs Watchtower" in out
+        assert "auto-updater compose project uptrends (service checkpoint" in out
+        assert out.count("auto-updater") == 2  # cp-1 has neither
+        main(["status", "-i", str(converged.inventory), "--limit", "cp-2", "--format", "json",
+              str(repo)])  # fmt: skip
+        status, _ = capsys.readouterr()
+        assert "container watchtower runs Watchtower" in status
+        assert "compose project uptrends" in status
+    finally:
+        on_host("cp-2", [*DOCKER, "rm", "-f", *started], check=False)
+        on_host("cp-2", [*DOCKER, "rmi", "containrrr/watchtower:latest"], check=False)

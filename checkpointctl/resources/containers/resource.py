@@ -51,6 +51,11 @@ from checkpointctl.resources.containers.parse import (
     is_managed,
     parse_actual,
 )
+from checkpointctl.resources.updaters import (
+    container_updater_findings,
+    container_updaters,
+    vendor_repositories_of,
+)
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
 from checkpointctl.transport.base import CommandResult, DockerApi, Transport
 from checkpointctl.transport.batch import Command
@@ -111,7 +116,10 @@ class ContainersResource(BatchedResource[ContainerTarget, ContainersActual, None
         return diff_containers(desired, actual)
 
     def findings(self, desired: DesiredState, actual: ContainersActual) -> list[Finding]:
-        return container_findings(desired, actual)
+        """The containers' findings, and the updaters among them (Watchtower, a vendor's
+        Compose project): found in this read, so they cost no round trip of their own."""
+        updaters = container_updaters(actual.containers, vendor_repositories_of(desired))
+        return [*container_findings(desired, actual), *container_updater_findings(updaters)]
 
     def apply(self, transport: Transport, change: Planned[ContainerTarget]) -> None:
         """Converge the one container ``change`` is about.
