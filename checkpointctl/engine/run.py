@@ -523,6 +523,8 @@ def _host_run(
     release, close. Never raises."""
     run = _Run(host.name)
     notes: list[LockNote] = []
+    if host.refused is not None:  # a host checkpointctl cannot manage: no connection at all
+        return run.result(HostStatus.FAILED, f"refused: {host.refused}", FailureReason.REFUSED)
     try:
         transport = connect(host)
     except CheckpointctlError as exc:

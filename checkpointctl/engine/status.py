@@ -298,6 +298,9 @@ def read_host(
     today: date,
 ) -> HostHealth:
     """Everything ``status`` shows for one host, judged. Never raises."""
+    if host.refused is not None:  # a host checkpointctl cannot manage: no connection at all
+        h = HostHealth(host.name, reachable=False, error=f"refused: {host.refused}")
+        return _with_verdict(h, *assess(h))
     try:
         transport = connect(host)
     except CheckpointctlError as exc:

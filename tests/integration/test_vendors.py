@@ -484,3 +484,26 @@ def test_watchtower_and_a_vendors_compose_project_show_in_drift_and_status(
     finally:
         on_host("cp-2", [*DOCKER, "rm", "-f", *started], check=False)
         on_host("cp-2", [*DOCKER, "rmi", "containrrr/watchtower:latest"], check=False)
+
+
+def test_a_windows_host_is_refused_alone_while_the_others_are_checked(
+    converged: LabInfo,
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The lab's inventory plus a host marked ``os: windows`` (never connected to)."""
+    inventory = yaml.safe_load(converged.inventory.read_text())
+    full = inventory["all"]["children"]["checkpoints"]["children"]["lab_full"]["hosts"]
+    full["win-1"] = {"address": "10.213.1.250", "region": "eu", "os": "windows"}
+    path = tmp_path / "with-windows.yml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    code = main(["drift", str(repo), "-i", str(path), "--vault-password-file",
+                 str(VAULT_PASSWORD), "--limit", "cp-1:win-1", "--format", "json"])  # fmt: skip
+    out, _ = capsys.readouterr()
+    assert code == 1, out
+    hosts = {h["host"]: h for h in json.loads(out)["hosts"]}
+    assert hosts["cp-1"]["status"] == "in-sync"
+    assert hosts["win-1"]["status"] == "failed"
+    assert "os: windows is not supported yet" in hosts["win-1"]["error"]
+    assert "docs/windows.md" in hosts["win-1"]["error"]
