@@ -3,8 +3,16 @@ engine returns it (fields trimmed to those read)."""
 
 from __future__ import annotations
 
-from checkpointctl.model import Action, JSONValue, change_to_json
+from checkpointctl.model import (
+    Action,
+    HostResult,
+    HostStatus,
+    JSONValue,
+    RunReport,
+    change_to_json,
+)
 from checkpointctl.model.jsondoc import JSONObject
+from checkpointctl.report import FORMATS, render
 from checkpointctl.resources.containers.objects import (
     ObjectKind,
     ObjectsActual,
@@ -125,3 +133,22 @@ def test_one_still_used_by_a_staying_container_is_a_finding_not_a_removal() -> N
         users,
     )
     assert plan_removals(DESIRED, volumes, ObjectKind.VOLUME) == []
+
+
+def test_network_and_volume_entries_show_in_every_report_format() -> None:
+    creates = plan_creates(DESIRED, ObjectsActual(), ObjectKind.NETWORK)
+    removals = plan_removals(
+        DESIRED,
+        ObjectsActual(parse_volumes({"Volumes": [{"Name": "old-data", "Labels": OURS}]})),
+        ObjectKind.VOLUME,
+    )
+    changes = tuple(p.change for p in (*creates, *removals))
+    report = RunReport(
+        "drift",
+        (HostResult("cp-1", HostStatus.DRIFT, changes=changes, checked=("network", "volume")),),
+    )
+    for fmt in FORMATS:
+        text = render(report, fmt)
+        assert "network/checkpoint-ams" in text, fmt
+        assert "volume/old-data" in text, fmt
+    assert report.exit_code == 2
