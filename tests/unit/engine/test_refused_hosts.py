@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
+import pytest
+
+from checkpointctl.cli.main import main
 from checkpointctl.engine.run import run_fleet
 from checkpointctl.engine.status import read_host
 from checkpointctl.inventory.hosts import WINDOWS_REFUSED
@@ -16,6 +20,7 @@ from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import Transport
 from checkpointctl.transport.local import LocalTransport
 
+REPO = Path(__file__).resolve().parents[3]
 WINDOWS = Host("win-1", "192.0.2.7", refused=f"inv.yml:3:5: win-1: {WINDOWS_REFUSED}")
 LINUX = Host("here", "127.0.0.1", connection="local")
 
@@ -51,3 +56,15 @@ def test_status_reports_the_refused_host_without_connecting() -> None:
     assert "refused: " in health.error
     assert "docs/windows.md" in health.error
     assert health.problems
+
+
+def test_validate_loads_the_inventory_and_warns_of_the_refused_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = tmp_path / "inv.yml"
+    inventory.write_text("all:\n  hosts:\n    win-1: {address: 192.0.2.7, os: windows}\n")
+    assert main(["validate", str(REPO / "policies"), "-i", str(inventory)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: refused: " in err
+    assert "inv.yml:3:" in err
+    assert "docs/windows.md" in err
