@@ -44,6 +44,8 @@ from checkpointctl.transport.batch import Command
 DOCKER_SOCKET = "/var/run/docker.sock"
 OWNED = {OWNER_LABEL: "true"}
 OWNER_FILTER = {"label": [f"{OWNER_LABEL}=true"]}
+ENGINE_NETWORKS = frozenset({"bridge", "host", "none", "default"})
+"""The engine's own networks: never created, planned or removed here."""
 
 
 class ObjectKind(StrEnum):
@@ -122,7 +124,8 @@ def wanted(desired: DesiredState, kind: ObjectKind) -> dict[str, str]:
     out: dict[str, str] = {}
     for spec in desired.containers:
         if kind is ObjectKind.NETWORK:
-            names: Iterable[str] = (spec.network,) if spec.network else ()
+            user_defined = spec.network and spec.network not in ENGINE_NETWORKS
+            names: Iterable[str] = (spec.network,) if user_defined else ()
         else:
             names = (m.source for m in spec.mounts if m.kind == "volume")
         for name in names:

@@ -55,6 +55,8 @@ def networks(*docs: tuple[str, dict[str, JSONValue]]) -> ObjectsActual:
 
 def test_wanted_networks_and_volumes_name_the_first_container_needing_them() -> None:
     assert wanted(DESIRED, ObjectKind.NETWORK) == {"checkpoint-ams": "ams-transactionprocessor"}
+    engine_own = DesiredState(host="cp-1", containers=(spec("probe", "bridge"),))
+    assert wanted(engine_own, ObjectKind.NETWORK) == {}
     assert wanted(DESIRED, ObjectKind.VOLUME) == {"ams-certificates": "ams-checkpoint"}
 
 
