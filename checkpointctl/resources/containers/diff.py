@@ -283,17 +283,16 @@ def dependants_to_restart(
     service's dependants when it recreates the service (``depends_on`` with ``restart: true``):
     every desired container depending on it, directly or through another, in start order, that
     runs now and is ours, except those this plan recreates anyway (``recreated``: they start
-    after their dependencies by the plan's order)."""
+    after their dependencies by the plan's order, and restart their own dependants then)."""
     affected = {name}
     out: list[str] = []
     for spec in desired.containers:  # start order: dependencies come first
-        if not affected.intersection(spec.depends_on):
+        if spec.name in recreated or not affected.intersection(spec.depends_on):
             continue
         affected.add(spec.name)
         c = actual.container(spec.name)
-        if spec.name in recreated or c is None or not c.managed or c.status != "running":
-            continue
-        out.append(spec.name)
+        if c is not None and c.managed and c.status == "running":
+            out.append(spec.name)
     return tuple(out)
 
 

@@ -128,8 +128,9 @@ def test_dependants_restarted_after_a_recreated_dependency_are_transitive_in_sta
         datetime.now(UTC),
     )  # fmt: skip
     assert dependants_to_restart(desired, "db", actual, set()) == ("api", "web")
-    # one the plan recreates anyway starts after its dependencies; its own dependants are not
-    # skipped
-    assert dependants_to_restart(desired, "db", actual, {"db", "api"}) == ("web",)
+    # one the plan recreates anyway starts after its dependencies and restarts its own
+    # dependants then
+    assert dependants_to_restart(desired, "db", actual, {"db", "api"}) == ()
+    assert dependants_to_restart(desired, "api", actual, {"db", "api"}) == ("web",)
     assert dependants_to_restart(desired, "web", actual, set()) == ()
     assert dependants_to_restart(desired, "other", actual, set()) == ()
