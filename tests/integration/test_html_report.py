@@ -223,6 +223,27 @@ def test_status_page_counts_equal_the_json_status(reports: Reports, browser) -> 
     privacy = opened.page.locator("#privacy table tbody tr")
     # what the policies set, so the unreachable host is listed too
     assert privacy.count() == 3
+    # the status JSON (format 1.1) carries what the page shows: each host's location and its
+    # data-collection switches, the same on both
+    assert status["format_version"] == "1.1"
+    header = opened.page.locator("#privacy table thead th").all_inner_texts()
+    shown_switches = {}
+    for i in range(privacy.count()):
+        cells = dict(zip(header, privacy.nth(i).locator("td").all_inner_texts(), strict=True))
+        shown_switches[(cells["host"], cells["location"], cells["container"])] = cells
+    written_switches = {
+        (h["host"], h["location"], c["container"]): c
+        for h in status["hosts"]
+        for c in h["data_collection"]
+    }
+    assert shown_switches.keys() == written_switches.keys()
+    for key, written in written_switches.items():
+        assert shown_switches[key]["profile"] == written["profile"]
+        for name, on in written["settings"].items():
+            assert shown_switches[key][name] == ("on" if on else "off")
+    for h in status["hosts"]:
+        row = opened.page.locator(f'#hosts tr[data-host="{h["host"]}"]')
+        assert row.get_attribute("data-location") == h["location"]
     assert opened.requests == [(out / "status.html").as_uri()]
     assert opened.problems == []
     axe = axe_check(opened.page)
