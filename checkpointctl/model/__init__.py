@@ -536,15 +536,13 @@ def host_to_json(result: HostResult) -> dict[str, JSONValue]:
     if result.location is not None:
         doc["location"] = result.location
     if result.data_collection:
-        doc["data_collection"] = [
-            {
-                "container": c.container,
-                "profile": c.profile,
-                "settings": dict[str, JSONValue](c.settings),
-            }
-            for c in result.data_collection
-        ]
+        doc["data_collection"] = [data_collection_to_json(c) for c in result.data_collection]
     return doc
+
+
+def data_collection_to_json(c: DataCollection) -> dict[str, JSONValue]:
+    """One container's data-collection switches as run and status reports write them."""
+    return {"container": c.container, "profile": c.profile, "settings": dict(c.settings)}
 
 
 def report_to_json(report: RunReport) -> dict[str, JSONValue]:
