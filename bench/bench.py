@@ -176,6 +176,7 @@ class Bench:
                 str(self.work / "expected.json"),
                 "--threads",
                 "50",
+                *(["--tcp-nodelay"] if self.args.floor_tcp_nodelay else []),
                 *extra,
             ],
             host_pids=self.host_pids(f),
@@ -560,6 +561,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         dest="access",
         action="store_false",
         help="skip the rows with sudo and through a bastion (first N only)",
+    )
+    ap.add_argument(
+        "--floor-tcp-nodelay",
+        action="store_true",
+        help="give the floor checkpointctl's TCP socket options (TCP_NODELAY, quick ACKs)",
     )
     ap.add_argument(
         "--ansible-n",

@@ -33,6 +33,7 @@ from checkpointctl.transport.hostkeys import (
 from checkpointctl.transport.ssh.jumps import JUMPS, Connector
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.ssh.route import Endpoint, Route, resolve
+from checkpointctl.transport.ssh.tcp import connect_tcp
 from checkpointctl.transport.sshfiles import add_known_keys
 from checkpointctl.transport.sshlib import paramiko
 
@@ -266,7 +267,7 @@ def _proxy_command(target: Endpoint, owner: str) -> paramiko.ProxyCommand:
 
 def _connect_endpoint(
     endpoint: Endpoint,
-    sock: paramiko.Channel | paramiko.ProxyCommand | None,
+    sock: paramiko.Channel | paramiko.ProxyCommand | socket.socket | None,
     agent: bool,
     passphrase_file: str | None,
     owner: str,
@@ -297,8 +298,11 @@ def _connect_endpoint(
         )
     use_agent_keys = agent and not endpoint.identities_only
     identity = endpoint.identities[0] if endpoint.identities else None
+    own: socket.socket | None = None
     try:
         ids = load_identities(endpoint.identities, passphrase_file, use_agent_keys, owner)
+        if sock is None:
+            sock = own = connect_tcp(endpoint.address, endpoint.port, limit)
         client.connect(
             hostname=endpoint.address,
             port=endpoint.port,
@@ -315,12 +319,16 @@ def _connect_endpoint(
         )
     except Exception as e:
         client.close()
+        if own is not None:
+            own.close()
         mapped = endpoint_error(e, endpoint, named, limit, identity)
         if mapped is e:
             raise
         raise mapped from e
     except BaseException:
         client.close()
+        if own is not None:
+            own.close()
         raise
     return client
 
