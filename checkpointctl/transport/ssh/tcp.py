@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 
 #: Linux only; elsewhere the socket keeps only ``TCP_NODELAY``.
-_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+_QUICKACK: int | None = socket.TCP_QUICKACK if sys.platform == "linux" else None
 
 
 class QuickAckSocket(socket.socket):
