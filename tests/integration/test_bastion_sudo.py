@@ -36,7 +36,7 @@ from checkpointctl.lab.layout import BASTION_ADDRESS, LAB_USER, LabPaths
 from checkpointctl.model import Become, Host, SshSettings
 from checkpointctl.resources.firewall.resource import FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import Command, Transport
 from checkpointctl.transport.connect import connect
 from checkpointctl.transport.ssh.jumps import JUMPS
 
@@ -196,17 +196,25 @@ def test_a_host_without_the_sudo_rule_names_the_refused_command(
         text = json.dumps(hosts["cp-2"])
         assert "sudo refused `sudo -n -u root -- true` for checkpointctl" in text
         assert "password is required" in text
-        with pytest.raises(TransportError, match="sudo refused"):
-            connect(
-                Host(
-                    name="cp-2",
-                    address=lab.host("cp-2").address,
-                    user=LAB_USER,
-                    identity_file=str(lab.identity_file),
-                    known_hosts=str(lab.known_hosts),
-                    become=Become(),
-                )
+        # without a become password the rule is proven by the first command: a refusal is
+        # raised there, naming the command sudo refused, instead of the command's own failure
+        t = connect(
+            Host(
+                name="cp-2",
+                address=lab.host("cp-2").address,
+                user=LAB_USER,
+                identity_file=str(lab.identity_file),
+                known_hosts=str(lab.known_hosts),
+                become=Become(),
             )
+        )
+        try:
+            with pytest.raises(TransportError, match="sudo refused `sudo -n -u root -- true`"):
+                t.run(["id", "-un"])
+            with pytest.raises(TransportError, match="sudo refused"):
+                t.run_many([Command(("true",)), Command(("id", "-un"))])
+        finally:
+            t.close()
     finally:
         write_sudoers()
 
@@ -485,17 +493,21 @@ def test_a_vaulted_become_password_goes_to_sudo_on_stdin_never_in_argv(
     PASSWORD_RULE.chmod(0o440)
     try:
         # the rule really asks for a password: without one, sudo -n is refused
-        with pytest.raises(TransportError, match="password is required"):
-            connect(
-                Host(
-                    name="cp-2",
-                    address=lab.host("cp-2").address,
-                    user=LAB_USER,
-                    identity_file=str(lab.identity_file),
-                    known_hosts=str(lab.known_hosts),
-                    become=Become(),
-                )
-            ).close()
+        t = connect(
+            Host(
+                name="cp-2",
+                address=lab.host("cp-2").address,
+                user=LAB_USER,
+                identity_file=str(lab.identity_file),
+                known_hosts=str(lab.known_hosts),
+                become=Become(),
+            )
+        )
+        try:
+            with pytest.raises(TransportError, match="password is required"):
+                t.run(["true"])
+        finally:
+            t.close()
         argv = [
             "drift", POLICIES, "-i", str(vaulted), "--vault-password-file", VAULT_PASSWORD,
             "--ansible-vault-password-file", str(vault_password), "--limit", "cp-2",
