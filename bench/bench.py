@@ -597,10 +597,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.validate = "100x100"
         args.runs = min(args.runs, 2)
         args.no_readme = True
-        # the sudo and bastion rows bring the lab's bastion up and down, and the floor through
-        # it lost channels once (EOFError on 2 of 10 hosts): they run in the full bench only,
-        # until that is understood (issue 19's note)
-        args.access = False
     return args
 
 
