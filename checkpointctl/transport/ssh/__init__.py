@@ -132,9 +132,9 @@ class SshTransport:
         Raises:
             TransportError: sudo refused, naming the refused command.
         """
-        become, self._become = self._become, None
-        if become is not None:
-            self._sudo = probe(become, self._run_as_login, self._where, self.login)
+        if self._become is not None:
+            self._sudo = probe(self._become, self._run_as_login, self._where, self.login)
+            self._become = None
 
     @property
     def login(self) -> str:
