@@ -193,7 +193,7 @@ def wait_no_listeners(within: float = 30.0) -> None:
 def heard(watch: Watch, host: str, started: float) -> re.Match[str]:
     """The cycle that re-read ``host`` on a change, no later than HEARD_WITHIN after ``started``."""
     return watch.wait_for(
-        rf"^watch: cycle \d+ in [\d.]+s \(0 new connections; change: ([^)]*)\): ",
+        r"^watch: cycle \d+ in [\d.]+s \(0 new connections; change: ([^)]*)\): ",
         started + HEARD_WITHIN,
     )
 
