@@ -9,7 +9,9 @@ output means (:meth:`WatchTargets.classify`). Tools report more than we manage (
 watched directory, every table, every container of the engine): lines about anything else are
 ignored here, so an unrelated change costs one line on the wire and no read.
 
-The script reports, before it listens, which tools it lacks (``S <source> missing <tool>``);
+The script reports, before it listens, which tools it lacks (``S <source> missing <tool>``),
+and ``inotifywait`` says when its watches are in place (or why they cannot be: the kernel's
+limit on inotify instances, for one);
 a host that cannot listen to every source it needs is polled instead (see
 :mod:`~checkpointctl.engine.listen`). It ends its listeners when its stdin ends, which happens
 when the controller closes the channel or its connection dies for any reason: no listener
@@ -64,7 +66,7 @@ if [ "$want_files" = 1 ]; then
             i=$((i + 1))
         done
         if [ $# -gt 0 ]; then
-            inotifywait -m -q -e "$FILE_EVENTS" --format 'F %w%f' -- "$@" &
+            inotifywait -m -e "$FILE_EVENTS" --format 'F %w%f' -- "$@" 2>&1 &
             pids="$pids $!"
         fi
         echo "S files ok"
@@ -102,6 +104,9 @@ then the directories to watch. ``FILE_EVENTS`` and ``DOCKER_FORMAT`` come from t
 the argv sets (see :meth:`WatchTargets.argv`)."""
 
 READY = b"S ready"
+SETTING_UP = b"Setting up watches."
+WATCHES_ESTABLISHED = b"Watches established."
+"""What ``inotifywait`` says (on stderr, which the script joins to stdout) once it listens."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from checkpointctl.engine.fanout import fan_out
-from checkpointctl.engine.hostwatch import READY, Missing, WatchTargets, parse_status, targets
+from checkpointctl.engine.hostwatch import (
+    READY,
+    SETTING_UP,
+    WATCHES_ESTABLISHED,
+    Missing,
+    Source,
+    WatchTargets,
+    parse_status,
+    targets,
+)
 from checkpointctl.engine.run import Connect, Observer, run_fleet
 from checkpointctl.engine.watch import Cause, Cycle
 from checkpointctl.errors import CheckpointctlError
@@ -83,18 +92,26 @@ def start_listener(transport: Transport, watch: WatchTargets) -> HostProcess:
     except CheckpointctlError as e:
         raise ListenerUnavailable(f"listener not started: {e}") from e
     missing: list[Missing] = []
+    ready = False
+    established = Source.FILES not in watch.sources or not watch.watched
     deadline = time.monotonic() + START_TIMEOUT
-    while True:
+    while not (ready and (established or missing)):
         line = process.read_line(max(0.0, deadline - time.monotonic()))
         if line is None or line == b"":
-            tail = process.stderr_tail().strip().splitlines()
-            process.close()
-            raise ListenerUnavailable("listener did not start" + (f": {tail[-1]}" if tail else ""))
-        if line.rstrip(b"\n") == READY:
-            break
-        status = parse_status(line)
-        if status is not None:
+            tail = process.stderr_tail().strip().splitlines()[-1:]
+            stop_listener(process)
+            raise ListenerUnavailable("listener did not start" + (f": {tail[0]}" if tail else ""))
+        text = line.rstrip(b"\n")
+        if text == READY:
+            ready = True
+        elif text == WATCHES_ESTABLISHED:
+            established = True
+        elif (status := parse_status(line)) is not None:
             missing.append(status)
+        elif text and text != SETTING_UP and not text.startswith((b"S ", b"F ", b"D ", b"{")):
+            # inotifywait says nothing else while it starts, unless it cannot listen
+            stop_listener(process)
+            raise ListenerUnavailable(f"inotifywait: {text.decode('utf-8', 'replace')}")
     if missing:
         stop_listener(process)
         raise ListenerUnavailable(", ".join(f"no {m.tool}" for m in missing))

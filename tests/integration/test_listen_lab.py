@@ -76,7 +76,7 @@ spec:
 """,
 }
 
-LISTENER_TOOLS = ("inotifywait -m -q ", "nft -j monitor", "docker events --filter type=container")
+LISTENER_TOOLS = ("inotifywait -m ", "nft -j monitor", "docker events --filter type=container")
 
 
 @pytest.fixture(scope="module")
