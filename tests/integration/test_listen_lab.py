@@ -4,7 +4,7 @@ The module grows the lab to 98 light hosts beside its 2 full ones (and gives it 
 found). Every host wants a firewall table no host has (``cpwatch``); the full hosts also want a
 container no host runs. A watch over the 100 hosts is started; then, by hand, inside the hosts
 (not through checkpointctl): a managed directory is made world-writable, the table is created,
-and a container of the managed name is created. Each must show in the watch's output as a
+and a container of the managed name and label is created. Each must show in the watch's output as a
 re-read of that host alone, with the change in the report, within 2 s of the hand-made change
 (the issue's acceptance; the speed itself is a bench row). Killing the controller with SIGKILL
 leaves no listener on any host.
@@ -34,6 +34,7 @@ import yaml
 
 import checkpointctl.lab as lab_api
 from checkpointctl.lab import LabInfo
+from checkpointctl.spec import OWNER_LABEL
 
 pytestmark = pytest.mark.lab
 
@@ -244,7 +245,11 @@ def test_hand_made_changes_are_heard_on_100_hosts(
         # a container of the managed name, created by hand
         before = watch.host_changes(full)
         started = time.monotonic()
-        on_host(full, ["docker", "create", "--name", CONTAINER, fleet.checkpoint_image])
+        on_host(
+            full,
+            ["docker", "create", "--name", CONTAINER, "--label", f"{OWNER_LABEL}=true"]
+            + [fleet.checkpoint_image],
+        )
         try:
             assert heard(watch, full, started).group(1) == full
             assert watch.host_changes(full) != before
