@@ -76,9 +76,11 @@ class Event:
 class ListenerUnavailable(CheckpointctlError):
     """The host cannot listen: a tool is missing or the listener did not start."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, lacks_tool: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.lacks_tool = lacks_tool
+        """The host lacks a tool (trying again will not help, unlike a listener that failed)."""
 
 
 def start_listener(transport: Transport, watch: WatchTargets) -> HostProcess:
@@ -114,7 +116,7 @@ def start_listener(transport: Transport, watch: WatchTargets) -> HostProcess:
             raise ListenerUnavailable(f"inotifywait: {text.decode('utf-8', 'replace')}")
     if missing:
         stop_listener(process)
-        raise ListenerUnavailable(", ".join(f"no {m.tool}" for m in missing))
+        raise ListenerUnavailable(", ".join(f"no {m.tool}" for m in missing), lacks_tool=True)
     return process
 
 
@@ -189,6 +191,7 @@ class FleetListener:
         self._processes: dict[str, HostProcess] = {}
         self._lock = threading.Lock()
         self.polled: dict[str, str] = {}
+        self._retry: set[str] = set()
         self.events: queue.Queue[tuple[Event, HostProcess]] = queue.Queue()
 
     def start(self, host: Host) -> None:
@@ -197,18 +200,19 @@ class FleetListener:
         try:
             transport = self._pool.connect(host)
         except CheckpointctlError as e:
-            self._poll(host.name, f"unreachable ({e})")
+            self._poll(host.name, f"unreachable ({e})", retry=True)
             return
         try:
             process = start_listener(transport, self._targets[host.name])
         except ListenerUnavailable as e:
-            self._poll(host.name, e.reason)
+            self._poll(host.name, e.reason, retry=not e.lacks_tool)
             return
         finally:
             transport.close()
         with self._lock:
             self._processes[host.name] = process
             self.polled.pop(host.name, None)
+            self._retry.discard(host.name)
         threading.Thread(
             target=_relay,
             args=(host.name, process, self._targets[host.name], self.events),
@@ -216,9 +220,18 @@ class FleetListener:
             daemon=True,
         ).start()
 
-    def _poll(self, name: str, reason: str) -> None:
+    def _poll(self, name: str, reason: str, *, retry: bool) -> None:
         with self._lock:
             self.polled[name] = reason
+            if retry:
+                self._retry.add(name)
+            else:
+                self._retry.discard(name)
+
+    def retryable(self) -> list[str]:
+        """Polled hosts whose listener may start now (it failed; no tool is missing)."""
+        with self._lock:
+            return sorted(self._retry)
 
     def is_current(self, name: str, process: HostProcess) -> bool:
         with self._lock:
@@ -228,7 +241,7 @@ class FleetListener:
         """The host's listener ended: it is polled until :meth:`start` succeeds again."""
         with self._lock:
             self._processes.pop(name, None)
-            self.polled[name] = "listener lost"
+        self._poll(name, "listener lost", retry=True)
 
     def listening(self) -> tuple[str, ...]:
         with self._lock:
@@ -245,6 +258,70 @@ class FleetListener:
             processes, self._processes = list(self._processes.values()), {}
         for process in processes:
             stop_listener(process)
+
+
+def merge_events(batch: Sequence[Event]) -> dict[str, Event]:
+    """One event per host, in the order hosts were first heard (lost or rearm if any was)."""
+    out: dict[str, Event] = {}
+    for event in batch:
+        old = out.get(event.host)
+        out[event.host] = Event(
+            event.host,
+            lost=event.lost or (old is not None and old.lost),
+            rearm=event.rearm or (old is not None and old.rearm),
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Timers:
+    """The clock and the next deadlines of a listening watch."""
+
+    now: float
+    next_poll: float
+    next_resync: float
+    interval: float
+    resync: float
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the watch does next: which hosts to read and why, whose listener to start first."""
+
+    read: tuple[str, ...]
+    cause: Cause
+    restart: tuple[str, ...]
+    next_poll: float
+    next_resync: float
+
+
+def plan_step(
+    changed: Mapping[str, Event],
+    timers: Timers,
+    *,
+    polled: Sequence[str],
+    retryable: Sequence[str],
+    everyone: Sequence[str],
+) -> Step:
+    """The next step of a listening watch (pure): every host when the resync is due; else the
+    hosts heard and, when the poll is due, the polled hosts (whose listeners that failed are
+    tried again). A host whose listener was lost or must watch new directories listens again
+    before it is read, so nothing between the read and the listening is missed."""
+    t = timers
+    restart = [e.host for e in changed.values() if e.lost or e.rearm]
+    if t.now >= t.next_resync:
+        return Step(
+            tuple(everyone), Cause.RESYNC, tuple(restart), t.now + t.interval, t.now + t.resync
+        )
+    read = list(changed)
+    cause = Cause.LOST if any(e.lost for e in changed.values()) else Cause.CHANGE
+    next_poll = t.next_poll
+    if polled and t.now >= t.next_poll:
+        restart += [n for n in retryable if n not in changed]
+        read += [n for n in polled if n not in changed]
+        cause = cause if changed else Cause.POLL
+        next_poll = t.now + t.interval
+    return Step(tuple(read), cause, tuple(restart), next_poll, t.next_resync)
 
 
 def listen_fleet(
@@ -305,36 +382,24 @@ def listen_fleet(
             now = time.monotonic()
             due = min(next_resync, next_poll if listener.polled else next_resync)
             batch = next_batch(listener.events, due - now, listener.is_current)
-            changed: dict[str, Event] = {}
-            for event in batch:
-                old = changed.get(event.host)
-                changed[event.host] = Event(
-                    event.host,
-                    lost=event.lost or (old is not None and old.lost),
-                    rearm=event.rearm or (old is not None and old.rearm),
-                )
+            changed = merge_events(batch)
             for event in changed.values():
                 if event.lost:
                     listener.lost(event.host)
-            now = time.monotonic()
-            if now >= next_resync:
-                names, cause = [h.name for h in todo], Cause.RESYNC
-                next_resync, next_poll = now + resync, now + interval
-            else:
-                names = list(changed)
-                cause = Cause.LOST if any(e.lost for e in changed.values()) else Cause.CHANGE
-                if listener.polled and now >= next_poll:
-                    names += [n for n in listener.polled if n not in changed]
-                    cause = Cause.POLL if not changed else cause
-                    next_poll = now + interval
-            if not names:
+            step = plan_step(
+                changed,
+                Timers(time.monotonic(), next_poll, next_resync, interval, resync),
+                polled=list(listener.polled),
+                retryable=listener.retryable(),
+                everyone=[h.name for h in todo],
+            )
+            next_poll, next_resync = step.next_poll, step.next_resync
+            if not step.read:
                 continue
-            # a host whose listener was lost or must watch new directories listens again
-            # before it is read, so nothing between the read and the listening is missed
-            restart = [by_name[e.host] for e in changed.values() if e.lost or e.rearm]
-            if restart:
-                fan_out(listener.start, restart, forks=forks)
-            read([h.name for h in todo if h.name in set(names)], cause)
+            if step.restart:
+                fan_out(listener.start, [by_name[n] for n in step.restart], forks=forks)
+            names, cause = set(step.read), step.cause
+            read([h.name for h in todo if h.name in names], cause)
     finally:
         listener.close()
         pool.close()

@@ -28,10 +28,15 @@ from checkpointctl.engine.hostwatch import (
 from checkpointctl.engine.listen import (
     Event,
     ListenerUnavailable,
+    Step,
+    Timers,
+    merge_events,
     next_batch,
+    plan_step,
     start_listener,
     stop_listener,
 )
+from checkpointctl.engine.watch import Cause
 from checkpointctl.model import Host, Secret
 from checkpointctl.spec import ContainerSpec, CredentialSpec, DesiredState, FirewallSpec, ImageRef
 from checkpointctl.transport.base import HostProcess
@@ -181,3 +186,57 @@ def test_a_missing_tool_makes_the_host_unable_to_listen(
     host = Host("here", "127.0.0.1", connection="local")
     with pytest.raises(ListenerUnavailable, match=r"^no inotifywait$"):
         start_listener(LocalTransport(host), t)
+
+
+def test_events_of_one_host_merge() -> None:
+    merged = merge_events([Event("h2"), Event("h1", rearm=True), Event("h2", lost=True)])
+    assert list(merged) == ["h2", "h1"]
+    assert merged["h2"] == Event("h2", lost=True)
+    assert merged["h1"] == Event("h1", rearm=True)
+
+
+EVERYONE = ["h1", "h2", "h3", "h4"]
+
+
+def test_a_change_reads_only_the_host_heard() -> None:
+    step = plan_step(
+        {"h2": Event("h2")},
+        Timers(now=10, next_poll=40, next_resync=600, interval=30, resync=600),
+        polled=["h4"],
+        retryable=[],
+        everyone=EVERYONE,
+    )
+    assert step == Step(("h2",), Cause.CHANGE, (), 40, 600)
+
+
+def test_a_due_poll_reads_the_polled_hosts_and_retries_failed_listeners() -> None:
+    step = plan_step(
+        {},
+        Timers(now=41, next_poll=40, next_resync=600, interval=30, resync=600),
+        polled=["h3", "h4"],
+        retryable=["h3"],
+        everyone=EVERYONE,
+    )
+    assert step == Step(("h3", "h4"), Cause.POLL, ("h3",), 71, 600)
+
+
+def test_a_lost_listener_is_read_and_restarted_and_the_resync_reads_everyone() -> None:
+    lost = {"h1": Event("h1", lost=True)}
+    timers = Timers(now=10, next_poll=40, next_resync=600, interval=30, resync=600)
+    step = plan_step(lost, timers, polled=["h1"], retryable=["h1"], everyone=EVERYONE)
+    assert step == Step(("h1",), Cause.LOST, ("h1",), 40, 600)
+    late = Timers(now=601, next_poll=590, next_resync=600, interval=30, resync=600)
+    step = plan_step({}, late, polled=["h4"], retryable=[], everyone=EVERYONE)
+    assert step == Step(tuple(EVERYONE), Cause.RESYNC, (), 631, 1201)
+
+
+def test_nothing_due_reads_nothing() -> None:
+    step = plan_step(
+        {},
+        Timers(now=10, next_poll=40, next_resync=600, interval=30, resync=600),
+        polled=["h4"],
+        retryable=["h4"],
+        everyone=EVERYONE,
+    )
+    assert step.read == ()
+    assert step.restart == ()
