@@ -36,7 +36,7 @@ from checkpointctl.transport.ssh.sftp import SftpFiles
 from checkpointctl.transport.ssh.shell import ShellSession
 from checkpointctl.transport.sshlib import paramiko
 
-KEPT_WAKE = 2.0
+KEPT_WAKE = 10.0
 """Seconds between the idle wake-ups of a kept connection's reader thread (paramiko's own is
 0.1 s: 10 wake-ups a second per connection, the controller's main idle cost in a watch)."""
 
