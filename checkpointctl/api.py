@@ -54,7 +54,7 @@ from checkpointctl.model.health import HostHealth, fleet_json
 from checkpointctl.model.impact import Impact
 from checkpointctl.model.locations import LocationHealth, has_locations, location_health_json
 from checkpointctl.model.locations import location_health as _location_health
-from checkpointctl.model.readback import ReportFormatError, report_from_json
+from checkpointctl.model.readback import ReportFormatError, report_from_json, status_from_json
 from checkpointctl.policy.build import Decrypt
 from checkpointctl.policy.loader import LoadResult, load_desired
 from checkpointctl.report import FORMATS, Format, render, summary_line
@@ -112,6 +112,7 @@ __all__ = [
     "load_policies",
     "location_health",
     "read_report",
+    "read_status",
     "recap",
     "recap_lines",
     "render_impact",
@@ -122,6 +123,7 @@ __all__ = [
     "report_to_json",
     "status",
     "status_exit_code",
+    "status_from_json",
     "summary_line",
     "vault_decryptor",
 ]
@@ -384,6 +386,22 @@ def render_impact(impact: Impact, fmt: Format = "text") -> str:
     if renderer is None:
         raise ValueError(f"impact has no {fmt!r} format (text, json, markdown or html)")
     return renderer(impact)
+
+
+def read_status(path: str | os.PathLike[str]) -> tuple[HostHealth, ...]:
+    """The hosts of a status report saved with ``status --format json``, to render again (as
+    :func:`render_status` does) without reading the fleet.
+
+    Raises:
+        ReportFormatError: not a 1.x status report (the message names the first bad field).
+        OSError: the file cannot be read.
+    """
+    file = Path(path)
+    try:
+        document: JSONValue = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ReportFormatError(f"{file}: not JSON: {exc}") from None
+    return status_from_json(document)
 
 
 def read_report(path: str | os.PathLike[str]) -> RunReport:

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from checkpointctl.model import DataCollection, JSONValue
+from checkpointctl.model import DataCollection, JSONValue, data_collection_to_json
 
-STATUS_FORMAT = "1"
+STATUS_FORMAT = "1.1"
 _OK_RESULTS = frozenset({"converged", "in-sync", "ok", "success", "succeeded"})
 
 
@@ -110,7 +110,7 @@ def _record_json(r: RunRecord | None) -> dict[str, JSONValue] | None:
 
 
 def host_health_json(h: HostHealth) -> dict[str, JSONValue]:
-    return {
+    doc: dict[str, JSONValue] = {
         "host": h.host,
         "healthy": h.healthy,
         "reachable": h.reachable,
@@ -139,10 +139,21 @@ def host_health_json(h: HostHealth) -> dict[str, JSONValue]:
         "problems": list(h.problems),
         "warnings": list(h.warnings),
     }
+    # format 1.1, optional: what the HTML page shows (by location, the privacy view); left out
+    # when unknown, so a host without them is written as format 1 wrote it
+    if h.location is not None:
+        doc["location"] = h.location
+    if h.data_collection:
+        doc["data_collection"] = [data_collection_to_json(c) for c in h.data_collection]
+    return doc
 
 
 def fleet_json(hosts: Sequence[HostHealth]) -> dict[str, JSONValue]:
-    """``{"format_version": "1", "healthy": bool, "summary": {...}, "hosts": [...]}``."""
+    """``{"format_version": "1.1", "healthy": bool, "summary": {...}, "hosts": [...]}``.
+
+    Minor versions add optional fields (1.1: a host's ``location`` and ``data_collection``, as in
+    run reports); a reader of 1.x ignores the fields it does not know.
+    """
     healthy = sum(h.healthy for h in hosts)
     return {
         "format_version": STATUS_FORMAT,

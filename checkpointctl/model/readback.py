@@ -1,4 +1,5 @@
-"""A saved JSON run report read back into a :class:`~checkpointctl.model.RunReport`.
+"""A saved JSON run report read back into a :class:`~checkpointctl.model.RunReport`, and a
+saved status report into its :class:`~checkpointctl.model.health.HostHealth` list.
 
 The JSON form (``report_to_json``) is the report's stable interface, so a report written by one
 run (or by a CI shard) can be rendered again, in any format, without the hosts. What the JSON
@@ -30,6 +31,7 @@ from checkpointctl.model import (
     RunReport,
     Secret,
 )
+from checkpointctl.model.health import ContainerStatus, Disk, HostHealth, RunRecord
 from checkpointctl.model.provenance import AcceptedDifference, DriftOrigin, ExceptionNote, LastApply
 
 _MODES: tuple[RunMode, ...] = ("drift", "apply", "check")
@@ -261,3 +263,110 @@ def report_from_json(document: JSONValue) -> RunReport:
         format_version=version,
         fail_on=_fail_on(doc),
     )
+
+
+# --- status reports ------------------------------------------------------------------------------
+
+
+def _opt_int(value: JSONValue, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ReportFormatError(f"{where}: expected a whole number")
+    return value
+
+
+def _opt_bool(value: JSONValue, where: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ReportFormatError(f"{where}: expected true, false or null")
+
+
+def _strings(doc: Mapping[str, JSONValue], key: str, where: str) -> tuple[str, ...]:
+    return tuple(
+        _str(s, f"{where}.{key}[{i}]") for i, s in enumerate(_list(doc.get(key, []), where))
+    )
+
+
+def _record(value: JSONValue, where: str) -> RunRecord | None:
+    if value is None:
+        return None
+    doc = _obj(value, where)
+    return RunRecord(
+        time=_str(doc.get("time"), f"{where}.time"),
+        result=_str(doc.get("result"), f"{where}.result"),
+        who=_opt_str(doc.get("who"), f"{where}.who"),
+        error=_opt_str(doc.get("error"), f"{where}.error"),
+    )
+
+
+def _container_status(doc: Mapping[str, JSONValue], where: str) -> ContainerStatus:
+    return ContainerStatus(
+        name=_str(doc.get("name"), f"{where}.name"),
+        state=_str(doc.get("state"), f"{where}.state"),
+        health=_opt_str(doc.get("health"), f"{where}.health"),
+        restarts=_opt_int(doc.get("restarts", 0), f"{where}.restarts") or 0,
+        digest_ok=_opt_bool(doc.get("digest_matches_policy"), f"{where}.digest_matches_policy"),
+        wanted=_opt_bool(doc.get("in_policy", True), f"{where}.in_policy") is not False,
+    )
+
+
+def _host_health(doc: Mapping[str, JSONValue], where: str) -> HostHealth:
+    reachable = doc.get("reachable")
+    if not isinstance(reachable, bool):
+        raise ReportFormatError(f"{where}.reachable: expected true or false")
+    disk = doc.get("disk")
+    disk_doc = None if disk is None else _obj(disk, f"{where}.disk")
+
+    def items(key: str) -> list[tuple[int, Mapping[str, JSONValue]]]:
+        return [
+            (i, _obj(item, f"{where}.{key}[{i}]"))
+            for i, item in enumerate(_list(doc.get(key, []), f"{where}.{key}"))
+        ]
+
+    return HostHealth(
+        host=_str(doc.get("host"), f"{where}.host"),
+        reachable=reachable,
+        error=_opt_str(doc.get("error"), f"{where}.error"),
+        docker=_opt_str(doc.get("docker"), f"{where}.docker"),
+        containers=tuple(
+            _container_status(c, f"{where}.containers[{i}]") for i, c in items("containers")
+        ),
+        firewall=_str(doc.get("firewall", "-"), f"{where}.firewall"),
+        credentials=_strings(doc, "credentials_expiring", where),
+        last_apply=_record(doc.get("last_apply"), f"{where}.last_apply"),
+        agent=_record(doc.get("agent"), f"{where}.agent"),
+        security_updates=_opt_int(doc.get("security_updates"), f"{where}.security_updates"),
+        disk=None
+        if disk_doc is None
+        else Disk(
+            used_pct=_opt_int(disk_doc.get("used_percent"), f"{where}.disk.used_percent") or 0,
+            avail_kb=_opt_int(disk_doc.get("available_kib"), f"{where}.disk.available_kib") or 0,
+        ),
+        security=_strings(doc, "security", where),
+        problems=_strings(doc, "problems", where),
+        warnings=_strings(doc, "warnings", where),
+        location=_opt_str(doc.get("location"), f"{where}.location"),
+        data_collection=tuple(
+            _collection(c, f"{where}.data_collection[{i}]") for i, c in items("data_collection")
+        ),
+    )
+
+
+def status_from_json(document: JSONValue) -> tuple[HostHealth, ...]:
+    """The hosts a ``status --format json`` document (``fleet_json``) describes.
+
+    What the JSON does not carry stays unknown: the firewall's verdict as an enum (its text is
+    kept), the auto-updaters and a run record's own ``healthy`` flag (what they meant is among
+    ``problems`` and ``warnings``). Format 1.0 documents have no ``location`` or
+    ``data_collection``: they come back as none.
+
+    Raises:
+        ReportFormatError: the document is not a 1.x status report, naming the first bad field.
+    """
+    doc = _obj(document, "status report")
+    version = _str(doc.get("format_version"), "format_version")
+    if version != "1" and not version.startswith("1."):
+        raise ReportFormatError(f"format_version: {version!r} is not a 1.x status report")
+    hosts = _list(doc.get("hosts"), "hosts")
+    return tuple(_host_health(_obj(h, f"hosts[{i}]"), f"hosts[{i}]") for i, h in enumerate(hosts))

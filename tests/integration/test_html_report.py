@@ -4,7 +4,8 @@ The lab's full hosts are converged, then one is edited by hand (it drifts) and a
 refuses connections joins the inventory (unreachable). ``checkpointctl drift`` writes the JSON
 and the HTML report of that fleet; the browser (Debian's ``chromium``, driven by Playwright
 through the system executable, never a downloaded one) must show what the JSON says, filter
-the table, list the drifted host's changes, make no request and log no error.
+the table, list the drifted host's changes, make no request, log no error and pass axe-core's
+accessibility rules (contrast and landmarks among them). The browser helpers are tests/headless.py.
 
 Set ``CHECKPOINTCTL_UPDATE_SCREENSHOT=1`` to refresh ``docs/html-report.png`` from this run.
 """
@@ -20,28 +21,22 @@ from pathlib import Path
 
 import pytest
 import yaml
+from headless import (
+    CHROMIUM,
+    CONTRAST_AND_LANDMARK_RULES,
+    axe_check,
+    launched_chromium,
+    open_page,
+)
 
 from checkpointctl.cli.main import main
 from checkpointctl.lab import LabInfo
 
 pytestmark = pytest.mark.lab
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = str(REPO / "policies")
 VAULT_PASSWORD = str(REPO / "examples" / "lab-vault-password")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 COLLECTION = "/etc/checkpoint/probe/collection.json"
 
 
@@ -82,36 +77,7 @@ def reports(lab: LabInfo, on_host, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def browser(reports: Reports) -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@dataclass
-class Opened:
-    page: object
-    requests: list[str]
-    problems: list[str]
-
-
-def _open(browser, path: Path, *, javascript: bool = True) -> Opened:  # type: ignore[no-untyped-def]
-    context = browser.new_context(
-        java_script_enabled=javascript, viewport={"width": 1200, "height": 900}
-    )
-    page = context.new_page()
-    requests: list[str] = []
-    problems: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on(
-        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
-    )
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(path.as_uri())
-    page.wait_for_load_state("load")
-    return Opened(page, requests, problems)
+    yield from launched_chromium()
 
 
 def _visible_hosts(page) -> list[str]:  # type: ignore[no-untyped-def]
@@ -130,7 +96,7 @@ def _hosts_with(document: dict[str, object], status: str) -> list[str]:
 
 
 def test_summary_counts_equal_the_json_reports(reports: Reports, browser) -> None:  # type: ignore[no-untyped-def]
-    opened = _open(browser, reports.html)
+    opened = open_page(browser, reports.html)
     tiles = opened.page.locator("[data-count]")
     shown = {
         tiles.nth(i).get_attribute("data-count"): int(tiles.nth(i).inner_text())
@@ -149,10 +115,13 @@ def test_summary_counts_equal_the_json_reports(reports: Reports, browser) -> Non
     if os.environ.get("CHECKPOINTCTL_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, REPO / "docs" / "html-report.png")
     assert opened.problems == []
+    axe = axe_check(opened.page)
+    assert axe.checked >= CONTRAST_AND_LANDMARK_RULES
+    assert axe.violations == {}
 
 
 def test_filter_hides_and_shows_the_right_rows(reports: Reports, browser) -> None:  # type: ignore[no-untyped-def]
-    opened = _open(browser, reports.html)
+    opened = open_page(browser, reports.html)
     page = opened.page
     everyone = sorted(h["host"] for h in reports.json["hosts"])  # type: ignore[union-attr]
     assert sorted(_visible_hosts(page)) == everyone
@@ -176,7 +145,7 @@ def test_filter_hides_and_shows_the_right_rows(reports: Reports, browser) -> Non
 
 
 def test_drifted_host_details_list_its_changes(reports: Reports, browser) -> None:  # type: ignore[no-untyped-def]
-    opened = _open(browser, reports.html)
+    opened = open_page(browser, reports.html)
     page = opened.page
     page.locator('#hosts tr[data-host="cp-1"] a').click()
     (drifted,) = [h for h in reports.json["hosts"] if h["host"] == "cp-1"]  # type: ignore[union-attr]
@@ -198,7 +167,7 @@ def test_drifted_host_details_list_its_changes(reports: Reports, browser) -> Non
 
 
 def test_privacy_view_shows_each_hosts_switches(reports: Reports, browser) -> None:  # type: ignore[no-untyped-def]
-    page = _open(browser, reports.html).page
+    page = open_page(browser, reports.html).page
     privacy = page.locator("#privacy table")
     header = privacy.locator("thead th").all_inner_texts()
     rows = {
@@ -215,12 +184,12 @@ def test_privacy_view_shows_each_hosts_switches(reports: Reports, browser) -> No
 
 
 def test_page_makes_no_request_and_works_without_script(reports: Reports, browser) -> None:  # type: ignore[no-untyped-def]
-    opened = _open(browser, reports.html)
+    opened = open_page(browser, reports.html)
     opened.page.locator('.tiles a[data-filter-status="drift"]').click()
     assert opened.requests == [reports.html.as_uri()]
     assert opened.problems == []
 
-    plain = _open(browser, reports.html, javascript=False)
+    plain = open_page(browser, reports.html, javascript=False)
     assert plain.page.locator("#filters").is_hidden()
     assert len(_visible_hosts(plain.page)) == len(reports.json["hosts"])  # type: ignore[arg-type]
     plain.page.locator('.tiles a[data-filter-status="drift"]').click()
@@ -238,7 +207,7 @@ def test_status_page_counts_equal_the_json_status(reports: Reports, browser) -> 
     main([*base, "--format", "json", "-o", str(out / "status.json")])
     assert main([*base, "--format", "html", "-o", str(out / "status.html")]) == 1
     status = json.loads((out / "status.json").read_text())
-    opened = _open(browser, out / "status.html")
+    opened = open_page(browser, out / "status.html")
     tiles = opened.page.locator("[data-count]")
     shown = {
         tiles.nth(i).get_attribute("data-count"): int(tiles.nth(i).inner_text())
@@ -254,5 +223,29 @@ def test_status_page_counts_equal_the_json_status(reports: Reports, browser) -> 
     privacy = opened.page.locator("#privacy table tbody tr")
     # what the policies set, so the unreachable host is listed too
     assert privacy.count() == 3
+    # the status JSON (format 1.1) carries what the page shows: each host's location and its
+    # data-collection switches, the same on both
+    assert status["format_version"] == "1.1"
+    header = opened.page.locator("#privacy table thead th").all_inner_texts()
+    shown_switches = {}
+    for i in range(privacy.count()):
+        cells = dict(zip(header, privacy.nth(i).locator("td").all_inner_texts(), strict=True))
+        shown_switches[(cells["host"], cells["location"], cells["container"])] = cells
+    written_switches = {
+        (h["host"], h["location"], c["container"]): c
+        for h in status["hosts"]
+        for c in h["data_collection"]
+    }
+    assert shown_switches.keys() == written_switches.keys()
+    for key, written in written_switches.items():
+        assert shown_switches[key]["profile"] == written["profile"]
+        for name, on in written["settings"].items():
+            assert shown_switches[key][name] == ("on" if on else "off")
+    for h in status["hosts"]:
+        row = opened.page.locator(f'#hosts tr[data-host="{h["host"]}"]')
+        assert row.get_attribute("data-location") == h["location"]
     assert opened.requests == [(out / "status.html").as_uri()]
     assert opened.problems == []
+    axe = axe_check(opened.page)
+    assert axe.checked >= CONTRAST_AND_LANDMARK_RULES
+    assert axe.violations == {}

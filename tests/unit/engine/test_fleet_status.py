@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from checkpointctl.engine.status import (
     parse_df,
     parse_run_record,
 )
-from checkpointctl.model import Secret
+from checkpointctl.model import DataCollection, HostResult, HostStatus, Secret, host_to_json
 from checkpointctl.model.health import FirewallState
 from checkpointctl.report.status import COLUMNS, render_table, status_rows
 from checkpointctl.resources.containers.parse import parse_actual
@@ -277,7 +278,7 @@ def test_host_values_cannot_inject_terminal_escapes() -> None:
 
 def test_fleet_json() -> None:
     doc = fleet_json([HEALTHY, DOWN])
-    assert doc["format_version"] == "1"
+    assert doc["format_version"] == "1.1"
     assert doc["healthy"] is False
     assert doc["summary"] == {"hosts": 2, "healthy": 1, "unhealthy": 1}
     cp1 = doc["hosts"][0]
@@ -299,4 +300,23 @@ def test_fleet_json() -> None:
     }
     assert cp1["disk"] == {"used_percent": 40, "available_kib": 10_000_000}
     assert doc["hosts"][1]["problems"] == ["unreachable: timed out"]
+    # optional fields (1.1): left out when unknown, so such a host is written as 1.0 wrote it
+    assert "location" not in cp1
+    assert "data_collection" not in cp1
     json.dumps(doc)  # plain JSON data all the way down
+
+
+def test_fleet_json_carries_location_and_data_collection_as_the_page_shows_them() -> None:
+    collection = DataCollection("probe", "strict", (("screenshots", True), ("har", False)))
+    placed = dataclasses.replace(HEALTHY, location="eu", data_collection=(collection,))
+    (host,) = fleet_json([placed])["hosts"]  # type: ignore[misc]
+    assert host["location"] == "eu"
+    assert host["data_collection"] == [
+        {"container": "probe", "profile": "strict", "settings": {"screenshots": True, "har": False}}
+    ]
+    # the run report writes a host's switches the same way
+    run = host_to_json(
+        HostResult("cp-1", HostStatus.IN_SYNC, location="eu", data_collection=(collection,))
+    )
+    assert run["data_collection"] == host["data_collection"]
+    assert run["location"] == host["location"]

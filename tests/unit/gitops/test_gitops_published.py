@@ -175,7 +175,7 @@ def test_github_workflow_shape() -> None:
     assert upload["if"] == "always()"
     assert upload["with"]["path"] == "drift.xml"
     assert _commands(_github_step(drift, "drift")["run"]) == [
-        'checkpointctl drift -i "$INVENTORY" --format junit -o drift.xml'
+        'checkpointctl drift -i "$INVENTORY" --format json -o drift.json'
     ]
     assert "checkpointctl pin policies/ --check" in _github_step(pin, "check")["run"]
     # No ${{ }} expression is pasted into a shell script (script injection): env only.
@@ -191,7 +191,7 @@ def test_gitlab_ci_shape() -> None:
     assert drift["artifacts"]["reports"]["junit"] == "drift.xml"
     assert drift["artifacts"]["when"] == "always"
     assert _commands("\n".join(drift["script"])) == [
-        'checkpointctl drift -i "$INVENTORY" --format junit -o drift.xml'
+        'checkpointctl drift -i "$INVENTORY" --format json -o drift.json'
     ]
     for name in ("checkpointctl-validate", "checkpointctl-impact"):
         assert ci[name]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
