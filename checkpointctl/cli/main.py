@@ -146,6 +146,13 @@ def _run_loaded(
     observer = _observer(args)
     if mode == "drift" and args.watch is not None:
         return _watch(args, hosts, result.states, connect, observer)
+    if mode == "drift":
+        from checkpointctl.errors import CheckpointctlError
+
+        watch_only = (("--poll", args.poll), ("--resync", args.resync), ("--cycles", args.cycles))
+        for name, given in watch_only:
+            if given:
+                raise CheckpointctlError(f"{name} goes with --watch")
     try:
         if mode == "apply":
             from checkpointctl.cli.fleet import apply_options
@@ -236,7 +243,7 @@ def _watch(
             )
         else:
             try:
-                resync = parse_seconds(args.resync, INTERVAL, what="--resync")
+                resync = parse_seconds(args.resync or "10m", INTERVAL, what="--resync")
             except DurationError:
                 raise CheckpointctlError(
                     f"--resync takes an interval such as 10m (got {args.resync!r})"
@@ -424,7 +431,6 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--resync",
                 metavar="D",
-                default="10m",
                 help="with --watch: re-read every host every D even when none told of a "
                 "change (default 10m)",
             )
