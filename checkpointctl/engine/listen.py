@@ -347,11 +347,13 @@ def listen_fleet(
     number = 0
     last: RunReport | None = None
 
-    def read(names: Sequence[str], cause: Cause) -> None:
+    def read(names: Sequence[str], cause: Cause, before: int | None = None) -> None:
+        """Read ``names``; the cycle counts the connections made since ``before`` (default:
+        since now)."""
         nonlocal number, last
         number += 1
         started = time.monotonic()
-        before = pool.connects
+        before = pool.connects if before is None else before
         wanted = [by_name[n] for n in names]
         report = run_fleet(wanted, states, "drift", pool.connect, forks=forks, observer=observer)
         for result in report.hosts:
@@ -375,7 +377,7 @@ def listen_fleet(
         # listen first, then read: a change made while the first read runs is heard
         fan_out(listener.start, todo, forks=forks)
         on_listening(Listening(listener.listening(), dict(sorted(listener.polled.items()))))
-        read([h.name for h in todo], Cause.START)
+        read([h.name for h in todo], Cause.START, before=0)
         next_poll = time.monotonic() + interval
         next_resync = time.monotonic() + resync
         while cycles is None or number < cycles:
