@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fleet as fl
 import listen_bench
 import measure
+import oci_poll
 
 BENCH = fl.BENCH
 RESULTS = BENCH / "results"
@@ -473,6 +474,33 @@ class Bench:
         self.rows += [idle_row, report_row]
         return [idle_row, report_row]
 
+    def measure_oci_poll(self, agents: int) -> None:
+        """Pull agents polling an unchanged tag in the lab registry: requests per agent per
+        interval, counted in the registry's access log (bench/oci_poll.py)."""
+        result = oci_poll.measure(agents)
+        summary = result.summary()
+        mean = summary["mean_requests_per_agent_per_steady_interval"]
+        most = summary["max_requests_per_agent_per_steady_interval"]
+        row = Row(
+            f"pull: agents poll an unchanged OCI tag, registry requests per agent per interval "
+            f"{mean} (max {most}); time = one interval of all agents",
+            agents,
+            ok=result.ok,
+            walls=result.walls[1:],
+            extra={"oci_poll": summary},
+        )
+        row.note = (
+            f"registry requests per agent per interval: max "
+            f"{summary['max_requests_per_agent_per_steady_interval']}, mean "
+            f"{summary['mean_requests_per_agent_per_steady_interval']} "
+            f"(first interval: {summary['first_interval_requests']} in all)"
+        )
+        say(
+            f"  oci poll, {agents} agents: {row.note}; "
+            f"intervals {[round(w, 2) for w in result.walls]}s"
+        )
+        self.rows.append(row)
+
     def measure_version(self, runs: int) -> None:
         row = Row("checkpointctl --version", 0, ok=True)
         for _ in range(runs):
@@ -642,6 +670,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "the hosts first (for peak RSS at sizes whose setup would take too long)",
     )
     ap.add_argument(
+        "--oci-agents",
+        type=int,
+        default=500,
+        help="pull agents polling an unchanged OCI tag in the lab registry (500; 0: skip)",
+    )
+    ap.add_argument(
         "--validate", default="1000x1000", help="validate size, POLICIESxHOSTS, or 'no'"
     )
     ap.add_argument(
@@ -657,6 +691,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.listen_idle = 10.0
         args.watch_cycles = 2
         args.validate = "100x100"
+        args.oci_agents = min(args.oci_agents, 50)
         args.runs = min(args.runs, 2)
         args.no_readme = True
         # the sudo and bastion rows bring the lab's bastion up and down, and the floor through
@@ -685,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p, h = (int(x) for x in args.validate.split("x"))
         b.measure_validate(p, h, args.runs)
 
-    need = max(sizes + ints(args.rss_n)) + fl.FIRST - 1 + fl.SPARE
+    need = max(sizes + ints(args.rss_n), default=0) + fl.FIRST - 1 + fl.SPARE
     with grown_lab(need) as total_light:
         for n in sizes:
             f = fl.make_fleet(n)
@@ -733,11 +768,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row.ok = len(found) == 1 if len(rows) > 1 else None
                 row.note = "hosts not converged first (RSS figure); correct = both found the same"
 
+        if args.oci_agents > 0:
+            say(f"== pull: {args.oci_agents} agents polling an unchanged tag")
+            b.measure_oci_poll(args.oci_agents)
+
     floors = {(r.n, r.access): r.median for r in b.rows if r.tool.startswith("floor")}
     drift_cold = {r.n: r.median for r in b.rows if r.tool == "checkpointctl drift"}
     out_rows = []
     for r in b.rows:
-        floor = floors.get((r.n, r.access)) if r.n and "watch" not in r.tool else None
+        drift_row = r.n and "watch" not in r.tool and not r.tool.startswith("pull:")
+        floor = floors.get((r.n, r.access)) if drift_row else None
         d = r.to_json(floor)
         # the no-op apply and a steady --watch cycle against a cold `drift` of the same fleet in
         # this run ("the cold run" of issue 9). A watch's own first cycle is no longer a cold

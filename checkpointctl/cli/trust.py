@@ -327,7 +327,7 @@ def _reporter(args: argparse.Namespace, fetcher: object) -> Callable[[], None]:
 
 
 def _agent_run(args: argparse.Namespace) -> int:
-    from checkpointctl.duration import VALIDITY, parse_seconds
+    from checkpointctl.duration import INTERVAL, VALIDITY, parse_seconds
     from checkpointctl.engine.pull import local_converge
     from checkpointctl.trust.agent import AgentOptions, AgentOutcome, run_loop, run_once
 
@@ -335,6 +335,8 @@ def _agent_run(args: argparse.Namespace) -> int:
         raise CheckpointctlError("agent: give --source URL|PATH (or `agent init` / `agent status`)")
     if args.once and args.interval:
         raise CheckpointctlError("agent: give --once or --interval, not both")
+    if args.jitter and not args.interval:
+        raise CheckpointctlError("agent: --jitter needs --interval")
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="checkpointctl agent: %(message)s"
     )
@@ -384,6 +386,7 @@ def _agent_run(args: argparse.Namespace) -> int:
             )
         return 0
     interval = parse_seconds(args.interval, VALIDITY, what="--interval")
+    jitter = parse_seconds(args.jitter, INTERVAL, what="--jitter") if args.jitter else interval / 10
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -391,7 +394,7 @@ def _agent_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    run_loop(options, converge, interval, stop, on_outcome=show, fetcher=fetcher)
+    run_loop(options, converge, interval, stop, jitter=jitter, on_outcome=show, fetcher=fetcher)
     return 0
 
 
@@ -586,6 +589,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     p.add_argument("--interval", metavar="DURATION", help="run every DURATION, e.g. 5m")
+    p.add_argument(
+        "--jitter",
+        metavar="DURATION",
+        help="with --interval: a random delay of up to DURATION added to each wait "
+        "(default: a tenth of the interval)",
+    )
     p.add_argument("--ca-file", metavar="FILE", help="CA bundle for an https:// source")
     p.add_argument("--timeout", type=float, default=30.0, help="fetch timeout in seconds")
     agent_sub = p.add_subparsers(dest="agent_cmd", metavar="[init|status|install]")

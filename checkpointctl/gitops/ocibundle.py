@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import urllib.parse
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ CONFIG_TYPE = "application/vnd.checkpointctl.bundle.config.v1+json"
 LAYER_TYPE = "application/vnd.checkpointctl.bundle.v1.tar"
 TITLE = "org.opencontainers.image.title"
 MAX_CONFIG_BYTES = 64 * 1024
+
+log = logging.getLogger("checkpointctl.agent")
 
 
 class OciBundleError(CheckpointctlError):
@@ -266,7 +269,9 @@ class CachedOciSource:
         self.last_version = digest
         cached = self.cache.load(self.source, digest)
         if cached is not None:
+            log.info("%s: unchanged at %s, nothing downloaded", self.source, digest[:19])
             return cached
+        log.info("%s: now %s, downloading the bundle", self.source, digest[:19])
         data = self.client.pull(self.ref, digest)
         self.cache.keep(self.source, digest, data)
         return data

@@ -26,6 +26,9 @@ PREFIX_LEN = 16
 CONTROLLER_ADDRESS = "10.213.0.1"
 REGISTRY_PORT = 5000
 REGISTRY = f"{CONTROLLER_ADDRESS}:{REGISTRY_PORT}"
+WEBDAV_PORT = 8088
+WEBDAV = f"{CONTROLLER_ADDRESS}:{WEBDAV_PORT}"
+"""The lab's WebDAV share (Debian's nginx): agents PUT their status reports below /reports/."""
 NETNS_DIR = Path("/var/run/netns")
 NETNS_PREFIX = "cplab-"
 VETH_PREFIX = "cpl-"
@@ -177,6 +180,11 @@ class LabPaths:
     @property
     def registry_dir(self) -> Path:
         return self.root / "registry"
+
+    @property
+    def webdav_dir(self) -> Path:
+        """The lab's nginx: its config, pidfile, logs, temp files and the share (``share/``)."""
+        return self.root / "webdav"
 
     @property
     def hosts_dir(self) -> Path:

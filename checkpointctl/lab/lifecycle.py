@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from checkpointctl.errors import LabError
-from checkpointctl.lab import access, images, inventory, network, registry, sshd
+from checkpointctl.lab import access, images, inventory, network, registry, sshd, webdav
 from checkpointctl.lab import hosts as lab_hosts
 from checkpointctl.lab.layout import (
     HOST_MOUNTS,
@@ -152,6 +152,7 @@ def up(
 
         network.ensure_bridge()
         registry.ensure_running(paths)
+        webdav.ensure_running(paths)
         entries = images.ensure_images(paths.images)
         say(f"registry {REGISTRY}: {len(entries)} images")
 
@@ -214,6 +215,7 @@ def down(progress: Progress | None = None) -> None:
             say(f"stopping {len(names)} host(s)")
             _remove_hosts(paths, names)
         registry.stop(paths)
+        webdav.stop(paths)
         network.remove_bridge()
         access.remove_user()
         if paths.marker.exists():

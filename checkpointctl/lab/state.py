@@ -16,6 +16,7 @@ from pathlib import Path
 from checkpointctl.lab.layout import (
     BASTION_NAME,
     REGISTRY,
+    WEBDAV,
     LabHost,
     LabPaths,
     bastion_host,
@@ -107,6 +108,11 @@ class LabInfo:
     @property
     def untrusted_image(self) -> str:
         return self.images[f"{REGISTRY}/untrusted/tool:v1"]
+
+    @property
+    def reports_url(self) -> str:
+        """The lab's WebDAV share for agents' status reports (``<host>.json`` below it)."""
+        return f"http://{WEBDAV}/reports/"
 
     @property
     def full_hosts(self) -> tuple[LabHost, ...]:

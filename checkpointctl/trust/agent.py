@@ -30,6 +30,7 @@ import fcntl
 import json
 import logging
 import os
+import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ __all__ = [
     "AgentOptions",
     "AgentOutcome",
     "Converge",
+    "next_delay",
     "read_status",
     "run_loop",
     "run_once",
@@ -322,20 +324,31 @@ def _finish(
     _write_json(os.path.join(options.state_dir, STATUS_FILE), doc, mode=0o644)
 
 
+def next_delay(interval: float, jitter: float, rng: random.Random) -> float:
+    """Seconds until the next run: ``interval`` plus a random part of ``jitter`` (uniform in
+    [0, jitter]), as the systemd timer's ``RandomizedDelaySec`` does, so a fleet started at
+    once does not poll its source in step."""
+    return interval + (rng.uniform(0.0, jitter) if jitter > 0 else 0.0)
+
+
 def run_loop(
     options: AgentOptions,
     converge: Converge,
     interval: float,
     stop: threading.Event,
     *,
+    jitter: float = 0.0,
+    rng: random.Random | None = None,
     on_outcome: Callable[[AgentOutcome], None] | None = None,
     fetcher: Fetch | None = None,
 ) -> None:
-    """Run :func:`run_once` every ``interval`` seconds until ``stop`` is set.
+    """Run :func:`run_once`, then wait ``interval`` plus up to ``jitter`` seconds
+    (:func:`next_delay`), until ``stop`` is set.
 
     A failed run is recorded and retried at the next tick; only a state directory that
-    cannot be used at all ends the loop (by raising).
+    cannot be used at all ends the loop (by raising). Each wait is logged ("next run in").
     """
+    draw = rng or random.Random()  # noqa: S311 (spreading polls, not a secret)
     while not stop.is_set():
         try:
             outcome = run_once(options, converge, fetcher=fetcher)
@@ -344,4 +357,8 @@ def run_loop(
         else:
             if on_outcome is not None:
                 on_outcome(outcome)
-        stop.wait(interval)
+        if stop.is_set():
+            break
+        delay = next_delay(interval, jitter, draw)
+        log.info("next run in %.1fs (interval %gs, jitter up to %gs)", delay, interval, jitter)
+        stop.wait(delay)

@@ -1,10 +1,15 @@
-"""``status --from DIR``: pull hosts shown from their agents' signed reports, flagged when the
-signature fails, the report is older than three intervals, the host runs an older serial, the
-run was not healthy, or there is no report."""
+"""``status --from DIR|URL``: pull hosts shown from their agents' signed reports, flagged when
+the signature fails, the report is older than three intervals, the host runs an older serial,
+the run was not healthy, or there is no report. The URL form is read here from a loopback HTTP
+server (``URL/<host>.json`` and a ``{host}`` template); the lab test reads the lab's nginx."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,9 +47,19 @@ def _report(
     return sign_report(report_body(status, interval=60.0, source_version=None), key)
 
 
-def test_status_from_a_directory_flags_each_kind_of_bad_report(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+EXPECTED = {
+    "cp-1": [],
+    "cp-2": ["stale"],
+    "cp-3": ["old-serial"],
+    "cp-4": ["bad-signature"],
+    "cp-5": ["missing"],
+    "cp-6": ["unhealthy"],
+}
+
+
+def _fleet(tmp_path: Path) -> Path:
+    """Six pull hosts in ``inventory.yml``, the reports of five of them in ``reports/``, one
+    of each kind of flag (see EXPECTED)."""
     keys = {h: _key(tmp_path, h) for h in ("cp-1", "cp-2", "cp-3", "cp-4", "cp-5", "cp-6")}
     rogue = _key(tmp_path, "rogue")
     reports = tmp_path / "reports"
@@ -69,19 +84,19 @@ def test_status_from_a_directory_flags_each_kind_of_bad_report(
         for h, k in keys.items()
     }
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    return reports
+
+
+def test_status_from_a_directory_flags_each_kind_of_bad_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reports = _fleet(tmp_path)
     monkeypatch.chdir(tmp_path)
 
     code = main(["status", "-i", "inventory.yml", "--from", str(reports), "--format", "json"])
     doc = json.loads(capsys.readouterr().out)
     flags = {h["host"]: h["flags"] for h in doc["pull_hosts"]}
-    assert flags == {
-        "cp-1": [],
-        "cp-2": ["stale"],
-        "cp-3": ["old-serial"],
-        "cp-4": ["bad-signature"],
-        "cp-5": ["missing"],
-        "cp-6": ["unhealthy"],
-    }
+    assert flags == EXPECTED
     assert code == 1
     assert doc["healthy"] is False
     assert doc["hosts"] == []  # every host is a pull host: none is read over SSH
@@ -92,3 +107,48 @@ def test_status_from_a_directory_flags_each_kind_of_bad_report(
     assert code == 0
     assert "cp-1  pull  in-sync  12" in text
     assert "1 of 1 pull hosts healthy" in text
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str, list[str]]]:
+    """The fleet's reports served over HTTP on loopback: (tmp_path, base URL, paths asked)."""
+    reports = _fleet(tmp_path)
+    asked: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            asked.append(self.path)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Handler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}/{reports.name}/", asked
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize("form", ["base", "template"])
+def test_status_from_a_url_reads_one_report_per_host(
+    served: tuple[Path, str, list[str]],
+    form: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, base, asked = served
+    monkeypatch.chdir(root)
+    source = base if form == "base" else base + "{host}.json"
+    code = main(["status", "-i", "inventory.yml", "--from", source, "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert {h["host"]: h["flags"] for h in doc["pull_hosts"]} == EXPECTED
+    assert code == 1
+    # one GET of <host>.json per inventory host, no listing of the share
+    assert sorted(asked) == [f"/reports/cp-{i}.json" for i in range(1, 7)]
+    missing = next(h for h in doc["pull_hosts"] if h["host"] == "cp-5")
+    assert "404" in missing["detail"]
