@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fleet as fl
+import listen_bench
 import measure
 import oci_poll
 
@@ -177,6 +178,7 @@ class Bench:
                 str(self.work / "expected.json"),
                 "--threads",
                 "50",
+                *(["--tcp-nodelay"] if self.args.floor_tcp_nodelay else []),
                 *extra,
             ],
             host_pids=self.host_pids(f),
@@ -390,6 +392,7 @@ class Bench:
                 str(out),
                 "--watch",
                 "0",
+                "--poll",
                 "--cycles",
                 str(cycles + 1),
             ),
@@ -413,6 +416,64 @@ class Bench:
         say(f"  watch N={f.n}: cycles {[round(x, 2) for x in secs]}")
         self.rows.append(row)
         return row
+
+    def measure_listen(self, f: fl.Fleet, cycles: int, idle: float) -> list[Row]:
+        """The listening watch: idle CPU per host per minute against one steady polling cycle,
+        and the time from a hand-made change to its report (bench/listen_bench.py)."""
+        from checkpointctl import lab
+
+        def polling(n: int) -> measure.Sample:
+            argv = self.ctl_argv("drift", f, "--format", "json", "-o", str(self.work / "p.json"))
+            argv += ["--watch", "0", "--poll", "--cycles", str(n)]
+            return measure.run(argv, host_pids=self.host_pids(f), env=fl.ctl_env())
+
+        one, many = polling(1), polling(1 + cycles)
+        poll_host = max(0.0, many.host_cpu - one.host_cpu) / cycles / f.n
+        poll_ctl = max(0.0, many.cpu - one.cpu) / cycles / f.n
+        probes = fl.writable(f.hosts, lab.status().light)[:3]
+        figs = listen_bench.measure_listen(
+            self.ctl_argv("drift", f, "--format", "json", "-o", str(self.work / "l.json"))
+            + ["--watch", "30s", "--resync", "1h"],
+            fl.ctl_env(),
+            self.host_pids(f),
+            probes,
+            {h: lab.exec_argv(h) for h in probes},
+            idle=idle,
+        )
+        idle_row = Row(
+            "checkpointctl listening watch: idle CPU s per host-minute (hosts + controller)",
+            f.n,
+            walls=[figs.host_cpu_per_host_min + figs.ctl_cpu_per_host_min],
+            ok=figs.idle_cycles == 0,
+            note=f"idle {figs.idle_s:.0f}s, {figs.idle_cycles} cycles meanwhile; figure is CPU",
+        )
+        idle_row.extra.update(
+            host_cpu_per_host_min=round(figs.host_cpu_per_host_min, 6),
+            ctl_cpu_per_host_min=round(figs.ctl_cpu_per_host_min, 6),
+            polling_cycle_host_cpu_per_host=round(poll_host, 6),
+            polling_cycle_ctl_cpu_per_host=round(poll_ctl, 6),
+            ratio_to_polling_cycle=round(
+                (figs.host_cpu_per_host_min + figs.ctl_cpu_per_host_min) / (poll_host + poll_ctl),
+                3,
+            )
+            if poll_host + poll_ctl > 0
+            else None,
+        )
+        report_row = Row(
+            "checkpointctl listening watch: hand-made change to its report",
+            f.n,
+            walls=figs.report_s,
+            ok=figs.start_line.startswith(f"watch: listening on {f.n} hosts"),
+            note="nft chain added/removed on a host through nsenter",
+        )
+        say(
+            f"  listen N={f.n}: idle host {figs.host_cpu_per_host_min * 1000:.2f} ms + "
+            f"controller {figs.ctl_cpu_per_host_min * 1000:.2f} ms per host-minute; polling "
+            f"cycle host {poll_host * 1000:.2f} ms + controller {poll_ctl * 1000:.2f} ms per "
+            f"host; change to report {[round(x, 3) for x in figs.report_s]}"
+        )
+        self.rows += [idle_row, report_row]
+        return [idle_row, report_row]
 
     def measure_oci_poll(self, agents: int) -> None:
         """Pull agents polling an unchanged tag in the lab registry: requests per agent per
@@ -533,6 +594,8 @@ def fmt_table(rows: list[dict[str, Any]]) -> str:
         ratio = f"{r['ratio_to_floor']:.2f}" if r.get("ratio_to_floor") is not None else "–"
         if r.get("ratio_to_cold_cycle") is not None:
             ratio = f"{r['ratio_to_cold_cycle']:.2f}× first cycle"
+        if r.get("ratio_to_polling_cycle") is not None:
+            ratio = f"{r['ratio_to_polling_cycle']:.3f}× a polling cycle"
         if r.get("ratio_to_cold_drift") is not None:
             ratio = f"{r['ratio_to_cold_drift']:.2f}× cold drift"
             if r.get("ratio_to_cold_cycle") is not None:
@@ -590,6 +653,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="skip the rows with sudo and through a bastion (first N only)",
     )
     ap.add_argument(
+        "--floor-tcp-nodelay",
+        action="store_true",
+        help="give the floor checkpointctl's TCP socket options (TCP_NODELAY, quick ACKs)",
+    )
+    ap.add_argument(
         "--ansible-n",
         default="100",
         help="fleet sizes at which Ansible runs too (it is slow; default 100)",
@@ -597,6 +665,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--apply-n", default="100", help="fleet sizes for the no-op apply")
     ap.add_argument("--watch-n", default="100", help="fleet sizes for drift --watch")
     ap.add_argument("--watch-cycles", type=int, default=4, help="steady cycles measured")
+    ap.add_argument("--listen-n", default="100", help="fleet sizes for the listening watch")
+    ap.add_argument(
+        "--listen-idle", type=float, default=60.0, help="seconds the listening watch idles"
+    )
     ap.add_argument(
         "--rss-n",
         default="",
@@ -621,15 +693,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.ansible_n = "10"
         args.apply_n = "10"
         args.watch_n = "10"
+        args.listen_n = "10"
+        args.listen_idle = 10.0
         args.watch_cycles = 2
         args.validate = "100x100"
         args.oci_agents = min(args.oci_agents, 50)
         args.runs = min(args.runs, 2)
         args.no_readme = True
-        # the sudo and bastion rows bring the lab's bastion up and down, and the floor through
-        # it lost channels once (EOFError on 2 of 10 hosts): they run in the full bench only,
-        # until that is understood (issue 19's note)
-        args.access = False
     return args
 
 
@@ -681,6 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     row.note = "includes hosts the bench does not converge (counted as drift)"
             if "checkpointctl" in tools and n in ints(args.watch_n):
                 b.measure_watch(f, args.watch_cycles, want)
+            if "checkpointctl" in tools and n in ints(args.listen_n):
+                b.measure_listen(f, args.watch_cycles, args.listen_idle)
             if args.access and n == sizes[0] and {"floor", "checkpointctl"} <= set(tools):
                 b.measure_access(f, args.runs, want)
 

@@ -12,11 +12,17 @@ it made this floor 3-4x slower, which is paramiko's cost, not SSH's (checkpointc
 file once too: ``checkpointctl/transport/sshfiles.py``).
 
 With ``--jump ADDRESS`` every host is reached through that bastion: one connection to it (its
-key checked too), each host's client on a ``direct-tcpip`` channel of it, as checkpointctl does.
+key checked too), each host's client on a ``direct-tcpip`` channel of it, as checkpointctl does,
+wrapped as checkpointctl wraps it (``JumpSocket``: a client's close never overtakes its last
+write; without it, paramiko's race drops the shared bastion connection under load, see
+``checkpointctl/transport/ssh/jumps.py``).
 With ``--user U --sudo`` it logs in as U and runs each command under ``sudo -n``.
+With ``--tcp-nodelay`` its TCP connections (to the hosts, or to the bastion) get the socket
+options checkpointctl sets (``TCP_NODELAY`` and quick acknowledgements, see
+``checkpointctl/transport/ssh/tcp.py``): the floor with the same sockets, for comparison.
 
 Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50] [--jump ADDR]
-    [--user U] [--sudo]
+    [--user U] [--sudo] [--tcp-nodelay]
 Prints one JSON line: {"drift": [...], "errors": {...}}.
 """
 
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +41,8 @@ import paramiko
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import FIND_META, FIND_SHA, LIST_TABLE, Expected, compare
 
+from checkpointctl.transport.ssh.jumps import JumpSocket
+
 
 def run(client: paramiko.SSHClient, argv: list[str]) -> str:
     _, out, _ = client.exec_command(shlex.join(argv), timeout=120)
@@ -42,13 +51,20 @@ def run(client: paramiko.SSHClient, argv: list[str]) -> str:
     return data.decode()
 
 
+NODELAY = False
+
+
 def login(
     address: str,
     known: paramiko.HostKeys,
     key: paramiko.PKey,
     user: str,
-    sock: paramiko.Channel | None = None,
+    sock: JumpSocket | socket.socket | None = None,
 ) -> paramiko.SSHClient:
+    if sock is None and NODELAY:
+        from checkpointctl.transport.ssh.tcp import connect_tcp
+
+        sock = connect_tcp(address, 22, 60)
     client = paramiko.SSHClient()
     for key_type, host_key in (known.lookup(address) or {}).items():
         client.get_host_keys().add(address, key_type, host_key)
@@ -62,7 +78,7 @@ def login(
         timeout=60,
         banner_timeout=60,
         auth_timeout=60,
-        sock=sock,
+        sock=sock,  # type: ignore[arg-type]  # send, recv, settimeout, close: all paramiko uses
     )
     return client
 
@@ -77,9 +93,11 @@ def one(
     sudo: bool = False,
     jump: paramiko.Transport | None = None,
 ) -> bool:
-    sock = None
+    sock: JumpSocket | None = None
     if jump is not None:
-        sock = jump.open_channel("direct-tcpip", (address, 22), ("127.0.0.1", 0), timeout=60)
+        sock = JumpSocket(
+            jump.open_channel("direct-tcpip", (address, 22), ("127.0.0.1", 0), timeout=60)
+        )
     client = login(address, known, key, user, sock)
     prefix = ["sudo", "-n", "--"] if sudo else []
     try:
@@ -99,7 +117,10 @@ def main() -> int:
     ap.add_argument("--jump", help="reach every host through this bastion (root, same key)")
     ap.add_argument("--user", default="root")
     ap.add_argument("--sudo", action="store_true", help="run each command under sudo -n")
+    ap.add_argument("--tcp-nodelay", action="store_true", help="checkpointctl's TCP socket options")
     args = ap.parse_args()
+    global NODELAY
+    NODELAY = args.tcp_nodelay
     fleet = json.loads(Path(args.fleet).read_text())
     e = json.loads(Path(args.expected).read_text())
     exp = Expected(e["meta"], e["sha256"], e["table"])

@@ -146,6 +146,13 @@ def _run_loaded(
     observer = _observer(args)
     if mode == "drift" and args.watch is not None:
         return _watch(args, hosts, result.states, connect, observer)
+    if mode == "drift":
+        from checkpointctl.errors import CheckpointctlError
+
+        watch_only = (("--poll", args.poll), ("--resync", args.resync), ("--cycles", args.cycles))
+        for name, given in watch_only:
+            if given:
+                raise CheckpointctlError(f"{name} goes with --watch")
     try:
         if mode == "apply":
             from checkpointctl.cli.fleet import apply_options
@@ -205,6 +212,7 @@ def _watch(
     """``drift --watch``: a report per cycle (the file rewritten, or stdout), a summary line
     per cycle on stderr; the exit code is the last cycle's."""
     from checkpointctl.duration import INTERVAL, DurationError, parse_seconds
+    from checkpointctl.engine.listen import Listening, listen_fleet
     from checkpointctl.engine.watch import Cycle, watch_fleet
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.report import render, summary_line
@@ -222,27 +230,70 @@ def _watch(
         write_output(render(cycle.report, args.format, color=False), args.output)
         print(
             f"watch: cycle {cycle.number} in {cycle.seconds:.2f}s "
-            f"({cycle.connects} new connections): {summary_line(cycle.report)}",
+            f"({cycle.connects} new connections{_reread(cycle)}): {summary_line(cycle.report)}",
             file=sys.stderr,
             flush=True,
         )
 
+    def on_listening(listening: Listening) -> None:
+        print(f"watch: {_listening_line(listening, interval)}", file=sys.stderr, flush=True)
+
     try:
-        report = watch_fleet(
-            hosts,
-            states,
-            connect,
-            interval=interval,
-            cycles=args.cycles,
-            on_cycle=on_cycle,
-            forks=args.forks,
-            observer=observer,
-            options=_drift_options(args),
-        )
+        if args.poll:
+            report = watch_fleet(
+                hosts,
+                states,
+                connect,
+                interval=interval,
+                cycles=args.cycles,
+                on_cycle=on_cycle,
+                forks=args.forks,
+                observer=observer,
+                options=_drift_options(args),
+            )
+        else:
+            try:
+                resync = parse_seconds(args.resync or "10m", INTERVAL, what="--resync")
+            except DurationError:
+                raise CheckpointctlError(
+                    f"--resync takes an interval such as 10m (got {args.resync!r})"
+                ) from None
+            report = listen_fleet(
+                hosts,
+                states,
+                connect,
+                interval=interval,
+                resync=max(resync, interval),
+                cycles=args.cycles,
+                on_cycle=on_cycle,
+                on_listening=on_listening,
+                forks=args.forks,
+                observer=observer,
+                options=_drift_options(args),
+            )
     finally:
         if observer is not None:
             observer.close()
     return report.exit_code
+
+
+def _listening_line(listening: Any, interval: float) -> str:
+    """``listening on N hosts; polling every Xs on M hosts: h1 (no inotifywait), …`` (every
+    polled host named: the operator must know which hosts only poll)."""
+    line = f"listening on {len(listening.listening)} hosts"
+    if listening.polled:
+        why = ", ".join(f"{name} ({reason})" for name, reason in listening.polled.items())
+        line += f"; polling every {interval:g}s on {len(listening.polled)} hosts: {why}"
+    return line
+
+
+def _reread(cycle: Any) -> str:
+    """``; change: h1 h2`` when a cycle read only some hosts (at most 5 named)."""
+    if not cycle.reread:
+        return f"; {cycle.cause.value}" if cycle.cause.value != "poll" else ""
+    names = " ".join(cycle.reread[:5])
+    more = f" +{len(cycle.reread) - 5} more" if len(cycle.reread) > 5 else ""
+    return f"; {cycle.cause.value}: {names}{more}"
 
 
 def _observer(args: argparse.Namespace) -> Any:
@@ -376,11 +427,23 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--watch",
                 metavar="INTERVAL",
-                help="drift again every INTERVAL (30, 30s, 5m) over kept "
-                "connections, until Ctrl-C; a report per cycle",
+                help="watch the fleet over kept connections until Ctrl-C, a report per "
+                "cycle: hosts that can tell of a change (inotifywait, nft monitor, docker "
+                "events) are re-read when they do, the others every INTERVAL (30, 30s, 5m)",
             )
             p.add_argument(
                 "--cycles", type=int, metavar="N", help="with --watch: stop after N cycles"
+            )
+            p.add_argument(
+                "--poll",
+                action="store_true",
+                help="with --watch: re-read every host every INTERVAL, listening to none",
+            )
+            p.add_argument(
+                "--resync",
+                metavar="D",
+                help="with --watch: re-read every host every D even when none told of a "
+                "change (default 10m)",
             )
             p.add_argument(
                 "--fail-on",

@@ -13,6 +13,7 @@ watch ends after ``cycles`` cycles, or on Ctrl-C. The loop is a plain function o
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,21 @@ from checkpointctl.engine.run import ApplyOptions, Connect, Observer, run_fleet
 from checkpointctl.model import Host, RunReport
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.pool import ConnectionPool
+
+
+class Cause(enum.Enum):
+    """Why a cycle read the hosts it read."""
+
+    START = "start"
+    """The listening watch's first read of every host."""
+    POLL = "poll"
+    """The interval passed (every host in a polling watch; the polled hosts in a listening one)."""
+    CHANGE = "change"
+    """A host said it changed."""
+    RESYNC = "resync"
+    """The listening watch's safety net: every host, however quiet."""
+    LOST = "lost"
+    """A host's listener ended (it listens again if it can)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +48,10 @@ class Cycle:
     seconds: float
     connects: int
     """Connections made during this cycle (0 in a steady cycle where every host was kept)."""
+    reread: tuple[str, ...] = ()
+    """The hosts this cycle read, when not the whole fleet (a listening watch's re-read)."""
+    cause: Cause = Cause.POLL
+    """Why the cycle ran."""
 
 
 def watch(

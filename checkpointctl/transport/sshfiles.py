@@ -12,6 +12,7 @@ and a missing or changed key is refused.
 
 from __future__ import annotations
 
+import base64
 import os
 import threading
 from collections.abc import Callable
@@ -83,6 +84,40 @@ def identity_key(path: str) -> paramiko.PKey | None:
         return IDENTITIES.get(path)
     except paramiko.PasswordRequiredException:
         raise
-    except (OSError, ValueError, TypeError, paramiko.SSHException, UnknownKeyType):
-        # TypeError: cryptography's word for an encrypted PEM key given no password
+    except TypeError:
+        # cryptography's word for an encrypted key (OpenSSH or PEM format) given no password
+        if encrypted_key_file(path):
+            raise paramiko.PasswordRequiredException(f"{path} is encrypted") from None
         return None
+    except (OSError, ValueError, paramiko.SSHException, UnknownKeyType):
+        return None
+
+
+_OPENSSH_BEGIN = b"-----BEGIN OPENSSH PRIVATE KEY-----"
+_OPENSSH_MAGIC = b"openssh-key-v1\0"
+
+
+def encrypted_key_file(path: str) -> bool:
+    """Whether the private key file at ``path`` is passphrase-protected: an OpenSSH-format key
+    whose cipher (the first field after the magic, see OpenSSH's PROTOCOL.key) is not
+    ``none``, or a PEM key with a ``Proc-Type: 4,ENCRYPTED`` header or PKCS#8 encryption."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 16)
+    except OSError:
+        return False
+    text = data.strip()
+    if text.startswith(_OPENSSH_BEGIN):
+        body = b"".join(text.splitlines()[1:-1])
+        try:
+            blob = base64.b64decode(body)
+        except ValueError:
+            return False
+        if not blob.startswith(_OPENSSH_MAGIC):
+            return False
+        rest = blob[len(_OPENSSH_MAGIC) :]
+        if len(rest) < 4:
+            return False
+        size = int.from_bytes(rest[:4], "big")
+        return rest[4 : 4 + size] not in (b"none", b"")
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or b"4,ENCRYPTED" in text

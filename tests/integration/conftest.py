@@ -4,10 +4,17 @@
 ``$CHECKPOINTCTL_LAB_LIGHT`` light hosts, default 3), extends or repairs it otherwise, and tears
 it down at the end only if this session created it and ``$CHECKPOINTCTL_LAB_KEEP`` is unset:
 other people (and other sessions) may be using a lab that was already there.
+
+With ``$CHECKPOINTCTL_LAB_BECOME=1`` the session's ``lab.inventory`` is the lab's
+``inventory-sudo.yml``: every test that reaches the hosts through the lab's inventory logs in as
+the unprivileged ``checkpointctl`` user and escalates with sudo (issue 19: the whole lab suite
+once that way). Tests that build their ``Host`` in code log in as they say (root, mostly: they
+are the ones that need a root login, or test the transport itself).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +23,7 @@ import pytest
 
 import checkpointctl.lab as lab_api
 from checkpointctl.lab import LabInfo
+from checkpointctl.lab.layout import LabPaths
 
 FULL_HOSTS = 2
 
@@ -34,6 +42,8 @@ def lab() -> Iterator[LabInfo]:
     # Never shrink a lab someone else made bigger: only add to it.
     info = lab_api.up(full=max(FULL_HOSTS, before.full), light=max(light, before.light))
     created_here = not before.hosts
+    if os.environ.get("CHECKPOINTCTL_LAB_BECOME") == "1":
+        info = dataclasses.replace(info, inventory=LabPaths(info.root).sudo_inventory)
     yield info
     if created_here and not os.environ.get("CHECKPOINTCTL_LAB_KEEP"):
         lab_api.down()

@@ -12,24 +12,31 @@ behind a bastion would do first. The sudo tests use ``inventory-sudo.yml`` (user
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
+import os
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import hashes, padding, serialization
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 import checkpointctl.lab as lab_api
 from checkpointctl.cli.main import main
 from checkpointctl.errors import HostUnreachable, ResourceError, TransportError
 from checkpointctl.lab import LabInfo
-from checkpointctl.lab.access import write_sudoers
+from checkpointctl.lab.access import ensure_user, write_sudoers
 from checkpointctl.lab.layout import BASTION_ADDRESS, LAB_USER, LabPaths
 from checkpointctl.model import Become, Host, SshSettings
 from checkpointctl.resources.firewall.resource import FirewallResource
 from checkpointctl.spec import DesiredState, FirewallRule, FirewallSpec
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import Command, Transport
 from checkpointctl.transport.connect import connect
 from checkpointctl.transport.ssh.jumps import JUMPS
 
@@ -189,19 +196,188 @@ def test_a_host_without_the_sudo_rule_names_the_refused_command(
         text = json.dumps(hosts["cp-2"])
         assert "sudo refused `sudo -n -u root -- true` for checkpointctl" in text
         assert "password is required" in text
-        with pytest.raises(TransportError, match="sudo refused"):
-            connect(
-                Host(
-                    name="cp-2",
-                    address=lab.host("cp-2").address,
-                    user=LAB_USER,
-                    identity_file=str(lab.identity_file),
-                    known_hosts=str(lab.known_hosts),
-                    become=Become(),
-                )
+        # without a become password the rule is proven by the first command: a refusal is
+        # raised there, naming the command sudo refused, instead of the command's own failure
+        t = connect(
+            Host(
+                name="cp-2",
+                address=lab.host("cp-2").address,
+                user=LAB_USER,
+                identity_file=str(lab.identity_file),
+                known_hosts=str(lab.known_hosts),
+                become=Become(),
             )
+        )
+        try:
+            with pytest.raises(TransportError, match="sudo refused `sudo -n -u root -- true`"):
+                t.run(["id", "-un"])
+            with pytest.raises(TransportError, match="sudo refused"):
+                t.run_many([Command(("true",)), Command(("id", "-un"))])
+        finally:
+            t.close()
     finally:
         write_sudoers()
+
+
+# --- an encrypted key, a become password ------------------------------------------------------
+
+
+def test_a_passphrase_protected_key_opens_with_its_passphrase_file(
+    lab: LabInfo, tmp_path: Path
+) -> None:
+    plain = serialization.load_ssh_private_key(Path(lab.identity_file).read_bytes(), None)
+    encrypted = tmp_path / "id_encrypted"
+    encrypted.write_bytes(
+        plain.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.BestAvailableEncryption(b"correct horse"),
+        )
+    )
+    encrypted.chmod(0o600)
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("correct horse\n")
+    passphrase.chmod(0o600)
+
+    def host(passphrase_file: str | None) -> Host:
+        return Host(
+            name="cp-1",
+            address=lab.host("cp-1").address,
+            identity_file=str(encrypted),
+            known_hosts=str(lab.known_hosts),
+            ssh=SshSettings(passphrase_file=passphrase_file),
+        )
+
+    # first without: an opened key serves the rest of the run (a prompt is answered once)
+    with pytest.raises(TransportError, match="is encrypted"):
+        connect(host(None)).close()
+    t = connect(host(str(passphrase)))
+    try:
+        assert t.run(["id", "-un"]).text().strip() == "root"
+    finally:
+        t.close()
+
+
+SUDO_PASSWORD = "lab-sudo-pw-7f3a9c"
+"""The become password of the password test: a string nothing else contains."""
+
+
+def _ansible_vault(plaintext: bytes, password: bytes) -> str:
+    """``ansible-vault encrypt_string`` output (format 1.1, AES256), as Ansible documents it."""
+    salt = os.urandom(32)
+    derived = PBKDF2HMAC(algorithm=hashes.SHA256(), length=80, salt=salt, iterations=10000).derive(
+        password
+    )
+    aes_key, mac_key, iv = derived[:32], derived[32:64], derived[64:]
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(aes_key), modes.CTR(iv)).encryptor()
+    ciphertext = encryptor.update(padded) + encryptor.finalize()
+    mac = hmac.new(mac_key, ciphertext, hashlib.sha256).hexdigest()
+    body = "\n".join([salt.hex(), mac, ciphertext.hex()]).encode().hex()
+    lines = [body[i : i + 80] for i in range(0, len(body), 80)]
+    return "\n".join(["$ANSIBLE_VAULT;1.1;AES256", *lines])
+
+
+class ArgvWatch:
+    """Reads every process's argv on the machine (the lab hosts share its /proc) while a run
+    goes on, and keeps the ones that contain ``needle``."""
+
+    def __init__(self, needle: bytes) -> None:
+        self.needle = needle
+        self.found: list[bytes] = []
+        self.sudo_seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    argv = cmdline.read_bytes()
+                except OSError:
+                    continue
+                if self.needle in argv:
+                    self.found.append(argv)
+                if argv.startswith(b"sudo\0-S"):
+                    self.sudo_seen += 1
+
+    def __enter__(self) -> ArgvWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_a_vaulted_become_password_goes_to_sudo_on_stdin_never_in_argv(
+    lab: LabInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """cp-2's rule asks for the login user's password; the inventory gives it vaulted. The
+    run works, and no process on the machine ever had the password in its argv."""
+    vault_password = tmp_path / "vault-password"
+    vault_password.write_text("inventory vault\n")
+    inventory = yaml.safe_load(sudo_inventory(lab).read_text())
+    inventory["all"]["vars"]["ansible_become_password"] = VaultText(
+        _ansible_vault(SUDO_PASSWORD.encode(), b"inventory vault")
+    )
+    vaulted = tmp_path / "inventory-become-password.yml"
+    vaulted.write_text(yaml.dump(inventory, Dumper=VaultDumper))
+    subprocess.run(["chpasswd"], input=f"{LAB_USER}:{SUDO_PASSWORD}\n", text=True, check=True)
+    write_sudoers(without=("cp-2",))
+    PASSWORD_RULE.write_text(
+        f"Defaults:{LAB_USER} !requiretty\n{LAB_USER} cp-2 = (root) PASSWD: ALL\n"
+    )
+    PASSWORD_RULE.chmod(0o440)
+    try:
+        # the rule really asks for a password: without one, sudo -n is refused
+        t = connect(
+            Host(
+                name="cp-2",
+                address=lab.host("cp-2").address,
+                user=LAB_USER,
+                identity_file=str(lab.identity_file),
+                known_hosts=str(lab.known_hosts),
+                become=Become(),
+            )
+        )
+        try:
+            with pytest.raises(TransportError, match="password is required"):
+                t.run(["true"])
+        finally:
+            t.close()
+        argv = [
+            "drift", POLICIES, "-i", str(vaulted), "--vault-password-file", VAULT_PASSWORD,
+            "--ansible-vault-password-file", str(vault_password), "--limit", "cp-2",
+            "--format", "json",
+        ]  # fmt: skip
+        with ArgvWatch(SUDO_PASSWORD.encode()) as watch:
+            code, out, err = run(capsys, *argv)
+        assert code in (0, 2), out + err
+        (report,) = json.loads(out)["hosts"]
+        assert report["status"] != "unreachable", report
+        assert watch.sudo_seen > 0  # the watch did see the run's sudo -S processes
+        assert watch.found == []
+        assert SUDO_PASSWORD not in out + err
+    finally:
+        PASSWORD_RULE.unlink(missing_ok=True)
+        write_sudoers()
+        ensure_user()
+
+
+PASSWORD_RULE = Path("/etc/sudoers.d/checkpointctl-lab-password")
+
+
+class VaultText(str):
+    """A string yaml.dump writes as ``!vault |``."""
+
+
+class VaultDumper(yaml.SafeDumper):
+    pass
+
+
+VaultDumper.add_representer(VaultText, lambda d, v: d.represent_scalar("!vault", str(v), style="|"))
 
 
 # --- through the bastion -----------------------------------------------------------------------
@@ -335,3 +511,32 @@ def test_commit_confirm_through_the_bastion_cannot_lock_it_out(
             assert fresh.run(["true"]).ok
         finally:
             fresh.close()
+
+
+def test_a_proxycommand_running_the_openssh_client_through_the_bastion(
+    behind_bastion: LabInfo, tmp_path: Path
+) -> None:
+    """``ProxyCommand ssh -W %h:%p`` (OpenSSH's own client, the lab's ssh_config for the hop):
+    the host sees the bastion's address; our client checks the host's key end to end."""
+    paths = LabPaths(behind_bastion.root)
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "Host cp-1\n"
+        f"    HostName {behind_bastion.host('cp-1').address}\n"
+        "    User root\n"
+        f"    IdentityFile {behind_bastion.identity_file}\n"
+        f"    UserKnownHostsFile {behind_bastion.known_hosts}\n"
+        f"    ProxyCommand ssh -F {paths.ssh_config} -o BatchMode=yes -W %h:%p bastion\n"
+    )
+    host = Host(
+        name="cp-1",
+        address="cp-1",
+        connect_timeout=20.0,
+        ssh=SshSettings(given=frozenset(), config_file=str(config)),
+    )
+    t = connect(host)
+    try:
+        seen = t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip()
+        assert seen == BASTION_ADDRESS
+    finally:
+        t.close()

@@ -67,6 +67,7 @@ def test_watch_reuses_the_connection_and_reports_the_same(lab: LabInfo, tmp_path
             str(out),
             "--watch",
             "0",
+            "--poll",
             "--cycles",
             "3",
         ],

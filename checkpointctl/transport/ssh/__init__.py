@@ -10,11 +10,12 @@ together behind the :class:`~checkpointctl.transport.base.Transport` protocol.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable, Sequence
 
-from checkpointctl.errors import HostUnreachable, TransportError
+from checkpointctl.errors import CommandFailed, HostUnreachable, TransportError
 from checkpointctl.model import Become, Host
 from checkpointctl.transport.base import (
     ByteStream,
@@ -34,6 +35,10 @@ from checkpointctl.transport.ssh.rootfiles import RootFiles
 from checkpointctl.transport.ssh.sftp import SftpFiles
 from checkpointctl.transport.ssh.shell import ShellSession
 from checkpointctl.transport.sshlib import paramiko
+
+KEPT_WAKE = 10.0
+"""Seconds between the idle wake-ups of a kept connection's reader thread (paramiko's own is
+0.1 s: 10 wake-ups a second per connection, the controller's main idle cost in a watch)."""
 
 
 class SshTransport:
@@ -68,6 +73,8 @@ class SshTransport:
         self._lock = threading.Lock()
         self._files = SftpFiles(host.name, self._where, lambda: self.connection)
         self._sudo: Sudo | None = None
+        self._become: Become | None = None
+        """Set while the sudo rule is assumed, not yet proven (see :meth:`become`)."""
         self._root_files: RootFiles | None = None
         self._docker: DockerClient | None = None
         self._keep_shell = False
@@ -106,11 +113,33 @@ class SshTransport:
         """Run every command (and every file change) as ``become.user`` through sudo from now
         on (see :mod:`~checkpointctl.transport.ssh.privilege`).
 
+        Without a become password there is only one way to run sudo (``sudo -n``), so nothing
+        is asked up front: the first command run through it proves the rule, and only when a
+        command or batch fails before that is the probe run, to tell a refused sudo (raised,
+        naming the command) from the command's own failure (returned as it is). That saves a
+        session and a sudo per host. With a password the probe runs first: whether the rule
+        asks for it decides whether the password goes on stdin, where it would otherwise reach
+        the command.
+
         Raises:
             TransportError: sudo refused, naming the refused command.
         """
-        self._sudo = probe(become, self._run_as_login, self._where, self.login)
+        if become.password is None:
+            self._sudo = Sudo(become.user)
+            self._become = become
+        else:
+            self._sudo = probe(become, self._run_as_login, self._where, self.login)
         self._root_files = RootFiles(self.host.name, self._files, self._run_as_root)
+
+    def _prove_sudo(self) -> None:
+        """Run the sudo probe if the rule is still only assumed (see :meth:`become`).
+
+        Raises:
+            TransportError: sudo refused, naming the refused command.
+        """
+        if self._become is not None:
+            self._sudo = probe(self._become, self._run_as_login, self._where, self.login)
+            self._become = None
 
     @property
     def login(self) -> str:
@@ -187,17 +216,26 @@ class SshTransport:
                 refused another channel.
             HostUnreachable: the connection broke.
         """
-        return ssh_exec.run_command(
-            self.connection,
-            self.host.name,
-            self._where,
-            argv,
-            stdin=stdin,
-            timeout=timeout,
-            check=check,
-            channel_timeout=self.host.connect_timeout,
-            sudo=self._sudo,
-        )
+        try:
+            result = ssh_exec.run_command(
+                self.connection,
+                self.host.name,
+                self._where,
+                argv,
+                stdin=stdin,
+                timeout=timeout,
+                check=check,
+                channel_timeout=self.host.connect_timeout,
+                sudo=self._sudo,
+            )
+        except (CommandFailed, TransportError):
+            self._prove_sudo()
+            raise
+        if result.ok:
+            self._become = None
+        else:
+            self._prove_sudo()
+        return result
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
         """Run ``commands`` in one channel: one session on the host instead of one each, or
@@ -219,14 +257,19 @@ class SshTransport:
             timeout = sum(c.timeout for c in chosen)
             results.update(zip(batch, shell.call(chosen, timeout), strict=True))
         elif len(chosen) > 1:
-            parsed = ssh_exec.run_batch(
-                self.connection,
-                self.host.name,
-                self._where,
-                chosen,
-                channel_timeout=self.host.connect_timeout,
-                sudo=self._sudo,
-            )
+            try:
+                parsed = ssh_exec.run_batch(
+                    self.connection,
+                    self.host.name,
+                    self._where,
+                    chosen,
+                    channel_timeout=self.host.connect_timeout,
+                    sudo=self._sudo,
+                )
+            except TransportError:
+                self._prove_sudo()
+                raise
+            self._become = None  # the batch's frames came back: sudo ran it
             results.update(zip(batch, parsed, strict=True))
         for i, c in enumerate(commands):
             if i not in results:
@@ -241,6 +284,7 @@ class SshTransport:
             TransportError: the host refused another channel.
             HostUnreachable: the connection broke.
         """
+        self._prove_sudo()
         return ssh_exec.spawn(
             self.connection,
             self._where,
@@ -254,8 +298,13 @@ class SshTransport:
     def keep_shell(self) -> bool:
         """Run command batches through one long-lived shell on the host from now on (see
         :mod:`checkpointctl.transport.shellserver`): for connections kept across runs, whose
-        every batch would otherwise start a new session."""
+        every batch would otherwise start a new session.
+
+        A kept connection is idle most of its life: its reader thread (paramiko's) then wakes
+        every :data:`KEPT_WAKE` seconds instead of every 0.1 s to look for its own closing."""
         self._keep_shell = True
+        with contextlib.suppress(OSError, AttributeError):
+            self.connection.sock.settimeout(KEPT_WAKE)
         return True
 
     def adopt_shell(self, shell: HeldShell) -> bool:
@@ -288,6 +337,7 @@ class SshTransport:
         if not self._keep_shell:
             return None
         if self._shell is None or not self._shell.usable:
+            self._prove_sudo()
             try:
                 self._shell = ShellSession.start(
                     self.connection,
@@ -339,6 +389,7 @@ class SshTransport:
         """
         with self._lock:
             if self._docker is None:
+                self._prove_sudo()
                 from checkpointctl.transport.dockerssh import (
                     DIAL_STDIO_ARGV,
                     Dial,

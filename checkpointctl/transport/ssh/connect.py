@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from checkpointctl.errors import HostKeyError, HostUnreachable, TransportError
 from checkpointctl.model import Host
@@ -30,9 +31,10 @@ from checkpointctl.transport.hostkeys import (
     known_hosts_name,
     tofu_without_file_message,
 )
-from checkpointctl.transport.ssh.jumps import JUMPS, Connector
+from checkpointctl.transport.ssh.jumps import JUMPS, Connector, JumpSocket
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.ssh.route import Endpoint, Route, resolve
+from checkpointctl.transport.ssh.tcp import connect_tcp
 from checkpointctl.transport.sshfiles import add_known_keys
 from checkpointctl.transport.sshlib import paramiko
 
@@ -162,13 +164,13 @@ def open_client(host: Host, *, timeout: float | None = None) -> Opened:
             "an IdentityFile in ssh_config, or `ssh_use_agent: true` to use the SSH agent"
         )
 
-    def connect(endpoint: Endpoint, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+    def connect(endpoint: Endpoint, sock: JumpSocket | None) -> paramiko.SSHClient:
         return _connect_endpoint(endpoint, sock, agent, host.ssh.passphrase_file, host.name)
 
     attempts = 0
     while True:
         attempts += 1
-        sock: paramiko.Channel | paramiko.ProxyCommand | None = None
+        sock: JumpSocket | paramiko.ProxyCommand | None = None
         try:
             if route.jumps:
                 sock = JUMPS.channel(route.jumps, target, connect)
@@ -266,7 +268,7 @@ def _proxy_command(target: Endpoint, owner: str) -> paramiko.ProxyCommand:
 
 def _connect_endpoint(
     endpoint: Endpoint,
-    sock: paramiko.Channel | paramiko.ProxyCommand | None,
+    sock: JumpSocket | paramiko.ProxyCommand | socket.socket | None,
     agent: bool,
     passphrase_file: str | None,
     owner: str,
@@ -297,8 +299,11 @@ def _connect_endpoint(
         )
     use_agent_keys = agent and not endpoint.identities_only
     identity = endpoint.identities[0] if endpoint.identities else None
+    own: socket.socket | None = None
     try:
         ids = load_identities(endpoint.identities, passphrase_file, use_agent_keys, owner)
+        if sock is None:
+            sock = own = connect_tcp(endpoint.address, endpoint.port, limit)
         client.connect(
             hostname=endpoint.address,
             port=endpoint.port,
@@ -311,16 +316,22 @@ def _connect_endpoint(
             banner_timeout=limit,
             auth_timeout=limit,
             channel_timeout=limit,
-            sock=sock,
+            # paramiko reads and writes its socket with send, recv, settimeout and close only,
+            # which a JumpSocket has
+            sock=cast("socket.socket", sock) if isinstance(sock, JumpSocket) else sock,
         )
     except Exception as e:
         client.close()
+        if own is not None:
+            own.close()
         mapped = endpoint_error(e, endpoint, named, limit, identity)
         if mapped is e:
             raise
         raise mapped from e
     except BaseException:
         client.close()
+        if own is not None:
+            own.close()
         raise
     return client
 

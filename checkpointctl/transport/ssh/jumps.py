@@ -5,6 +5,14 @@ A run over 200 hosts behind one bastion logs in to the bastion once: each host's
 client (so the host key check and the login are end to end, the bastion sees only ciphertext).
 A chain of jump hosts is a chain of such channels. The shared connection is counted: it closes
 when the last connection through it closes, and a dead one is replaced on the next use.
+
+The channel is handed to the host's client wrapped (:class:`JumpSocket`) so that closing it can
+never overtake a write in flight. paramiko's ``Channel.send`` checks that the channel is open,
+then releases the channel's lock before it queues the data, so a host connection's own thread
+(answering the host, say a channel close) can queue data *after* the close another thread
+just sent; OpenSSH treats data on a channel it has freed as a protocol error and drops the
+whole jump connection, and with it every host still using it (seen under load in the bench's
+floor, which closes its clients that way: "data packet referred to nonexistent channel").
 """
 
 from __future__ import annotations
@@ -18,8 +26,46 @@ from checkpointctl.transport.ssh.route import Endpoint
 from checkpointctl.transport.sshlib import paramiko
 
 Chain = tuple[Endpoint, ...]
+
+
+class JumpSocket:
+    """A ``direct-tcpip`` channel as the socket of a host's SSH client: a write is queued
+    whole before a close may be, and nothing is written after it (see the module's docstring).
+    """
+
+    def __init__(self, channel: paramiko.Channel) -> None:
+        self._channel = channel
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def send(self, data: bytes) -> int:
+        with self._lock:
+            if self._closed:
+                raise OSError("the channel through the jump host is closed")
+            return self._channel.send(data)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[self.send(bytes(view)) :]
+
+    def recv(self, n: int) -> bytes:
+        return self._channel.recv(n)
+
+    def settimeout(self, timeout: float | None) -> None:
+        self._channel.settimeout(timeout)
+
+    def gettimeout(self) -> float | None:
+        return self._channel.gettimeout()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._channel.close()
+
+
 #: Connect one endpoint, given the socket to use (None: a TCP connection of its own).
-Connector = Callable[[Endpoint, "paramiko.Channel | None"], paramiko.SSHClient]
+Connector = Callable[[Endpoint, JumpSocket | None], paramiko.SSHClient]
 
 
 @dataclass
@@ -66,7 +112,7 @@ class JumpPool:
             shared.users += 1
             return transport
 
-    def channel(self, chain: Chain, target: Endpoint, connect: Connector) -> paramiko.Channel:
+    def channel(self, chain: Chain, target: Endpoint, connect: Connector) -> JumpSocket:
         """A ``direct-tcpip`` channel to ``target`` through ``chain`` (holding one use of it;
         release the chain when the channel's connection ends).
 
@@ -75,11 +121,13 @@ class JumpPool:
         """
         transport = self.acquire(chain, connect)
         try:
-            return transport.open_channel(
-                "direct-tcpip",
-                (target.address, target.port),
-                ("127.0.0.1", 0),
-                timeout=target.connect_timeout,
+            return JumpSocket(
+                transport.open_channel(
+                    "direct-tcpip",
+                    (target.address, target.port),
+                    ("127.0.0.1", 0),
+                    timeout=target.connect_timeout,
+                )
             )
         except (paramiko.SSHException, EOFError, OSError) as e:
             self.release(chain)

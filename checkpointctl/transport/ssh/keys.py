@@ -61,7 +61,9 @@ def open_encrypted(path: str, passphrase_file: str | None, owner: str) -> parami
         else:
             raise paramiko.PasswordRequiredException(f"{path} is encrypted")
         try:
-            key = paramiko.PKey.from_path(path, secret)
+            # paramiko hands the passphrase to cryptography, which takes bytes only (a str
+            # raises TypeError there: every passphrase looked wrong); its annotation says str
+            key = paramiko.PKey.from_path(path, secret.encode())  # type: ignore[arg-type]
         except (paramiko.SSHException, ValueError, TypeError) as e:
             raise TransportError(
                 f"{owner}: cannot open identity file {path}: wrong passphrase?"

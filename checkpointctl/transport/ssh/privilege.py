@@ -6,8 +6,11 @@ script and the kept shell, each under *one* sudo, so a host still costs one sess
 A NOPASSWD rule is used with ``sudo -n`` (never waits for a password). A become password is
 fed on stdin ahead of the command's own stdin with ``sudo -S -k -p ''`` (``-k``: sudo always
 reads it, even with a cached timestamp, so the line never reaches the command): it is never in
-argv. Whether the password is needed at all is asked once per connection (``sudo -n true``),
-which is also where a host without a usable sudo rule is refused, naming the command.
+argv. With a become password, whether the rule needs it is asked once per connection first
+(``sudo -n true``, :func:`probe`). Without one, ``sudo -n`` is the only way, so the first command
+proves the rule, and the probe runs only when a command fails before that, to tell a refused
+sudo (an error naming the refused command) from the command's own failure (see
+:meth:`~checkpointctl.transport.ssh.SshTransport.become`).
 """
 
 from __future__ import annotations

@@ -3,13 +3,19 @@ re-read as soon as it changes (a trust-on-first-use write must be seen by the ne
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 from pathlib import Path
 
 import paramiko
+import pytest
 
-from checkpointctl.transport.sshfiles import FileCache, add_known_keys, identity_key
+from checkpointctl.transport.ssh.keys import load_identities
+from checkpointctl.transport.sshfiles import (
+    FileCache,
+    add_known_keys,
+    encrypted_key_file,
+    identity_key,
+)
 
 
 def _keygen(path: Path, passphrase: str = "") -> None:
@@ -73,6 +79,13 @@ def test_identity_key_is_parsed_or_left_to_paramiko(tmp_path: Path) -> None:
     assert identity_key(str(garbage)) is None  # paramiko then reports it as it always did
 
     _keygen(tmp_path / "locked", passphrase="a passphrase")
-    # either way paramiko's own "encrypted" error reaches the user (ssh.py maps it), not a crash
-    with contextlib.suppress(paramiko.PasswordRequiredException):
-        assert identity_key(str(tmp_path / "locked")) is None
+    # ssh-keygen's default format (OpenSSH, bcrypt + aes256-ctr): named encrypted, so the
+    # caller opens it with the passphrase instead of leaving it to paramiko without one
+    assert encrypted_key_file(str(tmp_path / "locked"))
+    assert not encrypted_key_file(str(tmp_path / "id"))
+    with pytest.raises(paramiko.PasswordRequiredException):
+        identity_key(str(tmp_path / "locked"))
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("a passphrase\n")
+    opened = load_identities((str(tmp_path / "locked"),), str(passphrase), False, "cp-1")
+    assert [k.get_base64() for k in opened.keys] == [_line("x", tmp_path / "locked").split()[2]]
