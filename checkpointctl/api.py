@@ -27,6 +27,7 @@ from checkpointctl.engine.run import (
     Observer,
     Rollout,
     run_fleet,
+    stream_fleet,
 )
 from checkpointctl.engine.status import exit_code as _status_exit_code
 from checkpointctl.engine.status import read_fleet
@@ -122,6 +123,7 @@ __all__ = [
     "report_to_json",
     "status",
     "status_exit_code",
+    "stream_read",
     "summary_line",
     "vault_decryptor",
 ]
@@ -308,6 +310,36 @@ def _run(
         connect or _default_connect(),
         forks=forks,
         rollout=rollout,
+        observer=observer,
+        options=options,
+    )
+
+
+def stream_read(
+    mode: Literal["drift", "check"],
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState],
+    emit: Callable[[HostResult], None],
+    *,
+    limit: str | None = None,
+    connect: Connect | None = None,
+    forks: int = DEFAULT_FORKS,
+    observer: Observer | None = None,
+    options: ApplyOptions | None = None,
+) -> None:
+    """:func:`drift` or :func:`check` whose host results go to ``emit`` as they finish (in
+    the hosts' order) instead of into a report: nothing is kept per host, so a fleet of any
+    size costs the same memory. ``emit`` is called from the calling thread; a
+    :class:`~checkpointctl.report.stream.ReportStream`'s ``add`` writes the report as it goes.
+    """
+    desired = states.states if isinstance(states, LoadResult) else states
+    stream_fleet(
+        _selected(hosts, limit),
+        desired,
+        mode,
+        connect or _default_connect(),
+        emit,
+        forks=forks,
         observer=observer,
         options=options,
     )

@@ -19,9 +19,7 @@ def waiver_findings(desired: DesiredState) -> list[Finding]:
     for w in desired.waivers:
         target = "every target" if w.target in ("", "*") else w.target
         where = f" ({w.source})" if w.source else ""
-        out.append(
-            Finding(ADDRESS, f"waived: {w.rule} for {target}: {w.reason}{where}", "info")
-        )
+        out.append(Finding(ADDRESS, f"waived: {w.rule} for {target}: {w.reason}{where}", "info"))
     return out
 
 
