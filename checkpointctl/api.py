@@ -59,10 +59,7 @@ from checkpointctl.model.readback import ReportFormatError, report_from_json
 from checkpointctl.policy.build import Decrypt
 from checkpointctl.policy.loader import LoadResult, load_desired
 from checkpointctl.report import FORMATS, Format, render, summary_line
-from checkpointctl.report.html import render_impact_html, render_status_html
-from checkpointctl.report.impact import RENDERERS as IMPACT_RENDERERS
 from checkpointctl.report.recap import Recap, recap, recap_lines
-from checkpointctl.report.status import render_locations, render_table
 from checkpointctl.spec import DesiredState, state_to_data
 
 DEFAULT_POLICY_PATHS: tuple[str, ...] = ("policies",)
@@ -401,9 +398,15 @@ def render_status(
         if locations:
             doc["locations"] = [location_health_json(loc) for loc in locations]
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    # the renderers below bring rich and the HTML page: imported only by the command that
+    # prints them, not by every drift that imports this module
     if fmt == "html":
+        from checkpointctl.report.html import render_status_html
+
         return render_status_html(hosts)
     if fmt == "text":
+        from checkpointctl.report.status import render_locations, render_table
+
         return render_table(hosts, color=color, width=width) + render_locations(locations)
     raise ValueError(f"status has no {fmt!r} format (text, json or html)")
 
@@ -411,7 +414,11 @@ def render_status(
 def render_impact(impact: Impact, fmt: Format = "text") -> str:
     """The impact of a change (``checkpointctl impact``) as text, json, markdown or html."""
     if fmt == "html":
+        from checkpointctl.report.html import render_impact_html
+
         return render_impact_html(impact)
+    from checkpointctl.report.impact import RENDERERS as IMPACT_RENDERERS
+
     renderer = IMPACT_RENDERERS.get(fmt)
     if renderer is None:
         raise ValueError(f"impact has no {fmt!r} format (text, json, markdown or html)")
