@@ -29,8 +29,6 @@ from checkpointctl.engine.run import (
     run_fleet,
     stream_fleet,
 )
-from checkpointctl.engine.status import exit_code as _status_exit_code
-from checkpointctl.engine.status import read_fleet
 from checkpointctl.errors import CheckpointctlError, Diagnostic, PolicyError
 from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import Inventory
@@ -359,6 +357,8 @@ def status(
         desired = states.states
     elif states is not None:
         desired = states
+    from checkpointctl.engine.status import read_fleet  # status only: not on drift's path
+
     return read_fleet(_selected(hosts, limit), desired, connect or _default_connect(), forks=forks)
 
 
@@ -372,7 +372,9 @@ def location_health(hosts: Sequence[Host], healths: Sequence[HostHealth]) -> lis
 
 def status_exit_code(hosts: Sequence[HostHealth]) -> int:
     """The command's exit code for ``status``: 0 when every host is healthy, else 1."""
-    return _status_exit_code(hosts)
+    from checkpointctl.engine.status import exit_code
+
+    return exit_code(hosts)
 
 
 # --- reports ---------------------------------------------------------------------------------
