@@ -59,6 +59,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         root = root_login_warning(inventory.hosts)
         if root:
             warn(root)
+        for host in inventory.hosts:
+            if host.refused is not None:  # every verb that reaches it reports it refused
+                warn(f"warning: refused: {host.refused}")
     if errors:
         print(f"{len(errors)} error(s)", file=sys.stderr)
         return 1

@@ -101,6 +101,8 @@ def push_bundle(
             remote_command, "agent", "--source", "-", "--once",
             "--host", host.name, "--trust-dir", trust_dir,
         ]  # fmt: skip
+        if host.refused is not None:
+            return Pushed(host.name, 1, f"refused: {host.refused}")
         try:
             transport = connect(host)
         except CheckpointctlError as exc:

@@ -115,12 +115,15 @@ class NullObserver:
 
 def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
     """Every resource kind, in the fixed apply order: managed paths, firewall, credentials,
-    secret files, collection, containers, then the auto-updater report. Each prefix of that
-    order is a safe state (the managed directories made safe to write below before anything is
-    written there, the firewall next, containers last so they start with their files in place).
+    secret files, collection, networks and volumes to create, containers, networks and volumes
+    to remove (once no orphan container uses them), then the auto-updater report. Each prefix
+    of that order is a safe state (the managed directories made safe to write below before
+    anything is written there, the firewall next, containers last so they start with their
+    files in place).
     ``pull_mode``: the host converges itself (the agent), so the firewall needs no management
     access for a controller."""
     from checkpointctl.resources.collection.resource import CollectionResource
+    from checkpointctl.resources.containers.objects import Phase, objects_of
     from checkpointctl.resources.containers.resource import ContainersResource
     from checkpointctl.resources.credentials.files import SecretFilesResource
     from checkpointctl.resources.credentials.resource import CredentialsResource
@@ -134,7 +137,9 @@ def default_resources(*, pull_mode: bool = False) -> tuple[AnyResource, ...]:
         CredentialsResource(),
         SecretFilesResource(),
         CollectionResource(),
+        *objects_of(Phase.CREATE),
         ContainersResource(),
+        *objects_of(Phase.REMOVE),
         AutoUpdatersResource(),
     )
 
@@ -344,7 +349,7 @@ def _converge(
     With ``hold`` (see :mod:`engine.updates`), container changes that replace an image are
     left alone, said so in a finding, and not expected to have converged."""
     plan = _plan(transport, desired, resources)
-    run.checked = tuple(k.kind for k in plan)
+    run.checked = tuple(dict.fromkeys(k.kind for k in plan))  # a kind may plan in two phases
     run.changes = tuple(c for k in plan for c in k.plain)
     run.findings.extend(f for k in plan for f in k.findings)
     run.findings.extend(waiver_findings(desired))
@@ -518,6 +523,8 @@ def _host_run(
     release, close. Never raises."""
     run = _Run(host.name)
     notes: list[LockNote] = []
+    if host.refused is not None:  # a host checkpointctl cannot manage: no connection at all
+        return run.result(HostStatus.FAILED, f"refused: {host.refused}", FailureReason.REFUSED)
     try:
         transport = connect(host)
     except CheckpointctlError as exc:

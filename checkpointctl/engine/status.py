@@ -44,7 +44,12 @@ from checkpointctl.model.health import (
 from checkpointctl.model.jsondoc import JSONObject, as_text
 from checkpointctl.resources.containers.parse import ContainersActual
 from checkpointctl.resources.credentials.resource import EXPIRY_WARNING, days_left
-from checkpointctl.resources.updaters import parse_updaters, read_command
+from checkpointctl.resources.updaters import (
+    container_updaters,
+    parse_updaters,
+    read_command,
+    vendor_repositories_of,
+)
 from checkpointctl.spec import STATE_DIR, DesiredState
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import Transport
@@ -216,21 +221,26 @@ def assess(h: HostHealth, expired: Sequence[str] = ()) -> tuple[list[str], list[
 
 def _docker_part(
     transport: Transport, desired: DesiredState | None
-) -> tuple[str | None, tuple[ContainerStatus, ...], list[str]]:
+) -> tuple[str | None, tuple[ContainerStatus, ...], list[str], tuple[str, ...]]:
+    """The engine's version, the containers' statuses, read errors, and the updaters running
+    as containers (Watchtower, a vendor's Compose project), from one read of the containers."""
     from checkpointctl.resources.containers.resource import read_actual
 
     wanted = desired.containers if desired else ()
     if transport.stat(DOCKER_SOCKET) is None:
         if not wanted:
-            return None, (), []
+            return None, (), [], ()
         missing = tuple(ContainerStatus(c.name, "missing") for c in wanted)
-        return None, missing, ["docker: the host has no Docker engine socket"]
+        return None, missing, ["docker: the host has no Docker engine socket"], ()
     try:
         api = transport.docker().api
         version = as_text(api.version().get("Version"), "?")
-        return version, container_statuses(desired, read_actual(api)), []
+        actual = read_actual(api)
+        vendors = vendor_repositories_of(desired) if desired else frozenset()
+        updaters = tuple(u.describe() for u in container_updaters(actual.containers, vendors))
+        return version, container_statuses(desired, actual), [], updaters
     except Exception as exc:  # the engine's client raises its own types; any is "cannot read"
-        return None, (), [f"docker: {exc}"]
+        return None, (), [f"docker: {exc}"], ()
 
 
 def _firewall_part(transport: Transport, desired: DesiredState | None) -> tuple[FirewallState, str]:
@@ -288,6 +298,9 @@ def read_host(
     today: date,
 ) -> HostHealth:
     """Everything ``status`` shows for one host, judged. Never raises."""
+    if host.refused is not None:  # a host checkpointctl cannot manage: no connection at all
+        h = HostHealth(host.name, reachable=False, error=f"refused: {host.refused}")
+        return _with_verdict(h, *assess(h))
     try:
         transport = connect(host)
     except CheckpointctlError as exc:
@@ -295,7 +308,7 @@ def read_host(
         return _with_verdict(h, *assess(h))
     try:
         errors: list[str] = []
-        docker, containers, docker_errors = _docker_part(transport, desired)
+        docker, containers, docker_errors, in_containers = _docker_part(transport, desired)
         errors.extend(docker_errors)
         firewall_state, firewall = _firewall_part(transport, desired)
         security: list[str] = []
@@ -313,10 +326,10 @@ def read_host(
                 errors.append(f"{path}: {exc}")
                 records.append(None)
         updates, disk = _hygiene(transport)
-        updaters: tuple[str, ...] = ()
+        updaters: tuple[str, ...] = in_containers
         try:
             found = transport.run(list(read_command().argv), check=False)
-            updaters = tuple(u.describe() for u in parse_updaters(found.text()))
+            updaters += tuple(u.describe() for u in parse_updaters(found.text()))
         except CheckpointctlError as exc:
             errors.append(f"auto-updaters: {exc}")
         seen = HostHealth(

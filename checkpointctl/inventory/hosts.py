@@ -92,6 +92,14 @@ def pick(layers: list[Layer], setting: str) -> object:
     return None
 
 
+WINDOWS_REFUSED = (
+    "os: windows is not supported yet: checkpointctl manages Linux hosts only (SSH and sh, "
+    "nftables, the Docker socket, POSIX modes); the Windows backend is designed in "
+    "docs/windows.md"
+)
+"""Why a host marked ``os: windows`` is refused (per host: the other hosts go on)."""
+
+
 def build_host(
     name: str,
     layers: list[Layer],
@@ -126,12 +134,9 @@ def build_host(
             raise fail(f"cannot expand '~' in {str(value)!r}") from None
         return str(p if p.is_absolute() else base / p)
 
+    refused = None
     if str(variables.get("os") or "").strip().lower() == "windows":
-        raise fail(
-            "os: windows is not supported yet: checkpointctl manages Linux hosts only (SSH and "
-            "sh, nftables, the Docker socket, POSIX modes); the Windows backend is designed in "
-            "docs/windows.md"
-        )
+        refused = str(Diagnostic(WINDOWS_REFUSED, where, name))
     conn_raw = str(get("connection") or "ssh")
     connection: Literal["ssh", "local"]
     if conn_raw == "local":
@@ -168,4 +173,5 @@ def build_host(
         vars=variables,
         ssh=dataclasses.replace(ssh, given=given),
         become=become,
+        refused=refused,
     )

@@ -14,7 +14,8 @@ and are referred to by ``repo@sha256:<manifest digest>``: the digest Docker show
   version), exiting at once on SIGTERM.
 - ``untrusted/tool:v1``: a sleeper, for tests about images a policy must refuse.
 - ``standin/<vendor>-…:v1``: the vendors' stand-ins (:mod:`checkpointctl.lab.standins`), their
-  script run by the image's entrypoint so a policy's ``command`` adds launch arguments.
+  script run by the image's entrypoint so a policy's ``command`` adds launch arguments, and a
+  ``HEALTHCHECK`` that is their health signal (healthy once their effective settings exist).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from checkpointctl.errors import LabError
 from checkpointctl.lab.layout import REGISTRY
 from checkpointctl.lab.process import run
 from checkpointctl.lab.registry import BASE_URL, opener
-from checkpointctl.lab.standins import SCRIPT_PATH, STANDIN_CMD, STANDINS
+from checkpointctl.lab.standins import HEALTHCHECK, SCRIPT_PATH, STANDIN_CMD, STANDINS
 from checkpointctl.localfile import write_atomic
 
 BUSYBOX = Path("/bin/busybox")
@@ -203,6 +204,7 @@ def build_image(
     labels: Mapping[str, str],
     exposed: Sequence[str] = (),
     entrypoint: Sequence[str] = (),
+    healthcheck: Mapping[str, list[str] | int] | None = None,
 ) -> BuiltImage:
     """Assemble config and manifest around uncompressed layer tars."""
     layers = tuple(_Blob(LAYER_GZIP, _gzip(t)) for t in tars)
@@ -214,6 +216,8 @@ def build_image(
     }
     if entrypoint:
         container_config["Entrypoint"] = list(entrypoint)
+    if healthcheck:
+        container_config["Healthcheck"] = dict(healthcheck)
     if exposed:
         container_config["ExposedPorts"] = {p: {} for p in exposed}
     config = _Blob(
@@ -264,7 +268,7 @@ def build_all(busybox: Path = BUSYBOX) -> tuple[BuiltImage, ...]:
         build_image(
             s.repository, "v1", s.key, [base, standin_layer(s.text)], [],
             {**labels(s.title, "1"), "io.checkpointctl.standin": "true"},
-            entrypoint=STANDIN_CMD,
+            entrypoint=STANDIN_CMD, healthcheck=HEALTHCHECK,
         )
         for s in STANDINS
     )  # fmt: skip

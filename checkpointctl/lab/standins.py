@@ -7,6 +7,16 @@ nothing more: it reads exactly the variables and files the vendor's agent reads 
 ``/tmp/standin/effective.json`` (and its log), the way the agent's health data would show them.
 Secrets are never written there: a secret shows as ``"<set>"``. They are stand-ins, not the
 vendors' software, and are named so everywhere (``standin/<vendor>-...`` in the lab registry).
+
+**The health signal** (what the apply health gate and the tests wait for): the container's
+Docker health status. The images carry a ``HEALTHCHECK`` (:data:`HEALTHCHECK`) that passes
+once ``effective.json`` exists and is not empty, and the script writes that file whole before
+it can be seen: to ``effective.json.tmp`` first, then renamed into place. So ``healthy`` means
+the effective settings are there to read, complete; before that the status is ``starting``, and
+a stand-in that refused its settings exits (status ``exited``, never ``healthy``). The first
+check runs :data:`HEALTH_INTERVAL_SECONDS` after the start (the lab's engine predates Docker's
+``start-interval``): the interval is short so an apply does not wait long, and no shorter,
+since every check is an ``exec`` in each stand-in on a shared machine.
 """
 
 from __future__ import annotations
@@ -15,6 +25,15 @@ from dataclasses import dataclass
 
 EFFECTIVE = "/tmp/standin/effective.json"  # noqa: S108 - a path inside the stand-in container
 """Where a stand-in writes its effective settings (a tmpfs in the container)."""
+HEALTH_INTERVAL_SECONDS = 3
+HEALTHCHECK: dict[str, list[str] | int] = {
+    "Test": ["CMD", "/bin/test", "-s", EFFECTIVE],
+    "Interval": HEALTH_INTERVAL_SECONDS * 1_000_000_000,
+    "Timeout": 3 * 1_000_000_000,
+    "Retries": 3,
+}
+"""The stand-in images' healthcheck, in the image config's form (durations in nanoseconds):
+healthy once the effective settings are published."""
 
 _PRELUDE = r"""set -u
 fail() { echo "$*" >&2; exit 1; }
@@ -23,7 +42,9 @@ mkdir -p "$out" || fail "stand-in: cannot write $out (is /tmp a writable tmpfs?)
 json() { printf '"%s": "%s"' "$1" "$2"; }
 secret() { if [ -n "$1" ]; then echo '<set>'; else echo ''; fi; }
 """
-_FOREVER = r"""cat "$out/effective.json"
+_FOREVER = r"""mv -f "$out/effective.json.tmp" "$out/effective.json" \
+  || fail "stand-in: cannot publish $out/effective.json"
+cat "$out/effective.json"
 trap 'exit 0' TERM INT
 while :; do sleep 3600 & wait $!; done
 """
@@ -44,11 +65,11 @@ hint="copy it from the checkpoint's settings in Uptrends"
   json AllowResolvedIpAddressesInResults \
     "${AllowResolvedIpAddressesInResults:-true}"
   printf '}\n'
-} > "$out/effective.json"
+} > "$out/effective.json.tmp"
 """
 
 _UPTRENDS_PROCESSOR = r"""# stand-in for Uptrends' TransactionProcessor (not Uptrends software)
-printf '{"standin": "uptrends-transactionprocessor"}\n' > "$out/effective.json"
+printf '{"standin": "uptrends-transactionprocessor"}\n' > "$out/effective.json.tmp"
 """
 
 _DATADOG = r"""# stand-in for Datadog's synthetics private location worker (not Datadog software)
@@ -75,7 +96,7 @@ done
   json concurrency "${concurrency:-10}"; printf ', '
   json accessKey "$(secret "$(value accessKey)")"
   printf '}\n'
-} > "$out/effective.json"
+} > "$out/effective.json.tmp"
 """
 
 _CHECKLY = r"""# stand-in for the Checkly agent (not Checkly software)
@@ -90,7 +111,7 @@ case ${JOB_CONCURRENCY:-1} in [1-9]|10) ;; *) fail "JOB_CONCURRENCY must be 1 to
   json LOG_LEVEL "${LOG_LEVEL:-INFO}"; printf ', '
   json HTTPS_PROXY "$(secret "${HTTPS_PROXY:-}")"
   printf '}\n'
-} > "$out/effective.json"
+} > "$out/effective.json.tmp"
 """
 
 _NEWRELIC = r"""# stand-in for New Relic's synthetics job manager (not New Relic software)
@@ -108,7 +129,7 @@ socket=${socket#unix://}
   json LOG_LEVEL "${LOG_LEVEL:-INFO}"; printf ', '
   json DOCKER_HOST "$socket"
   printf '}\n'
-} > "$out/effective.json"
+} > "$out/effective.json.tmp"
 """
 
 
@@ -142,4 +163,12 @@ STANDINS: tuple[StandIn, ...] = (
 SCRIPT_PATH = "standin/run"
 STANDIN_CMD = ("/bin/sh", "/standin/run")
 
-__all__ = ["EFFECTIVE", "SCRIPT_PATH", "STANDINS", "STANDIN_CMD", "StandIn"]
+__all__ = [
+    "EFFECTIVE",
+    "HEALTHCHECK",
+    "HEALTH_INTERVAL_SECONDS",
+    "SCRIPT_PATH",
+    "STANDINS",
+    "STANDIN_CMD",
+    "StandIn",
+]

@@ -146,6 +146,10 @@ class Host:
     """ssh_config, ``-o`` options, jump hosts (see :mod:`checkpointctl.model.access`)."""
     become: Become | None = field(default=None, compare=False, hash=False)
     """Escalate with sudo for commands that need root; None: the login user runs them."""
+    refused: str | None = field(default=None, compare=False, hash=False)
+    """Why checkpointctl cannot manage this host (``os: windows``), with where the inventory
+    says so; None for a host it manages. A refused host is reported as refused by every verb
+    that would reach it, without a connection; the other hosts go on."""
 
 
 class ReplaceOrder(StrEnum):
@@ -337,6 +341,8 @@ class FailureReason(StrEnum):
     """The rollout halted before this host's batch (the host is not attempted)."""
     INTERNAL = "internal"
     """A bug: an exception no resource or transport should raise."""
+    REFUSED = "refused"
+    """The inventory describes a host checkpointctl cannot manage (``Host.refused``)."""
 
 
 class HostStatus(StrEnum):

@@ -8,20 +8,35 @@ update pipeline (``checkpointctl update``/``pin``, review, ``apply``) roll image
 
 One fixed script (no value from a policy) greps the crontabs and the administrator's systemd
 units for an image pull, printing ``<file>:<line>:<text>``; the parse keeps the file and line and
-a short, printable excerpt. Compose projects that pull on their own (Watchtower) are found by the
-same pattern when a unit or crontab starts them; a Watchtower container started by hand is not.
+a short, printable excerpt.
+
+Updaters that run as containers are found in the containers the containers resource reads
+anyway (no extra round trip; :func:`container_updaters`, reported with that resource's
+findings and by ``status``):
+
+* **Watchtower**: a running container whose image is a ``…/watchtower`` repository
+  (``containrrr/watchtower`` and its forks) or that carries Watchtower's own label
+  (``com.centurylinklabs.watchtower=true``, which its image sets);
+* **a Compose project running a vendor's image**: a container with Compose's project label
+  (``com.docker.compose.project``) whose image is of a vendor's repository (one the vendor
+  profiles name, :data:`VENDOR_REPOSITORIES`, or one a vendor checkpoint of the policy runs):
+  that is the vendor's own installation, whose hourly job runs ``docker compose pull`` and
+  ``up`` on it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import ClassVar, Never
 
 from checkpointctl.errors import ResourceError
 from checkpointctl.model import Finding, Host, Planned
 from checkpointctl.resources.batched import BatchedResource, ReadPlan
+from checkpointctl.resources.containers.images import normalise_reference
+from checkpointctl.resources.containers.parse import ContainerActual
 from checkpointctl.spec import DesiredState
 from checkpointctl.transport.base import CommandResult, Transport
 from checkpointctl.transport.batch import Command
@@ -81,6 +96,111 @@ def findings_for(updaters: Sequence[AutoUpdater]) -> list[Finding]:
     ]
 
 
+WATCHTOWER_LABEL = "com.centurylinklabs.watchtower"
+"""The label Watchtower's image puts on its own container."""
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+VENDOR_REPOSITORIES = frozenset(
+    {
+        "uptrends.azurecr.io/win2022/checkpoint",
+        "uptrends.azurecr.io/win2022/transactionprocessor",
+        "datadog/synthetics-private-location-worker",
+        "gcr.io/datadoghq/synthetics-private-location-worker",
+        "checkly/agent",
+        "newrelic/synthetics-job-manager",
+        "quay.io/newrelic/synthetics-job-manager",
+    }
+)
+"""The vendors' published repositories (the profiles' images, and the mirrors their pages
+name); a unit test keeps it in step with ``policy.vendors``."""
+
+
+class ContainerUpdaterKind(StrEnum):
+    WATCHTOWER = "watchtower"
+    COMPOSE = "compose"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerUpdater:
+    """A container that updates images, or a Compose project's container of a vendor image."""
+
+    kind: ContainerUpdaterKind
+    container: str
+    image: str
+    project: str = ""
+    service: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"{KIND}/container/{self.container}"
+
+    def describe(self) -> str:
+        if self.kind is ContainerUpdaterKind.WATCHTOWER:
+            return f"container {self.container} runs Watchtower ({self.image}), which pulls images"
+        return (
+            f"compose project {self.project} (service {self.service or '?'}, container "
+            f"{self.container}) runs the vendor image {self.image}; the vendor's job pulls it "
+            "(docker compose pull/up)"
+        )
+
+
+def repository_of(image: str) -> str:
+    """``registry/repo:tag@sha256:…`` → ``registry/repo`` (Docker Hub's long forms removed)."""
+    ref = normalise_reference(image.partition("@")[0])
+    head, _, last = ref.rpartition("/")
+    name = last.partition(":")[0]
+    return f"{head}/{name}" if head else name
+
+
+def _is_watchtower(c: ContainerActual) -> bool:
+    labels = dict(c.labels)
+    named = repository_of(c.image).rpartition("/")[2] == "watchtower"
+    return c.status == "running" and (named or labels.get(WATCHTOWER_LABEL) == "true")
+
+
+def container_updaters(
+    containers: Sequence[ContainerActual], vendor_repositories: Collection[str]
+) -> tuple[ContainerUpdater, ...]:
+    """Watchtower, and Compose projects' containers of a vendor's image, by container name
+    (ours are never one: checkpointctl runs no Compose project and no Watchtower)."""
+    repositories = {repository_of(r) for r in (*VENDOR_REPOSITORIES, *vendor_repositories)}
+    out: list[ContainerUpdater] = []
+    for c in containers:
+        if c.managed:
+            continue
+        labels = dict(c.labels)
+        if _is_watchtower(c):
+            out.append(ContainerUpdater(ContainerUpdaterKind.WATCHTOWER, c.name, c.image))
+        elif COMPOSE_PROJECT in labels and repository_of(c.image) in repositories:
+            out.append(
+                ContainerUpdater(
+                    ContainerUpdaterKind.COMPOSE,
+                    c.name,
+                    c.image,
+                    labels[COMPOSE_PROJECT],
+                    labels.get(COMPOSE_SERVICE, ""),
+                )
+            )
+    return tuple(sorted(out, key=lambda u: u.container))
+
+
+def vendor_repositories_of(desired: DesiredState) -> frozenset[str]:
+    """The repositories the policy's vendor checkpoints run (a mirror, or the lab's stand-ins)."""
+    return frozenset(s.image.repository for s in desired.containers if s.vendor)
+
+
+def container_updater_findings(updaters: Sequence[ContainerUpdater]) -> list[Finding]:
+    return [
+        Finding(
+            u.address,
+            f"auto-updater {u.describe()}: it replaces the image digests pinned in Git; remove "
+            "it and roll images out with the update pipeline (checkpointctl update, review, "
+            "apply)",
+        )
+        for u in updaters
+    ]
+
+
 class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]):
     """Reports jobs that pull images on a host; never plans or applies anything."""
 
@@ -108,4 +228,17 @@ class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]
         raise ResourceError(f"{change.address}: auto-updaters are reported, never changed")
 
 
-__all__ = ["AutoUpdater", "AutoUpdatersResource", "findings_for", "parse_updaters", "read_command"]
+__all__ = [
+    "VENDOR_REPOSITORIES",
+    "AutoUpdater",
+    "AutoUpdatersResource",
+    "ContainerUpdater",
+    "ContainerUpdaterKind",
+    "container_updater_findings",
+    "container_updaters",
+    "findings_for",
+    "parse_updaters",
+    "read_command",
+    "repository_of",
+    "vendor_repositories_of",
+]

@@ -258,9 +258,34 @@ class DockerApi(Protocol):
         """
         ...
 
-    def networks(self, names: Sequence[str] | None = None) -> list[dict[str, JSONValue]]:
+    def networks(
+        self,
+        names: Sequence[str] | None = None,
+        filters: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[dict[str, JSONValue]]:
         """``GET /networks``: the networks whose name matches one of ``names`` (a substring
-        match on the engine's side: callers compare names themselves)."""
+        match on the engine's side: callers compare names themselves) and ``filters``."""
+        ...
+
+    def remove_network(self, net_id: str) -> None:
+        """``DELETE /networks/{id}`` (refused by the engine while a container uses it)."""
+        ...
+
+    def volumes(self, filters: Mapping[str, Sequence[str]] | None = None) -> dict[str, JSONValue]:
+        """``GET /volumes``: ``{"Volumes": [...], "Warnings": ...}`` matching ``filters``."""
+        ...
+
+    def create_volume(
+        self,
+        name: str | None = None,
+        driver: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, JSONValue]:
+        """``POST /volumes/create``: the new volume's document."""
+        ...
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        """``DELETE /volumes/{name}`` (refused by the engine while a container uses it)."""
         ...
 
     def create_network(

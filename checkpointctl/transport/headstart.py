@@ -34,7 +34,7 @@ class HeadStart:
         self._connect = connect
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[Host, Future[Transport]]] = {}
-        for host in hosts[: max(0, width)]:
+        for host in [h for h in hosts if h.refused is None][: max(0, width)]:
             future: Future[Transport] = Future()
             self._pending[host.name] = (host, future)
             # daemon threads: an error before the run (a bad policy) must not wait for a slow

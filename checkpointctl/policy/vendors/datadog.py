@@ -8,12 +8,21 @@ arguments override the file. Documented keys used here: ``site``, ``dnsUseHost``
 ``enableDefaultBlockedIpRanges``, ``allowedIPRanges``, ``blockedIPRanges``, ``concurrency``,
 ``maxTimeout``, ``enableStatusProbes``.
 
-Not found on a public page: the key names of the credentials in the file Datadog generates
-(``id``, ``accessKey``, ``secretAccessKey``, ``privateKey``, ``publicKey.pem``,
-``publicKey.fingerprint`` are taken from the generated file's shape), the worker's uid, and the
-intake endpoints (``intake.synthetics.<site>``, ``intake-v2.synthetics.<site>`` for the default
-site). The worker's configuration has no switch for any data-collection toggle: what a test
-records is chosen per test in Datadog, so every toggle turned off is a lint warning.
+Outbound endpoint, confirmed on https://docs.datadoghq.com/agent/configuration/network/ (the
+"Synthetic Monitoring Private Locations" destinations): from worker v1.5.0 on,
+``intake.synthetics.<site>`` is the only endpoint to configure (``intake-v2.synthetics.<site>``
+was the browser-test results endpoint of older workers); the profile lists both for the default
+site ``datadoghq.com``: a policy on another site sets ``egress``.
+
+Not found on a public page (re-checked with the search tool): the key names of the credentials
+in the file Datadog generates (``id``, ``accessKey``, ``secretAccessKey``, ``privateKey``,
+``publicKey.pem``, ``publicKey.fingerprint`` are taken from the generated file's shape; the
+public API page https://docs.datadoghq.com/api/latest/synthetics/get-a-private-location/ names
+the same secrets ``authentication.id``, ``authentication.key`` and ``config_decryption.key``,
+not the file's keys), and the worker image's uid (the profile runs it as 10001).
+
+The worker's configuration has no switch for any data-collection toggle: what a test records is
+chosen per test in Datadog, so every toggle turned off is a lint warning.
 """
 
 from __future__ import annotations

@@ -10,14 +10,18 @@ Follows Uptrends' knowledge base:
   ``AllowHttpHeadersInResults``, ``AllowResolvedIpAddressesInResults``);
 - https://www.uptrends.com/support/kb/synthetic-monitoring/checkpoints/private-locations/manage-private-locations
   (the hourly auto-update job: cron on Linux, a scheduled task on Windows, running
-  ``docker-compose pull/down/up``; keep another checkpoint of the location running meanwhile).
+  ``docker-compose pull/down/up``; keep another checkpoint of the location running meanwhile);
+- https://www.uptrends.com/support/kb/synthetic-monitoring/checkpoints/private-locations/private-checkpoints-docker
+  (a private checkpoint is at least two Windows Docker containers, isolated from the rest of
+  the network).
 
-Not found on a public page: the ``TransactionProcessor`` service's own image name and
-variables (the profile assumes ``uptrends.azurecr.io/win2022/transactionprocessor`` and no
-credentials: override ``image``), and the outbound endpoints the checkpoint needs (the profile
-adds none: list them under ``firewall.outbound.allow``). The published images are Windows
-images; checkpointctl refuses ``os: windows`` hosts for now (docs/windows.md), so on Linux the
-profile is exercised with the lab's stand-in images.
+Not found on a public page (re-checked with the search tool): the ``TransactionProcessor``
+service's own image name and variables (the profile assumes
+``uptrends.azurecr.io/win2022/transactionprocessor`` and no credentials: override ``image``),
+and the outbound endpoints the checkpoint needs (the profile adds none: list them under
+``firewall.outbound.allow``). The published images are Windows images; checkpointctl refuses
+``os: windows`` hosts for now (docs/windows.md), so on Linux the profile is exercised with the
+lab's stand-in images.
 """
 
 from __future__ import annotations

@@ -54,6 +54,9 @@ from checkpointctl.resources.containers.parse import (
 from checkpointctl.spec import ContainerSpec, DesiredState, RegistriesSpec
 
 KIND = "container"
+RESTARTS_DEPENDANTS = "restarts_dependants"
+"""The plan field of a created or replaced container that lists the dependants restarted after
+it."""
 IN_PLACE_FIELDS = frozenset(
     {"limits.memory", "limits.memory_swap", "restart", "state.status", "state.health"}
 )
@@ -80,6 +83,9 @@ class ContainerTarget:
     """Seconds a new or restarted container has to be running (and healthy, if it has a check)."""
     require_healthy: bool = True
     """When False, running is enough even if the container has a healthcheck."""
+    dependants: tuple[str, ...] = ()
+    """Running containers that depend on this one (``depends_on``, transitively), in start
+    order: restarted after this one is created or replaced (see :func:`dependants_to_restart`)."""
 
 
 def address(name: str) -> str:
@@ -257,6 +263,7 @@ def target_for(
     spec: ContainerSpec | None,
     name: str,
     verdicts: Mapping[str, ScanVerdict],
+    dependants: tuple[str, ...] = (),
 ) -> ContainerTarget:
     return ContainerTarget(
         name=name,
@@ -265,7 +272,28 @@ def target_for(
         scan=verdicts.get(spec.image.digest) if spec else None,
         health_timeout=desired.health.timeout,
         require_healthy=desired.health.require_healthy,
+        dependants=dependants,
     )
+
+
+def dependants_to_restart(
+    desired: DesiredState, name: str, actual: ContainersActual, recreated: set[str]
+) -> tuple[str, ...]:
+    """The containers to restart after ``name`` is created or replaced, as Compose restarts a
+    service's dependants when it recreates the service (``depends_on`` with ``restart: true``):
+    every desired container depending on it, directly or through another, in start order, that
+    runs now and is ours, except those this plan recreates anyway (``recreated``: they start
+    after their dependencies by the plan's order, and restart their own dependants then)."""
+    affected = {name}
+    out: list[str] = []
+    for spec in desired.containers:  # start order: dependencies come first
+        if spec.name in recreated or not affected.intersection(spec.depends_on):
+            continue
+        affected.add(spec.name)
+        c = actual.container(spec.name)
+        if c is not None and c.managed and c.status == "running":
+            out.append(spec.name)
+    return tuple(out)
 
 
 def plan_container(
@@ -296,18 +324,25 @@ def diff_containers(
     verdicts = verdicts_of(desired)
     changes: list[Planned[ContainerTarget]] = []
     wanted = {s.name for s in desired.containers}
-    for spec in desired.containers:
-        action, fields = plan_container(spec, actual)
+    planned = [(spec, *plan_container(spec, actual)) for spec in desired.containers]
+    recreated = {s.name for s, action, _ in planned if action is Action.CREATE or action.is_replace}
+    for spec, action, fields in planned:
         if action is Action.NOOP:
             continue
+        dependants: tuple[str, ...] = ()
+        if spec.name in recreated:
+            dependants = dependants_to_restart(desired, spec.name, actual, recreated)
+        if dependants:
+            fields = (*fields, FieldChange(RESTARTS_DEPENDANTS, None, list(dependants)))
         change = Change(
             address=address(spec.name),
             action=action,
             fields=fields,
-            reason=_REASONS[action],
+            reason=_REASONS[action] + ("; then restarts its dependants" if dependants else ""),
             source=desired.source(f"containers.{spec.name}"),
         )
-        changes.append(Planned(change, target_for(desired, spec, spec.name, verdicts)))
+        target = target_for(desired, spec, spec.name, verdicts, dependants)
+        changes.append(Planned(change, target))
     for c in actual.containers:
         if c.managed and c.name not in wanted:
             orphan = Change(
@@ -389,11 +424,13 @@ def container_findings(desired: DesiredState, actual: ContainersActual) -> list[
 __all__ = [
     "IN_PLACE_FIELDS",
     "KIND",
+    "RESTARTS_DEPENDANTS",
     "ContainerTarget",
     "action_for",
     "address",
     "container_fields",
     "container_findings",
+    "dependants_to_restart",
     "diff_containers",
     "plan_container",
     "replace_action",

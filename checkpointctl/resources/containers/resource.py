@@ -7,7 +7,9 @@ and ``images`` (trust, scan gate, digest verification).
 Apply is level-based: it re-reads the host and re-derives the work for one container from
 ``Change.desired`` (a :class:`ContainerTarget`), so applying twice is harmless. A replacement is
 create-before-destroy: pull and verify, start ``<name>--next``, wait until it runs (and is healthy
-when it has a check), and only then stop, rename and remove the old one. Any failure before the
+when it has a check), and only then stop, rename and remove the old one. After a container is
+created or replaced, the running containers that depend on it (``depends_on``) are restarted in
+start order, as Compose does for ``depends_on`` with ``restart: true``. Any failure before the
 swap removes the new container and leaves the old one running untouched; a failure during the
 swap puts the old one back. A running container that publishes a host port the new one needs
 cannot run beside it: its plan says destroy-first (stop, rename, create, and the old one back on
@@ -42,11 +44,17 @@ from checkpointctl.resources.containers.diff import (
     diff_containers,
 )
 from checkpointctl.resources.containers.images import check_gate, pull_verified
+from checkpointctl.resources.containers.objects import ObjectKind, ensure_object
 from checkpointctl.resources.containers.parse import (
     ContainerActual,
     ContainersActual,
     is_managed,
     parse_actual,
+)
+from checkpointctl.resources.updaters import (
+    container_updater_findings,
+    container_updaters,
+    vendor_repositories_of,
 )
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
 from checkpointctl.transport.base import CommandResult, DockerApi, Transport
@@ -108,7 +116,10 @@ class ContainersResource(BatchedResource[ContainerTarget, ContainersActual, None
         return diff_containers(desired, actual)
 
     def findings(self, desired: DesiredState, actual: ContainersActual) -> list[Finding]:
-        return container_findings(desired, actual)
+        """The containers' findings, and the updaters among them (Watchtower, a vendor's
+        Compose project): found in this read, so they cost no round trip of their own."""
+        updaters = container_updaters(actual.containers, vendor_repositories_of(desired))
+        return [*container_findings(desired, actual), *container_updater_findings(updaters)]
 
     def apply(self, transport: Transport, change: Planned[ContainerTarget]) -> None:
         """Converge the one container ``change`` is about.
@@ -181,8 +192,12 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
             return
         spec = target.spec
         check_gate(spec.image, target.registries, target.scan)
+        # normally the create phase of the networks and volumes resources made them already
         if spec.network:
-            ensure_network(api, spec.network)
+            ensure_object(api, ObjectKind.NETWORK, spec.network)
+        for mount in spec.mounts:
+            if mount.kind == "volume":
+                ensure_object(api, ObjectKind.VOLUME, mount.source)
         actual = read_actual(api)
         current = actual.container(spec.name)
         if current is not None and not current.managed:
@@ -192,6 +207,7 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
             )
         if current is None:
             _create(api, spec, target)
+            _restart_dependants(api, target)
             return
         fields = container_fields(spec, current, actual)
         if not fields:
@@ -199,27 +215,41 @@ def converge(api: DockerApi, target: ContainerTarget) -> None:
         action = action_for(fields, spec, current)
         if action is Action.UPDATE:
             _update(api, spec, current, {f.path for f in fields}, target)
-        elif action is Action.REPLACE_DESTROY_FIRST:
+            return
+        if action is Action.REPLACE_DESTROY_FIRST:
             _replace_destroy_first(api, spec, current, target, actual)
         else:
             _replace_create_first(api, spec, current, target, actual)
+        _restart_dependants(api, target)
     except ResourceError as exc:
         raise ResourceError(f"{address(target.name)}: {exc}") from exc
     except _engine_errors() as exc:
         raise ResourceError(f"{address(target.name)}: docker: {_explain(exc)}") from exc
 
 
-def ensure_network(api: DockerApi, name: str) -> None:
-    """Create the user-defined bridge network ``name`` (labelled as ours) unless it exists.
+def _restart_dependants(api: DockerApi, target: ContainerTarget) -> None:
+    """After ``target`` was created or replaced, restart the containers that depend on it, in
+    start order, each waited for like a new one (Compose's ``depends_on`` with ``restart``).
+    One that is gone, stopped or not ours by now is left alone (level-based: apply re-reads).
 
-    An existing network of that name is used as it is: containers of several checkpoints may
-    share one, and one created by hand is the operator's choice. Networks are never removed here
-    (a network with containers attached cannot be).
+    Raises:
+        ResourceError: a dependant did not come back (running, and healthy if it has a check).
     """
-    for net in api.networks(names=[name]) or ():
-        if net.get("Name") == name:
-            return
-    api.create_network(name, driver="bridge", labels={OWNER_LABEL: "true"})
+    if not target.dependants:
+        return
+    actual = read_actual(api)
+    for name in target.dependants:
+        c = actual.container(name)
+        if c is None or not c.managed or c.status != "running":
+            continue
+        api.restart(c.id, timeout=STOP_TIMEOUT)
+        try:
+            _wait_ready(api, c.id, target)
+        except ResourceError as exc:
+            tail = _log_tail(api, c.id)
+            raise ResourceError(
+                f"dependant {name} restarted after it: {exc}{': ' + tail if tail else ''}"
+            ) from exc
 
 
 def _pause_at(step: str) -> None:
@@ -468,4 +498,4 @@ def _restore(api: DockerApi, cid: str, name: str | None, start: bool) -> str:
     return ""
 
 
-__all__ = ["ContainersResource", "converge", "ensure_network", "read_actual"]
+__all__ = ["ContainersResource", "converge", "read_actual"]

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
-from checkpointctl.resources.updaters import PULL, findings_for, parse_updaters
+from checkpointctl.model import JSONValue
+from checkpointctl.model.jsondoc import JSONObject
+from checkpointctl.policy.vendors import PROFILES
+from checkpointctl.resources.containers.parse import parse_actual
+from checkpointctl.resources.updaters import (
+    PULL,
+    VENDOR_REPOSITORIES,
+    ContainerUpdaterKind,
+    container_updater_findings,
+    container_updaters,
+    findings_for,
+    parse_updaters,
+    repository_of,
+)
+from checkpointctl.spec import OWNER_LABEL
 
 CRON = "0 * * * * root cd /opt/uptrends && docker-compose pull && docker-compose up -d"
 
@@ -40,3 +55,68 @@ def test_the_pattern_matches_pulls_and_not_other_docker_use(tmp_path: Path) -> N
     ).stdout  # fmt: skip
     assert [u.line for u in parse_updaters(out)] == [1, 2, 3, 4]
     assert re.search(PULL, "docker ps") is None
+
+
+def _container(
+    name: str, image: str, labels: dict[str, JSONValue], status: str = "running"
+) -> JSONObject:
+    """A ``docker inspect`` of a container, trimmed to what the updater check reads."""
+    return {
+        "Id": f"id-{name}",
+        "Name": f"/{name}",
+        "Image": "sha256:" + "1" * 64,
+        "Config": {"Image": image, "Labels": labels},
+        "HostConfig": {},
+        "State": {"Status": status},
+    }
+
+
+def test_watchtower_and_a_vendors_compose_project_are_found_in_the_containers_read() -> None:
+    compose: dict[str, JSONValue] = {
+        "com.docker.compose.project": "uptrends",
+        "com.docker.compose.service": "Checkpoint",
+    }
+    actual = parse_actual(
+        [
+            _container("watchtower", "containrrr/watchtower:latest", {}),
+            _container("tower-fork", "ghcr.io/nicholas-fedor/watchtower@sha256:" + "2" * 64, {}),
+            _container(
+                "labelled",
+                "registry.example/ops/updater:1",
+                {"com.centurylinklabs.watchtower": "true"},
+            ),
+            _container("stopped-tower", "containrrr/watchtower", {}, status="exited"),
+            _container("cp", "uptrends.azurecr.io/win2022/checkpoint:latest", compose),
+            _container(
+                "mirror", "registry.lab/standin/uptrends-checkpoint@sha256:" + "3" * 64, compose
+            ),
+            _container("app", "docker.io/library/nginx:1", compose),  # not a vendor's image
+            _container("ours", "containrrr/watchtower", {OWNER_LABEL: "true"}),
+        ],
+        [],
+        datetime.now(UTC),
+    )
+    found = container_updaters(actual.containers, {"registry.lab/standin/uptrends-checkpoint"})
+    assert [(u.container, u.kind) for u in found] == [
+        ("cp", ContainerUpdaterKind.COMPOSE),
+        ("labelled", ContainerUpdaterKind.WATCHTOWER),
+        ("mirror", ContainerUpdaterKind.COMPOSE),
+        ("tower-fork", ContainerUpdaterKind.WATCHTOWER),
+        ("watchtower", ContainerUpdaterKind.WATCHTOWER),
+    ]
+    (cp, *_) = container_updater_findings(found)
+    assert cp.address == "updater/container/cp"
+    assert "compose project uptrends (service Checkpoint" in cp.message
+    assert "update pipeline" in cp.message
+
+
+def test_every_vendor_profiles_image_is_a_vendor_repository() -> None:
+    for profile in PROFILES.values():
+        for _, fields in profile.containers:
+            assert repository_of(str(fields["image"])) in VENDOR_REPOSITORIES, profile.name
+
+
+def test_repository_of_drops_tag_digest_and_docker_hubs_long_form() -> None:
+    assert repository_of("docker.io/checkly/agent:2@sha256:" + "0" * 64) == "checkly/agent"
+    assert repository_of("10.213.0.1:5000/standin/x:v1") == "10.213.0.1:5000/standin/x"
+    assert repository_of("10.213.0.1:5000/standin/x") == "10.213.0.1:5000/standin/x"

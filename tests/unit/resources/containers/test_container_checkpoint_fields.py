@@ -15,9 +15,13 @@ from container_cases import recorded
 
 from checkpointctl.model import Action
 from checkpointctl.resources.containers.compile import compile_create
-from checkpointctl.resources.containers.diff import action_for, container_fields
+from checkpointctl.resources.containers.diff import (
+    action_for,
+    container_fields,
+    dependants_to_restart,
+)
 from checkpointctl.resources.containers.parse import parse_actual, parse_logging
-from checkpointctl.spec import ContainerSpec, ImageRef, LogConfig, Mount
+from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState, ImageRef, LogConfig, Mount
 
 IMAGE = ImageRef(
     "10.213.0.1:5000/checkpoint/probe",
@@ -94,3 +98,40 @@ def test_no_policy_logging_accepts_the_engines_default() -> None:
     paths = [f.path for f in container_fields(spec, actual.containers[0], actual)]
     assert "logging" not in paths
     assert parse_logging({"Type": ""}) is None
+
+
+def _running(name: str, managed: bool = True, status: str = "running") -> dict[str, Any]:
+    inspect: dict[str, Any] = copy.deepcopy(recorded("container-probe.json"))
+    inspect["Name"] = f"/{name}"
+    inspect["Id"] = f"id-{name}"
+    inspect["Config"]["Labels"] = {OWNER_LABEL: "true"} if managed else {}
+    inspect["State"]["Status"] = status
+    return inspect
+
+
+def test_dependants_restarted_after_a_recreated_dependency_are_transitive_in_start_order() -> None:
+    desired = DesiredState(
+        host="cp-1",
+        containers=(
+            _spec(name="db"),
+            _spec(name="api", depends_on=("db",)),
+            _spec(name="web", depends_on=("api",)),
+            _spec(name="other"),
+            _spec(name="stopped", depends_on=("db",)),
+            _spec(name="absent", depends_on=("db",)),
+            _spec(name="theirs", depends_on=("db",)),
+        ),
+    )
+    actual = parse_actual(
+        [_running("db"), _running("api"), _running("web"), _running("other"),
+         _running("stopped", status="exited"), _running("theirs", managed=False)],
+        [],
+        datetime.now(UTC),
+    )  # fmt: skip
+    assert dependants_to_restart(desired, "db", actual, set()) == ("api", "web")
+    # one the plan recreates anyway starts after its dependencies and restarts its own
+    # dependants then
+    assert dependants_to_restart(desired, "db", actual, {"db", "api"}) == ()
+    assert dependants_to_restart(desired, "api", actual, {"db", "api"}) == ("web",)
+    assert dependants_to_restart(desired, "web", actual, set()) == ()
+    assert dependants_to_restart(desired, "other", actual, set()) == ()
