@@ -11,7 +11,7 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from checkpointctl import __version__
 from checkpointctl.cli.common import (
@@ -172,6 +172,9 @@ def _run_loaded(
         else:
             from checkpointctl.engine.run import ApplyOptions
 
+            if args.format in ("json", "junit", "text"):
+                read: Literal["drift", "check"] = "check" if mode == "check" else "drift"
+                return _stream_read(args, read, hosts, result, connect, observer)
             run = api.check if mode == "check" else api.drift
             at = ApplyOptions(today=args.at) if getattr(args, "at", None) else None
             report = run(
@@ -195,6 +198,50 @@ def _run_loaded(
             print(line, file=sys.stderr)
         print(api.summary_line(report), file=sys.stderr)
     return report.exit_code
+
+
+def _stream_read(
+    args: argparse.Namespace,
+    mode: Literal["drift", "check"],
+    hosts: Any,
+    result: Any,
+    connect: Any,
+    observer: Any,
+) -> int:
+    """drift/check with the report streamed to its writer as hosts finish
+    (:mod:`checkpointctl.report.stream`): the same bytes as a rendered report, without holding
+    every host's result until the end. The caller closes ``observer``."""
+    from checkpointctl import api
+    from checkpointctl.engine.run import ApplyOptions
+    from checkpointctl.report.stream import ReportStream
+
+    out = args.output
+    fmt = args.format
+    color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    names = [h.name for h in hosts if h.name in result.states]
+    fail_on = getattr(args, "fail_on", None)
+    at = ApplyOptions(today=args.at) if getattr(args, "at", None) else None
+    with ReportStream(mode, fmt, names=names, fail_on=fail_on, color=color) as report:
+        api.stream_read(
+            mode, hosts, result, report.add, connect=connect, forks=args.forks,
+            observer=observer, options=at,
+        )  # fmt: skip
+        if out and out != "-":
+            from checkpointctl.localfile import write_atomic_chunks
+
+            write_atomic_chunks(out, report.chunks())
+        else:
+            sys.stdout.flush()
+            for chunk in report.chunks():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        if out and fmt != "text":
+            # CI logs still get the recap and the one-line summary when the report goes to a file
+            for chunk in report.recap():
+                sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            print(report.summary_line(), file=sys.stderr)
+        return report.exit_code()
 
 
 def _watch(
