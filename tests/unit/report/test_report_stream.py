@@ -30,12 +30,19 @@ def _streamed(report: RunReport, fmt: StreamFormat, *, color: bool = False) -> R
     return out
 
 
-@pytest.mark.parametrize("fmt", STREAMED)
-@pytest.mark.parametrize("case", sorted(CASES))
+# A halt (apply only) words each host's JUnit test case after the run; only reads are streamed,
+# so a halted report is never streamed as JUnit and that pair is not a case.
+STREAM_CASES = [
+    (case, fmt)
+    for case in sorted(CASES)
+    for fmt in STREAMED
+    if not (CASES[case].report.halted and fmt == "junit")
+]
+
+
+@pytest.mark.parametrize(("case", "fmt"), STREAM_CASES)
 def test_stream_equals_render(case: str, fmt: StreamFormat) -> None:
     report = CASES[case].report
-    if report.halted and fmt == "junit":
-        pytest.skip("a halt (apply only) words each host's test case; reads are streamed")
     out = _streamed(report, fmt)
     assert out.exit_code(report.halted) == report.exit_code
     assert out.summary_line(report.halted) == summary_line(report)
