@@ -138,6 +138,24 @@ def make_fleet(n: int) -> Fleet:
     return Fleet(tuple(names), addresses, path, dict(doc["all"]["vars"]))
 
 
+def names_per_host(fleet: Fleet, per_host: int) -> Fleet:
+    """The same hosts under ``per_host`` inventory names each (``lt-7`` → ``lt-7-n01`` ..):
+    a fleet of ``per_host × N`` names for a read-only run (drift), which only reads."""
+    doc = yaml.safe_load(fleet.inventory.read_text())
+    addresses = {
+        f"{h}-n{k:02d}": fleet.addresses[h] for h in fleet.hosts for k in range(1, per_host + 1)
+    }
+    doc["all"]["children"] = {"bench": {"hosts": {n: {"address": a} for n, a in addresses.items()}}}
+    path = fleet.inventory.with_name(f"inventory-{len(addresses)}-names.yml")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return Fleet(tuple(addresses), addresses, path, fleet.lab_vars)
+
+
+def base_host(name: str) -> str:
+    """The light host behind a name of :func:`names_per_host` (``lt-7-n01`` → ``lt-7``)."""
+    return name.rsplit("-n", 1)[0]
+
+
 def on_host(host: str, argv: Sequence[str], *, stdin: bytes | None = None) -> bytes:
     """Run argv inside a lab host's namespaces (not over SSH: the tools are not involved)."""
     from checkpointctl import lab

@@ -11,6 +11,10 @@ file per host and takes logging's global lock per line; with the lab's 200-500 k
 it made this floor 3-4x slower, which is paramiko's cost, not SSH's (checkpointctl parses the
 file once too: ``checkpointctl/transport/sshfiles.py``).
 
+With ``--one-session`` the three reads go out as ONE exec per host (``sh -c`` running them in
+turn, a marker line between their outputs): the one-session floor, what a tool that batches its
+reads as checkpointctl does can reach at best. The three-command form stays for comparison.
+
 With ``--jump ADDRESS`` every host is reached through that bastion: one connection to it (its
 key checked too), each host's client on a ``direct-tcpip`` channel of it, as checkpointctl does,
 wrapped as checkpointctl wraps it (``JumpSocket``: a client's close never overtakes its last
@@ -21,8 +25,8 @@ With ``--tcp-nodelay`` its TCP connections (to the hosts, or to the bastion) get
 options checkpointctl sets (``TCP_NODELAY`` and quick acknowledgements, see
 ``checkpointctl/transport/ssh/tcp.py``): the floor with the same sockets, for comparison.
 
-Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50] [--jump ADDR]
-    [--user U] [--sudo] [--tcp-nodelay]
+Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50] [--one-session]
+    [--jump ADDR] [--user U] [--sudo] [--tcp-nodelay]
 Prints one JSON line: {"drift": [...], "errors": {...}}.
 """
 
@@ -42,6 +46,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import FIND_META, FIND_SHA, LIST_TABLE, Expected, compare
 
 from checkpointctl.transport.ssh.jumps import JumpSocket
+
+MARK = "--8<-- cpbench --8<--"
+"""Printed between the three reads' outputs in the one-session form (no read prints it)."""
+
+
+def one_session_argv(prefix: list[str]) -> list[str]:
+    """``sh -c SCRIPT sh MARK``: the three reads in one exec, each output ended by a MARK line.
+
+    The script is fixed (the reads' argv quoted once, here); the marker is a positional
+    parameter. ``find`` and ``sha256sum`` end their output with a newline, so the marker
+    always starts a line."""
+    script = "; ".join(
+        f"{shlex.join([*prefix, *argv])}; printf '%s\\n' \"$1\""
+        for argv in (FIND_META, FIND_SHA, LIST_TABLE)
+    )
+    return ["sh", "-c", script, "sh", MARK]
+
+
+def split_reads(text: str) -> tuple[str, str, str]:
+    """The three reads' outputs from the one-session form's answer."""
+    parts = text.split(MARK + "\n")
+    if len(parts) != 4:
+        raise ValueError(f"expected 3 marked outputs, got {len(parts) - 1}")
+    return parts[0], parts[1], parts[2]
 
 
 def run(client: paramiko.SSHClient, argv: list[str]) -> str:
@@ -92,6 +120,7 @@ def one(
     user: str = "root",
     sudo: bool = False,
     jump: paramiko.Transport | None = None,
+    one_session: bool = False,
 ) -> bool:
     sock: JumpSocket | None = None
     if jump is not None:
@@ -101,9 +130,12 @@ def one(
     client = login(address, known, key, user, sock)
     prefix = ["sudo", "-n", "--"] if sudo else []
     try:
-        meta = run(client, [*prefix, *FIND_META])
-        sha = run(client, [*prefix, *FIND_SHA])
-        table = run(client, [*prefix, *LIST_TABLE])
+        if one_session:
+            meta, sha, table = split_reads(run(client, one_session_argv(prefix)))
+        else:
+            meta = run(client, [*prefix, *FIND_META])
+            sha = run(client, [*prefix, *FIND_SHA])
+            table = run(client, [*prefix, *LIST_TABLE])
     finally:
         client.close()
     return compare(exp, meta, sha, table)
@@ -118,6 +150,9 @@ def main() -> int:
     ap.add_argument("--user", default="root")
     ap.add_argument("--sudo", action="store_true", help="run each command under sudo -n")
     ap.add_argument("--tcp-nodelay", action="store_true", help="checkpointctl's TCP socket options")
+    ap.add_argument(
+        "--one-session", action="store_true", help="the three reads as one exec per host"
+    )
     args = ap.parse_args()
     global NODELAY
     NODELAY = args.tcp_nodelay
@@ -134,7 +169,14 @@ def main() -> int:
     def work(name: str) -> tuple[str, bool | str]:
         try:
             return name, one(
-                hosts[name], known, key, exp, user=args.user, sudo=args.sudo, jump=jump
+                hosts[name],
+                known,
+                key,
+                exp,
+                user=args.user,
+                sudo=args.sudo,
+                jump=jump,
+                one_session=args.one_session,
             )
         except Exception as exc:  # reported, like the other tools' unreachable hosts
             return name, f"{type(exc).__name__}: {exc}"

@@ -31,6 +31,8 @@ class Sample:
     rc: int
     stdout: bytes
     stderr: bytes
+    peak_fds: int = 0
+    """The most file descriptors the process held at once (sampled at 10 Hz; 0: not sampled)."""
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -49,6 +51,14 @@ def cpu_of(pids: Sequence[int]) -> float:
         if f:
             total += sum(int(x) for x in f[11:15])
     return total / CLK
+
+
+def _fd_count(pid: int) -> int:
+    """How many file descriptors ``pid`` holds now (0 once it is gone)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
 
 
 def _tree_rss(root: int) -> int:
@@ -81,21 +91,26 @@ def run(
     sample_tree: bool = False,
     stdout: int | None = subprocess.PIPE,
     finish: Callable[[], None] | None = None,
+    sample_fds: bool = False,
 ) -> Sample:
     """Run argv to completion and measure it (see the module docstring)."""
     host_before = cpu_of(host_pids)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=env)
     peak_tree = 0
+    peak_fds = 0
     stop = threading.Event()
 
     def sampler() -> None:
-        nonlocal peak_tree
+        nonlocal peak_tree, peak_fds
         while not stop.wait(0.1):
-            peak_tree = max(peak_tree, _tree_rss(proc.pid))
+            if sample_tree:
+                peak_tree = max(peak_tree, _tree_rss(proc.pid))
+            if sample_fds:
+                peak_fds = max(peak_fds, _fd_count(proc.pid))
 
     watcher = threading.Thread(target=sampler, daemon=True)
-    if sample_tree:
+    if sample_tree or sample_fds:
         watcher.start()
     out_chunks: list[bytes] = []
     err_chunks: list[bytes] = []
@@ -117,7 +132,7 @@ def run(
     for t in readers:
         t.join()
     stop.set()
-    if sample_tree:
+    if sample_tree or sample_fds:
         watcher.join()
     if finish is not None:
         finish()  # e.g. end Ansible's ssh masters: their sessions are reaped only then
@@ -133,4 +148,5 @@ def run(
         rc=proc.returncode,
         stdout=b"".join(out_chunks),
         stderr=b"".join(err_chunks),
+        peak_fds=peak_fds,
     )

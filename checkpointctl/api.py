@@ -27,9 +27,8 @@ from checkpointctl.engine.run import (
     Observer,
     Rollout,
     run_fleet,
+    stream_fleet,
 )
-from checkpointctl.engine.status import exit_code as _status_exit_code
-from checkpointctl.engine.status import read_fleet
 from checkpointctl.errors import CheckpointctlError, Diagnostic, PolicyError
 from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import Inventory
@@ -58,10 +57,7 @@ from checkpointctl.model.readback import ReportFormatError, report_from_json, st
 from checkpointctl.policy.build import Decrypt
 from checkpointctl.policy.loader import LoadResult, load_desired
 from checkpointctl.report import FORMATS, Format, render, summary_line
-from checkpointctl.report.html import render_impact_html, render_status_html
-from checkpointctl.report.impact import RENDERERS as IMPACT_RENDERERS
 from checkpointctl.report.recap import Recap, recap, recap_lines
-from checkpointctl.report.status import render_locations, render_table
 from checkpointctl.spec import DesiredState, state_to_data
 
 DEFAULT_POLICY_PATHS: tuple[str, ...] = ("policies",)
@@ -124,6 +120,7 @@ __all__ = [
     "status",
     "status_exit_code",
     "status_from_json",
+    "stream_read",
     "summary_line",
     "vault_decryptor",
 ]
@@ -316,6 +313,36 @@ def _run(
     )
 
 
+def stream_read(
+    mode: Literal["drift", "check"],
+    hosts: Inventory | Sequence[Host],
+    states: LoadResult | dict[str, DesiredState],
+    emit: Callable[[HostResult], None],
+    *,
+    limit: str | None = None,
+    connect: Connect | None = None,
+    forks: int = DEFAULT_FORKS,
+    observer: Observer | None = None,
+    options: ApplyOptions | None = None,
+) -> None:
+    """:func:`drift` or :func:`check` whose host results go to ``emit`` as they finish (in
+    the hosts' order) instead of into a report: nothing is kept per host, so a fleet of any
+    size costs the same memory. ``emit`` is called from the calling thread; a
+    :class:`~checkpointctl.report.stream.ReportStream`'s ``add`` writes the report as it goes.
+    """
+    desired = states.states if isinstance(states, LoadResult) else states
+    stream_fleet(
+        _selected(hosts, limit),
+        desired,
+        mode,
+        connect or _default_connect(),
+        emit,
+        forks=forks,
+        observer=observer,
+        options=options,
+    )
+
+
 def status(
     hosts: Inventory | Sequence[Host],
     states: LoadResult | dict[str, DesiredState] | None = None,
@@ -333,6 +360,8 @@ def status(
         desired = states.states
     elif states is not None:
         desired = states
+    from checkpointctl.engine.status import read_fleet  # status only: not on drift's path
+
     return read_fleet(_selected(hosts, limit), desired, connect or _default_connect(), forks=forks)
 
 
@@ -346,7 +375,9 @@ def location_health(hosts: Sequence[Host], healths: Sequence[HostHealth]) -> lis
 
 def status_exit_code(hosts: Sequence[HostHealth]) -> int:
     """The command's exit code for ``status``: 0 when every host is healthy, else 1."""
-    return _status_exit_code(hosts)
+    from checkpointctl.engine.status import exit_code
+
+    return exit_code(hosts)
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -372,9 +403,15 @@ def render_status(
         if locations:
             doc["locations"] = [location_health_json(loc) for loc in locations]
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    # the renderers below bring rich and the HTML page: imported only by the command that
+    # prints them, not by every drift that imports this module
     if fmt == "html":
+        from checkpointctl.report.html import render_status_html
+
         return render_status_html(hosts)
     if fmt == "text":
+        from checkpointctl.report.status import render_locations, render_table
+
         return render_table(hosts, color=color, width=width) + render_locations(locations)
     raise ValueError(f"status has no {fmt!r} format (text, json or html)")
 
@@ -382,7 +419,11 @@ def render_status(
 def render_impact(impact: Impact, fmt: Format = "text") -> str:
     """The impact of a change (``checkpointctl impact``) as text, json, markdown or html."""
     if fmt == "html":
+        from checkpointctl.report.html import render_impact_html
+
         return render_impact_html(impact)
+    from checkpointctl.report.impact import RENDERERS as IMPACT_RENDERERS
+
     renderer = IMPACT_RENDERERS.get(fmt)
     if renderer is None:
         raise ValueError(f"impact has no {fmt!r} format (text, json, markdown or html)")

@@ -12,6 +12,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterable
 
 DEFAULT_MODE = -1
 """Sentinel for :func:`write_atomic`'s ``mode``: the mode an ordinary ``open()`` would give a
@@ -25,7 +26,19 @@ def write_atomic(
     mode: int | None = DEFAULT_MODE,
     owner: tuple[int, int] | None = None,
 ) -> None:
-    """Replace ``path`` by ``data``.
+    """Replace ``path`` by ``data`` (:func:`write_atomic_chunks` with one chunk)."""
+    write_atomic_chunks(path, (data,), mode=mode, owner=owner)
+
+
+def write_atomic_chunks(
+    path: str | os.PathLike[str],
+    chunks: Iterable[bytes],
+    *,
+    mode: int | None = DEFAULT_MODE,
+    owner: tuple[int, int] | None = None,
+) -> None:
+    """Replace ``path`` by the concatenation of ``chunks``, written as they come (a report
+    streamed from a spool never has to be whole in memory).
 
     The data goes to a temporary file in the same directory (so the rename cannot cross file
     systems), is fsynced, given its mode, renamed over ``path`` and the directory is fsynced.
@@ -50,7 +63,8 @@ def write_atomic(
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{base}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
             st = os.fstat(f.fileno())

@@ -11,7 +11,7 @@ import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from checkpointctl import __version__
 from checkpointctl.cli.common import (
@@ -170,6 +170,9 @@ def _run_loaded(
             if options.audit_log is not None and options.audit_log.error:
                 warn(f"warning: {options.audit_log.error}")
         else:
+            if args.format in ("json", "junit", "text"):
+                read: Literal["drift", "check"] = "check" if mode == "check" else "drift"
+                return _stream_read(args, read, hosts, result, connect, observer)
             run = api.check if mode == "check" else api.drift
             report = run(
                 hosts,
@@ -204,6 +207,49 @@ def _drift_options(args: argparse.Namespace) -> Any:
     if today is None and fail_on is None:
         return None
     return ApplyOptions(today=today, fail_on=fail_on)
+
+
+def _stream_read(
+    args: argparse.Namespace,
+    mode: Literal["drift", "check"],
+    hosts: Any,
+    result: Any,
+    connect: Any,
+    observer: Any,
+) -> int:
+    """drift/check with the report streamed to its writer as hosts finish
+    (:mod:`checkpointctl.report.stream`): the same bytes as a rendered report, without holding
+    every host's result until the end. The caller closes ``observer``."""
+    from checkpointctl import api
+    from checkpointctl.report.stream import ReportStream
+
+    out = args.output
+    fmt = args.format
+    color = fmt == "text" and not out and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    names = [h.name for h in hosts if h.name in result.states]
+    options = _drift_options(args)
+    fail_on = options.fail_on if options is not None else None
+    with ReportStream(mode, fmt, names=names, fail_on=fail_on, color=color) as report:
+        api.stream_read(
+            mode, hosts, result, report.add, connect=connect, forks=args.forks,
+            observer=observer, options=options,
+        )  # fmt: skip
+        if out and out != "-":
+            from checkpointctl.localfile import write_atomic_chunks
+
+            write_atomic_chunks(out, report.chunks())
+        else:
+            sys.stdout.flush()
+            for chunk in report.chunks():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        if out and fmt != "text":
+            # CI logs still get the recap and the one-line summary when the report goes to a file
+            for chunk in report.recap():
+                sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            print(report.summary_line(), file=sys.stderr)
+        return report.exit_code()
 
 
 def _watch(

@@ -10,7 +10,7 @@ across several :meth:`FanOut.map` calls, so a rollout's batches start without ne
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -25,12 +25,48 @@ class FanOut:
     """``forks`` workers for per-host work; use as a context manager."""
 
     def __init__(self, forks: int = DEFAULT_FORKS) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, forks))
+        self._width = max(1, forks)
+        self._pool = ThreadPoolExecutor(max_workers=self._width)
 
     def map(self, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``work`` of every item, in the items' order, once all are done. An exception raised
         by ``work`` is raised here (per-host work reports its failures as results instead)."""
         return list(self._pool.map(work, items))
+
+    def stream(self, work: Callable[[T], R], items: Iterable[T], emit: Callable[[R], None]) -> None:
+        """``emit(work(item))`` for every item, in the items' order, each as soon as it and
+        every item before it are done; nothing is kept once emitted.
+
+        At most ``forks`` items are in flight (an item is taken from ``items`` only when a
+        worker is free), so a fleet of any size costs the futures of ``forks`` hosts plus the
+        results that finished ahead of a slower host before them, never one per host. ``emit``
+        runs in the calling thread. An exception raised by ``work`` is raised here.
+        """
+        source = iter(enumerate(items))
+        running: set[Future[tuple[int, R]]] = set()
+        ready: dict[int, R] = {}
+        next_index = 0
+
+        def indexed(index: int, item: T) -> tuple[int, R]:
+            return index, work(item)
+
+        def fill() -> None:
+            for index, item in source:
+                running.add(self._pool.submit(indexed, index, item))
+                if len(running) >= self._width:
+                    return
+
+        fill()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            running.difference_update(done)
+            for future in done:
+                index, result = future.result()
+                ready[index] = result
+            fill()
+            while next_index in ready:
+                emit(ready.pop(next_index))
+                next_index += 1
 
     def __enter__(self) -> Self:
         return self

@@ -804,3 +804,42 @@ def run_fleet(
         ordered.append(with_context(result, h, states.get(h.name)))
     fail_on = opts.fail_on if mode == "drift" else None
     return RunReport(mode=mode, hosts=tuple(ordered), halted=halted, fail_on=fail_on)
+
+
+def stream_fleet(
+    hosts: Sequence[Host],
+    states: Mapping[str, DesiredState],
+    mode: RunMode,
+    connect: Connect,
+    emit: Callable[[HostResult], None],
+    *,
+    forks: int = DEFAULT_FORKS,
+    observer: Observer | None = None,
+    resources: Sequence[AnyResource] | None = None,
+    options: ApplyOptions | None = None,
+) -> None:
+    """:func:`run_fleet` for a read (drift or check) whose results go to ``emit``, in the
+    hosts' order, each as soon as it and the hosts before it are done, and are not kept: the
+    controller's memory does not grow with the fleet (a report writer streams them).
+
+    A read has no batches nor halts, so nothing about the whole run is decided here; the
+    caller tallies what it needs (exit code, summary) from what it is given.
+    """
+    if mode == "apply":
+        raise ValueError("stream_fleet reads (drift, check); apply goes through run_fleet")
+    obs = observer or NullObserver()
+    opts = options or ApplyOptions()
+    owner = opts.resolved_owner()
+    ctx = opts.resolved_audit(owner)
+    kinds = tuple(resources) if resources is not None else default_resources()
+
+    def work(host: Host) -> HostResult:
+        obs.host_started(host.name)
+        desired = states[host.name]
+        result = _host_run(host, desired, connect, mode, kinds, opts, owner, ctx, "drift")
+        obs.host_done(result)
+        return with_context(result, host, desired)
+
+    with FanOut(forks) as pool:
+        obs.batch_started(0, [h.name for h in hosts if h.name in states])
+        pool.stream(work, (h for h in hosts if h.name in states), emit)

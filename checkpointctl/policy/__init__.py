@@ -6,7 +6,6 @@ Schema) → ``templating`` (sandboxed Jinja2 per host) → ``layering`` (merge b
 :class:`~checkpointctl.errors.Diagnostic` values with ``path:line:col``; nothing raises halfway.
 """
 
-
 from checkpointctl.policy.loader import LoadResult, load_desired, load_policies
 
 __all__ = ["LoadResult", "load_desired", "load_policies"]

@@ -96,8 +96,9 @@ def _text_or_secret(value: object) -> str | Secret:
     return value if isinstance(value, Secret) else str(value)
 
 
-def collection_for(host_level: Mapping[str, Any], override: Mapping[str, Any] | None,
-                   container: str) -> CollectionSpec:
+def collection_for(
+    host_level: Mapping[str, Any], override: Mapping[str, Any] | None, container: str
+) -> CollectionSpec:
     """Profile defaults, then host-level toggles, then the container's own toggles."""
     merged = {**host_level, **(override or {})}
     profile = str(merged.get("profile") or "minimal")
@@ -296,8 +297,13 @@ def build_state(
         secret_files.extend(own_files)
         for cr in mine:
             files[cr.file_path] = json.dumps(
-                [cr.username, _slow_digest(cr.name, cr.secret), cr.targets, cr.permissions,
-                 cr.expires.isoformat() if cr.expires else None]
+                [
+                    cr.username,
+                    _slow_digest(cr.name, cr.secret),
+                    cr.targets,
+                    cr.permissions,
+                    cr.expires.isoformat() if cr.expires else None,
+                ]
             ).encode()
         repo, digest = split_image(str(c["image"]))  # repo:tag@sha256:… drops the tag
         env: list[tuple[str, str | Secret]] = []

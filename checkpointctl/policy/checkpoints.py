@@ -105,9 +105,9 @@ def _set_path(doc: dict[str, JSONValue], dotted: str, value: JSONValue) -> None:
     node[last] = value
 
 
-def collection_values(host_level: Mapping[str, Any], own: Mapping[str, Any] | None) -> dict[
-    str, bool
-]:
+def collection_values(
+    host_level: Mapping[str, Any], own: Mapping[str, Any] | None
+) -> dict[str, bool]:
     """The effective toggles: profile defaults, then host-level toggles, then the checkpoint's."""
     merged = {**host_level, **(own or {})}
     values = dict(COLLECTION_PROFILES[str(merged.get("profile") or "minimal")])
@@ -136,12 +136,20 @@ class _Expander:
         return self.sources[under[0]] if under else None
 
     def error(self, path: str, message: str, rule: str = "required") -> None:
-        self.out.append(Diagnostic(f"{message} [{rule}]", self.where(path), field="spec." + path,
-                                   rule=rule))
+        self.out.append(
+            Diagnostic(f"{message} [{rule}]", self.where(path), field="spec." + path, rule=rule)
+        )
 
     def warn(self, path: str, message: str, rule: str) -> None:
-        self.out.append(Diagnostic(f"{message} [{rule}]", self.where(path), field="spec." + path,
-                                   severity=Severity.WARNING, rule=rule))
+        self.out.append(
+            Diagnostic(
+                f"{message} [{rule}]",
+                self.where(path),
+                field="spec." + path,
+                severity=Severity.WARNING,
+                rule=rule,
+            )
+        )
 
     def run(self) -> Expanded:
         containers: list[dict[str, Any]] = list(self.spec.get("containers") or [])
@@ -239,7 +247,7 @@ class _Expander:
             self.sources.setdefault(f"containers.{expanded}.name", fallback)
         for path, loc in list(self.sources.items()):
             if path == prefix or path.startswith(prefix + "."):
-                self.sources[f"containers.{expanded}{path[len(prefix):]}"] = loc
+                self.sources[f"containers.{expanded}{path[len(prefix) :]}"] = loc
 
     def vendor(
         self, cp: Mapping[str, Any], profile: VendorProfile, by_role: dict[str, dict[str, Any]]
@@ -274,8 +282,8 @@ class _Expander:
             origin = f"policy {self.where(path)}"
             if setting.target == "env":
                 env = target.setdefault("env", {})
-                env[setting.name] = value if not isinstance(value, list) else ",".join(
-                    map(str, value)
+                env[setting.name] = (
+                    value if not isinstance(value, list) else ",".join(map(str, value))
                 )
                 target[ORIGIN][f"env.{setting.name}"] = origin
                 target[VAULT_PATHS][f"env.{setting.name}"] = path
@@ -372,8 +380,12 @@ class _Expander:
             if host in present:
                 continue
             allow.append(
-                {"proto": "tcp", "port": EGRESS_PORT, "hosts": [host],
-                 "comment": f"vendor {profile.name} documented endpoint"}
+                {
+                    "proto": "tcp",
+                    "port": EGRESS_PORT,
+                    "hosts": [host],
+                    "comment": f"vendor {profile.name} documented endpoint",
+                }
             )
             loc = self.where(f"{base}.vendor")
             if loc is not None:
@@ -443,8 +455,12 @@ def expand_checkpoints(spec: Mapping[str, Any], sources: Mapping[str, Location])
     expanded = _Expander(spec, sources).run()
     for path, problem in check_secret_file_paths(expanded.spec):
         expanded.diagnostics.append(
-            Diagnostic(f"{problem} [secret-file]", expanded.sources.get(path), field="spec." + path,
-                       rule="secret-file")
+            Diagnostic(
+                f"{problem} [secret-file]",
+                expanded.sources.get(path),
+                field="spec." + path,
+                rule="secret-file",
+            )
         )
     return expanded
 

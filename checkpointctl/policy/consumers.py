@@ -203,12 +203,16 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.containers.data_collection.agent_telemetry": _toggle("agent_telemetry"),
     # checkpoint primitives on any container
     "spec.containers.network": (
-        f"{_BUILD}#network", f"{_CREATE}#network_mode", f"{_DRIFT}#network_mode",
+        f"{_BUILD}#network",
+        f"{_CREATE}#network_mode",
+        f"{_DRIFT}#network_mode",
         f"{_RESOURCE}:converge#network",
     ),
     "spec.containers.depends_on": (f"{_BUILD}#depends_on", f"{_EXPAND}:check_depends_on"),
     "spec.containers.logging": (
-        f"{_BUILD}#logging", f"{_COMPILE}:desired_logging#logging", f"{_DRIFT}#desired_logging",
+        f"{_BUILD}#logging",
+        f"{_COMPILE}:desired_logging#logging",
+        f"{_DRIFT}#desired_logging",
     ),
     "spec.containers.logging.driver": (f"{_LOGGING}#driver", f"{_COMPILE}:desired_logging#driver"),
     "spec.containers.logging.max_size": (f"{_LOGGING}#max_size",),
@@ -218,11 +222,13 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.containers.volumes.target": (f"{_BUILD}#target",),
     "spec.containers.volumes.read_only": (f"{_BUILD}#read_only",),
     "spec.containers.files": (
-        f"{_BUILD}#files", "checkpointctl.resources.credentials.files:diff_secret_files",
+        f"{_BUILD}#files",
+        "checkpointctl.resources.credentials.files:diff_secret_files",
     ),
     "spec.containers.files.path": (f"{_SECRET_FILE}#path",),
     "spec.containers.files.format": (
-        f"{_SECRET_FILE}#format", "checkpointctl.resources.credentials.files:render_secret_file",
+        f"{_SECRET_FILE}#format",
+        "checkpointctl.resources.credentials.files:render_secret_file",
     ),
     "spec.containers.files.content": (f"{_SECRET_FILE}#content",),
     # firewall
@@ -395,7 +401,8 @@ def _checkpoints(base: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ..
         "spec.checkpoints.network": (f"{_EXPANDER}.checkpoint#network",),
         "spec.checkpoints.settings": (f"{_EXPANDER}.vendor#settings",),
         "spec.checkpoints.egress": (
-            f"{_EXPANDER}.vendor#egress", f"{_EXPANDER}.waivers_and_egress#egress",
+            f"{_EXPANDER}.vendor#egress",
+            f"{_EXPANDER}.waivers_and_egress#egress",
         ),
         "spec.checkpoints.data_collection": (f"{_EXPANDER}.toggles#data_collection",),
         "spec.checkpoints.data_collection.profile": (f"{_EXPAND}:collection_values#profile",),
@@ -404,12 +411,14 @@ def _checkpoints(base: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ..
     for toggle in ("screenshots", "page_content", "console_logs", "http_headers", "http_bodies",
                    "resolved_ips", "traces", "agent_telemetry"):  # fmt: skip
         out[f"spec.checkpoints.data_collection.{toggle}"] = (
-            f"{_EXPAND}:collection_values#COLLECTION_TOGGLES", f"{_TOGGLES}#{toggle}",
+            f"{_EXPAND}:collection_values#COLLECTION_TOGGLES",
+            f"{_TOGGLES}#{toggle}",
         )
     for path, consumers in base.items():
         if path.startswith("spec.containers."):
             out["spec.checkpoints." + path.removeprefix("spec.")] = (
-                *consumers, f"{_EXPANDER}.checkpoint#containers",
+                *consumers,
+                f"{_EXPANDER}.checkpoint#containers",
             )
     return out
 

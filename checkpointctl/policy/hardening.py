@@ -195,7 +195,7 @@ def _kernel(name: str, c: Mapping[str, Any]) -> Iterator[HardeningFinding]:
                 f"container {name!r} switches off {key} (security_opt: {text})",
             )  # fmt: skip
     host_network = c.get("network_mode") == "host"
-    for key in (c.get("sysctls") or {}):
+    for key in c.get("sysctls") or {}:
         if host_network and str(key).startswith("net."):
             why = "with network_mode: host it changes the host's own network stack"
         elif not str(key).startswith("net."):

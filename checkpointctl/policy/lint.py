@@ -27,8 +27,20 @@ DIGEST_RE = re.compile(
 """``repo@sha256:…`` or ``repo:tag@sha256:…`` (what ``pin`` writes: the tag stays for people)."""
 POWERFUL_USERS = frozenset(
     {
-        "root", "admin", "administrator", "sa", "superuser", "sysadmin", "system",
-        "dba", "postgres", "sys", "domain admin", "enterprise admin", "owner", "master",
+        "root",
+        "admin",
+        "administrator",
+        "sa",
+        "superuser",
+        "sysadmin",
+        "system",
+        "dba",
+        "postgres",
+        "sys",
+        "domain admin",
+        "enterprise admin",
+        "owner",
+        "master",
     }
 )
 WILDCARDS = frozenset({"*", "**", "*://*", "http://*", "https://*", "*/*", "all", "any"})
@@ -143,8 +155,10 @@ class _Lint:
         severity: Severity = Severity.ERROR,
     ) -> None:
         waivable = rule not in UNWAIVABLE
-        if waivable and severity is Severity.ERROR and any(
-            w.covers(rule, target) for w in self.waivers
+        if (
+            waivable
+            and severity is Severity.ERROR
+            and any(w.covers(rule, target) for w in self.waivers)
         ):
             return
         hint = None
@@ -155,8 +169,12 @@ class _Lint:
             )
         self.out.append(
             Diagnostic(
-                f"{message} [{rule}]", self.where(path), field="spec." + path, hint=hint,
-                severity=severity, rule=rule,
+                f"{message} [{rule}]",
+                self.where(path),
+                field="spec." + path,
+                hint=hint,
+                severity=severity,
+                rule=rule,
             )
         )
 
@@ -167,13 +185,17 @@ class _Lint:
             base = f"containers.{name}"
             if name in RESERVED_CONTAINER_NAMES:
                 self.report(
-                    "reserved-name", name, base + ".name",
+                    "reserved-name",
+                    name,
+                    base + ".name",
                     f"container name {name!r} is reserved: {CHECKPOINT_ROOT}/{name} belongs to "
                     f"checkpointctl itself ({', '.join(sorted(RESERVED_CONTAINER_NAMES))})",
                 )
             if not c.get("image"):
                 self.report(
-                    "required", name, base,
+                    "required",
+                    name,
+                    base,
                     f"container {name!r} has no image (no policy selecting this host sets one)",
                 )
                 continue
@@ -181,35 +203,47 @@ class _Lint:
             repo, digest = split_image(image)
             if digest is None:
                 self.report(
-                    "image-digest", name, base + ".image",
+                    "image-digest",
+                    name,
+                    base + ".image",
                     f"image {image!r} is not pinned by digest (expected repo@sha256:<64 hex>"
                     + ("; run `checkpointctl pin`)" if c.get("pin") is True else ")"),
                 )
             if not registry_allows(trusted, repo):
                 self.report(
-                    "image-registry", name, base + ".image",
+                    "image-registry",
+                    name,
+                    base + ".image",
                     f"image {repo!r} is not from a trusted registry"
                     + ("" if trusted else " (spec.registries.trusted is empty)"),
                 )
             if c.get("ports"):
                 self.report(
-                    "published-ports", name, base + ".ports",
+                    "published-ports",
+                    name,
+                    base + ".ports",
                     f"container {name!r} publishes ports {c['ports']}: checkpoints need no "
                     "inbound connections",
                 )
             if _is_root(c.get("user")):
                 self.report(
-                    "root-user", name, base + (".user" if c.get("user") else ""),
+                    "root-user",
+                    name,
+                    base + (".user" if c.get("user") else ""),
                     f"container {name!r} runs as root (set user to a non-root uid:gid)",
                 )
             if "ALL" not in (c.get("cap_drop") or []):
                 self.report(
-                    "cap-drop-all", name, base + (".cap_drop" if "cap_drop" in c else ""),
+                    "cap-drop-all",
+                    name,
+                    base + (".cap_drop" if "cap_drop" in c else ""),
                     f"container {name!r} does not drop all capabilities (cap_drop: [ALL])",
                 )
             if c.get("privileged") is True:
                 self.report(
-                    "privileged", name, base + ".privileged",
+                    "privileged",
+                    name,
+                    base + ".privileged",
                     f"container {name!r} runs privileged",
                 )
             self.hardening(name, base, c)
@@ -226,13 +260,17 @@ class _Lint:
             base = f"credentials.{name}"
             if name in RESERVED_CREDENTIAL_NAMES:
                 self.report(
-                    "reserved-name", name, base + ".name",
+                    "reserved-name",
+                    name,
+                    base + ".name",
                     f"credential name {name!r} is reserved for the credentials manifest",
                 )
             missing = [k for k in ("username", "secret", "scope") if not cred.get(k)]
             if missing:
                 self.report(
-                    "required", name, base,
+                    "required",
+                    name,
+                    base,
                     f"credential {name!r} lacks {', '.join(missing)} after merging policies",
                 )
                 continue
@@ -241,26 +279,35 @@ class _Lint:
                 for item in scope.get(key) or []:
                     if str(item).strip().lower() in WILDCARDS:
                         self.report(
-                            "credential-scope", name, f"{base}.scope.{key}",
+                            "credential-scope",
+                            name,
+                            f"{base}.scope.{key}",
                             f"credential {name!r} has a wildcard scope {key}: {item!r}",
                         )
                     elif key == "targets" and re.match(r"^[a-z]+://\*", str(item)):
                         self.report(
-                            "credential-scope", name, f"{base}.scope.targets",
+                            "credential-scope",
+                            name,
+                            f"{base}.scope.targets",
                             f"credential {name!r} targets any host ({item!r})",
                         )
             for c in scope.get("containers") or []:
                 if c not in names and str(c) not in WILDCARDS:
                     self.report(
-                        "credential-scope", name, f"{base}.scope.containers",
+                        "credential-scope",
+                        name,
+                        f"{base}.scope.containers",
                         f"credential {name!r} is scoped to container {c!r}, which this host "
-                        "does not run", severity=Severity.WARNING,
+                        "does not run",
+                        severity=Severity.WARNING,
                     )
             user = str(cred.get("username", "")).strip().lower()
             local = re.split(r"[@\\]", user)[-1 if "\\" in user else 0]
             if user in POWERFUL_USERS or local in POWERFUL_USERS:
                 self.report(
-                    "credential-username", name, f"{base}.username",
+                    "credential-username",
+                    name,
+                    f"{base}.username",
                     f"credential {name!r} uses the powerful account {cred.get('username')!r}; "
                     "monitors need a least-privilege user",
                 )
@@ -272,14 +319,19 @@ class _Lint:
                     continue
                 if when < self.today:
                     self.report(
-                        "credential-expired", name, f"{base}.expires",
+                        "credential-expired",
+                        name,
+                        f"{base}.expires",
                         f"credential {name!r} expired on {when.isoformat()}",
                     )
                 elif when - self.today <= EXPIRY_WARNING:
                     self.report(
-                        "credential-expired", name, f"{base}.expires",
+                        "credential-expired",
+                        name,
+                        f"{base}.expires",
                         f"credential {name!r} expires on {when.isoformat()} "
-                        f"({(when - self.today).days} days)", severity=Severity.WARNING,
+                        f"({(when - self.today).days} days)",
+                        severity=Severity.WARNING,
                     )
 
     def firewall(self) -> None:
@@ -289,21 +341,27 @@ class _Lint:
         inbound = fw.get("inbound") or {}
         if inbound.get("default") == "accept":
             self.report(
-                "inbound-anywhere", "firewall", "firewall.inbound.default",
+                "inbound-anywhere",
+                "firewall",
+                "firewall.inbound.default",
                 "inbound default is accept: checkpoints need no incoming connections",
             )
         for i, rule in enumerate(inbound.get("allow") or []):
             sources = rule.get("from") or []
             if not sources or any(s in ANYWHERE for s in sources):
                 self.report(
-                    "inbound-anywhere", "firewall", f"firewall.inbound.allow[{i}]",
+                    "inbound-anywhere",
+                    "firewall",
+                    f"firewall.inbound.allow[{i}]",
                     f"inbound rule {i + 1} ({rule.get('proto', 'tcp')}/{rule.get('port', 'any')}) "
                     "accepts from anywhere",
                 )
         mgmt = (fw.get("management") or {}).get("from") or []
         if any(s in ANYWHERE for s in mgmt):
             self.report(
-                "inbound-anywhere", "firewall", "firewall.management.from",
+                "inbound-anywhere",
+                "firewall",
+                "firewall.management.from",
                 "management SSH is open to anywhere; list the controller's addresses",
             )
 

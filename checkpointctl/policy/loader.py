@@ -228,7 +228,9 @@ def load_desired(
             expanded = expand_checkpoints(merged.spec, merged.sources)
             merged = dataclasses.replace(merged, spec=expanded.spec, sources=expanded.sources)
             problems = [
-                *conflicts, *expanded.diagnostics, *lint_spec(merged.spec, merged.where, today)
+                *conflicts,
+                *expanded.diagnostics,
+                *lint_spec(merged.spec, merged.where, today),
             ]
             add(problems)
             combos[ckey] = None

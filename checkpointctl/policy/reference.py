@@ -77,9 +77,13 @@ def _constraints(node: Mapping[str, Any]) -> tuple[str, ...]:
         out.append(f"matches {node['pattern']}")
     if "format" in node:
         out.append(f"format {node['format']}")
-    for key, word in (("minLength", "at least {} character(s)"),
-                      ("maxLength", "at most {} character(s)"), ("minimum", "at least {}"),
-                      ("exclusiveMinimum", "more than {}"), ("maximum", "at most {}")):
+    for key, word in (
+        ("minLength", "at least {} character(s)"),
+        ("maxLength", "at most {} character(s)"),
+        ("minimum", "at least {}"),
+        ("exclusiveMinimum", "more than {}"),
+        ("maximum", "at most {}"),
+    ):
         if key in node:
             out.append(word.format(node[key]))
     names = node.get("propertyNames")
@@ -148,8 +152,10 @@ def close_matches(text: str, limit: int = 5) -> list[str]:
     last = path.rpartition(".")[2]
     for candidate in paths:
         name = candidate.rpartition(".")[2]
-        if len(found) < limit and candidate not in found and (
-            name == last or difflib.SequenceMatcher(None, name, last).ratio() >= 0.8
+        if (
+            len(found) < limit
+            and candidate not in found
+            and (name == last or difflib.SequenceMatcher(None, name, last).ratio() >= 0.8)
         ):
             found.append(candidate)
     return found
@@ -172,9 +178,7 @@ def default_text(doc: FieldDoc) -> str:
 
 
 def rules_text(doc: FieldDoc) -> str:
-    return ", ".join(
-        f"{r} (not waivable)" if r in UNWAIVABLE else r for r in doc.rules
-    ) or "none"
+    return ", ".join(f"{r} (not waivable)" if r in UNWAIVABLE else r for r in doc.rules) or "none"
 
 
 def entry_text(doc: FieldDoc) -> str:

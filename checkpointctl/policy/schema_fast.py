@@ -159,9 +159,7 @@ def _array_check(
         low = schema["minItems"]
         checks.append(lambda v: len(v) >= low)
     if schema.get("uniqueItems") is True:
-        checks.append(
-            lambda v: all(isinstance(i, str) for i in v) and len(set(v)) == len(v)
-        )
+        checks.append(lambda v: all(isinstance(i, str) for i in v) and len(set(v)) == len(v))
     if "items" in schema:
         item = compile_check(schema["items"], accept=accept)
         if item is not _always:
@@ -183,9 +181,7 @@ def _object_check(
     extra = None if extra_schema is True else compile_check(extra_schema, accept=accept)
     required = tuple(schema.get("required") or ())
     names = (
-        compile_check(schema["propertyNames"], accept=accept)
-        if "propertyNames" in schema
-        else None
+        compile_check(schema["propertyNames"], accept=accept) if "propertyNames" in schema else None
     )
     if not props and extra is None and not required and names is None:
         return None

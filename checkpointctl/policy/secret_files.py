@@ -20,7 +20,9 @@ from checkpointctl.spec import SECRET_PLACEHOLDER, SecretFileSpec
 
 VAULT_PREFIX = "$CHECKPOINTCTL_VAULT;"
 _FORMATS: Mapping[str, Literal["json", "yaml", "text"]] = {
-    "json": "json", "yaml": "yaml", "text": "text"
+    "json": "json",
+    "yaml": "yaml",
+    "text": "text",
 }
 Seal = Callable[[str, str], Secret]
 """(vaulted text, logical path) → Secret (see ``policy.build.sealed``)."""
@@ -69,8 +71,14 @@ def secret_file_digest_input(spec: SecretFileSpec, digest: Callable[[int, Secret
     """What the container's config digest covers for this file: the template, the owner and a
     slow digest of each secret (the label is readable by anyone who can inspect containers)."""
     return json.dumps(
-        [spec.target, spec.format, spec.template, spec.uid, spec.gid,
-         [digest(i, s) for i, s in enumerate(spec.secrets)]]
+        [
+            spec.target,
+            spec.format,
+            spec.template,
+            spec.uid,
+            spec.gid,
+            [digest(i, s) for i, s in enumerate(spec.secrets)],
+        ]
     ).encode()
 
 

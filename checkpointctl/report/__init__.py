@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Literal, get_args
 
 from checkpointctl.model import RunReport
-from checkpointctl.report.html import render_html
 from checkpointctl.report.jsonfmt import render_json, report_schema
 from checkpointctl.report.junit import render_junit
 from checkpointctl.report.markdown import render_markdown
@@ -23,6 +22,15 @@ from checkpointctl.report.text import render_text
 Format = Literal["text", "json", "junit", "markdown", "html"]
 FORMATS: tuple[Format, ...] = get_args(Format)
 """The ``--format`` choices, in the order the CLI lists them."""
+
+
+def render_html(report: RunReport) -> str:
+    """:func:`checkpointctl.report.html.render_html`, imported when first used: the page
+    brings the status tables and rich, which a drift to JSON or JUnit never needs."""
+    from checkpointctl.report.html import render_html as render
+
+    return render(report)
+
 
 _PLAIN_RENDERERS: Mapping[str, Callable[[RunReport], str]] = {
     "json": render_json,

@@ -29,8 +29,13 @@ def render_json(report: RunReport) -> str:
     Raises:
         TypeError: a field value holds something that is neither JSON data nor a Secret.
     """
-    document = report_to_json(report)
-    return json.dumps(document, indent=2, sort_keys=True, default=_redact) + "\n"
+    return render_json_value(report_to_json(report)) + "\n"
+
+
+def render_json_value(value: JSONValue) -> str:
+    """``value`` serialised as the report is (sorted keys, two-space indent, ASCII escapes, a
+    nested Secret redacted), without a final newline: a streamed report's pieces."""
+    return json.dumps(value, indent=2, sort_keys=True, default=_redact)
 
 
 def report_schema() -> dict[str, JSONValue]:

@@ -30,7 +30,7 @@ from checkpointctl.report.display import field_symbol, field_text, one_line
 from checkpointctl.report.provenance import accepted_text, origin_text
 from checkpointctl.report.summary import change_headline, change_outcome, plural
 
-_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _KINDS = ("failure", "error", "skipped")
 
 
@@ -103,7 +103,8 @@ def _host_cases(report: RunReport, host: HostResult) -> list[ET.Element]:
     return cases
 
 
-def _suite(report: RunReport, host: HostResult) -> tuple[ET.Element, Counter[str]]:
+def junit_suite(report: RunReport, host: HostResult) -> tuple[ET.Element, Counter[str]]:
+    """``host``'s ``testsuite`` element (not indented) and its counts for the root's totals."""
     cases = _host_cases(report, host)
     counts: Counter[str] = Counter(
         child.tag for case in cases for child in case if child.tag in _KINDS
@@ -128,16 +129,22 @@ def _set_counts(element: ET.Element, counts: Counter[str], seconds: float) -> No
     element.set("time", f"{seconds:.3f}")
 
 
+def junit_root(mode: str, totals: Counter[str], seconds: float) -> ET.Element:
+    """The ``testsuites`` element with the run's totals, without its suites."""
+    root = ET.Element("testsuites", {"name": f"checkpointctl {mode}"})
+    _set_counts(root, totals, seconds)
+    return root
+
+
 def render_junit(report: RunReport) -> str:
     """The report as a JUnit XML document (UTF-8 declaration, indented, ending with a newline)."""
-    root = ET.Element("testsuites", {"name": f"checkpointctl {report.mode}"})
     totals: Counter[str] = Counter()
     suites = []
     for host in report.hosts:
-        suite, counts = _suite(report, host)
+        suite, counts = junit_suite(report, host)
         totals.update(counts)
         suites.append(suite)
-    _set_counts(root, totals, sum(h.seconds for h in report.hosts))
+    root = junit_root(report.mode, totals, sum(h.seconds for h in report.hosts))
     root.extend(suites)
     ET.indent(root)
-    return _XML_DECLARATION + ET.tostring(root, encoding="unicode") + "\n"
+    return XML_DECLARATION + ET.tostring(root, encoding="unicode") + "\n"

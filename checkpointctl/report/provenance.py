@@ -3,6 +3,8 @@ a change's class, an accepted difference, and the per-class counts of the summar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from checkpointctl.model import Change, HostResult, RunReport
 from checkpointctl.model.provenance import AcceptedDifference, DriftOrigin, ExceptionNote
 from checkpointctl.report.display import one_line
@@ -11,8 +13,7 @@ from checkpointctl.report.display import one_line
 def _exception(note: ExceptionNote) -> str:
     source = f", {note.source}" if note.source else ""
     return (
-        f"{one_line(note.owner)} until {note.expires.isoformat()}: "
-        f"{one_line(note.reason)}{source}"
+        f"{one_line(note.owner)} until {note.expires.isoformat()}: {one_line(note.reason)}{source}"
     )
 
 
@@ -46,8 +47,7 @@ def accepted_text(item: AcceptedDifference) -> str:
     """``container/probe env.MODE: accepted by exception (ops until 2026-12-31: why, file)``."""
     fields = ", ".join(one_line(f) for f in item.fields)
     return (
-        f"{one_line(item.address)} {fields}: accepted by exception "
-        f"({_exception(item.exception)})"
+        f"{one_line(item.address)} {fields}: accepted by exception ({_exception(item.exception)})"
     )
 
 
@@ -58,10 +58,17 @@ def origin_counts(report: RunReport) -> str | None:
         for change in host.changes:
             if change.origin is not None:
                 counts[change.origin] += 1
-    accepted = sum(len(h.accepted) for h in report.hosts)
+    return origin_text_of(counts, sum(len(h.accepted) for h in report.hosts))
+
+
+def origin_text_of(counts: Mapping[DriftOrigin, int], accepted: int) -> str | None:
+    """:func:`origin_counts`' words for counts already taken (a streamed report's tally)."""
     parts = []
     if any(counts.values()):
-        parts.append("by origin: " + ", ".join(f"{n} {o.value}" for o, n in counts.items() if n))
+        parts.append(
+            "by origin: "
+            + ", ".join(f"{counts[o]} {o.value}" for o in DriftOrigin if counts.get(o))
+        )
     if accepted:
         parts.append(f"{accepted} accepted by exception")
     return "; ".join(parts) if parts else None

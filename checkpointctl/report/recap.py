@@ -9,7 +9,7 @@ attempted after a failure or a halt, or 1 for a host the rollout never started.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from checkpointctl.model import HostResult, HostStatus, RunReport
@@ -87,12 +87,17 @@ def recap_lines(report: RunReport, paint: Paint = _plain) -> list[str]:
     rows = recap(report)
     if not rows:
         return []
-    width = max(len(one_line(r.host)) for r in rows)
-    lines = [TITLE]
-    for r in rows:
-        counters = " ".join(
-            paint(f"{c}={r.count(c)}", c) if r.count(c) else f"{c}=0" for c in COUNTERS
-        )
-        name = paint(f"{one_line(r.host):<{width}}", _host_role(r))
-        lines.append(f"{name} : {counters}")
-    return lines
+    width = recap_width(r.host for r in rows)
+    return [TITLE, *(recap_line(r, width, paint) for r in rows)]
+
+
+def recap_width(names: Iterable[str]) -> int:
+    """The width the recap pads host names to: the longest name as shown."""
+    return max((len(one_line(n)) for n in names), default=0)
+
+
+def recap_line(r: Recap, width: int, paint: Paint = _plain) -> str:
+    """One host's line of the recap, its name padded to ``width``."""
+    counters = " ".join(paint(f"{c}={r.count(c)}", c) if r.count(c) else f"{c}=0" for c in COUNTERS)
+    name = paint(f"{one_line(r.host):<{width}}", _host_role(r))
+    return f"{name} : {counters}"

@@ -7,11 +7,13 @@ return one plain line (no colour, no markup); renderers add their own styling an
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
-from checkpointctl.model import Action, Change, HostResult, HostStatus, RunReport
+from checkpointctl.model import Action, Change, HostResult, HostStatus, RunMode, RunReport
+from checkpointctl.model.provenance import DriftOrigin
 from checkpointctl.report.display import one_line
-from checkpointctl.report.provenance import origin_counts
+from checkpointctl.report.provenance import origin_text_of
 
 Outcome = Literal["planned", "applied", "failed", "skipped"]
 
@@ -63,6 +65,77 @@ def _counted_changes(report: RunReport, host: HostResult) -> list[Change]:
     ]
 
 
+@dataclass
+class Tally:
+    """What the fleet summary and the exit code need of a run, folded host by host: a report
+    streamed as its hosts finish keeps this, not the hosts (:mod:`checkpointctl.report.stream`).
+    """
+
+    mode: RunMode
+    fail_on: frozenset[DriftOrigin] | None = None
+    hosts: int = 0
+    touched: int = 0
+    seconds: float = 0.0
+    """The hosts' seconds summed in report order (JUnit's total time)."""
+    actions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Hosts per status, in the order statuses were first seen (``RunReport.counts``)."""
+    origins: dict[DriftOrigin, int] = field(default_factory=lambda: dict.fromkeys(DriftOrigin, 0))
+    accepted: int = 0
+    worst: int = 0
+    """The hosts' exit code so far (1 beats 2 beats 0), before a halt is counted."""
+
+    def add(self, host: HostResult) -> None:
+        """Count one more host (in report order)."""
+        alone = RunReport(mode=self.mode, hosts=(host,), fail_on=self.fail_on)
+        counted = _counted_changes(alone, host)
+        self.hosts += 1
+        self.touched += bool(counted)
+        self.seconds += host.seconds
+        for change in counted:
+            self.actions[change.action.name_in_report] += 1
+        self.statuses[host.status.value] = self.statuses.get(host.status.value, 0) + 1
+        for change in host.changes:
+            if change.origin is not None:
+                self.origins[change.origin] += 1
+        self.accepted += len(host.accepted)
+        code = alone.exit_code
+        self.worst = 1 if 1 in (code, self.worst) else max(code, self.worst)
+
+    def exit_code(self, halted: str | None = None) -> int:
+        """``RunReport.exit_code`` of the hosts counted so far."""
+        return 1 if halted else self.worst
+
+    def line(self, halted: str | None = None) -> str:
+        """:func:`summary_line` of the hosts counted so far."""
+        if self.mode == "apply":
+            label, words = "Applied", _APPLIED_WORDS
+        else:
+            label, words = "Plan", _PLAN_WORDS
+        actions = ", ".join(f"{self.actions[a]} {words[a]}" for a in _COUNTED)
+        parts = [f"{label}: {actions} on {self.touched} of {self.hosts} hosts"]
+        counts = self.statuses
+        problems = [
+            f"{counts[s.value]} {word}" for s, word in _HOST_PROBLEMS if counts.get(s.value)
+        ]
+        if problems:
+            parts.append(", ".join(problems))
+        if halted:
+            parts.append(f"halted: {one_line(halted).rstrip('.')}")
+        origins = origin_text_of(self.origins, self.accepted)
+        if origins:
+            parts.append(origins)
+        return "; ".join(parts) + "."
+
+    @classmethod
+    def of(cls, report: RunReport) -> Tally:
+        """The tally of a whole report."""
+        tally = cls(report.mode, report.fail_on)
+        for host in report.hosts:
+            tally.add(host)
+        return tally
+
+
 def summary_line(report: RunReport) -> str:
     """One line for the whole fleet, e.g. for progress output or the end of the text report.
 
@@ -70,29 +143,7 @@ def summary_line(report: RunReport) -> str:
     and check, ``Applied: 1 created, ...`` for apply; then the counts of unreachable, failed and
     not-attempted hosts and ``halted: <reason>`` when there are any.
     """
-    totals = dict.fromkeys(_COUNTED, 0)
-    touched = 0
-    for host in report.hosts:
-        counted = _counted_changes(report, host)
-        touched += bool(counted)
-        for change in counted:
-            totals[change.action.name_in_report] += 1
-    if report.mode == "apply":
-        label, words = "Applied", _APPLIED_WORDS
-    else:
-        label, words = "Plan", _PLAN_WORDS
-    actions = ", ".join(f"{totals[a]} {words[a]}" for a in _COUNTED)
-    parts = [f"{label}: {actions} on {touched} of {len(report.hosts)} hosts"]
-    counts = report.counts()
-    problems = [f"{counts[s.value]} {word}" for s, word in _HOST_PROBLEMS if counts.get(s.value)]
-    if problems:
-        parts.append(", ".join(problems))
-    if report.halted:
-        parts.append(f"halted: {one_line(report.halted).rstrip('.')}")
-    origins = origin_counts(report)
-    if origins:
-        parts.append(origins)
-    return "; ".join(parts) + "."
+    return Tally.of(report).line(report.halted)
 
 
 def host_headline(report: RunReport, host: HostResult) -> str:

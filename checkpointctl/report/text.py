@@ -28,7 +28,7 @@ from __future__ import annotations
 from checkpointctl.model import Finding, HostResult, HostStatus, RunReport
 from checkpointctl.report.display import field_symbol, field_text, one_line
 from checkpointctl.report.provenance import accepted_text, origin_text
-from checkpointctl.report.recap import recap_lines
+from checkpointctl.report.recap import Paint, recap_lines
 from checkpointctl.report.summary import change_headline, host_headline, summary_line
 
 _RESET = "\x1b[0m"
@@ -89,6 +89,22 @@ def _host_block(report: RunReport, host: HostResult, paint: _Painter) -> list[st
     return lines
 
 
+def host_text(report: RunReport, host: HostResult, *, color: bool = False) -> str:
+    """One host's block of the text report (no trailing newline)."""
+    return "\n".join(_host_block(report, host, _Painter(color)))
+
+
+def recap_painter(color: bool) -> Paint:
+    """How the text report paints its recap."""
+    paint = _Painter(color)
+    return lambda text, role: paint(text, _RECAP_COLOURS[role])
+
+
+def summary_text(line: str, *, color: bool = False) -> str:
+    """The text report's last line: the summary, bold on a terminal."""
+    return _Painter(color)(line, _BOLD)
+
+
 def render_text(report: RunReport, *, color: bool = False) -> str:
     """The report for a terminal or a log: host blocks in report order, the recap (one line of
     counters per host, :mod:`checkpointctl.report.recap`), then the summary line.
@@ -96,10 +112,9 @@ def render_text(report: RunReport, *, color: bool = False) -> str:
     ``color`` adds ANSI colours (green ``+``, yellow ``~``, red ``-`` and failed hosts); without
     it the output is plain, byte-for-byte stable text. The result ends with a newline.
     """
-    paint = _Painter(color)
-    blocks = ["\n".join(_host_block(report, host, paint)) for host in report.hosts]
-    recap = recap_lines(report, lambda text, role: paint(text, _RECAP_COLOURS[role]))
+    blocks = [host_text(report, host, color=color) for host in report.hosts]
+    recap = recap_lines(report, recap_painter(color))
     if recap:
         blocks.append("\n".join(recap))
-    blocks.append(paint(summary_line(report), _BOLD))
+    blocks.append(summary_text(summary_line(report), color=color))
     return "\n\n".join(blocks) + "\n"

@@ -248,10 +248,13 @@ def _parents(paths: Iterable[str]) -> list[str]:
     return sorted({posixpath.dirname(p) or "/" for p in paths})
 
 
-_INLINE_GUARD = CHECK_FUNCTION + """cp_n=$1; shift
+_INLINE_GUARD = (
+    CHECK_FUNCTION
+    + """cp_n=$1; shift
 cp_chk "$cp_n" "$@" || exit 86
 shift "$cp_n"
 """
+)
 """Fixed text put before a ``sh -c`` script of ours: the check in the same shell (no second
 shell, no ``exec``), then the script with its own positional parameters."""
 

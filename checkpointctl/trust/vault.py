@@ -691,9 +691,7 @@ def _write_atomic(path: str, data: bytes) -> None:
     target = os.path.realpath(path)
     try:
         old = os.stat(target)
-        write_atomic(
-            target, data, mode=stat.S_IMODE(old.st_mode), owner=(old.st_uid, old.st_gid)
-        )
+        write_atomic(target, data, mode=stat.S_IMODE(old.st_mode), owner=(old.st_uid, old.st_gid))
     except OSError as e:
         raise VaultError(f"cannot write {path}: {e.strerror}") from None
 

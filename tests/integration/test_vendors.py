@@ -56,10 +56,12 @@ def _policy(name: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
         "selector": {"groups": ["checkpoints"]},
         "priority": 20,
         "spec": {
-            "registries": {"trusted": [
-                {"registry": "{{ lab_registry }}", "prefix": "checkpoint/"},
-                {"registry": "{{ lab_registry }}", "prefix": "standin/"},
-            ]},
+            "registries": {
+                "trusted": [
+                    {"registry": "{{ lab_registry }}", "prefix": "checkpoint/"},
+                    {"registry": "{{ lab_registry }}", "prefix": "standin/"},
+                ]
+            },
             "checkpoints": [checkpoint],
         },
     }
@@ -174,12 +176,13 @@ def test_each_vendor_converges_both_hosts_in_order_on_its_own_network(
 ) -> None:
     for host in HOSTS:
         tp, cp = inspect(host, "ams-transactionprocessor"), inspect(host, "ams-checkpoint")
-        assert tp["HostConfig"]["NetworkMode"] == cp["HostConfig"]["NetworkMode"] == (
-            "checkpoint-ams"
+        assert (
+            tp["HostConfig"]["NetworkMode"] == cp["HostConfig"]["NetworkMode"] == ("checkpoint-ams")
         )
         assert started(tp) <= started(cp)  # depends_on
         assert cp["HostConfig"]["LogConfig"] == {
-            "Type": "json-file", "Config": {"max-file": "3", "max-size": "10m"}
+            "Type": "json-file",
+            "Config": {"max-file": "3", "max-size": "10m"},
         }
         assert cp["HostConfig"]["ReadonlyRootfs"] is True
         assert cp["HostConfig"]["CapDrop"] == ["ALL"]

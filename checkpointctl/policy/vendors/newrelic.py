@@ -61,6 +61,8 @@ PROFILE = VendorProfile(
         ProfileWaiver("docker-socket", MANAGER, _WHY + ": it needs the socket"),
         ProfileWaiver("writable-mount", MANAGER, _WHY + ": the socket is mounted writable"),
     ),
-    notes=("EU accounts use synthetics-horde.eu01.nr-data.net: override HORDE_API_ENDPOINT "
-           "and the egress",),
+    notes=(
+        "EU accounts use synthetics-horde.eu01.nr-data.net: override HORDE_API_ENDPOINT "
+        "and the egress",
+    ),
 )

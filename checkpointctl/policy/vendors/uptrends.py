@@ -46,8 +46,9 @@ PROFILE = VendorProfile(
                 image="uptrends.azurecr.io/win2022/checkpoint",
                 depends_on=[PROCESSOR],
                 env={"HasIpv6Support": "false"},
-                volumes=[{"name": "certificates", "target": "/uptrends/certificates",
-                          "read_only": True}],
+                volumes=[
+                    {"name": "certificates", "target": "/uptrends/certificates", "read_only": True}
+                ],
             ),
         ),
     ),

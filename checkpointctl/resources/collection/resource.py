@@ -84,9 +84,7 @@ def content_changes(want: CollectionSpec, actual: bytes | None) -> list[FieldCha
     return out
 
 
-class CollectionResource(
-    BatchedResource[CollectionTarget, CollectionActual, tuple[str, ...]]
-):
+class CollectionResource(BatchedResource[CollectionTarget, CollectionActual, tuple[str, ...]]):
     """The collection files of all desired containers, plus removal of stale ones."""
 
     kind: ClassVar[str] = "collection"

@@ -87,8 +87,10 @@ def check_specs(specs: Sequence[SecretFileSpec]) -> None:
     for spec in specs:
         path = spec.file_path
         leaf = posixpath.basename(path)
-        if posixpath.dirname(path) != SECRET_FILES_DIR or not _NAME.match(leaf) or leaf in (
-            ".", ".."
+        if (
+            posixpath.dirname(path) != SECRET_FILES_DIR
+            or not _NAME.match(leaf)
+            or leaf in (".", "..")
         ):
             raise ResourceError(f"{address(spec)}: unusable file name {leaf!r}")
         if path in seen:

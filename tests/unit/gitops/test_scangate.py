@@ -59,7 +59,6 @@ def test_high_finding_fails(tmp_path: Path) -> None:
     assert "CVE-2" in reason
 
 
-
 def _allowed(tmp_path: Path, expires: str) -> tuple[bool, str]:
     """The gate with CVE-2 (CRITICAL) in the policy's allow-list until ``expires``."""
     allow = (

@@ -35,7 +35,7 @@ def _uptrends(tmp: Path, extra: str = "", collection: str = "{profile: full}") -
               vendor: uptrends
               settings:
                 ServerId: "4711"
-                Password: "{VAULTED.replace(chr(10), ' ')}"
+                Password: "{VAULTED.replace(chr(10), " ")}"
               containers:
                 - name: checkpoint
                   image: {REG}/standin/cp@{DIGEST}
@@ -61,12 +61,13 @@ def test_uptrends_expands_to_two_containers_in_start_order_on_their_network(
     assert cp.depends_on == ("ams-transactionprocessor",)
     assert cp.network == cp.network_mode == "checkpoint-ams"
     assert (cp.read_only, cp.cap_drop, cp.no_new_privileges, cp.user) == (
-        True, ("ALL",), True, "10001:10001"
+        True,
+        ("ALL",),
+        True,
+        "10001:10001",
     )
     assert cp.logging is not None
-    assert dict(cp.logging.options) == {
-        "max-size": "10m", "max-file": "3"
-    }
+    assert dict(cp.logging.options) == {"max-size": "10m", "max-file": "3"}
     volume = next(m for m in cp.mounts if m.kind == "volume")
     assert (volume.source, volume.read_only) == ("ams-certificates", True)
     env = dict(cp.env)
@@ -104,7 +105,7 @@ def test_a_policy_override_wins_over_the_profile_field_by_field(tmp_path: Path) 
           checkpoints:
             - name: c
               vendor: checkly
-              settings: {{API_KEY: "{VAULTED.replace(chr(10), ' ')}", JOB_CONCURRENCY: "4"}}
+              settings: {{API_KEY: "{VAULTED.replace(chr(10), " ")}", JOB_CONCURRENCY: "4"}}
               containers:
                 - name: agent
                   image: {REG}/standin/agent@{DIGEST}
@@ -132,7 +133,7 @@ def test_unenforceable_toggles_are_one_warning_naming_vendor_and_toggles(tmp_pat
           checkpoints:
             - name: ams
               vendor: uptrends
-              settings: {{ServerId: "1", Password: "{VAULTED.replace(chr(10), ' ')}"}}
+              settings: {{ServerId: "1", Password: "{VAULTED.replace(chr(10), " ")}"}}
               containers:
                 - {{name: checkpoint, image: "{REG}/standin/cp@{DIGEST}"}}
                 - {{name: transactionprocessor, image: "{REG}/standin/tp@{DIGEST}"}}
@@ -181,7 +182,7 @@ def test_newrelic_runs_root_only_under_a_waiver_with_the_documented_reason(
           checkpoints:
             - name: nr
               vendor: newrelic
-              settings: {{PRIVATE_LOCATION_KEY: "{VAULTED.replace(chr(10), ' ')}"}}
+              settings: {{PRIVATE_LOCATION_KEY: "{VAULTED.replace(chr(10), " ")}"}}
               containers:
                 - {{name: job-manager, image: "{REG}/standin/nr@{DIGEST}"}}
         """,
@@ -239,7 +240,8 @@ def test_datadog_settings_become_its_secret_file_with_placeholders(tmp_path: Pat
     assert any(m.target == sf.target and m.read_only for m in worker.mounts)
     assert state.firewall is not None
     assert {h for r in state.firewall.outbound for h in r.hosts} == {
-        "intake.synthetics.datadoghq.com", "intake-v2.synthetics.datadoghq.com"
+        "intake.synthetics.datadoghq.com",
+        "intake-v2.synthetics.datadoghq.com",
     }
 
 
@@ -312,13 +314,13 @@ def test_a_generic_checkpoint_with_secret_files_decrypts_each_value_where_it_was
                   user: "2000:2000"
                   cap_drop: [ALL]
                   depends_on: [db]
-                  env: {{TOKEN: "{seal('tok-1', f'{base}.app.env.TOKEN')}"}}
+                  env: {{TOKEN: "{seal("tok-1", f"{base}.app.env.TOKEN")}"}}
                   files:
                     - path: /etc/app/config.yaml
                       format: yaml
                       content: {{user: app, password: "{password}"}}
                     - path: /etc/app/ca.pem
-                      content: "{seal('PEM-3', f'{base}.app.files[1].content')}"
+                      content: "{seal("PEM-3", f"{base}.app.files[1].content")}"
         """,
     )
 

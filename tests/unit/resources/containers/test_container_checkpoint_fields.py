@@ -84,7 +84,8 @@ def test_read_back_is_in_sync_and_a_changed_log_option_means_a_replacement() -> 
     changed = container_fields(spec, actual.containers[0], actual)
     (logging,) = [f for f in changed if f.path == "logging"]
     assert (logging.before, logging.after) == (
-        "json-file(max-file=3,max-size=50m)", "json-file(max-file=3,max-size=10m)"
+        "json-file(max-file=3,max-size=50m)",
+        "json-file(max-file=3,max-size=10m)",
     )
     assert action_for(changed, spec, actual.containers[0]) is not Action.UPDATE
 

@@ -1,0 +1,173 @@
+"""A report written as its hosts finish: JSON, JUnit or text, the same bytes as :func:`render`.
+
+A fleet of ten thousand hosts should not cost the controller ten thousand results held until
+the end. :class:`ReportStream` renders each host's part the moment the engine hands it over
+(:func:`checkpointctl.engine.run.stream_fleet`, in the hosts' order) and keeps only the bytes,
+in a spool that stays in memory while small and moves to a temporary file past
+:data:`SPOOL_IN_MEMORY`, plus a :class:`~checkpointctl.report.summary.Tally` for what depends on
+the whole run (the exit code, the counts, the summary line). :meth:`ReportStream.chunks` then
+gives the document in pieces: the head that needs the tally (JSON's ``exit_code`` sorts before
+``hosts``, JUnit's totals are attributes of the root), the spooled hosts, the tail.
+
+The bytes equal :func:`checkpointctl.report.render` of the same report (tests pin it), so a
+streamed report and a rendered one are interchangeable for every reader. Markdown and HTML
+group hosts across the whole run and are not streamed (:data:`STREAMED`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import IO, Literal, Self
+
+from checkpointctl.model import HostResult, RunMode, RunReport, host_to_json, report_to_json
+from checkpointctl.model.provenance import DriftOrigin
+from checkpointctl.report.jsonfmt import render_json_value
+from checkpointctl.report.junit import XML_DECLARATION, junit_root, junit_suite
+from checkpointctl.report.recap import TITLE, host_recap, recap_line, recap_width
+from checkpointctl.report.summary import Tally
+from checkpointctl.report.text import host_text, recap_painter, summary_text
+
+StreamFormat = Literal["json", "junit", "text"]
+STREAMED: tuple[StreamFormat, ...] = ("json", "junit", "text")
+"""The formats a report can be streamed in."""
+SPOOL_IN_MEMORY = 1 << 20
+"""Bytes of rendered hosts kept in memory before the spool moves to a temporary file."""
+_READ = 1 << 16
+
+_JSON_HOSTS = '"hosts": []'
+_JSON_INDENT = "    "
+"""A host of the JSON report sits two levels deep (the document, its ``hosts`` list)."""
+
+
+class ReportStream:
+    """One report, fed host by host (:meth:`add`, from one thread), read once at the end."""
+
+    def __init__(
+        self,
+        mode: RunMode,
+        fmt: StreamFormat,
+        *,
+        names: Iterable[str] = (),
+        fail_on: frozenset[DriftOrigin] | None = None,
+        color: bool = False,
+    ) -> None:
+        """``names``: the hosts that will be added (the text recap pads them to one width);
+        ``color``: ANSI colour for the text format, as :func:`render`'s."""
+        if fmt not in STREAMED:
+            raise ValueError(f"format {fmt!r} is not streamed (streamed: {', '.join(STREAMED)})")
+        self.fmt = fmt
+        self.tally = Tally(mode, fail_on)
+        self._color = color
+        self._width = recap_width(names)
+        # owned by the stream, closed by close() (the stream is the context manager)
+        self._hosts: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
+        self._recap: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
+        self._junit_totals: Counter[str] = Counter()
+
+    def add(self, host: HostResult) -> None:
+        """Render ``host``'s part now and count it; the result is not kept."""
+        alone = RunReport(mode=self.tally.mode, hosts=(host,), fail_on=self.tally.fail_on)
+        first = self.tally.hosts == 0
+        self.tally.add(host)
+        if self.fmt == "json":
+            text = render_json_value(host_to_json(host)).replace("\n", "\n" + _JSON_INDENT)
+            self._put(self._hosts, ("" if first else ",\n") + _JSON_INDENT + text)
+        elif self.fmt == "junit":
+            suite, counts = junit_suite(alone, host)
+            self._junit_totals.update(counts)
+            ET.indent(suite, level=1)
+            self._put(self._hosts, "\n  " + ET.tostring(suite, encoding="unicode"))
+        else:
+            self._put(
+                self._hosts, ("" if first else "\n\n") + host_text(alone, host, color=self._color)
+            )
+            line = recap_line(host_recap(alone, host), self._width, recap_painter(self._color))
+            self._put(self._recap, "\n" + line)
+        if self.fmt != "text":
+            line = recap_line(host_recap(alone, host), self._width)
+            self._put(self._recap, "\n" + line)
+
+    def exit_code(self, halted: str | None = None) -> int:
+        """The run's exit code (``RunReport.exit_code``) from the hosts added."""
+        return self.tally.exit_code(halted)
+
+    def summary_line(self, halted: str | None = None) -> str:
+        """The run's summary line (``summary_line``) from the hosts added."""
+        return self.tally.line(halted)
+
+    def chunks(self, halted: str | None = None) -> Iterator[bytes]:
+        """The whole document, UTF-8, in pieces (each call reads the spools from the start)."""
+        if self.fmt == "json":
+            yield from self._json(halted)
+        elif self.fmt == "junit":
+            yield from self._junit()
+        else:
+            yield from self._text(halted)
+
+    def recap(self) -> Iterator[bytes]:
+        """The recap (``recap_lines``), each line ending with a newline; nothing without hosts."""
+        if self.tally.hosts:
+            yield TITLE.encode()
+            yield from _read(self._recap)
+            yield b"\n"
+
+    def close(self) -> None:
+        """Drop the spools (a spool on disk is a temporary file, removed on close)."""
+        self._hosts.close()
+        self._recap.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _json(self, halted: str | None) -> Iterator[bytes]:
+        empty = RunReport(mode=self.tally.mode, hosts=(), halted=halted, fail_on=self.tally.fail_on)
+        doc = report_to_json(empty)
+        doc["exit_code"] = self.exit_code(halted)
+        doc["summary"] = dict(self.tally.statuses)
+        head, tail = render_json_value(doc).split(_JSON_HOSTS, 1)
+        if not self.tally.hosts:
+            yield (head + _JSON_HOSTS + tail + "\n").encode()
+            return
+        yield (head + '"hosts": [\n').encode()
+        yield from _read(self._hosts)
+        yield ("\n  ]" + tail + "\n").encode()
+
+    def _junit(self) -> Iterator[bytes]:
+        root = junit_root(self.tally.mode, self._junit_totals, self.tally.seconds)
+        if not self.tally.hosts:
+            yield (XML_DECLARATION + ET.tostring(root, encoding="unicode") + "\n").encode()
+            return
+        empty = ET.tostring(root, encoding="unicode")
+        yield (XML_DECLARATION + empty[: -len(" />")] + ">").encode()
+        yield from _read(self._hosts)
+        yield b"\n</testsuites>\n"
+
+    def _text(self, halted: str | None) -> Iterator[bytes]:
+        yield from _read(self._hosts)
+        gap = "\n\n" if self.tally.hosts else ""
+        if self.tally.hosts:
+            yield f"{gap}{TITLE}".encode()
+            yield from _read(self._recap)
+        yield (gap + summary_text(self.tally.line(halted), color=self._color) + "\n").encode()
+
+    @staticmethod
+    def _put(spool: IO[bytes], text: str) -> None:
+        spool.write(text.encode())
+
+
+def _read(spool: IO[bytes]) -> Iterator[bytes]:
+    spool.seek(0)
+    while chunk := spool.read(_READ):
+        yield chunk
