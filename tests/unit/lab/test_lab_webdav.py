@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -50,7 +51,11 @@ def test_nginx_accepts_the_config(tmp_path: Path) -> None:
     (paths.webdav_dir / "tmp").mkdir()
     (paths.webdav_dir / "share").mkdir()
     conf = paths.webdav_dir / "nginx.conf"
-    conf.write_text(webdav.render_config(paths))
+    # nginx binds while it checks: a free loopback port, so the check needs no lab bridge
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf.write_text(webdav.render_config(paths, listen=f"127.0.0.1:{port}"))
     error_log = paths.webdav_dir / "error.log"
     argv = ["/usr/sbin/nginx", "-t", "-p", f"{paths.webdav_dir}/", "-c", str(conf)]
     proc = subprocess.run([*argv, "-e", str(error_log)], capture_output=True, text=True)
