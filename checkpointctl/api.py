@@ -430,6 +430,16 @@ def render_impact(impact: Impact, fmt: Format = "text") -> str:
     return renderer(impact)
 
 
+def _read_json(path: str | os.PathLike[str]) -> JSONValue:
+    """A saved report's document; a file that is not JSON is a :class:`ReportFormatError`."""
+    file = Path(path)
+    try:
+        document: JSONValue = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ReportFormatError(f"{file}: not JSON: {exc}") from None
+    return document
+
+
 def read_status(path: str | os.PathLike[str]) -> tuple[HostHealth, ...]:
     """The hosts of a status report saved with ``status --format json``, to render again (as
     :func:`render_status` does) without reading the fleet.
@@ -438,12 +448,7 @@ def read_status(path: str | os.PathLike[str]) -> tuple[HostHealth, ...]:
         ReportFormatError: not a 1.x status report (the message names the first bad field).
         OSError: the file cannot be read.
     """
-    file = Path(path)
-    try:
-        document: JSONValue = json.loads(file.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ReportFormatError(f"{file}: not JSON: {exc}") from None
-    return status_from_json(document)
+    return status_from_json(_read_json(path))
 
 
 def read_report(path: str | os.PathLike[str]) -> RunReport:
@@ -454,9 +459,4 @@ def read_report(path: str | os.PathLike[str]) -> RunReport:
         ReportFormatError: not a 1.x run report (the message names the first bad field).
         OSError: the file cannot be read.
     """
-    file = Path(path)
-    try:
-        document: JSONValue = json.loads(file.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ReportFormatError(f"{file}: not JSON: {exc}") from None
-    return report_from_json(document)
+    return report_from_json(_read_json(path))
