@@ -59,7 +59,10 @@ def test_the_share_is_the_labs_own_nginx_and_takes_puts_below_reports(lab: LabIn
         f.seek(mark)
         lines = f.read().decode()
     seen = re.findall(r'^10\.213\.0\.1 \S+ "(\w+) (\S+) [^"]*" (\d+)', lines, re.M)
-    assert [(m, s) for m, _, s in seen] == [
+    # only this test's requests: nginx logs a request after answering it, so the health probe
+    # of ensure_running above can land after ``mark`` on a slow machine
+    ours = [(m, s) for m, path, s in seen if name in path or path == "/elsewhere.json"]
+    assert ours == [
         ("PUT", "201"), ("PUT", "204"), ("GET", "200"), ("DELETE", "403"), ("GET", "403"),
         ("PUT", "404"),
     ]  # fmt: skip
