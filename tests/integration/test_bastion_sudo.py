@@ -557,7 +557,7 @@ def test_push_bundle_through_the_bastion_is_verified_and_applied_by_the_host(
             ]  # fmt: skip
             code, out, err = run(capsys, *push)
             assert code == 0, out + err
-            assert f"{name}: ok: {name}: converged (bundle serial {serial})" in out
+            assert f"{name}: ok: checkpointctl agent: {name}: converged" in out
             assert "1 of 1 hosts accepted and applied the bundle" in out
             assert seen.read_text().strip() == BASTION_ADDRESS
             table = env.table(name)
