@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ import yaml
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from trust_env import CHECKPOINTCTL, STATE_DIR, TABLE, TrustEnv, write_policy
 
 import checkpointctl.lab as lab_api
 from checkpointctl.cli.main import main
@@ -511,6 +513,73 @@ def test_commit_confirm_through_the_bastion_cannot_lock_it_out(
             assert fresh.run(["true"]).ok
         finally:
             fresh.close()
+
+
+def test_push_bundle_through_the_bastion_is_verified_and_applied_by_the_host(
+    behind_bastion: LabInfo, capsys: pytest.CaptureFixture[str], on_host: OnHost, tmp_path: Path
+) -> None:
+    """``push-bundle -i inventory-bastion.yml``: the bundle reaches the host's agent through the
+    bastion (the agent's session comes from the bastion's address), the agent verifies the
+    signature against its trust store and applies it; a bundle it does not trust changes
+    nothing."""
+    name = behind_bastion.light_hosts[-1].name
+    env = TrustEnv(lab=behind_bastion, on_host=on_host, root=tmp_path)
+    ui = {"proto": "tcp", "port": 8080, "from": [BOTH], "comment": "probe ui"}
+    firewall = {
+        "table": TABLE,
+        "management": {"from": [BOTH]},
+        "inbound": {"default": "drop", "allow": [ui]},
+        "outbound": {"default": "drop"},
+    }
+    write_policy(tmp_path, "ui", {"firewall": firewall})
+    # the remote command notes the address the host sees its client at, then runs the agent
+    remote = tmp_path / "checkpointctl-seen-from"
+    seen = tmp_path / "seen-from"
+    remote.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\n" "${{SSH_CONNECTION%% *}}" > {shlex.quote(str(seen))}\n'
+        f'exec {shlex.quote(CHECKPOINTCTL)} "$@"\n'
+    )
+    remote.chmod(0o755)
+    before = env.files(name)
+    with without_our_table(on_host, name):
+        try:
+            env.make_keys()
+            env.init_agent(name)
+            env.write_inventory({name: {}}, {})
+            serial = env.next_serial()
+            bundle = tmp_path / "push.cpb"
+            bundle.write_bytes(env.build("ui", serial))
+            push = [
+                "push-bundle", str(bundle), "-i", str(bastion_inventory(behind_bastion)),
+                "--limit", name,
+                "--remote-command", str(remote),
+            ]  # fmt: skip
+            code, out, err = run(capsys, *push)
+            assert code == 0, out + err
+            assert f"{name}: ok: checkpointctl agent: {name}: converged" in out
+            assert "1 of 1 hosts accepted and applied the bundle" in out
+            assert seen.read_text().strip() == BASTION_ADDRESS
+            table = env.table(name)
+            assert "dport 8080" in table
+            assert "10.213.0.0/30" in table
+            status = env.status(name)
+            assert (status["result"], status["healthy"]) == ("converged", True)
+            assert status["bundle"]["serial"] == serial  # type: ignore[index]
+            audit = on_host(name, ["cat", f"{STATE_DIR}/audit.jsonl"]).stdout.splitlines()
+            assert json.loads(audit[-1])["policy_revision"].startswith(f"bundle serial {serial}")
+
+            # the host, not the controller, decides: an untrusted signature changes nothing
+            state = env.snapshot(name)
+            rogue = tmp_path / "rogue.cpb"
+            rogue.write_bytes(env.build("ui", env.next_serial(), "rogue"))
+            code, out, err = run(capsys, *push[:1], str(rogue), *push[2:])
+            assert code == 1, out + err
+            assert "not signed by any trusted key" in out
+            assert env.snapshot(name) == state
+            assert "not signed by any trusted key" in str(env.status(name)["message"])
+        finally:
+            env.restore(name, before)
 
 
 def test_a_proxycommand_running_the_openssh_client_through_the_bastion(

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_trust_agent import CHECKPOINTCTL, HOST, HOST_A, TABLE, TRUST_DIR, Pull, ssh_open
+from test_trust_agent import HOST, HOST_A, Pull, ssh_open
 from test_trust_agent import pull as pull  # the fixture, requested by name
+from trust_env import CHECKPOINTCTL, TABLE, TRUST_DIR
 
 from checkpointctl.cli.main import main
 

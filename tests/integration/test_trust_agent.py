@@ -27,21 +27,27 @@ import os
 import socket
 import ssl
 import subprocess
-import sys
 import tarfile
-import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from trust_env import (
+    CHECKPOINTCTL,
+    STATE_DIR,
+    TABLE,
+    TRUST_DIR,
+    VAULT_PASSWORD,
+    OnHost,
+    TrustEnv,
+    write_policy,
+)
 
 from checkpointctl.cli.main import main
 from checkpointctl.errors import TrustError
@@ -53,38 +59,10 @@ from checkpointctl.trust.verify import host_state, verify_bundle
 
 pytestmark = pytest.mark.lab
 
-OnHost = Callable[..., "subprocess.CompletedProcess[str]"]
 HOST = "lt-2"
 HOST_A = "lt-1"
 BRIDGE = "10.213.0.1"
-TABLE = "cpctlpull"
-CHECKPOINTCTL = str(Path(sys.executable).with_name("checkpointctl"))
-TRUST_DIR = "/etc/checkpoint/trust"
-STATE_DIR = "/var/lib/checkpointctl"
-WATCHED = ("/etc/checkpoint", STATE_DIR)
-VOLATILE = (f"{STATE_DIR}/agent-status.json", f"{STATE_DIR}/agent.lock")
-"""Files a refused run may change by design (the status it reports, the lock it takes)."""
-PASSPHRASE = "integration passphrase"
-VAULT_PASSWORD = "integration vault password"
 CREDENTIAL = b"pw-of-host-b-never-for-host-a"
-
-SNAPSHOT = textwrap.dedent(
-    """
-    import hashlib, json, os, sys
-    out = {}
-    for top in sys.argv[1:]:
-        for d, dirs, files in os.walk(top):
-            for name in dirs + files:
-                p = os.path.join(d, name)
-                st = os.lstat(p)
-                digest = ""
-                if os.path.isfile(p) and not os.path.islink(p):
-                    with open(p, "rb") as f:
-                        digest = hashlib.sha256(f.read()).hexdigest()
-                out[p] = [st.st_mode, digest]
-    print(json.dumps(out, sort_keys=True))
-    """
-)
 
 
 # --- TLS and the bundle server -------------------------------------------------------------------
@@ -156,56 +134,13 @@ def ssh_open(address: str) -> bool:
         return False
 
 
-@dataclass
-class Pull:
-    lab: LabInfo
-    on_host: OnHost
-    root: Path
+@dataclass(kw_only=True)
+class Pull(TrustEnv):
+    """Signed bundles for HOST and HOST_A, served over HTTPS from ``base_url``."""
+
     www: Path
     base_url: str
     ca: Path
-    serial: int = field(default_factory=lambda: int(time.time()))
-    host_keys: dict[str, str] = field(default_factory=dict)
-
-    # keys and inputs
-
-    @property
-    def inventory(self) -> Path:
-        return self.root / "inventory.yml"
-
-    def key(self, name: str) -> str:
-        return str(self.root / f"{name}.key")
-
-    def pub(self, name: str) -> str:
-        return str(self.root / f"{name}.pub")
-
-    def next_serial(self) -> int:
-        self.serial += 1
-        return self.serial
-
-    # bundles
-
-    def build(
-        self,
-        policy: str,
-        serial: int,
-        *keys: str,
-        created: str | None = None,
-        expires: str = "1d",
-    ) -> bytes:
-        out = self.root / f"build-{policy}-{serial}.cpb"
-        argv = [
-            "bundle", str(self.root / "policies" / policy), "-i", str(self.inventory),
-            "-o", str(out), "--serial", str(serial), "--expires", expires,
-            "--passphrase-file", str(self.root / "passphrase"),
-            "--vault-password-file", str(self.root / "vault-password"),
-        ]  # fmt: skip
-        for k in keys or ("old",):
-            argv += ["--key", self.key(k)]
-        if created:
-            argv += ["--created", created]
-        assert main(argv) == 0
-        return out.read_bytes()
 
     def publish(self, data: bytes, name: str) -> str:
         (self.www / name).write_bytes(data)
@@ -216,21 +151,6 @@ class Pull:
     def agent(self, host: str, source: str, *extra: str) -> subprocess.CompletedProcess[str]:
         argv = [CHECKPOINTCTL, "agent", "--source", source, "--ca-file", str(self.ca), "--once"]
         return self.on_host(host, [*argv, *extra], check=False, timeout=120)
-
-    def snapshot(self, host: str) -> tuple[str, dict[str, list[object]]]:
-        """The host's whole nftables ruleset and every watched file, read independently."""
-        ruleset = self.on_host(host, ["nft", "list", "ruleset"]).stdout
-        files = json.loads(self.on_host(host, [sys.executable, "-c", SNAPSHOT, *WATCHED]).stdout)
-        return ruleset, {p: v for p, v in files.items() if p not in VOLATILE}
-
-    def status(self, host: str) -> dict[str, object]:
-        text = self.on_host(host, ["cat", f"{STATE_DIR}/agent-status.json"]).stdout
-        doc: dict[str, object] = json.loads(text)
-        return doc
-
-    def table(self, host: str) -> str:
-        proc = self.on_host(host, ["nft", "list", "table", "inet", TABLE], check=False)
-        return proc.stdout if proc.returncode == 0 else "<absent>"
 
     def converge(self, policy: str = "keep-ssh") -> int:
         """Bring HOST to a freshly accepted serial of ``policy`` (the baseline of a test)."""
@@ -297,16 +217,7 @@ def _policies(root: Path, port: int) -> None:
         },
     }
     for name, spec in specs.items():
-        doc = {
-            "apiVersion": "checkpointctl/v1",
-            "kind": "CheckpointPolicy",
-            "metadata": {"name": name},
-            "selector": {"groups": ["pull"]},
-            "spec": spec,
-        }
-        folder = root / "policies" / name
-        folder.mkdir(parents=True)
-        (folder / f"{name}.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+        write_policy(root, name, spec)
 
 
 @pytest.fixture(scope="module")
@@ -325,52 +236,32 @@ def pull(lab: LabInfo, on_host: OnHost, tmp_path_factory: pytest.TempPathFactory
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     port = server.server_address[1]
-    env = Pull(lab, on_host, root, www, f"https://{BRIDGE}:{port}", ca)
+    env = Pull(
+        lab=lab, on_host=on_host, root=root, www=www, base_url=f"https://{BRIDGE}:{port}", ca=ca
+    )
     for host in (HOST, HOST_A):
         # a pull host has no table of a controller's: one a push test left behind would drop
         # the agent's own fetches (its output chain allows only the policy's destinations)
         on_host(host, ["nft", "delete", "table", "inet", "checkpointctl"], check=False)
     before = {h: env.snapshot(h)[1] for h in (HOST, HOST_A)}
     try:
-        (root / "passphrase").write_text(PASSPHRASE + "\n")
-        (root / "vault-password").write_text(VAULT_PASSWORD + "\n")
-        pp = ["--passphrase-file", str(root / "passphrase")]
-        assert main(["keygen", "-o", str(root / "old"), *pp]) == 0
-        assert main(["keygen", "-o", str(root / "new"), "--unencrypted"]) == 0
-        assert main(["keygen", "-o", str(root / "rogue"), "--unencrypted"]) == 0
+        env.make_keys()
         _policies(root, port)
         for host in (HOST, HOST_A):
-            init = [CHECKPOINTCTL, "agent", "init", "--trust", env.pub("old")]
-            on_host(host, [*init, "--trust", env.pub("new")])
-            env.host_keys[host] = on_host(host, ["cat", f"{TRUST_DIR}/host.pub"]).stdout.strip()
-        vars_ = (
-            f"  vars: {{user: root, identity_file: '{lab.identity_file}', "
-            f"known_hosts: '{lab.known_hosts}'}}\n"
-        )
-        hosts = "".join(
-            f"        {h}: {{address: {lab.host(h).address}, "
-            f"agent_public_key: '{env.host_keys[h]}'}}\n"
-            for h in (HOST, HOST_A)
-        )
-        # ``pull_mode: true``: these hosts converge themselves, so a policy that drops all
-        # inbound traffic (no management CIDRs) is allowed for them.
-        env.inventory.write_text(
-            f"all:\n{vars_}  children:\n    pull:\n      vars: {{pull_mode: true}}\n"
-            f"      hosts:\n{hosts}"
-        )
+            env.init_agent(host)
+        common = {
+            "user": "root",
+            "identity_file": str(lab.identity_file),
+            "known_hosts": str(lab.known_hosts),
+        }
+        env.write_inventory({h: {"address": lab.host(h).address} for h in (HOST, HOST_A)}, common)
         yield env
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
         for host in (HOST, HOST_A):
-            on_host(host, ["nft", "delete", "table", "inet", TABLE], check=False)
-            now = env.snapshot(host)[1]
-            made = sorted((p for p in now if p not in before[host]), reverse=True)
-            for path in made:  # deepest first, so directories are empty when reached
-                on_host(host, ["rm", "-f", "-d", "--", path], check=False)
-            for path in VOLATILE:
-                on_host(host, ["rm", "-f", "--", path], check=False)
+            env.restore(host, before[host])
 
 
 # --- acceptance ---------------------------------------------------------------------------------
