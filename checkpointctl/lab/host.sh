@@ -29,6 +29,32 @@ ip addr replace "$cidr" dev eth0
 ip link set eth0 up
 hostname "$name"
 
+# In a chroot (fresh-debian-check runs the lab inside one), entering a mount namespace lands at
+# that namespace's real root, which is the machine's, not the chroot's: `docker exec` (so every
+# HEALTHCHECK) and nsenter would run in the machine's file system, not the container's. Here,
+# in this host's private mount namespace only, the chroot's root is made the namespace's root:
+# step out of the chroot, then pivot_root into the chroot's directory (a mount point: the
+# chroot tool bind-mounts it on itself) and drop the machine's tree. On a machine that is not
+# in a chroot, / is PID 1's root and nothing happens.
+if [ "$(stat -Lc %d:%i /)" != "$(stat -Lc %d:%i /proc/1/root/.)" ]; then
+    python3 -c '
+import os, subprocess
+inside = os.open("/", os.O_RDONLY)
+os.makedirs("/run/.cplab-escape", exist_ok=True)
+os.chroot("/run/.cplab-escape")
+os.fchdir(inside)
+for _ in range(64):
+    os.chdir("..")
+os.chroot(".")
+root = os.readlink(f"/proc/self/fd/{inside}")
+old = os.path.join(root, ".cplab-machine-root")
+os.makedirs(old, exist_ok=True)
+subprocess.run(["pivot_root", root, old], check=True)
+os.chdir("/")
+subprocess.run(["umount", "-l", "/.cplab-machine-root"], check=True)
+'
+fi
+
 # The host's own view of the file system. The mount namespace is private: none of this is
 # visible on the machine or in another host, and it all vanishes with the host's processes.
 mount -t tmpfs -o mode=0755,size=64m "cplab-$name-run" /run
