@@ -33,27 +33,26 @@ hostname "$name"
 # that namespace's real root, which is the machine's, not the chroot's: `docker exec` (so every
 # HEALTHCHECK) and nsenter would run in the machine's file system, not the container's. Here,
 # in this host's private mount namespace only, the chroot's root is made the namespace's root:
-# step out of the chroot, then pivot_root into the chroot's directory (a mount point: the
-# chroot tool bind-mounts it on itself) and drop the machine's tree. On a machine that is not
-# in a chroot, / is PID 1's root and nothing happens.
-if [ "$(stat -Lc %d:%i /)" != "$(stat -Lc %d:%i /proc/1/root/.)" ]; then
-    python3 -c '
-import os, subprocess
+# step out of the chroot (in a process of its own), and if that lands anywhere but where we
+# were, pivot_root into the chroot's directory (a mount point: the chroot tool bind-mounts it on
+# itself) and drop the machine's tree. Not in a chroot, stepping out lands at / and nothing
+# else happens.
+python3 -c '
+import os, subprocess, sys
 inside = os.open("/", os.O_RDONLY)
-os.makedirs("/run/.cplab-escape", exist_ok=True)
-os.chroot("/run/.cplab-escape")
+os.chroot(sys.argv[1])
 os.fchdir(inside)
 for _ in range(64):
     os.chdir("..")
 os.chroot(".")
 root = os.readlink(f"/proc/self/fd/{inside}")
-old = os.path.join(root, ".cplab-machine-root")
-os.makedirs(old, exist_ok=True)
-subprocess.run(["pivot_root", root, old], check=True)
-os.chdir("/")
-subprocess.run(["umount", "-l", "/.cplab-machine-root"], check=True)
-'
-fi
+if root != "/":
+    old = os.path.join(root, ".cplab-machine-root")
+    os.makedirs(old, exist_ok=True)
+    subprocess.run(["pivot_root", root, old], check=True)
+    os.chdir("/")
+    subprocess.run(["umount", "-l", "/.cplab-machine-root"], check=True)
+' "$hostdir"
 
 # The host's own view of the file system. The mount namespace is private: none of this is
 # visible on the machine or in another host, and it all vanishes with the host's processes.
