@@ -47,7 +47,8 @@ from checkpointctl.model.update import (
     UpdateStatus,
     Verdict,
 )
-from checkpointctl.spec import DesiredState, ScanAllowance, ScanGate
+from checkpointctl.policy.build import scan_gate
+from checkpointctl.spec import DesiredState, ScanGate
 from checkpointctl.yamlsource import SourceError, expand_paths, parse_documents, read_text
 
 
@@ -101,20 +102,7 @@ def gate_of(document: Any) -> ScanGate:
     scan = regs.get("scan") if isinstance(regs, Mapping) else None
     if not isinstance(scan, Mapping):
         return ScanGate()
-    return ScanGate(
-        required=bool(scan.get("required", False)),
-        max_severity=scan.get("max_severity", "high"),
-        reports=str(scan.get("reports") or "scans"),
-        allow=tuple(
-            ScanAllowance(
-                id=str(a["id"]),
-                reason=str(a["reason"]),
-                owner=str(a["owner"]),
-                expires=date.fromisoformat(str(a["expires"])),
-            )
-            for a in scan.get("allow") or ()
-        ),
-    )
+    return scan_gate(scan)
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,6 +228,25 @@ def _waivers(spec: Mapping[str, Any], sources: Mapping[str, Location]) -> tuple[
     return tuple(out)
 
 
+def scan_gate(scan: Mapping[str, Any]) -> ScanGate:
+    """``spec.registries.scan`` (already validated by the schema) as a :class:`ScanGate`; also
+    what ``update`` reads from a raw policy document when it runs without an inventory."""
+    return ScanGate(
+        required=bool(scan.get("required", False)),
+        max_severity=scan.get("max_severity", "high"),
+        reports=str(scan.get("reports") or "scans"),
+        allow=tuple(
+            ScanAllowance(
+                id=str(a["id"]),
+                reason=str(a["reason"]),
+                owner=str(a["owner"]),
+                expires=date.fromisoformat(str(a["expires"])),
+            )
+            for a in scan.get("allow") or ()
+        ),
+    )
+
+
 def build_state(
     host: str,
     spec: Mapping[str, Any],
@@ -389,20 +408,7 @@ def build_state(
                 TrustedRegistry(str(t["registry"]), str(t.get("prefix") or ""))
                 for t in regs.get("trusted") or ()
             ),
-            scan=ScanGate(
-                required=bool(scan.get("required", False)),
-                max_severity=scan.get("max_severity", "high"),
-                reports=str(scan.get("reports") or "scans"),
-                allow=tuple(
-                    ScanAllowance(
-                        id=str(a["id"]),
-                        reason=str(a["reason"]),
-                        owner=str(a["owner"]),
-                        expires=date.fromisoformat(str(a["expires"])),
-                    )
-                    for a in scan.get("allow") or ()
-                ),
-            ),
+            scan=scan_gate(scan),
         ),
         updates=UpdatesSpec(
             strategy=updates.get("strategy", "gitops"), window=updates.get("window")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 _BUILD = "checkpointctl.policy.build:build_state"
+_SCAN_GATE = "checkpointctl.policy.build:scan_gate"
 _FIREWALL = "checkpointctl.policy.build:_firewall"
 _CREATE = "checkpointctl.resources.containers.compile:compile_create"
 _DRIFT = "checkpointctl.resources.containers.diff:container_fields"
@@ -63,35 +64,35 @@ CONSUMERS: Mapping[str, tuple[str, ...]] = {
     "spec.registries.trusted.prefix": (_BUILD, "checkpointctl.spec:TrustedRegistry.allows"),
     "spec.registries.scan": (_BUILD, "checkpointctl.resources.containers.images:gate_problem"),
     "spec.registries.scan.required": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_problem",
     ),
     "spec.registries.scan.max_severity": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.reports": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_problem",
     ),
     "spec.registries.scan.allow": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.id": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.reason": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.owner": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_verdict",
     ),
     "spec.registries.scan.allow.expires": (
-        _BUILD,
+        _SCAN_GATE,
         "checkpointctl.resources.containers.images:gate_verdict",
     ),
     # containers
