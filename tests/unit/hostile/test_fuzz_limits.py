@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -102,9 +103,12 @@ def test_atheris_coverage_guided_inputs_stay_under_2_seconds_and_200_mb(tmp_path
     assert failures == []
     assert proc.returncode == 0, proc.stderr[-3000:]
     # every input went through the same per-call judge as hypothesis' (2 s, 200 MB, clean
-    # errors), and libFuzzer's own -rss_limit_mb=200 held for the whole process; it ran every
-    # input we asked for
-    assert f"Done {runs} runs" in proc.stderr
+    # errors), and libFuzzer's own -rss_limit_mb=200 held for the whole process; it ran at
+    # least every input we asked for (libFuzzer also counts the seed inputs it replays and the
+    # inputs it retries while minimising, so "Done 913 runs" is a normal end of -runs=900)
+    done = re.search(r"^Done (\d+) runs", proc.stderr, re.MULTILINE)
+    assert done is not None, proc.stderr[-3000:]
+    assert int(done.group(1)) >= runs
     assert "Traceback" not in proc.stderr
     print(f"\natheris: {proc.stderr.strip().splitlines()[-1]}")
 
