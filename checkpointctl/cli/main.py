@@ -28,6 +28,7 @@ from checkpointctl.cli.common import (
 if TYPE_CHECKING:
     import argparse
 
+    from checkpointctl.cli.startup import StartUp
     from checkpointctl.inventory import Inventory
 
 # Everything else is imported where it is used: ``checkpointctl --version`` imports this module
@@ -124,25 +125,34 @@ def _rollout(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace, mode: str) -> int:
     import dataclasses
 
+    from checkpointctl.cli.startup import StartUp
     from checkpointctl.transport.connect import connect
     from checkpointctl.transport.headstart import HeadStart
 
-    inventory = inventory_of(args)
-    hosts = selected_hosts(args, inventory)
-    if args.trust_on_first_use:
-        hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
-    # the first hosts log in while the policies load (see transport.headstart)
-    with HeadStart(connect, hosts, width=args.forks) as early:
-        return _run_loaded(args, mode, inventory, hosts, early.connect)
+    with StartUp() as start_up:
+        inventory = inventory_of(args)
+        hosts = selected_hosts(args, inventory)
+        if args.trust_on_first_use:
+            hosts = tuple(dataclasses.replace(h, trust_on_first_use=True) for h in hosts)
+        # the first hosts log in while the policies load (see transport.headstart)
+        with HeadStart(connect, hosts, width=args.forks) as early:
+            return _run_loaded(args, mode, inventory, hosts, early.connect, start_up)
 
 
 def _run_loaded(
-    args: argparse.Namespace, mode: str, inventory: Inventory, hosts: Any, connect: Any
+    args: argparse.Namespace,
+    mode: str,
+    inventory: Inventory,
+    hosts: Any,
+    connect: Any,
+    start_up: StartUp,
 ) -> int:
-    """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``)."""
+    """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``);
+    ``start_up`` ends once they are loaded."""
     from checkpointctl import api
 
     result = load(args, inventory, need_secrets=True)
+    start_up.done()
     observer = _observer(args)
     if mode == "drift" and args.watch is not None:
         return _watch(args, hosts, result.states, connect, observer)
@@ -428,7 +438,20 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
+ONE_VERB_PARSERS = ("drift", "apply")
+"""Verbs whose command line is parsed by a parser of that verb alone (:func:`_parser`)."""
+
+
+def verb_of(argv: Sequence[str]) -> str | None:
+    """The verb of a command line: its first word that is not an option (None: none)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``only`` (one of :data:`ONE_VERB_PARSERS`), the same
+    parser with that verb alone, which parses that verb's command lines alike and answers its
+    ``--help`` alike (the whole parser builds some forty verbs and imports their modules: a
+    tenth of a small drift's start-up)."""
     import argparse
     import importlib
 
@@ -440,21 +463,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("validate", help="schema + lint of policies (and inventory)")
-    add_common(p)
-    p.set_defaults(func=_cmd_validate)
+    if only is None:
+        p = sub.add_parser("validate", help="schema + lint of policies (and inventory)")
+        add_common(p)
+        p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("render", help="the desired state each host gets")
-    add_common(p)
-    p.add_argument("--host", help="only this host")
-    p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
-    p.add_argument("--format", choices=["yaml", "json"], default="yaml")
-    p.set_defaults(func=_cmd_render)
+        p = sub.add_parser("render", help="the desired state each host gets")
+        add_common(p)
+        p.add_argument("--host", help="only this host")
+        p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
+        p.add_argument("--format", choices=["yaml", "json"], default="yaml")
+        p.set_defaults(func=_cmd_render)
 
     for verb, helptext, func in (
         ("drift", "read actual state, diff, report (exit 2 on drift)", _cmd_drift),
         ("apply", "converge hosts to the desired state", _cmd_apply),
     ):
+        if only not in (None, verb):
+            continue
         p = sub.add_parser(verb, help=helptext)
         add_common(p)
         p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
@@ -560,6 +586,8 @@ def _parser() -> argparse.ArgumentParser:
                 "~/.local/state/checkpointctl/audit.jsonl)",
             )
         p.set_defaults(func=func)
+    if only is not None:
+        return parser
 
     p = sub.add_parser("schema", help="print the policy JSON Schema (for editors)")
     p.set_defaults(func=_cmd_schema)
@@ -624,13 +652,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(0)  # as argparse's version action does
     import traceback
 
+    from checkpointctl.cli.startup import StartUp, end_of_run
     from checkpointctl.errors import CheckpointctlError
 
     _collect_young_only()
-    parser = _parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    verb = verb_of(words)
+    with StartUp():
+        parser = _parser(verb if verb in ONE_VERB_PARSERS else None)
+        args = parser.parse_args(argv)
     args.parser = parser  # completion describes the whole command line
-    args.command_argv = list(sys.argv[1:] if argv is None else argv)  # for the audit log
+    args.command_argv = words  # for the audit log
     try:
         code: int = args.func(args)
         return code
@@ -648,3 +680,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         err("internal error (a bug in checkpointctl): please report it with the traceback above")
         return 70
+    finally:
+        end_of_run()
