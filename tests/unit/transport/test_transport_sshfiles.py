@@ -12,6 +12,7 @@ import pytest
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.sshfiles import (
     FileCache,
+    KnownHosts,
     add_known_keys,
     encrypted_key_file,
     identity_key,
@@ -89,3 +90,32 @@ def test_identity_key_is_parsed_or_left_to_paramiko(tmp_path: Path) -> None:
     passphrase.write_text("a passphrase\n")
     opened = load_identities((str(tmp_path / "locked"),), str(passphrase), False, "cp-1")
     assert [k.get_base64() for k in opened.keys] == [_line("x", tmp_path / "locked").split()[2]]
+
+
+def test_indexed_lookup_answers_as_paramiko_does(tmp_path: Path) -> None:
+    """Plain names, hashed names (``HashKnownHosts``), several names on a line, two lines of
+    one key type for a name (the first wins) and a name listed nowhere: the index gives what
+    paramiko's own ``lookup`` gives."""
+    for name in ("a", "b", "c", "d"):
+        _keygen(tmp_path / name)
+    hashed = paramiko.HostKeys.hash_host("10.0.0.7")
+    path = tmp_path / "known_hosts"
+    path.write_text(
+        _line("10.0.0.1,[10.0.0.1]:2222", tmp_path / "a")
+        + _line(hashed, tmp_path / "b")
+        + _line("10.0.0.1", tmp_path / "c")
+        + "# a comment\n"
+        + _line("10.0.0.7,other", tmp_path / "d")
+    )
+    parsed = paramiko.HostKeys(filename=str(path))
+    indexed = KnownHosts(parsed)
+    for name in ("10.0.0.1", "[10.0.0.1]:2222", "10.0.0.7", "other", "10.0.0.9", hashed):
+        theirs = parsed.lookup(name)
+        want = {t: theirs[t].get_base64() for t in theirs} if theirs else {}
+        assert {t: k.get_base64() for t, k in indexed.keys_for(name).items()} == want, name
+    first = indexed.keys_for("10.0.0.1")["ssh-ed25519"].get_base64()
+    assert first == _line("x", tmp_path / "a").split()[2]
+    assert (
+        indexed.keys_for("10.0.0.7")["ssh-ed25519"].get_base64()
+        == (_line("x", tmp_path / "b").split()[2])
+    )
