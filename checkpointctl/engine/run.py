@@ -36,8 +36,6 @@ from typing import Protocol
 from checkpointctl.engine import audit as audit_mod
 from checkpointctl.engine.context import with_context
 from checkpointctl.engine.fanout import DEFAULT_FORKS, FanOut
-from checkpointctl.engine.health import check_gate, healthy_now
-from checkpointctl.engine.location_rollout import Lane, run_lanes
 from checkpointctl.engine.lock import (
     HostLock,
     LockBusyError,
@@ -48,15 +46,6 @@ from checkpointctl.engine.lock import (
     acquire,
 )
 from checkpointctl.engine.provenance import accepted_in_full, classify_on_host, fingerprints
-from checkpointctl.engine.rollback import (
-    AFTER_GATE,
-    AFTER_HALT,
-    CONTAINER_KIND,
-    OnlyAddresses,
-    previous_images,
-    rollback_findings,
-    rollback_state,
-)
 from checkpointctl.engine.updates import held_findings, image_hold, replaces_image
 from checkpointctl.engine.waivers import waiver_findings
 from checkpointctl.errors import (
@@ -478,6 +467,8 @@ def _failure(run: _Run, exc: BaseException, desired: DesiredState) -> HostResult
 
 def _gate(transport: Transport, desired: DesiredState, result: HostResult) -> HostResult:
     """Fail a host whose checkpoint containers do not run healthy after its apply."""
+    from checkpointctl.engine.health import check_gate  # apply's only: a drift never loads it
+
     if result.status not in (HostStatus.CONVERGED, HostStatus.IN_SYNC) or not desired.containers:
         return result
     try:
@@ -637,6 +628,14 @@ def _rollback(
 ) -> HostResult:
     """Put ``host`` back on the images its containers ran before this rollout (``why``: the
     words its findings give for it)."""
+    from checkpointctl.engine.rollback import (
+        CONTAINER_KIND,
+        OnlyAddresses,
+        previous_images,
+        rollback_findings,
+        rollback_state,
+    )
+
     previous = previous_images([c for c in result.changes if c.address in result.applied])
     containers = next((r for r in resources if r.kind == CONTAINER_KIND), None)
     if not previous or containers is None:
@@ -688,6 +687,9 @@ def _roll_locations(
     roll_back: Callable[[str], None],
 ) -> list[str]:
     """Apply by location (see :mod:`engine.location_rollout`): the lanes' stop reasons."""
+    from checkpointctl.engine.health import healthy_now
+    from checkpointctl.engine.location_rollout import Lane, run_lanes
+
     by_name = {h.name: h for h in todo}
 
     def plan_of(name: str) -> Sequence[Change]:
@@ -733,6 +735,9 @@ def run_fleet(
     :func:`halt_reason` decides whether to go on. Hosts of later batches are then reported as
     not attempted (and audited as such), never as changed.
     """
+    # apply's only (like the health gate and the location lanes): a drift never loads them
+    from checkpointctl.engine.rollback import AFTER_GATE, AFTER_HALT
+
     obs = observer or NullObserver()
     opts = options or ApplyOptions()
     owner = opts.resolved_owner()

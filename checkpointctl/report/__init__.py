@@ -14,7 +14,6 @@ from typing import Literal, get_args
 
 from checkpointctl.model import RunReport
 from checkpointctl.report.jsonfmt import render_json, report_schema
-from checkpointctl.report.junit import render_junit
 from checkpointctl.report.markdown import render_markdown
 from checkpointctl.report.summary import summary_line
 from checkpointctl.report.text import render_text
@@ -28,6 +27,14 @@ def render_html(report: RunReport) -> str:
     """:func:`checkpointctl.report.html.render_html`, imported when first used: the page
     brings the status tables and rich, which a drift to JSON or JUnit never needs."""
     from checkpointctl.report.html import render_html as render
+
+    return render(report)
+
+
+def render_junit(report: RunReport) -> str:
+    """:func:`checkpointctl.report.junit.render_junit`, imported when first used: it brings
+    ``xml.etree``, which a drift to text or JSON never needs."""
+    from checkpointctl.report.junit import render_junit as render
 
     return render(report)
 

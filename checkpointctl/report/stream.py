@@ -17,7 +17,6 @@ group hosts across the whole run and are not streamed (:data:`STREAMED`).
 from __future__ import annotations
 
 import tempfile
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -26,7 +25,6 @@ from typing import IO, Literal, Self
 from checkpointctl.model import HostResult, RunMode, RunReport, host_to_json, report_to_json
 from checkpointctl.model.provenance import DriftOrigin
 from checkpointctl.report.jsonfmt import render_json_value
-from checkpointctl.report.junit import XML_DECLARATION, junit_root, junit_suite
 from checkpointctl.report.recap import TITLE, host_recap, recap_line, recap_width
 from checkpointctl.report.summary import Tally
 from checkpointctl.report.text import host_text, recap_painter, summary_text
@@ -77,6 +75,10 @@ class ReportStream:
             text = render_json_value(host_to_json(host)).replace("\n", "\n" + _JSON_INDENT)
             self._put(self._hosts, ("" if first else ",\n") + _JSON_INDENT + text)
         elif self.fmt == "junit":
+            import xml.etree.ElementTree as ET
+
+            from checkpointctl.report.junit import junit_suite
+
             suite, counts = junit_suite(alone, host)
             self._junit_totals.update(counts)
             ET.indent(suite, level=1)
@@ -145,6 +147,11 @@ class ReportStream:
         yield ("\n  ]" + tail + "\n").encode()
 
     def _junit(self) -> Iterator[bytes]:
+        # imported by a JUnit report only: a drift to text or JSON never loads xml.etree
+        import xml.etree.ElementTree as ET
+
+        from checkpointctl.report.junit import XML_DECLARATION, junit_root
+
         root = junit_root(self.tally.mode, self._junit_totals, self.tally.seconds)
         if not self.tally.hosts:
             yield (XML_DECLARATION + ET.tostring(root, encoding="unicode") + "\n").encode()
