@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from checkpointctl.errors import Diagnostic, Location
 
@@ -40,6 +39,8 @@ class Window:
         """Whether the aware instant ``at`` falls inside the window."""
         if at.tzinfo is None:
             raise ValueError("a window judges aware datetimes only")
+        from zoneinfo import ZoneInfo
+
         local = at.astimezone(ZoneInfo(self.zone))
         now = local.time().replace(tzinfo=None)
         day = local.weekday()
@@ -95,6 +96,9 @@ def parse_window(text: str) -> Window:
     start, end = _time(m[2], m[3], text), _time(m[4], m[5], text)
     if start == end:
         raise WindowError(f"{text!r}: the window starts and ends at the same time")
+    # imported here: zoneinfo loads sysconfig, and most policies (and every drift) have no window
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(m[6])
     except (ZoneInfoNotFoundError, ValueError):
