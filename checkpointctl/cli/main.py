@@ -652,7 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit(0)  # as argparse's version action does
     import traceback
 
-    from checkpointctl.cli.startup import StartUp, end_of_run
+    from checkpointctl.cli.startup import StartUp
     from checkpointctl.errors import CheckpointctlError
 
     _collect_young_only()
@@ -680,5 +680,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         err("internal error (a bug in checkpointctl): please report it with the traceback above")
         return 70
-    finally:
-        end_of_run()

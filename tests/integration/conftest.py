@@ -15,6 +15,7 @@ are the ones that need a root login, or test the transport itself).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,15 @@ from checkpointctl.lab import LabInfo
 from checkpointctl.lab.layout import LabPaths
 
 FULL_HOSTS = 2
+
+
+@pytest.fixture(autouse=True)
+def _start_up_objects_collected_again() -> Iterator[None]:
+    """``cli.main.main`` freezes what its start-up made for the rest of the process
+    (``cli/startup.py``); a test process calls it many times, so each test gives them back."""
+    yield
+    gc.unfreeze()
+
 
 OnHost = Callable[..., "subprocess.CompletedProcess[str]"]
 

@@ -8,7 +8,19 @@ bound time (``tests/unit/hostile/test_fuzz_limits.py``) measure the loader call 
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+
+import pytest
 from hypothesis import settings
 
 settings.register_profile("checkpointctl", deadline=None)
 settings.load_profile("checkpointctl")
+
+
+@pytest.fixture(autouse=True)
+def _start_up_objects_collected_again() -> Iterator[None]:
+    """``cli.main.main`` freezes what its start-up made for the rest of the process
+    (``cli/startup.py``); a test process calls it many times, so each test gives them back."""
+    yield
+    gc.unfreeze()
