@@ -441,7 +441,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("validate", help="schema + lint of policies (and inventory)")
-    add_common(p)
+    add_common(p, ssh=True)  # the root-login warning reads each host's ssh_config
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("render", help="the desired state each host gets")
@@ -456,7 +456,7 @@ def _parser() -> argparse.ArgumentParser:
         ("apply", "converge hosts to the desired state", _cmd_apply),
     ):
         p = sub.add_parser(verb, help=helptext)
-        add_common(p)
+        add_common(p, ssh=True)
         p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
         p.add_argument("--forks", type=int, default=50, help="hosts handled at once (50)")
         p.add_argument(
