@@ -340,18 +340,21 @@ def resolve(host: Host) -> Route:
     )
     jump_text = cli.get("proxyjump")
     specs: tuple[str, ...]
+    # the target's name starts a loop only when its own ssh_config block gave the ProxyJump
+    trail: tuple[str, ...] = ()
     if jump_text is not None:
         specs = _split_jumps(_expand_tokens(jump_text, address, port, user))
     elif settings.jump:
         specs = settings.jump
     else:
         specs = _split_jumps(str(_one(opts.get("proxyjump")) or "none"))
+        trail = (lookup_name,)
     if specs and proxy is not None:
         raise TransportError(
             f"{host.name}: both a ProxyJump ({', '.join(specs)}) and a ProxyCommand are set; "
             "use one"
         )
-    jumps = _jump_chain(specs, path, target, host.name, (lookup_name,)) if specs else ()
+    jumps = _jump_chain(specs, path, target, host.name, trail) if specs else ()
     if jumps and (jumps[-1].address, jumps[-1].port, jumps[-1].user) == (
         target.address,
         target.port,
@@ -424,7 +427,7 @@ def _jump_chain(
 ) -> tuple[Endpoint, ...]:
     """The hops of ``ProxyJump specs`` (outermost first), preceded by the hops of the first
     one's own ProxyJump, recursively (see the module docstring). ``trail`` names the hosts
-    whose ProxyJump led here, the target first, to name a loop.
+    whose ssh_config ProxyJump led here, outermost call first, to name a loop.
 
     Raises:
         TransportError: a spec or a jump host's block that cannot be used, a loop, or more

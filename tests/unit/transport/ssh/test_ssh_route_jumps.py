@@ -163,3 +163,11 @@ def test_an_unsupported_option_of_a_nested_jump_host_is_named(tmp_path: Path) ->
     text = "Host cp-1\n    ProxyJump a\nHost a\n    ProxyJump b\nHost b\n    ForwardAgent yes\n"
     with pytest.raises(TransportError, match=r"jump host b.*forwardagent yes"):
         route(tmp_path, text)
+
+
+def test_the_target_is_no_loop_when_the_inventory_chose_its_jump(tmp_path: Path) -> None:
+    # as ssh -J bastion cp-1: the -J overrides cp-1's own ProxyJump, so cp-1 reached again as
+    # bastion's jump host (through its own gw) is no cycle: it ends at gw
+    text = "Host cp-1\n    ProxyJump gw\nHost bastion\n    ProxyJump cp-1\n"
+    r = route(tmp_path, text, jump=("bastion",))
+    assert [j.label for j in r.jumps] == ["gw", "cp-1", "bastion"]
