@@ -21,6 +21,7 @@ than :data:`MAX_JUMPS` hops. Every hop's host key is checked against its own kno
 
 from __future__ import annotations
 
+import getpass
 import os
 import shlex
 from collections.abc import Mapping, Sequence
@@ -366,11 +367,12 @@ def resolve(host: Host) -> Route:
 
 def known_files(text: str, owner: str, source: str) -> tuple[str, ...]:
     """``UserKnownHostsFile``'s value: one or several files, separated by whitespace (quotes
-    keep a name with spaces whole), ``~``-expanded.
+    keep a name with spaces whole), with ``~``, ``%d`` (home), ``%u`` (local user) and ``%%``
+    expanded as ssh expands them.
 
     Raises:
-        TransportError: no file, unbalanced quotes, or ``none`` (checkpointctl never talks to
-            a host whose key it cannot check).
+        TransportError: no file, unbalanced quotes, ``none`` (checkpointctl never talks to a
+            host whose key it cannot check), or another ``%`` token or a ``${VAR}`` (named).
     """
     try:
         words = shlex.split(text)
@@ -383,7 +385,34 @@ def known_files(text: str, owner: str, source: str) -> tuple[str, ...]:
             f"{owner}: {source}: UserKnownHostsFile none is not supported: checkpointctl "
             "always checks host keys"
         )
-    return tuple(dict.fromkeys(os.path.expanduser(w) for w in words))
+    return tuple(dict.fromkeys(_local_path(w, owner, source) for w in words))
+
+
+def _local_path(word: str, owner: str, source: str) -> str:
+    """A known_hosts path with its context-free tokens expanded (see :func:`known_files`)."""
+    if "${" in word:
+        raise TransportError(
+            f"{owner}: {source}: UserKnownHostsFile {word}: environment variables are not supported"
+        )
+    if "%" not in word:
+        return os.path.expanduser(word)
+    expansions = {"%%": "%", "%d": os.path.expanduser("~"), "%u": getpass.getuser()}
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        if word[i] != "%":
+            out.append(word[i])
+            i += 1
+            continue
+        piece = word[i : i + 2]
+        if piece not in expansions:
+            raise TransportError(
+                f"{owner}: {source}: UserKnownHostsFile {word}: token {piece} is not supported "
+                "(only %d, %u and %%)"
+            )
+        out.append(expansions[piece])
+        i += 2
+    return os.path.expanduser("".join(out))
 
 
 def _split_jumps(text: str) -> tuple[str, ...]:

@@ -214,3 +214,23 @@ def test_accept_new_records_in_the_first_file_only(
     with pytest.raises(HostKeyError, match="host key changed"):
         policy.missing_host_key(paramiko.SSHClient(), NAME, keys["b"])
     assert first.read_text() == line(NAME, keys["e"])
+
+
+def test_context_free_tokens_are_expanded_and_the_others_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("USER", "ops")
+    monkeypatch.setenv("LOGNAME", "ops")
+    cfg = tmp_path / "ssh_config"
+    settings = SshSettings(given=frozenset(), config_file=str(cfg))
+    cfg.write_text("Host cp-1\n    UserKnownHostsFile %d/.ssh/kh /etc/kh-%u 100%%\n")
+    home = tmp_path / "home"
+    assert resolve(Host("cp-1", "cp-1", ssh=settings)).target.known_hosts == (
+        f"{home}/.ssh/kh",
+        "/etc/kh-ops",
+        "100%",
+    )
+    for value, named in (("/kh/%h", "token %h"), ("${HOME}/kh", "environment variables")):
+        cfg.write_text(f"Host cp-1\n    UserKnownHostsFile {value}\n")
+        with pytest.raises(TransportError, match=named):
+            resolve(Host("cp-1", "cp-1", ssh=settings))
