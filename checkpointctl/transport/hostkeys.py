@@ -1,13 +1,14 @@
 """Host key checking for the SSH transport: what is trusted, and what to tell the user.
 
 Strict by default, like ``ssh -o StrictHostKeyChecking=yes``: a host whose key is not in
-known_hosts is refused, and a host whose key *changed* is always refused. A host may have
-several known_hosts files (``UserKnownHostsFile a b``): as with OpenSSH, a key found in any of
-them is accepted, a key whose type one of them lists with another key is a changed key, and
-trust on first use records into the first. The refusal says which
+known_hosts is refused, and a host whose key *changed* is always refused. The refusal says which
 key the host offered (type and SHA256 fingerprint, as ``ssh-keygen -lf`` prints it) and the exact
 command that fixes it, because "host key verification failed" alone sends people to disable the
 check. Trust on first use is an explicit per-host opt-in that records the key it accepted.
+
+A host may have several known_hosts files (``UserKnownHostsFile a b``): as with OpenSSH, a key
+found in any of them is accepted, a key of a type one of them lists with another key is a
+changed key, and trust on first use records into the first.
 
 The message builders are pure functions so their wording is tested without any host.
 """
@@ -151,6 +152,8 @@ class KeyStatus(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
+    """The verdict on an offered key, with what a changed-key message needs."""
+
     status: KeyStatus
     expected: KnownKey | None = None
     """For a changed key, the key a file lists instead (and which file)."""
