@@ -680,3 +680,43 @@ def test_a_jump_hosts_own_proxyjump_is_followed_and_its_connections_shared(
     with pytest.raises(HostKeyError, match=f"inner \\({BASTION_ADDRESS}:22\\): host key not"):
         connect(Host(name=hosts[0].name, address=hosts[0].name, ssh=settings))
     assert JUMPS.open_count() == before
+
+
+def test_the_outermost_jump_host_through_its_own_proxycommand(
+    behind_bastion: LabInfo, on_host: OnHost, tmp_path: Path
+) -> None:
+    """The hosts jump through ``inner`` (the bastion's address), which its own block reaches by
+    ``ProxyCommand ssh -W %h:%p bastion`` (OpenSSH's client and the lab's ssh_config): one
+    process and one login to ``inner`` for both hosts, each host's key checked end to end."""
+    paths = LabPaths(behind_bastion.root)
+    hosts = behind_bastion.light_hosts[:2]
+    common = (
+        "    User root\n"
+        f"    IdentityFile {behind_bastion.identity_file}\n"
+        f"    UserKnownHostsFile {behind_bastion.known_hosts}\n"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "".join(f"Host {h.name}\n    HostName {h.address}\n" for h in hosts)
+        + f"Host inner\n    HostName {BASTION_ADDRESS}\n"
+        + f"    ProxyCommand ssh -F {paths.ssh_config} -o BatchMode=yes -W %h:%p bastion\n"
+        + common
+        + f"Host lt-*\n    ProxyJump inner\n{common}"
+    )
+    settings = SshSettings(given=frozenset(), config_file=str(config))
+    before = JUMPS.open_count()
+    with without_our_table(on_host, hosts[0].name), without_our_table(on_host, hosts[1].name):
+        opened = [
+            connect(Host(name=h.name, address=h.name, connect_timeout=20.0, ssh=settings))
+            for h in hosts
+        ]
+        try:
+            assert JUMPS.open_count() == before + 1
+            seen = [
+                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
+            ]
+            assert seen == [BASTION_ADDRESS] * len(hosts)
+        finally:
+            for t in opened:
+                t.close()
+    assert JUMPS.open_count() == before

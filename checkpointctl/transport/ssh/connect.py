@@ -296,10 +296,12 @@ def _connect_endpoint(
     client.set_missing_host_key_policy(policy)
     use_agent_keys = agent and not endpoint.identities_only
     identity = endpoint.identities[0] if endpoint.identities else None
-    own: socket.socket | None = None
+    own: socket.socket | paramiko.ProxyCommand | None = None
     try:
         ids = load_identities(endpoint.identities, passphrase_file, use_agent_keys, owner)
-        if sock is None:
+        if sock is None and endpoint.proxy_command:  # the outermost jump host's own
+            sock = own = _proxy_command(endpoint, owner)
+        elif sock is None:
             sock = own = connect_tcp(endpoint.address, endpoint.port, limit)
         client.connect(
             hostname=endpoint.address,

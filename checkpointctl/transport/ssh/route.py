@@ -504,6 +504,8 @@ class _JumpSettings:
     known_hosts: tuple[str, ...] | None
     host_keys: HostKeyPolicy | None
     connect_timeout: float | None
+    proxy_command: str | None = None
+    """Only on the first hop of a chain (see :func:`_jump_settings`)."""
 
     def endpoint(self, target: Endpoint) -> Endpoint:
         """The target's key, known_hosts and timeout fill in what the jump host's block
@@ -519,6 +521,7 @@ class _JumpSettings:
             known_hosts=self.known_hosts or target.known_hosts,
             host_keys=self.host_keys or target.host_keys,
             connect_timeout=self.connect_timeout or target.connect_timeout,
+            proxy_command=self.proxy_command,
         )
 
 
@@ -528,11 +531,12 @@ def _jump_settings(
     """A jump host's spec read with its ssh_config block, and that block's own ProxyJump
     hops (empty when it names none). Only the ``first`` hop of a ProxyJump list reaches its
     host by its own ProxyJump or ProxyCommand; the later ones are reached through the hops
-    before them, as with OpenSSH.
+    before them, as with OpenSSH. A first hop with a ProxyCommand has no hop before it, so
+    it is the outermost of the route: its connection runs over the command's process.
 
     Raises:
-        TransportError: a malformed spec or value, an unsupported option, or a ProxyCommand
-            (not supported on a jump host).
+        TransportError: a malformed spec or value, an unsupported option, or both a
+            ProxyJump and a ProxyCommand in the jump host's block.
     """
     try:
         user, name, port = parse_jump_spec(spec)
@@ -542,10 +546,13 @@ def _jump_settings(
     source = f"ssh_config {path} (jump host {name})"
     check_options(config, source, owner)
     own = _split_jumps(str(_one(config.get("proxyjump")) or "none"))
-    if first and config.get("proxycommand") is not None and not own:
+    proxy = _one(config.get("proxycommand")) if first else None
+    if proxy is not None and proxy.strip().lower() == "none":
+        proxy = None
+    if proxy is not None and own:
         raise TransportError(
-            f"{owner}: {source}: a jump host with its own ProxyCommand is not supported; "
-            "give it a ProxyJump instead"
+            f"{owner}: {source}: both a ProxyJump ({', '.join(own)}) and a ProxyCommand are "
+            "set; use one"
         )
     config_port = _one(config.get("port"))
     ids = config.get("identityfile")
@@ -565,5 +572,6 @@ def _jump_settings(
         known_hosts=known_files(known, owner, source) if known else None,
         host_keys=_host_keys(strict, owner, source) if strict else None,
         connect_timeout=_number(timeout, "ConnectTimeout", owner, source) if timeout else None,
+        proxy_command=proxy,
     )
     return settings, own

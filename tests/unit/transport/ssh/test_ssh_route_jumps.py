@@ -78,7 +78,9 @@ def test_only_the_first_hop_of_a_list_follows_its_own_proxyjump(tmp_path: Path) 
         "Host a\n    ProxyJump x\n"
         "Host b\n    ProxyJump y\n    ProxyCommand nc %h %p\n"
     )
-    assert [j.label for j in route(tmp_path, text).jumps] == ["x", "a", "b"]
+    jumps = route(tmp_path, text).jumps
+    assert [j.label for j in jumps] == ["x", "a", "b"]
+    assert [j.proxy_command for j in jumps] == [None, None, None]
 
 
 @pytest.mark.parametrize(
@@ -153,9 +155,22 @@ def test_a_flat_list_longer_than_the_limit_is_refused(tmp_path: Path) -> None:
         route(tmp_path, f"Host cp-1\n    ProxyJump {chain}\n")
 
 
-def test_a_first_hop_with_a_proxycommand_is_named(tmp_path: Path) -> None:
-    text = "Host cp-1\n    ProxyJump a\nHost a\n    ProxyCommand nc %h %p\n"
-    with pytest.raises(TransportError, match=r"jump host a.*ProxyCommand is not supported"):
+def test_the_outermost_hop_may_have_a_proxycommand(tmp_path: Path) -> None:
+    text = (
+        "Host cp-1\n    ProxyJump inner\n"
+        "Host inner\n    ProxyJump gw\n"
+        "Host gw\n    HostName 10.0.0.9\n    ProxyCommand ssh -W %h:%p edge\n"
+    )
+    first, second = route(tmp_path, text).jumps
+    # gw, the outermost, is reached through its command (tokens expanded as ssh does)
+    assert first.label == "gw"
+    assert first.proxy_command == "ssh -W 10.0.0.9:22 edge"
+    assert second.proxy_command is None
+
+
+def test_a_jump_host_with_both_proxyjump_and_proxycommand_is_named(tmp_path: Path) -> None:
+    text = "Host cp-1\n    ProxyJump a\nHost a\n    ProxyJump b\n    ProxyCommand nc %h %p\n"
+    with pytest.raises(TransportError, match=r"jump host a\).*both a ProxyJump \(b\)"):
         route(tmp_path, text)
 
 
