@@ -15,8 +15,9 @@ Jump hosts follow OpenSSH too. ``ssh`` reaches the target through ``ProxyJump a,
 ``ssh -J a,b -W target c``, that one runs ``ssh -J a -W c b``, and that one ``ssh -W b a``: the
 ``-J`` on those command lines wins over the config's ProxyJump of ``c`` and ``b``, so only the
 *first* hop's own ProxyJump (from its ``Host`` block) is followed, before it, and recursively so
-for the first hop of that. A loop among those is an error naming it, and so is a route longer
-than :data:`MAX_JUMPS` hops. Every hop's host key is checked against its own known_hosts.
+for the first hop of that; or that first hop's own ProxyCommand, which makes it the outermost.
+A loop among those is an error naming it, and so is a route longer than :data:`MAX_JUMPS` hops.
+Every hop's host key is checked against its own known_hosts.
 """
 
 from __future__ import annotations
