@@ -134,10 +134,13 @@ def load_inventory(
     *,
     playbook_dir: str | os.PathLike[str] | None = None,
     passwords: VaultPasswords | None = None,
+    ssh_config: str | os.PathLike[str] | None = None,
 ) -> Inventory:
     """One or several inventory sources, in order, as Ansible reads them (YAML, INI, folders,
     ``group_vars``/``host_vars``; ``playbook_dir``: the policy repository, whose
     ``group_vars``/``host_vars`` apply too). ``passwords`` open Ansible-vaulted values.
+    ``ssh_config`` is the ssh_config file (``ssh -F``) of every host whose inventory names
+    none (else ``~/.ssh/config``).
 
     Raises:
         CheckpointctlError: every problem, naming file:line:col where known.
@@ -148,7 +151,10 @@ def load_inventory(
         else [os.fspath(s) for s in sources]
     )
     base = None if playbook_dir is None else os.fspath(playbook_dir)
-    return _load_inventory(names, passwords=passwords, playbook_dir=base)
+    inventory = _load_inventory(names, passwords=passwords, playbook_dir=base)
+    if ssh_config is not None:
+        inventory = inventory.with_ssh_config(os.fspath(ssh_config))
+    return inventory
 
 
 def vault_decryptor(

@@ -44,7 +44,8 @@ def write_output(text: str, path: str | None) -> None:
 def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
     """The inventory of every ``-i`` (in order), with the Ansible vault passwords given and
     ``group_vars``/``host_vars`` beside the policy repository (as Ansible reads them beside
-    the playbook). ``strict``: see :func:`checkpointctl.inventory.load_inventory`."""
+    the playbook), and ``-F``'s ssh_config for the hosts that name none. ``strict``: see
+    :func:`checkpointctl.inventory.load_inventory`."""
     from pathlib import Path
 
     from checkpointctl.errors import CheckpointctlError
@@ -62,9 +63,13 @@ def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
     passwords = passwords_from(
         getattr(args, "ansible_vault_password_file", None), interactive=sys.stdin.isatty()
     )
-    return load_inventory(
+    inventory = load_inventory(
         args.inventory, passwords=passwords, playbook_dir=playbook_dir, strict=strict
     )
+    ssh_config = getattr(args, "ssh_config", None)
+    if ssh_config is not None:
+        inventory = inventory.with_ssh_config(ssh_config, given_by="-F/--ssh-config")
+    return inventory
 
 
 def selected_hosts(args: argparse.Namespace, inventory: Inventory) -> tuple[Host, ...]:
@@ -106,13 +111,15 @@ def load(args: argparse.Namespace, inventory: Inventory, *, need_secrets: bool) 
 # --- parser --------------------------------------------------------------------------------
 
 
-def add_common(p: argparse.ArgumentParser, *, paths: bool = True, inventory: bool = True) -> None:
+def add_common(
+    p: argparse.ArgumentParser, *, paths: bool = True, inventory: bool = True, ssh: bool = False
+) -> None:
     if paths:
         p.add_argument(
             "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
         )
     if inventory:
-        add_inventory_options(p)
+        add_inventory_options(p, ssh=ssh)
     p.add_argument(
         "--vault-password-file",
         metavar="FILE",
@@ -121,9 +128,14 @@ def add_common(p: argparse.ArgumentParser, *, paths: bool = True, inventory: boo
 
 
 def add_inventory_options(
-    p: argparse.ArgumentParser, *, required: bool = False, help_text: str | None = None
+    p: argparse.ArgumentParser,
+    *,
+    required: bool = False,
+    help_text: str | None = None,
+    ssh: bool = False,
 ) -> None:
-    """``-i`` (repeatable, merged in order, as in Ansible) and the Ansible vault password."""
+    """``-i`` (repeatable, merged in order, as in Ansible) and the Ansible vault password;
+    with ``ssh`` (every command that reaches hosts over SSH), ``-F``."""
     p.add_argument(
         "-i",
         "--inventory",
@@ -140,4 +152,18 @@ def add_inventory_options(
         action="append",
         help="password of the inventory's Ansible Vault values (or an executable printing it; "
         "default $ANSIBLE_VAULT_PASSWORD_FILE, else a prompt on a terminal)",
+    )
+    if ssh:
+        add_ssh_config_option(p)
+
+
+def add_ssh_config_option(p: argparse.ArgumentParser) -> None:
+    """``-F FILE``, as ``ssh -F``: the ssh_config of every host that names none itself."""
+    p.add_argument(
+        "-F",
+        "--ssh-config",
+        metavar="FILE",
+        help="OpenSSH client config file for every host whose inventory names none (default: "
+        "~/.ssh/config); a host's own `-F` in ansible_ssh_common_args or its ssh_config_file "
+        "variable wins for that host",
     )

@@ -144,7 +144,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "paths", nargs="*", metavar="PATHS", help="policy files or folders (default: policies/)"
     )
-    add_inventory_options(p)
+    add_inventory_options(p, ssh=True)
     p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
     p.add_argument("--forks", type=int, default=50, help="hosts read at once (50)")
     p.add_argument(

@@ -465,7 +465,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
 
     if only is None:
         p = sub.add_parser("validate", help="schema + lint of policies (and inventory)")
-        add_common(p)
+        add_common(p, ssh=True)  # the root-login warning reads each host's ssh_config
         p.set_defaults(func=_cmd_validate)
 
         p = sub.add_parser("render", help="the desired state each host gets")
@@ -482,7 +482,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         if only not in (None, verb):
             continue
         p = sub.add_parser(verb, help=helptext)
-        add_common(p)
+        add_common(p, ssh=True)
         p.add_argument("--limit", metavar="PATTERN", help="Ansible-style host pattern")
         p.add_argument("--forks", type=int, default=50, help="hosts handled at once (50)")
         p.add_argument(

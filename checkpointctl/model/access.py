@@ -9,11 +9,12 @@ do not support is an error naming it rather than something silently dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from checkpointctl.model import Become, Secret, SshSettings
+from checkpointctl.model import Become, Host, Secret, SshSettings
 
 #: ssh(1) flags with a value that the inventory's SSH arguments may carry, and the
 #: ssh_config option each one stands for.
@@ -114,6 +115,15 @@ def parse_jump(value: object, field: str) -> tuple[str, ...]:
     if not items or not all(items):
         raise ValueError(f"{field}: empty jump host")
     return tuple(items)
+
+
+def with_default_config_file(host: Host, path: str) -> Host:
+    """``host`` reading ``path`` as its ssh_config (``ssh -F``) unless its inventory names
+    one (``-F`` in its SSH arguments, or ``ssh_config_file``): the command line's file is the
+    default for the fleet, a host's own setting is the exception to it."""
+    if host.ssh.config_file is not None:
+        return host
+    return dataclasses.replace(host, ssh=dataclasses.replace(host.ssh, config_file=path))
 
 
 def truthy(value: object) -> bool:

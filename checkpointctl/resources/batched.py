@@ -118,12 +118,19 @@ def read_all(
     """Every resource's step on this host, read, in order, with the commands of all their
     plans in one :func:`run_many` (resources without a plan are read on their own, in turn).
 
+    A command that several resources need (the same argv and stdin: "is there a Docker
+    socket?" for containers, networks and volumes) runs once and each of them gets its result:
+    they are reads of the same moment, so one answer is the answer for all.
+
     Raises:
         CheckpointctlError: as the resources' reads do; the first failure in resource order.
     """
     steps = [r.start(desired) for r in resources]
     commands = [s.commands(transport.host) for s in steps]
-    results = run_many(transport, [c for mine in commands for c in mine])
+    wanted = [c for mine in commands for c in mine]
+    once = list(dict.fromkeys(wanted))
+    answers = dict(zip(once, run_many(transport, once), strict=True))
+    results = [answers[c] for c in wanted]
     start = 0
     for step, mine in zip(steps, commands, strict=True):
         step.read(transport, results[start : start + len(mine)])

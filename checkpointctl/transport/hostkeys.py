@@ -6,6 +6,10 @@ key the host offered (type and SHA256 fingerprint, as ``ssh-keygen -lf`` prints 
 command that fixes it, because "host key verification failed" alone sends people to disable the
 check. Trust on first use is an explicit per-host opt-in that records the key it accepted.
 
+A host may have several known_hosts files (``UserKnownHostsFile a b``): as with OpenSSH, a key
+found in any of them is accepted, a key of a type one of them lists with another key is a
+changed key, and trust on first use records into the first.
+
 The message builders are pure functions so their wording is tested without any host.
 """
 
@@ -14,10 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from enum import Enum
 
 from checkpointctl.errors import HostKeyError
+from checkpointctl.transport.sshfiles import KnownKey, known_keys
 from checkpointctl.transport.sshlib import paramiko
 
 #: The file read when a host sets no ``known_hosts``; it is only ever read, never written.
@@ -77,16 +84,17 @@ def known_hosts_line(address: str, port: int, key_type: str, blob: bytes) -> str
 
 
 def unknown_key_message(
-    host: str, address: str, port: int, offered: OfferedKey, known_hosts: str
+    host: str, address: str, port: int, offered: OfferedKey, known_hosts: Sequence[str]
 ) -> str:
-    """Why an unknown host key was refused, and the two ways forward."""
+    """Why an unknown host key was refused, and the two ways forward (the key is to be
+    recorded in the first of the host's known_hosts files, where OpenSSH records it)."""
     return (
         f"{host} ({address}:{port}): host key not trusted: the host offered "
-        f"{offered.key_type} {offered.fingerprint}, which is not in {known_hosts}\n"
+        f"{offered.key_type} {offered.fingerprint}, which is not in {' nor '.join(known_hosts)}\n"
         "  hint: check that fingerprint out of band (on the host: "
         f"`ssh-keygen -lf /etc/ssh/ssh_host_{keyscan_type(offered.key_type)}_key.pub`), "
         "then record it with\n"
-        f"    {keyscan_command(address, port, offered.key_type, known_hosts)}\n"
+        f"    {keyscan_command(address, port, offered.key_type, known_hosts[0])}\n"
         "  or accept and record the first key seen (trust on first use) with the inventory var "
         "`trust_on_first_use: true` for this host, or the CLI flag --trust-on-first-use"
     )
@@ -131,18 +139,85 @@ def append_known_host(path: str, line: str) -> None:
         os.close(fd)
 
 
-class RefuseUnknownKey(paramiko.RejectPolicy):
-    """paramiko's ``RejectPolicy``, but the refusal is a ``HostKeyError`` that explains itself."""
+class KeyStatus(Enum):
+    """What the known_hosts files say of a key a host offered."""
 
-    def __init__(self, host: str, address: str, port: int, known_hosts: str) -> None:
+    KNOWN = "known"
+    """A file lists this very key for the host."""
+    CHANGED = "changed"
+    """None lists it, and a file lists another key of the same type for the host."""
+    UNKNOWN = "unknown"
+    """No file lists a key of its type for the host."""
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The verdict on an offered key, with what a changed-key message needs."""
+
+    status: KeyStatus
+    expected: KnownKey | None = None
+    """For a changed key, the key a file lists instead (and which file)."""
+
+
+def judge_key(known_hosts: Sequence[str], name: str, key: paramiko.PKey) -> Judgement:
+    """OpenSSH's verdict on ``key`` offered by the host known as ``name``: known when any of
+    the files lists it, changed when one lists another key of its type, else unknown.
+
+    Raises:
+        UnreadableKnownHosts: a file exists but cannot be read or parsed.
+    """
+    blob = key.asbytes()
+    same_type: KnownKey | None = None
+    for known in known_keys(known_hosts, name):
+        if known.key_type != key.get_name():
+            continue
+        if known.key.asbytes() == blob:
+            return Judgement(KeyStatus.KNOWN)
+        same_type = same_type or known
+    if same_type is not None:
+        return Judgement(KeyStatus.CHANGED, same_type)
+    return Judgement(KeyStatus.UNKNOWN)
+
+
+class _CheckKnownHosts(paramiko.MissingHostKeyPolicy, ABC):
+    """What paramiko calls for a key type the client was not given (see
+    :func:`~checkpointctl.transport.sshfiles.add_known_keys`): accept a key any file lists,
+    refuse a changed one, and leave an unknown one to :meth:`unknown`."""
+
+    def __init__(self, host: str, address: str, port: int, known_hosts: Sequence[str]) -> None:
         self._host = host
         self._address = address
         self._port = port
-        self._known_hosts = known_hosts
+        self._known_hosts = tuple(known_hosts)
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> NoReturn:
+    ) -> None:
+        judged = judge_key(self._known_hosts, hostname, key)
+        if judged.status is KeyStatus.CHANGED and judged.expected is not None:
+            raise HostKeyError(
+                changed_key_message(
+                    self._host,
+                    self._address,
+                    self._port,
+                    OfferedKey.of(key),
+                    OfferedKey(judged.expected.key_type, judged.expected.key.asbytes()),
+                    judged.expected.file,
+                )
+            )
+        if judged.status is KeyStatus.UNKNOWN:
+            self.unknown(key)
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+    @abstractmethod
+    def unknown(self, key: paramiko.PKey) -> None:
+        """An unknown key: raise to refuse it, return to accept it."""
+
+
+class RefuseUnknownKey(_CheckKnownHosts):
+    """Strict checking: an unknown key is a ``HostKeyError`` that explains itself."""
+
+    def unknown(self, key: paramiko.PKey) -> None:
         raise HostKeyError(
             unknown_key_message(
                 self._host, self._address, self._port, OfferedKey.of(key), self._known_hosts
@@ -150,24 +225,13 @@ class RefuseUnknownKey(paramiko.RejectPolicy):
         )
 
 
-class RecordUnknownKey(paramiko.MissingHostKeyPolicy):
-    """Trust on first use: accept an unknown key and append it to the host's known_hosts.
+class RecordUnknownKey(_CheckKnownHosts):
+    """Trust on first use: accept an unknown key and append it to the host's first known_hosts
+    file (``StrictHostKeyChecking accept-new``). A changed key is refused, never recorded."""
 
-    Only *unknown* keys reach a missing-key policy: paramiko raises ``BadHostKeyException`` for
-    a changed key before any policy runs, so this never overrides a recorded key.
-    """
-
-    def __init__(self, address: str, port: int, known_hosts: str) -> None:
-        self._address = address
-        self._port = port
-        self._known_hosts = known_hosts
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
+    def unknown(self, key: paramiko.PKey) -> None:
         offered = OfferedKey.of(key)
         append_known_host(
-            self._known_hosts,
+            self._known_hosts[0],
             known_hosts_line(self._address, self._port, offered.key_type, offered.blob),
         )
-        client.get_host_keys().add(hostname, key.get_name(), key)

@@ -5,9 +5,10 @@ Why: paramiko's known_hosts parser builds a key object per line and asks
 the identity key) per connection would make it most of a fleet's connect time. Both are parsed
 once and reused while the file stays the same: the cache key is the file's (device, inode, size,
 mtime), so a trust-on-first-use write, a rotated key or an edited known_hosts is seen by the
-very next connection. Host key checking is paramiko's: each connection gets exactly the keys
-known_hosts lists for its host name, looked up the way paramiko does (hashed names included),
-and a missing or changed key is refused.
+very next connection. A host may name several known_hosts files (``UserKnownHostsFile a b``);
+each is one cache entry, parsed once for every host that names it. Host key checking is
+paramiko's: each connection gets exactly the keys known_hosts lists for its host name, looked
+up the way paramiko does (hashed names included), and a missing or changed key is refused.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import base64
 import hmac
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from checkpointctl.errors import TransportError
 from checkpointctl.transport.sshlib import UnknownKeyType, paramiko
 
 if TYPE_CHECKING:
@@ -111,15 +114,60 @@ KNOWN_HOSTS: FileCache[KnownHosts] = FileCache(_load_known_hosts)
 IDENTITIES: FileCache[paramiko.PKey] = FileCache(paramiko.PKey.from_path)
 
 
-def add_known_keys(client: paramiko.SSHClient, known_hosts: str, name: str) -> None:
-    """Give ``client`` the keys ``known_hosts`` holds for ``name`` (``[address]:port`` form).
+@dataclass(frozen=True, slots=True)
+class KnownKey:
+    """One host key a known_hosts file lists for a host, and the file that lists it."""
+
+    file: str
+    key_type: str
+    key: paramiko.PKey
+
+
+class UnreadableKnownHosts(TransportError):
+    """A known_hosts file exists but cannot be read or parsed (the message names it)."""
+
+
+def known_keys(files: Sequence[str], name: str) -> tuple[KnownKey, ...]:
+    """Every key the ``files`` list for ``name`` (``[address]:port`` form), file by file in
+    order; a file that does not exist lists none, as with ``ssh``. Within one file the first
+    line of a key type counts, as paramiko reads a file.
 
     Raises:
-        OSError, paramiko.SSHException: the file cannot be read or parsed.
+        UnreadableKnownHosts: a file exists but cannot be read or parsed.
     """
+    found: list[KnownKey] = []
+    for path in files:
+        if not os.path.exists(path):
+            continue
+        try:
+            entries = KNOWN_HOSTS.get(path).keys_for(name)
+        except (OSError, paramiko.SSHException) as e:
+            raise UnreadableKnownHosts(f"cannot read known_hosts {path}: {e}") from e
+        found.extend(KnownKey(path, key_type, key) for key_type, key in entries.items())
+    return tuple(found)
+
+
+def add_known_keys(client: paramiko.SSHClient, files: Sequence[str], name: str) -> None:
+    """Give ``client`` the keys the ``files`` hold for ``name`` (``[address]:port`` form), so
+    paramiko checks them (and asks the server for a key type it knows).
+
+    OpenSSH accepts a host key found in any of its known_hosts files, while paramiko holds one
+    key per type: a type for which the files disagree is left out, so that an offered key of
+    that type reaches the missing-key policy, which accepts it when any file lists it (see
+    :func:`checkpointctl.transport.hostkeys.judge_key`).
+
+    Raises:
+        UnreadableKnownHosts: a file exists but cannot be read or parsed.
+    """
+    by_type: dict[str, list[paramiko.PKey]] = {}
+    for known in known_keys(files, name):
+        by_type.setdefault(known.key_type, []).append(known.key)
+    if not by_type:
+        return
     keys = client.get_host_keys()
-    for key_type, key in KNOWN_HOSTS.get(known_hosts).keys_for(name).items():
-        keys.add(name, key_type, key)
+    for key_type, found in by_type.items():
+        if all(k.asbytes() == found[0].asbytes() for k in found[1:]):
+            keys.add(name, key_type, found[0])
 
 
 def identity_key(path: str) -> paramiko.PKey | None:

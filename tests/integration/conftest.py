@@ -8,8 +8,9 @@ other people (and other sessions) may be using a lab that was already there.
 With ``$CHECKPOINTCTL_LAB_BECOME=1`` the session's ``lab.inventory`` is the lab's
 ``inventory-sudo.yml``: every test that reaches the hosts through the lab's inventory logs in as
 the unprivileged ``checkpointctl`` user and escalates with sudo (issue 19: the whole lab suite
-once that way). Tests that build their ``Host`` in code log in as they say (root, mostly: they
-are the ones that need a root login, or test the transport itself).
+once that way), and so does every test that takes its ``Host`` from ``inventory_host``. Tests
+that build their ``Host`` in code log in as they say (root: they are the ones that need a root
+login, or test the transport itself).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 import checkpointctl.lab as lab_api
+from checkpointctl.inventory import load_inventory
 from checkpointctl.lab import LabInfo
 from checkpointctl.lab.layout import LabPaths
+from checkpointctl.model import Host
 
 FULL_HOSTS = 2
 
@@ -57,6 +60,14 @@ def lab() -> Iterator[LabInfo]:
     yield info
     if created_here and not os.environ.get("CHECKPOINTCTL_LAB_KEEP"):
         lab_api.down()
+
+
+@pytest.fixture(scope="session")
+def inventory_host(lab: LabInfo) -> Callable[[str], Host]:
+    """``inventory_host(name)``: the lab host as the session's ``lab.inventory`` describes it,
+    so a test of resources or the engine logs in as the rest of the suite does (root, or with
+    ``$CHECKPOINTCTL_LAB_BECOME=1`` the unprivileged user with sudo)."""
+    return load_inventory(str(lab.inventory)).host
 
 
 @pytest.fixture(scope="session")

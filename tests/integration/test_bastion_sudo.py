@@ -31,7 +31,7 @@ from trust_env import CHECKPOINTCTL, STATE_DIR, TABLE, TrustEnv, write_policy
 
 import checkpointctl.lab as lab_api
 from checkpointctl.cli.main import main
-from checkpointctl.errors import HostUnreachable, ResourceError, TransportError
+from checkpointctl.errors import HostKeyError, HostUnreachable, ResourceError, TransportError
 from checkpointctl.lab import LabInfo
 from checkpointctl.lab.access import ensure_user, write_sudoers
 from checkpointctl.lab.layout import BASTION_ADDRESS, LAB_USER, LabPaths
@@ -609,3 +609,114 @@ def test_a_proxycommand_running_the_openssh_client_through_the_bastion(
         assert seen == BASTION_ADDRESS
     finally:
         t.close()
+
+
+def test_drift_and_status_take_the_ssh_config_from_dash_f(
+    behind_bastion: LabInfo, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The bastion inventory without its ``-F`` in ``ansible_ssh_common_args``: ``-F`` on the
+    command line gives its hosts (inventory names only) the lab's ssh_config instead."""
+    inventory = yaml.safe_load(bastion_inventory(behind_bastion).read_text())
+    assert inventory["all"]["vars"].pop("ansible_ssh_common_args").startswith("-F ")
+    bare = tmp_path / "inventory-without-ssh-config.yml"
+    bare.write_text(yaml.safe_dump(inventory))
+    config = str(LabPaths(behind_bastion.root).ssh_config)
+
+    code, out, err = run(capsys, *cli(bare, "drift", "--limit", "lab_full", "-F", config))
+    assert code == 0, out + err
+    assert "No changes. cp-1 is in sync." in out
+    code, out, err = run(
+        capsys, "status", "-i", str(bare), "--limit", "lab_full", "--ssh-config", config
+    )
+    assert code in (0, 2), out + err
+    assert "unreachable" not in out
+
+
+def test_a_jump_hosts_own_proxyjump_is_followed_and_its_connections_shared(
+    behind_bastion: LabInfo, on_host: OnHost, tmp_path: Path
+) -> None:
+    """ssh_config in which the hosts jump through ``inner``, whose own block jumps through
+    ``bastion`` (the lab has one bastion: ``inner`` is the bastion again, reached through
+    itself). The route is bastion, inner, host; every hop's key is checked against the lab's
+    known_hosts; two hosts behind that chain share its two connections."""
+    hosts = behind_bastion.light_hosts[:2]
+    common = (
+        "    User root\n"
+        f"    IdentityFile {behind_bastion.identity_file}\n"
+        "    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {behind_bastion.known_hosts}\n"
+        "    StrictHostKeyChecking yes\n"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "".join(f"Host {h.name}\n    HostName {h.address}\n" for h in hosts)
+        + f"Host inner\n    HostName {BASTION_ADDRESS}\n    ProxyJump bastion\n{common}"
+        + f"Host bastion\n    HostName {BASTION_ADDRESS}\n{common}"
+        + f"Host lt-* cp-*\n    ProxyJump inner\n{common}"
+    )
+    settings = SshSettings(given=frozenset(), config_file=str(config))
+    before = JUMPS.open_count()
+    with without_our_table(on_host, hosts[0].name), without_our_table(on_host, hosts[1].name):
+        opened = [connect(Host(name=h.name, address=h.name, ssh=settings)) for h in hosts]
+        try:
+            assert JUMPS.open_count() == before + 2  # bastion, and inner through it
+            seen = [
+                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
+            ]
+            assert seen == [BASTION_ADDRESS] * len(hosts)
+        finally:
+            for t in opened:
+                t.close()
+    assert JUMPS.open_count() == before
+
+    # the nested hop's key is checked too: with an empty known_hosts for it, refused
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    config.write_text(
+        config.read_text().replace(
+            "    ProxyJump bastion\n", f"    ProxyJump bastion\n    UserKnownHostsFile {empty}\n"
+        )
+    )
+    with pytest.raises(HostKeyError, match=f"inner \\({BASTION_ADDRESS}:22\\): host key not"):
+        connect(Host(name=hosts[0].name, address=hosts[0].name, ssh=settings))
+    assert JUMPS.open_count() == before
+
+
+def test_the_outermost_jump_host_through_its_own_proxycommand(
+    behind_bastion: LabInfo, on_host: OnHost, tmp_path: Path
+) -> None:
+    """The hosts jump through ``inner`` (the bastion's address), which its own block reaches by
+    ``ProxyCommand ssh -W %h:%p bastion`` (OpenSSH's client and the lab's ssh_config): one
+    process and one login to ``inner`` for both hosts, each host's key checked end to end."""
+    paths = LabPaths(behind_bastion.root)
+    hosts = behind_bastion.light_hosts[:2]
+    common = (
+        "    User root\n"
+        f"    IdentityFile {behind_bastion.identity_file}\n"
+        f"    UserKnownHostsFile {behind_bastion.known_hosts}\n"
+    )
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        "".join(f"Host {h.name}\n    HostName {h.address}\n" for h in hosts)
+        + f"Host inner\n    HostName {BASTION_ADDRESS}\n"
+        + f"    ProxyCommand ssh -F {paths.ssh_config} -o BatchMode=yes -W %h:%p bastion\n"
+        + common
+        + f"Host lt-*\n    ProxyJump inner\n{common}"
+    )
+    settings = SshSettings(given=frozenset(), config_file=str(config))
+    before = JUMPS.open_count()
+    with without_our_table(on_host, hosts[0].name), without_our_table(on_host, hosts[1].name):
+        opened = [
+            connect(Host(name=h.name, address=h.name, connect_timeout=20.0, ssh=settings))
+            for h in hosts
+        ]
+        try:
+            assert JUMPS.open_count() == before + 1
+            seen = [
+                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
+            ]
+            assert seen == [BASTION_ADDRESS] * len(hosts)
+        finally:
+            for t in opened:
+                t.close()
+    assert JUMPS.open_count() == before

@@ -13,7 +13,7 @@ import json
 import subprocess
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -69,15 +69,9 @@ def lab_info(request: pytest.FixtureRequest) -> LabInfo:
 
 
 @pytest.fixture(scope="module")
-def transport(lab_info: LabInfo) -> Iterator[Transport]:
-    lab_host = lab_info.host(HOST)
-    host = Host(
-        name=lab_host.name,
-        address=lab_host.address,
-        identity_file=str(lab_info.identity_file),
-        known_hosts=str(lab_info.known_hosts),
-    )
-    t = connect(host)
+def transport(inventory_host: Callable[[str], Host]) -> Iterator[Transport]:
+    """cp-1 as the lab's inventory logs in to it (as root, or with become; see conftest)."""
+    t = connect(inventory_host(HOST))
     yield t
     t.close()
 

@@ -46,14 +46,7 @@ TABLES = (("inet", "checkpointctl"), ("inet", "othertable"))
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def host_of(lab: LabInfo, name: str) -> Host:
-    return Host(
-        name=name,
-        address=lab.host(name).address,
-        identity_file=str(lab.identity_file),
-        known_hosts=str(lab.known_hosts),
-        connect_timeout=10.0,
-    )
+InventoryHost = Callable[[str], Host]
 
 
 def converge(
@@ -215,9 +208,11 @@ def clean(on_host: OnHost, hosts: tuple[str, str]) -> Iterator[None]:
 
 
 @pytest.fixture
-def target(lab: LabInfo, hosts: tuple[str, str], clean: None) -> Iterator[tuple[str, Transport]]:
+def target(
+    inventory_host: InventoryHost, hosts: tuple[str, str], clean: None
+) -> Iterator[tuple[str, Transport]]:
     name = hosts[0]
-    transport = connect(host_of(lab, name))
+    transport = connect(inventory_host(name))
     yield name, transport
     transport.close()
 
@@ -351,7 +346,11 @@ def test_policy_that_excludes_the_controller_is_refused_and_nothing_changes(
 
 @pytest.mark.parametrize("old", ["table", "absent"])
 def test_rollback_restores_the_old_firewall_when_confirmation_fails(
-    lab: LabInfo, target: tuple[str, Transport], on_host: OnHost, old: str
+    lab: LabInfo,
+    target: tuple[str, Transport],
+    on_host: OnHost,
+    old: str,
+    inventory_host: InventoryHost,
 ) -> None:
     """A real lock-out: the table loads, the new connection fails, the host's timer restores."""
     name, t = target
@@ -369,7 +368,7 @@ def test_rollback_restores_the_old_firewall_when_confirmation_fails(
     assert "the host restored its previous rules" in message
 
     assert nft_text(on_host, name) == before
-    fresh = connect(host_of(lab, name))  # a brand-new SSH session works again
+    fresh = connect(inventory_host(name))  # a brand-new SSH session works again
     try:
         assert fresh.run(["true"]).ok
     finally:
@@ -380,7 +379,7 @@ def test_rollback_restores_the_old_firewall_when_confirmation_fails(
 
 
 def test_containers_are_held_to_the_same_egress_allow_list(
-    lab: LabInfo, on_host: OnHost, listener: str
+    lab: LabInfo, on_host: OnHost, listener: str, inventory_host: InventoryHost
 ) -> None:
     if len(lab.full_hosts) < 2:
         pytest.skip("needs two full lab hosts")
@@ -398,7 +397,7 @@ def test_containers_are_held_to_the_same_egress_allow_list(
         )
         return proc.stdout.strip()
 
-    with borrowed(on_host, full), contextlib.closing(connect(host_of(lab, full))) as t:
+    with borrowed(on_host, full), contextlib.closing(connect(inventory_host(full))) as t:
         assert from_container(listener, BLOCKED_PORT) == "open"
         converge(FirewallResource(), t, DesiredState(host=full, firewall=spec_for(lab)))
         assert from_container(listener, ALLOWED_PORT) == "open"

@@ -24,7 +24,7 @@ import pytest
 
 from checkpointctl.errors import CommandFailed, HostKeyError, HostUnreachable, TransportError
 from checkpointctl.lab import LabInfo, exec_argv
-from checkpointctl.model import Host
+from checkpointctl.model import Host, SshSettings
 from checkpointctl.transport.base import Command, FileStat
 from checkpointctl.transport.connect import connect
 from checkpointctl.transport.ssh import SshTransport
@@ -290,6 +290,56 @@ def test_trust_on_first_use_records_the_key(lab: LabInfo, full: str, tmp_path: P
     assert len(known.read_text().splitlines()) == 1
 
 
+def with_known_hosts(host: Host, *files: Path, accept_new: bool = False) -> Host:
+    """``host`` with ``-o UserKnownHostsFile=<files>`` (and ``StrictHostKeyChecking``)."""
+    options = [("userknownhostsfile", " ".join(str(f) for f in files))]
+    options.append(("stricthostkeychecking", "accept-new" if accept_new else "yes"))
+    return dataclasses.replace(host, ssh=SshSettings(options=tuple(options)))
+
+
+def test_several_known_hosts_files_accept_a_key_listed_by_any(
+    lab: LabInfo, full: str, tmp_path: Path
+) -> None:
+    """OpenSSH's rules for ``UserKnownHostsFile a b c``: the host's key in any file will do,
+    even when another file lists an impostor's; a key of the host's type listed only with
+    another key is a changed key; accept-new records into the first file only."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "impostor")],
+        check=True,
+    )
+    kind, blob = (tmp_path / "impostor.pub").read_text().split()[:2]
+    address = lab.host(full).address
+    impostor = tmp_path / "impostor_known_hosts"
+    impostor.write_text(f"{address} {kind} {blob}\n")
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    host = lab_host(lab, full)
+
+    with closing(connect(with_known_hosts(host, empty, impostor, lab.known_hosts))) as t:
+        assert t.run(["true"]).ok
+
+    with pytest.raises(HostKeyError, match="possible man-in-the-middle") as info:
+        connect(with_known_hosts(host, empty, impostor))
+    assert f"-f {impostor}" in str(info.value)  # the file to edit: the one with the old key
+    assert host_key_fingerprint(lab, address) in str(info.value)
+
+    first = tmp_path / "first_known_hosts"
+    # the key is known from the second file: nothing to record
+    with closing(connect(with_known_hosts(host, first, lab.known_hosts, accept_new=True))) as t:
+        assert t.run(["true"]).ok
+    assert not first.exists()
+    with closing(connect(with_known_hosts(host, first, empty, accept_new=True))) as t:
+        assert t.run(["true"]).ok
+    recorded = subprocess.run(
+        ["ssh-keygen", "-l", "-F", address, "-f", str(first)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert host_key_fingerprint(lab, address) in recorded
+    assert empty.read_text() == ""
+
+
 # -- failures to connect ------------------------------------------------------------------------
 
 
@@ -336,7 +386,7 @@ def test_wrong_key_is_an_authentication_failure(lab: LabInfo, full: str, tmp_pat
 
 LOCAL_SNIPPET = """
 import json, os, sys
-from checkpointctl.model import Host
+from checkpointctl.model import Host, SshSettings
 from checkpointctl.transport.connect import connect
 path = sys.argv[1]
 with connect(Host("inside", "127.0.0.1", connection="local")) as t:

@@ -75,42 +75,72 @@ RESERVED_NAMES = RESERVED_CREDENTIAL_NAMES
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _MANIFEST_MARKER = b"--manifest--"
+_MANIFEST_AS_EXPECTED = b"--manifest-as-expected--\n"
 _UNKNOWN_SECRET = Secret(b"\x00actual value not read")
 """The ``before`` of a secret change: the host's value is never read, and prints redacted."""
 
-# Fixed text. $1 is the credentials directory (absolute); the other arguments are credential
-# paths outside it. The files read are every existing regular file among those paths and in the
-# directory (names holding a newline are skipped: they cannot be parsed back; dot files are not
-# listed). Output, in this order:
+# Fixed text. $1 is the credentials directory (absolute); $2 the SHA-256 (hex) of the manifest the
+# controller expects, or empty; $3 the number G of directories to check (safepath's rule: every
+# directory on their path), then those G directories, then the credential paths outside the
+# directory. The files read are every existing regular file among those paths
+# and in the directory (names holding a newline are skipped: they cannot be parsed back; dot files
+# are not listed). Output, in this order:
 #   "<D> <N>"              D: 1 when the directory exists, else 0; N: the number of files
 #   N lines                the files' paths, in the order of everything below
 #   D + N lines            "<mode> <uid> <gid>" of the directory (when D is 1), then of each file
 #   N lines                ``sha256sum`` of each file
-#   "--manifest--" + raw   only when the manifest exists: its bytes
+#   "--manifest--" + raw   only when the manifest exists: its bytes, or
+#   "--manifest-as-expected--"  instead, when its SHA-256 (among the N above) is $2
+# or, when a directory on the way is unsafe, safepath's refusal (exit 86, ``unsafe ...`` lines).
 # The file contents' SHA-256 is keyed on the controller as soon as it is parsed (see
-# ``keyed_digest``). Why this shape: a fixed four processes (sh, one ``stat``, one ``sha256sum``,
-# one ``cat``) whatever the number of files, and no temporary file: creating files costs a host
-# far more than it looks (ext4's inode allocator under a fleet's worth of reads), and a process
-# per file per step would cost the host more than the whole read.
-_READ_SCRIPT = r"""dir=$1; shift
+# ``keyed_digest``). Why this shape: a fixed few processes (sh, one ``stat`` that both checks the
+# directories and gives the files' metadata, one ``sha256sum``, and a ``cat`` only when the
+# manifest is not the one the controller expects) whatever the number of files, and no temporary
+# file: creating files costs a host far more than it looks (ext4's inode allocator under a
+# fleet's worth of reads), and a process per file per step would cost the host more than the
+# whole read. When nothing at all is at the directory's path and there is no file to read, there
+# is nothing to check either (no read goes through any directory): the answer is "0 0" without a
+# process, the common case of a host with no secret files.
+_READ_SCRIPT = r"""dir=$1; want=$2; gn=$3; shift 3
 nl='
 '
 n=$#
+i=0
 for f in "$@" "$dir"/*; do
+  i=$((i+1))
+  [ "$i" -gt "$gn" ] || continue
   case $f in *"$nl"*) continue;; esac
   [ -f "$f" ] && set -- "$@" "$f"
 done
-shift "$n"
+m=$(($# - n))
+if [ "$m" = 0 ] && [ ! -e "$dir" ] && [ ! -L "$dir" ]; then echo "0 0"; exit 0; fi
 if [ -d "$dir" ]; then d=1; else d=0; fi
-echo "$d $#"
-if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
-if [ "$d" = 1 ]; then
-  stat -c '%a %u %g' -- "$dir" "$@" || exit 5
-elif [ $# -gt 0 ]; then
-  stat -c '%a %u %g' -- "$@" || exit 5
+k=$#
+j=0
+if [ "$gn" = 0 ] && [ "$d" = 1 ]; then set -- "$@" "$dir"; fi
+for a do
+  j=$((j+1))
+  if [ "$j" -le "$gn" ] || [ "$j" -gt "$n" ]; then set -- "$@" "$a"; fi
+  if [ "$j" = "$gn" ] && [ "$d" = 1 ]; then set -- "$@" "$dir"; fi
+done
+shift "$k"
+cp_chks "$gn" "$@"; s=$?
+[ "$s" = 1 ] && exit 86
+[ "$s" = 0 ] || exit 5
+shift "$((gn + d))"
+echo "$d $m"
+if [ "$m" -gt 0 ]; then printf '%s\n' "$@"; fi
+printf '%s' "$cp_meta"
+sums=
+if [ "$m" -gt 0 ]; then sums=$(sha256sum -- "$@") || exit 5; printf '%s\n' "$sums"; fi
+if [ -f "$dir/manifest.json" ]; then
+  if [ -n "$want" ]; then
+    case "$nl$sums$nl" in
+    *"$nl$want  $dir/manifest.json$nl"*) echo '--manifest-as-expected--'; exit 0;;
+    esac
+  fi
+  echo '--manifest--'; cat -- "$dir/manifest.json"
 fi
-if [ $# -gt 0 ]; then sha256sum -- "$@" || exit 5; fi
-if [ -f "$dir/manifest.json" ]; then echo '--manifest--'; cat -- "$dir/manifest.json"; fi
 exit 0
 """
 
@@ -332,9 +362,13 @@ def _unexpected(number: int) -> ResourceError:
     return ResourceError(f"unexpected output from the credential check (line {number})")
 
 
-def parse_read_output(output: bytes, key: str) -> CredentialsActual:
+def parse_read_output(
+    output: bytes, key: str, expected_manifest: bytes | None = None
+) -> CredentialsActual:
     """Pure parse of the read script's output (see ``_READ_SCRIPT`` for the format); each
-    file's SHA-256 is keyed with ``key`` here and the plain one dropped.
+    file's SHA-256 is keyed with ``key`` here and the plain one dropped. ``expected_manifest``
+    is the manifest the read was told to expect (:func:`read_command`): the host answers "as
+    expected" instead of sending those bytes back.
 
     Raises:
         ResourceError: the output is not in the script's format (the host is not what we
@@ -374,7 +408,9 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
     except ValueError:
         raise _unexpected(number) from None
     manifest: bytes | None = None
-    if pos < len(output):
+    if expected_manifest is not None and output[pos:] == _MANIFEST_AS_EXPECTED:
+        manifest = expected_manifest
+    elif pos < len(output):
         if not output.startswith(_MANIFEST_MARKER + b"\n", pos):
             raise _unexpected(number + 1)
         manifest = output[pos + len(_MANIFEST_MARKER) + 1 :]
@@ -386,20 +422,29 @@ def parse_read_output(output: bytes, key: str) -> CredentialsActual:
     return CredentialsActual(files, manifest, entries, key, directory_mode)
 
 
-def read_command(directory: str, outside: Iterable[str] = ()) -> tuple[Command, str]:
+def read_command(
+    directory: str, outside: Iterable[str] = (), manifest: bytes | None = None
+) -> tuple[Command, str]:
     """The read script's command for ``directory`` and the paths ``outside`` it, run only once
     every directory on their way passed the safe-path check, and a fresh key for keying the
-    digests of its answer (for the parse)."""
+    digests of its answer (for the parse). With ``manifest`` (public bytes: the manifest the
+    controller expects), the host sends the manifest only when it differs from those bytes;
+    the parse is then given the same bytes."""
     key = secrets.token_hex(32)
     files = sorted(set(outside))
-    argv = ("sh", "-c", _READ_SCRIPT, "sh", directory, *files)
     dirs = sorted({directory, *(posixpath.dirname(f) for f in files)})
-    return safepath.guarded(Command(argv), dirs), key
+    script = safepath.CHECK_FUNCTION + _READ_SCRIPT
+    want = "" if manifest is None else hashlib.sha256(manifest).hexdigest()
+    argv = ("sh", "-c", script, "sh", directory, want, str(len(dirs)), *dirs, *files)
+    return Command(argv), key
 
 
-def finish_keyed_read(host: str, result: CommandResult, key: str) -> CredentialsActual:
-    """The read script's answer parsed with the read's key; a refusal by the path check is
-    parsed too (it says which directory is unsafe), any other failure raises.
+def finish_keyed_read(
+    host: str, result: CommandResult, key: str, expected_manifest: bytes | None = None
+) -> CredentialsActual:
+    """The read script's answer parsed with the read's key (and the manifest it was told to
+    expect); a refusal by the path check is parsed too (it says which directory is unsafe), any
+    other failure raises.
 
     Raises:
         CommandFailed: the script failed on the host.
@@ -407,10 +452,12 @@ def finish_keyed_read(host: str, result: CommandResult, key: str) -> Credentials
     """
     if safepath.refusal(result) is None:
         finish(host, result, check=True)
-    return parse_read_result(result, key)
+    return parse_read_result(result, key, expected_manifest)
 
 
-def parse_read_result(result: CommandResult, key: str) -> CredentialsActual:
+def parse_read_result(
+    result: CommandResult, key: str, expected_manifest: bytes | None = None
+) -> CredentialsActual:
     """The read's answer: refused (see :mod:`~checkpointctl.transport.safepath`) or parsed.
 
     Raises:
@@ -419,7 +466,7 @@ def parse_read_result(result: CommandResult, key: str) -> CredentialsActual:
     refused = safepath.refusal(result)
     if refused is not None:
         return CredentialsActual({}, None, None, key, unsafe=tuple(refused))
-    return parse_read_output(result.stdout, key)
+    return parse_read_output(result.stdout, key, expected_manifest)
 
 
 def check_specs(specs: Sequence[CredentialSpec]) -> None:
@@ -573,7 +620,7 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
             for s in desired.credentials
             if posixpath.dirname(s.file_path) != CREDENTIALS_DIR
         ]
-        command, key = read_command(CREDENTIALS_DIR, outside)
+        command, key = read_command(CREDENTIALS_DIR, outside, render_manifest(desired.credentials))
         return ReadPlan((command,), context=key)
 
     def read_finish(
@@ -589,7 +636,8 @@ class CredentialsResource(BatchedResource[CredentialTarget, CredentialsActual, s
             CommandFailed: the script failed on the host.
             ResourceError: its answer cannot be parsed.
         """
-        return finish_keyed_read(transport.host.name, results[0], plan.context)
+        expected = render_manifest(desired.credentials)
+        return finish_keyed_read(transport.host.name, results[0], plan.context, expected)
 
     def diff(
         self, desired: DesiredState, actual: CredentialsActual

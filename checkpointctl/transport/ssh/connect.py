@@ -35,7 +35,7 @@ from checkpointctl.transport.ssh.jumps import JUMPS, Connector, JumpSocket
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.ssh.route import Endpoint, Route, resolve
 from checkpointctl.transport.ssh.tcp import connect_tcp
-from checkpointctl.transport.sshfiles import add_known_keys
+from checkpointctl.transport.sshfiles import UnreadableKnownHosts, add_known_keys, known_keys
 from checkpointctl.transport.sshlib import paramiko
 
 # paramiko logs a failed handshake at ERROR level with a traceback; with no logging configured
@@ -280,29 +280,28 @@ def _connect_endpoint(
     limit = endpoint.connect_timeout
     client = paramiko.SSHClient()
     name = known_hosts_name(endpoint.address, endpoint.port)
-    if os.path.exists(known_hosts):
-        try:
-            add_known_keys(client, known_hosts, name)
-        except (OSError, paramiko.SSHException) as e:
-            raise TransportError(f"{named}: cannot read known_hosts {known_hosts}: {e}") from e
+    try:
+        add_known_keys(client, known_hosts, name)
+    except UnreadableKnownHosts as e:
+        raise TransportError(f"{named}: {e}") from e
+    policy: RecordUnknownKey | RefuseUnknownKey
     if endpoint.host_keys == "accept-new":
-        if known_hosts == os.path.expanduser(DEFAULT_KNOWN_HOSTS):
+        if known_hosts[0] == os.path.expanduser(DEFAULT_KNOWN_HOSTS):
             raise HostKeyError(
                 tofu_without_file_message(endpoint.label, endpoint.address, endpoint.port)
             )
-        client.set_missing_host_key_policy(
-            RecordUnknownKey(endpoint.address, endpoint.port, known_hosts)
-        )
+        policy = RecordUnknownKey(endpoint.label, endpoint.address, endpoint.port, known_hosts)
     else:
-        client.set_missing_host_key_policy(
-            RefuseUnknownKey(endpoint.label, endpoint.address, endpoint.port, known_hosts)
-        )
+        policy = RefuseUnknownKey(endpoint.label, endpoint.address, endpoint.port, known_hosts)
+    client.set_missing_host_key_policy(policy)
     use_agent_keys = agent and not endpoint.identities_only
     identity = endpoint.identities[0] if endpoint.identities else None
-    own: socket.socket | None = None
+    own: socket.socket | paramiko.ProxyCommand | None = None
     try:
         ids = load_identities(endpoint.identities, passphrase_file, use_agent_keys, owner)
-        if sock is None:
+        if sock is None and endpoint.proxy_command:  # the outermost jump host's own
+            sock = own = _proxy_command(endpoint, owner)
+        elif sock is None:
             sock = own = connect_tcp(endpoint.address, endpoint.port, limit)
         client.connect(
             hostname=endpoint.address,
@@ -353,7 +352,7 @@ def connect_error(
         user=host.user,
         identities=(identity,) if identity else (),
         identities_only=False,
-        known_hosts=known_hosts,
+        known_hosts=(known_hosts,),
         host_keys="strict",
         connect_timeout=limit,
     )
@@ -364,7 +363,6 @@ def endpoint_error(
     e: Exception, endpoint: Endpoint, named: str, limit: float, identity: str | None
 ) -> Exception:
     """Translate what paramiko and the socket layer raise on connect into our errors."""
-    known_hosts = endpoint.known_hosts
     if isinstance(e, HostKeyError | TransportError):
         return e
     if isinstance(e, paramiko.BadHostKeyException):
@@ -375,7 +373,7 @@ def endpoint_error(
                 endpoint.port,
                 OfferedKey.of(e.key),
                 OfferedKey.of(e.expected_key),
-                known_hosts,
+                _holder(endpoint, e.expected_key),
             )
         )
     if isinstance(e, paramiko.PasswordRequiredException):
@@ -400,6 +398,18 @@ def endpoint_error(
     if isinstance(e, paramiko.SSHException | EOFError):
         return HostUnreachable(f"{named}: SSH handshake failed: {e or type(e).__name__}")
     return e
+
+
+def _holder(endpoint: Endpoint, key: paramiko.PKey) -> str:
+    """The known_hosts file (of the endpoint's) that lists ``key`` for it: the one a changed
+    key's message tells the user to edit."""
+    name = known_hosts_name(endpoint.address, endpoint.port)
+    try:
+        found = known_keys(endpoint.known_hosts, name)
+    except UnreadableKnownHosts:
+        found = ()
+    blob = key.asbytes()
+    return next((k.file for k in found if k.key.asbytes() == blob), endpoint.known_hosts[0])
 
 
 def _reason(e: Exception) -> str:

@@ -10,11 +10,21 @@ passed over, and any other option is an error naming the option and the file, ne
 Precedence is OpenSSH's, with the inventory in the place of ssh's command line: ``-o`` options
 from the inventory's SSH arguments, then the inventory's own fields (address, port, user, key,
 known_hosts, timeout) when the operator set them, then the config file, then defaults.
+
+Jump hosts follow OpenSSH too. ``ssh`` reaches the target through ``ProxyJump a,b,c`` by running
+``ssh -J a,b -W target c``, that one runs ``ssh -J a -W c b``, and that one ``ssh -W b a``: the
+``-J`` on those command lines wins over the config's ProxyJump of ``c`` and ``b``, so only the
+*first* hop's own ProxyJump (from its ``Host`` block) is followed, before it, and recursively so
+for the first hop of that; or that first hop's own ProxyCommand, which makes it the outermost.
+A loop among those is an error naming it, and so is a route longer than :data:`MAX_JUMPS` hops.
+Every hop's host key is checked against its own known_hosts.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +37,9 @@ from checkpointctl.transport.sshlib import paramiko
 
 #: Read when the host names no ``-F`` file; a missing one is no error.
 DEFAULT_CONFIG = "~/.ssh/config"
+#: The most jump hosts one route passes through, nested ProxyJumps included: a deeper chain is
+#: a configuration mistake sooner than a network, and each hop is a login of its own.
+MAX_JUMPS = 8
 
 HostKeyPolicy = Literal["strict", "accept-new"]
 
@@ -90,7 +103,9 @@ class Endpoint:
     """Identity files to offer, in order (already ``~``-expanded)."""
     identities_only: bool
     """``IdentitiesOnly yes``: never the agent's keys."""
-    known_hosts: str
+    known_hosts: tuple[str, ...]
+    """``UserKnownHostsFile``: the files a host key may be found in (any of them will do), in
+    order; trust on first use records a new key in the first."""
     host_keys: HostKeyPolicy
     connect_timeout: float
     proxy_command: str | None = None
@@ -293,11 +308,11 @@ def resolve(host: Host) -> Route:
     identities = list(dict.fromkeys(os.path.expanduser(i) for i in identities))
     only = str(_one(opts.get("identitiesonly")) or "no").strip().lower() == "yes"
     known_text = pick("userknownhostsfile", "known_hosts")
-    if known_text is not None and len(known_text.split()) > 1:
-        raise TransportError(
-            f"{host.name}: {source}: UserKnownHostsFile with several files is not supported"
-        )
-    known = os.path.expanduser(known_text or host.known_hosts or DEFAULT_KNOWN_HOSTS)
+    known = (
+        known_files(known_text, host.name, source)
+        if known_text is not None
+        else (os.path.expanduser(host.known_hosts or DEFAULT_KNOWN_HOSTS),)
+    )
     strict_text = _one(opts.get("stricthostkeychecking"))
     host_keys: HostKeyPolicy = "accept-new" if host.trust_on_first_use else "strict"
     if strict_text is not None:
@@ -327,19 +342,78 @@ def resolve(host: Host) -> Route:
     )
     jump_text = cli.get("proxyjump")
     specs: tuple[str, ...]
+    # the target's name starts a loop only when its own ssh_config block gave the ProxyJump
+    trail: tuple[str, ...] = ()
     if jump_text is not None:
         specs = _split_jumps(_expand_tokens(jump_text, address, port, user))
     elif settings.jump:
         specs = settings.jump
     else:
         specs = _split_jumps(str(_one(opts.get("proxyjump")) or "none"))
+        trail = (lookup_name,)
     if specs and proxy is not None:
         raise TransportError(
             f"{host.name}: both a ProxyJump ({', '.join(specs)}) and a ProxyCommand are set; "
             "use one"
         )
-    jumps = tuple(_jump_endpoint(spec, path, target, host.name) for spec in specs)
+    jumps = _jump_chain(specs, path, target, host.name, trail) if specs else ()
+    if jumps and (jumps[-1].address, jumps[-1].port, jumps[-1].user) == (
+        target.address,
+        target.port,
+        target.user,
+    ):
+        raise TransportError(f"{host.name}: jump host loop via {jumps[-1].label}")
     return Route(target, jumps)
+
+
+def known_files(text: str, owner: str, source: str) -> tuple[str, ...]:
+    """``UserKnownHostsFile``'s value: one or several files, separated by whitespace (quotes
+    keep a name with spaces whole), with ``~``, ``%d`` (home), ``%u`` (local user) and ``%%``
+    expanded as ssh expands them.
+
+    Raises:
+        TransportError: no file, unbalanced quotes, ``none`` (checkpointctl never talks to a
+            host whose key it cannot check), or another ``%`` token or a ``${VAR}`` (named).
+    """
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise TransportError(f"{owner}: {source}: UserKnownHostsFile {text!r}: {e}") from None
+    if not words:
+        raise TransportError(f"{owner}: {source}: UserKnownHostsFile names no file")
+    if [w.lower() for w in words] == ["none"]:
+        raise TransportError(
+            f"{owner}: {source}: UserKnownHostsFile none is not supported: checkpointctl "
+            "always checks host keys"
+        )
+    return tuple(dict.fromkeys(_local_path(w, owner, source) for w in words))
+
+
+def _local_path(word: str, owner: str, source: str) -> str:
+    """A known_hosts path with its context-free tokens expanded (see :func:`known_files`)."""
+    if "${" in word:
+        raise TransportError(
+            f"{owner}: {source}: UserKnownHostsFile {word}: environment variables are not supported"
+        )
+    if "%" not in word:
+        return os.path.expanduser(word)
+    expansions = {"%%": "%", "%d": os.path.expanduser("~"), "%u": getpass.getuser()}
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        if word[i] != "%":
+            out.append(word[i])
+            i += 1
+            continue
+        piece = word[i : i + 2]
+        if piece not in expansions:
+            raise TransportError(
+                f"{owner}: {source}: UserKnownHostsFile {word}: token {piece} is not supported "
+                "(only %d, %u and %%)"
+            )
+        out.append(expansions[piece])
+        i += 2
+    return os.path.expanduser("".join(out))
 
 
 def _split_jumps(text: str) -> tuple[str, ...]:
@@ -378,9 +452,93 @@ def parse_jump_spec(spec: str) -> tuple[str | None, str, int | None]:
     return user or None, host, port
 
 
-def _jump_endpoint(spec: str, path: str | None, target: Endpoint, owner: str) -> Endpoint:
-    """A jump host: its spec, then its own ssh_config block, then the target's key, known_hosts
-    and timeout (the user too: one account across a customer's hosts is the common case)."""
+def _jump_chain(
+    specs: Sequence[str], path: str | None, target: Endpoint, owner: str, trail: tuple[str, ...]
+) -> tuple[Endpoint, ...]:
+    """The hops of ``ProxyJump specs`` (outermost first), preceded by the hops of the first
+    one's own ProxyJump, recursively (see the module docstring). ``trail`` names the hosts
+    whose ssh_config ProxyJump led here, outermost call first, to name a loop.
+
+    Raises:
+        TransportError: a spec or a jump host's block that cannot be used, a loop, or more
+            than :data:`MAX_JUMPS` hops.
+    """
+    first, own = _jump_settings(specs[0], path, owner, first=True)
+    before: tuple[Endpoint, ...] = ()
+    if own:
+        name = first.name
+        if name in trail:
+            loop = " -> ".join((*trail[trail.index(name) :], name))
+            raise TransportError(f"{owner}: ProxyJump loop in ssh_config {path}: {loop}")
+        if len(trail) > MAX_JUMPS:
+            raise _too_many(owner, (*trail, name))
+        before = _jump_chain(own, path, target, owner, (*trail, name))
+    chain = (
+        *before,
+        first.endpoint(target),
+        *(_jump_settings(s, path, owner, first=False)[0].endpoint(target) for s in specs[1:]),
+    )
+    if len(chain) > MAX_JUMPS:
+        raise _too_many(owner, tuple(hop.label for hop in chain))
+    return chain
+
+
+def _too_many(owner: str, hops: tuple[str, ...]) -> TransportError:
+    return TransportError(
+        f"{owner}: more than {MAX_JUMPS} jump hosts on the way ({', '.join(hops)}); "
+        "is a ProxyJump in ssh_config looping?"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _JumpSettings:
+    """A jump host as its spec and its own ssh_config block describe it; what they leave
+    unset comes from the target (see :meth:`endpoint`)."""
+
+    spec: str
+    name: str
+    address: str
+    port: int
+    user: str | None
+    identities: tuple[str, ...]
+    identities_only: bool
+    known_hosts: tuple[str, ...] | None
+    host_keys: HostKeyPolicy | None
+    connect_timeout: float | None
+    proxy_command: str | None = None
+    """Only on the first hop of a chain (see :func:`_jump_settings`)."""
+
+    def endpoint(self, target: Endpoint) -> Endpoint:
+        """The target's key, known_hosts and timeout fill in what the jump host's block
+        leaves unset (the user too: one account across a customer's hosts is the common
+        case)."""
+        return Endpoint(
+            label=self.spec,
+            address=self.address,
+            port=self.port,
+            user=self.user or target.user,
+            identities=self.identities or target.identities,
+            identities_only=self.identities_only or target.identities_only,
+            known_hosts=self.known_hosts or target.known_hosts,
+            host_keys=self.host_keys or target.host_keys,
+            connect_timeout=self.connect_timeout or target.connect_timeout,
+            proxy_command=self.proxy_command,
+        )
+
+
+def _jump_settings(
+    spec: str, path: str | None, owner: str, *, first: bool
+) -> tuple[_JumpSettings, tuple[str, ...]]:
+    """A jump host's spec read with its ssh_config block, and that block's own ProxyJump
+    hops (empty when it names none). Only the ``first`` hop of a ProxyJump list reaches its
+    host by its own ProxyJump or ProxyCommand; the later ones are reached through the hops
+    before them, as with OpenSSH. A first hop with a ProxyCommand has no hop before it, so
+    it is the outermost of the route: its connection runs over the command's process.
+
+    Raises:
+        TransportError: a malformed spec or value, an unsupported option, or both a
+            ProxyJump and a ProxyCommand in the jump host's block.
+    """
     try:
         user, name, port = parse_jump_spec(spec)
     except ValueError as e:
@@ -388,31 +546,33 @@ def _jump_endpoint(spec: str, path: str | None, target: Endpoint, owner: str) ->
     config = lookup(path, name, owner)
     source = f"ssh_config {path} (jump host {name})"
     check_options(config, source, owner)
-    if "proxyjump" in config or "proxycommand" in config:
+    own = _split_jumps(str(_one(config.get("proxyjump")) or "none"))
+    proxy = _one(config.get("proxycommand")) if first else None
+    if proxy is not None and proxy.strip().lower() == "none":
+        proxy = None
+    if proxy is not None and own:
         raise TransportError(
-            f"{owner}: {source}: a jump host with its own ProxyJump or ProxyCommand is not "
-            "supported; list every hop in the target's ProxyJump instead"
+            f"{owner}: {source}: both a ProxyJump ({', '.join(own)}) and a ProxyCommand are "
+            "set; use one"
         )
-    address = str(_one(config.get("hostname")) or name)
     config_port = _one(config.get("port"))
     ids = config.get("identityfile")
-    identities = tuple(
-        os.path.expanduser(i) for i in (ids if isinstance(ids, list) else [ids] if ids else [])
-    )
     known = _one(config.get("userknownhostsfile"))
     strict = _one(config.get("stricthostkeychecking"))
     timeout = _one(config.get("connecttimeout"))
-    return Endpoint(
-        label=spec,
-        address=address,
+    settings = _JumpSettings(
+        spec=spec,
+        name=name,
+        address=str(_one(config.get("hostname")) or name),
         port=port or (_port(config_port, owner, source) if config_port else 22),
-        user=user or str(_one(config.get("user")) or target.user),
-        identities=identities or target.identities,
-        identities_only=str(_one(config.get("identitiesonly")) or "no").lower() == "yes"
-        or target.identities_only,
-        known_hosts=os.path.expanduser(known) if known else target.known_hosts,
-        host_keys=_host_keys(strict, owner, source) if strict else target.host_keys,
-        connect_timeout=(
-            _number(timeout, "ConnectTimeout", owner, source) if timeout else target.connect_timeout
+        user=user or _one(config.get("user")),
+        identities=tuple(
+            os.path.expanduser(i) for i in (ids if isinstance(ids, list) else [ids] if ids else [])
         ),
+        identities_only=str(_one(config.get("identitiesonly")) or "no").lower() == "yes",
+        known_hosts=known_files(known, owner, source) if known else None,
+        host_keys=_host_keys(strict, owner, source) if strict else None,
+        connect_timeout=_number(timeout, "ConnectTimeout", owner, source) if timeout else None,
+        proxy_command=proxy,
     )
+    return settings, own

@@ -6,6 +6,7 @@ campaign can ``kill -9`` it, cut its connection or step its clock (``faketime``)
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from campaign_state import Recipe, resources
@@ -17,10 +18,17 @@ from checkpointctl.transport.local import LocalTransport
 
 
 def _lab_host(name: str) -> Host:
+    """As the session's ``lab`` fixture chooses: the sudo inventory with
+    ``$CHECKPOINTCTL_LAB_BECOME=1`` (inherited), else the lab's own."""
     from checkpointctl import lab as lab_api
     from checkpointctl.inventory import load_inventory
+    from checkpointctl.lab.layout import LabPaths
 
-    return load_inventory(str(lab_api.info().inventory)).host(name)
+    info = lab_api.info()
+    inventory = info.inventory
+    if os.environ.get("CHECKPOINTCTL_LAB_BECOME") == "1":
+        inventory = LabPaths(info.root).sudo_inventory
+    return load_inventory(str(inventory)).host(name)
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,8 @@ from checkpointctl import lab as lab_api
 from checkpointctl.engine.audit import LocalAuditLog
 from checkpointctl.engine.rollback import OnlyAddresses
 from checkpointctl.engine.run import ApplyOptions, converge_host
+from checkpointctl.inventory import load_inventory
+from checkpointctl.lab.layout import LabPaths
 from checkpointctl.model import Host, RunReport, Secret, change_to_json
 from checkpointctl.report import render
 from checkpointctl.resources.containers.resource import ContainersResource
@@ -42,14 +44,14 @@ HEALTHY = Healthcheck(
 
 
 def lab_host(name: str) -> Host:
+    """The host as the lab's inventory describes it: as root, or with
+    ``$CHECKPOINTCTL_LAB_BECOME=1`` (inherited from the test session) as the unprivileged user
+    with sudo, as the session's ``lab`` fixture chooses (tests/integration/conftest.py)."""
     info = lab_api.info()
-    h = info.host(name)
-    return Host(
-        name=h.name,
-        address=h.address,
-        identity_file=str(info.identity_file),
-        known_hosts=str(info.known_hosts),
-    )
+    inventory = info.inventory
+    if os.environ.get("CHECKPOINTCTL_LAB_BECOME") == "1":
+        inventory = LabPaths(info.root).sudo_inventory
+    return load_inventory(str(inventory)).host(name)
 
 
 def image(key: str) -> ImageRef:

@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from faultlib import host_run
 
 from checkpointctl.engine.run import ApplyOptions, converge_host
-from checkpointctl.lab import LabInfo, exec_argv
+from checkpointctl.lab import exec_argv
 from checkpointctl.model import Host, HostResult, HostStatus, Secret
 from checkpointctl.resources.credentials.resource import CREDENTIALS_DIR, CredentialsResource
 from checkpointctl.spec import CredentialSpec, DesiredState
@@ -69,16 +69,6 @@ while True:
 """
 
 
-def _host(lab: LabInfo) -> Host:
-    h = lab.host(LIGHT)
-    return Host(
-        name=LIGHT,
-        address=h.address,
-        identity_file=str(lab.identity_file),
-        known_hosts=str(lab.known_hosts),
-    )
-
-
 def _run(host: Host, state: DesiredState, mode: str) -> HostResult:
     return converge_host(
         host,
@@ -108,7 +98,9 @@ class Watcher:
 
 
 @pytest.fixture
-def credential(lab: LabInfo) -> Iterator[tuple[Host, DesiredState, str]]:
+def credential(
+    inventory_host: Callable[[str], Host],
+) -> Iterator[tuple[Host, DesiredState, str]]:
     name = f"fault-mode-{uuid.uuid4().hex[:6]}"
     state = DesiredState(
         host=LIGHT,
@@ -123,7 +115,7 @@ def credential(lab: LabInfo) -> Iterator[tuple[Host, DesiredState, str]]:
         ),
         policies=("fault-modes",),
     )
-    host = _host(lab)
+    host = inventory_host(LIGHT)
     assert _run(host, state, "apply").status is HostStatus.CONVERGED
     yield host, state, f"{CREDENTIALS_DIR}/{name}"
     host_run(LIGHT, ["rm", "-rf", CREDENTIALS_DIR], check=False)

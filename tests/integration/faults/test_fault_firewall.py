@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from faultlib import docker, host_run, restart_dockerd
@@ -46,15 +46,9 @@ def _spec(*extra_ports: int) -> FirewallSpec:
 
 
 @pytest.fixture(scope="module")
-def full(lab: LabInfo) -> Iterator[tuple[str, Transport]]:
+def full(lab: LabInfo, inventory_host: Callable[[str], Host]) -> Iterator[tuple[str, Transport]]:
     name = lab.full_hosts[-1].name
-    h = lab.host(name)
-    host = Host(
-        name=name,
-        address=h.address,
-        identity_file=str(lab.identity_file),
-        known_hosts=str(lab.known_hosts),
-    )
+    host = inventory_host(name)
     saved = host_run(name, ["nft", "list", "table", "inet", "checkpointctl"], check=False)
     t = connect(host)
     try:

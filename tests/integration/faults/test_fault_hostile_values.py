@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -57,16 +57,6 @@ TEMPLATES = "{{ 7*7 }}{% if true %}RENDERED{% endif %}"
 """Rendered, this would read ``49RENDERED``: the string no output may contain."""
 
 
-def _host(lab: LabInfo, name: str) -> Host:
-    h = lab.host(name)
-    return Host(
-        name=name,
-        address=h.address,
-        identity_file=str(lab.identity_file),
-        known_hosts=str(lab.known_hosts),
-    )
-
-
 def _no_marker(*hosts: str) -> None:
     assert not Path(MARK).exists(), "a payload ran on the controller"
     for h in hosts:
@@ -96,8 +86,8 @@ def _state(with_rules: bool = True) -> DesiredState:
 
 
 @pytest.fixture
-def light(lab: LabInfo) -> Iterator[Host]:
-    yield _host(lab, LIGHT)
+def light(inventory_host: Callable[[str], Host]) -> Iterator[Host]:
+    yield inventory_host(LIGHT)
     host_run(LIGHT, ["nft", "delete", "table", "inet", "checkpointctl"], check=False)
     host_run(LIGHT, ["sh", "-c", "rm -rf /etc/checkpoint/credentials"], check=False)
     host_run(LIGHT, ["rm", "-f", MARK], check=False)

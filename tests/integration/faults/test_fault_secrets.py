@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -147,14 +147,10 @@ def test_canary_in_a_container_env_through_apply_drift_failure(
         _clean(docker(full, "inspect", other).stdout, f"docker inspect {other}")
 
 
-def test_canary_in_a_credential_reaches_only_its_file(lab: LabInfo, tmp_path: Path) -> None:
-    h = lab.host(LIGHT)
-    host = Host(
-        name=LIGHT,
-        address=h.address,
-        identity_file=str(lab.identity_file),
-        known_hosts=str(lab.known_hosts),
-    )
+def test_canary_in_a_credential_reaches_only_its_file(
+    inventory_host: Callable[[str], Host], tmp_path: Path
+) -> None:
+    host = inventory_host(LIGHT)
     name = f"fault-canary-{uuid.uuid4().hex[:6]}"
     state = DesiredState(
         host=LIGHT,

@@ -109,3 +109,44 @@ def test_the_actual_state_does_not_outlive_the_plan() -> None:
         step.plan()
         with pytest.raises(RuntimeError, match="planned before it was read"):
             step.plan()  # taken by the first plan
+
+
+class Shout(Echo):
+    """Another kind whose read needs the very same command as :class:`Echo`, and one of its own."""
+
+    kind: ClassVar[str] = "shout"
+
+    def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[str]:
+        return ReadPlan((Command(("echo", "hello")), Command(("echo", "loud"))), context="shout")
+
+    def read_finish(
+        self,
+        transport: Transport,
+        desired: DesiredState,
+        plan: ReadPlan[str],
+        results: Sequence[CommandResult],
+    ) -> str:
+        return "+".join(r.text().strip() for r in results)
+
+
+class CountingTransport(LocalTransport):
+    """The local transport, recording every batch it was asked to run."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.batches: list[list[tuple[str, ...]]] = []
+
+    def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
+        self.batches.append([c.argv for c in commands])
+        return super().run_many(commands)
+
+
+def test_a_command_several_kinds_need_runs_once_and_each_gets_its_answer() -> None:
+    echo, shout = Echo(), Shout()
+    transport = CountingTransport(HOST)
+    steps = read_all(transport, DESIRED, [echo, shout])
+    assert transport.batches == [[("echo", "hello"), ("echo", "loud")]]
+    for step in steps:
+        for bound in step.plan().changes:
+            bound.apply(transport)
+    assert (echo.applied, shout.applied) == (["hello:hello"], ["hello+loud"])

@@ -144,13 +144,13 @@ def test_an_alias_takes_everything_from_its_host_block(tmp_path: Path) -> None:
     assert (t.address, t.port, t.user) == ("10.0.0.5", 2222, "deploy")
     assert t.identities == (str(tmp_path / "home" / ".ssh" / "cp"),)
     assert t.identities_only
-    assert t.known_hosts == "/etc/kh"
+    assert t.known_hosts == ("/etc/kh",)
     assert t.host_keys == "accept-new"
     assert t.connect_timeout == 7.0
     first, second = route.jumps
     assert (first.address, first.port, first.user) == ("jump1", 2201, "ops")
     assert (second.address, second.port, second.user) == ("10.9.9.9", 22, "hop")
-    assert second.known_hosts == "/etc/kh"  # the target's, as the jump names none
+    assert second.known_hosts == ("/etc/kh",)  # the target's, as the jump names none
     assert route.via() == " via ops@jump1:2201, jump2"
 
 

@@ -101,7 +101,7 @@ def test_known_hosts_line_is_parsed_back_by_paramiko() -> None:
 
 
 def test_unknown_key_message_gives_fingerprint_and_both_remedies() -> None:
-    msg = unknown_key_message("cp-1", "10.213.1.1", 22, NEW, "/lab/known_hosts")
+    msg = unknown_key_message("cp-1", "10.213.1.1", 22, NEW, ("/lab/known_hosts",))
     assert msg.startswith("cp-1 (10.213.1.1:22): host key not trusted")
     assert f"ssh-ed25519 {ED25519_FP}" in msg
     assert "ssh-keyscan -t ed25519 10.213.1.1 >> /lab/known_hosts" in msg
@@ -136,8 +136,7 @@ def test_append_known_host_creates_private_file_and_appends(tmp_path: Path) -> N
 
 def test_refuse_policy_raises_host_key_error_and_records_nothing(tmp_path: Path) -> None:
     client = paramiko.SSHClient()
-    policy = RefuseUnknownKey("cp-1", "10.213.1.1", 22, str(tmp_path / "known_hosts"))
-    assert isinstance(policy, paramiko.RejectPolicy)
+    policy = RefuseUnknownKey("cp-1", "10.213.1.1", 22, (str(tmp_path / "known_hosts"),))
     with pytest.raises(HostKeyError, match=ED25519_FP):
         policy.missing_host_key(client, "10.213.1.1", ed25519_key())
     assert client.get_host_keys().lookup("10.213.1.1") is None
@@ -148,7 +147,7 @@ def test_record_policy_appends_the_key_and_trusts_it(tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
     known.write_text("# existing\n")
     client = paramiko.SSHClient()
-    RecordUnknownKey("10.213.1.1", 22, str(known)).missing_host_key(
+    RecordUnknownKey("cp-1", "10.213.1.1", 22, (str(known),)).missing_host_key(
         client, "10.213.1.1", ed25519_key()
     )
     assert known.read_text() == f"# existing\n10.213.1.1 ssh-ed25519 {ED25519_B64}\n"

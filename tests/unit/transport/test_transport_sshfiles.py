@@ -36,7 +36,7 @@ def test_known_keys_are_those_of_the_host_and_follow_file_changes(tmp_path: Path
     path = tmp_path / "known_hosts"
     path.write_text(_line("[10.0.0.1]:2222", tmp_path / "a") + _line("10.0.0.2", tmp_path / "b"))
     client = paramiko.SSHClient()
-    add_known_keys(client, str(path), "[10.0.0.1]:2222")
+    add_known_keys(client, (str(path),), "[10.0.0.1]:2222")
     got = client.get_host_keys().lookup("[10.0.0.1]:2222")
     assert got is not None
     assert got["ssh-ed25519"].get_base64() == _line("x", tmp_path / "a").split()[2]
@@ -46,7 +46,7 @@ def test_known_keys_are_those_of_the_host_and_follow_file_changes(tmp_path: Path
     with path.open("a") as f:
         f.write(_line("10.0.0.3", tmp_path / "c"))
     later = paramiko.SSHClient()
-    add_known_keys(later, str(path), "10.0.0.3")
+    add_known_keys(later, (str(path),), "10.0.0.3")
     got = later.get_host_keys().lookup("10.0.0.3")
     assert got is not None
     assert got["ssh-ed25519"].get_base64() == _line("x", tmp_path / "c").split()[2]
