@@ -161,9 +161,9 @@ def test_each_file_is_parsed_once_for_every_host(
     two = write(tmp_path / "two", line("[10.213.1.2]:2222", keys["b"]))
     parsed: list[str] = []
 
-    def load(path: str) -> paramiko.HostKeys:
+    def load(path: str) -> sshfiles.KnownHosts:
         parsed.append(path)
-        return paramiko.HostKeys(filename=path)
+        return sshfiles.KnownHosts(paramiko.HostKeys(filename=path))
 
     monkeypatch.setattr(sshfiles, "KNOWN_HOSTS", FileCache(load))
     for i in range(1, 6):
