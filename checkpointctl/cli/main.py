@@ -442,9 +442,15 @@ ONE_VERB_PARSERS = ("drift", "apply")
 """Verbs whose command line is parsed by a parser of that verb alone (:func:`_parser`)."""
 
 
-def verb_of(argv: Sequence[str]) -> str | None:
-    """The verb of a command line: its first word that is not an option (None: none)."""
-    return next((word for word in argv if not word.startswith("-")), None)
+def one_verb(argv: Sequence[str]) -> str | None:
+    """The verb of :data:`ONE_VERB_PARSERS` that ``argv`` runs, when a parser of that verb
+    alone reads it as the whole parser would: only ``-v``/``--verbose`` may come before it
+    (``checkpointctl --help drift`` is the whole command's help). None otherwise."""
+    for word in argv:
+        if word in ("-v", "--verbose"):
+            continue
+        return word if word in ONE_VERB_PARSERS else None
+    return None
 
 
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -657,9 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _collect_young_only()
     words = list(sys.argv[1:] if argv is None else argv)
-    verb = verb_of(words)
     with StartUp():
-        parser = _parser(verb if verb in ONE_VERB_PARSERS else None)
+        parser = _parser(one_verb(words))
         args = parser.parse_args(argv)
     args.parser = parser  # completion describes the whole command line
     args.command_argv = words  # for the audit log

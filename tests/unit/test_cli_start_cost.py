@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpointctl.cli.main import ONE_VERB_PARSERS, _parser, main, verb_of
+from checkpointctl.cli.main import ONE_VERB_PARSERS, _parser, main, one_verb
 from checkpointctl.cli.startup import StartUp
 
 
@@ -27,10 +27,21 @@ def collector() -> Iterator[None]:
         gc.enable()
 
 
-def test_verb_of_skips_the_options_before_it() -> None:
-    assert verb_of(["-v", "drift", "-i", "x.yml"]) == "drift"
-    assert verb_of(["--help"]) is None
-    assert verb_of([]) is None
+def test_one_verb_only_after_verbose() -> None:
+    assert one_verb(["-v", "drift", "-i", "x.yml"]) == "drift"
+    assert one_verb(["apply", "--check"]) == "apply"
+    assert one_verb(["--help", "drift"]) is None  # the whole command's help
+    assert one_verb(["validate", "drift"]) is None
+    assert one_verb(["--help"]) is None
+    assert one_verb([]) is None
+
+
+def test_help_before_the_verb_is_the_whole_commands_help() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["--help", "drift"])
+    assert "validate" in out.getvalue()
+    assert "apply" in out.getvalue()
 
 
 @pytest.mark.parametrize("verb", ONE_VERB_PARSERS)
