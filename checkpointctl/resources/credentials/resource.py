@@ -21,6 +21,7 @@ are written (or hashed for the comparison); no message, field value or ``repr`` 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -295,7 +296,17 @@ def manifest_entry(spec: CredentialSpec) -> ManifestEntry:
 
 
 def render_manifest(specs: Iterable[CredentialSpec]) -> bytes:
-    """Canonical JSON of the manifest: ``{"version": 1, "credentials": {name: entry}}``."""
+    """Canonical JSON of the manifest: ``{"version": 1, "credentials": {name: entry}}``.
+
+    Hosts of a fleet mostly share their credentials, and a drift renders the manifest three
+    times per host (the read's expected digest, the parse, the diff): the bytes are kept per
+    distinct list of specs (public data only: the manifest holds nothing derived from a secret).
+    """
+    return _manifest_bytes(tuple(specs))
+
+
+@functools.lru_cache(maxsize=64)
+def _manifest_bytes(specs: tuple[CredentialSpec, ...]) -> bytes:
     entries: dict[str, JSONValue] = {s.name: manifest_entry(s).to_json() for s in specs}
     return _canonical({"version": MANIFEST_VERSION, "credentials": entries})
 
