@@ -28,6 +28,11 @@ from checkpointctl.model import REDACTED, Secret
 from checkpointctl.policy.schema import is_template
 from checkpointctl.yamlsource import Document, PathKey, field_path
 
+MAX_NESTING = 100
+"""Deepest nesting of brackets a template may have. Jinja's parser and code generator recurse
+once per level, so a deeper template would end in a RecursionError whose depth depends on the
+caller's own stack and on the interpreter's recursion limit: refused before parsing instead,
+the same way every time. Real templates nest a handful of levels."""
 MAX_RENDERED = 64 * 1024
 """A rendered policy string longer than this is refused (template loops that blow up)."""
 
@@ -222,9 +227,25 @@ class _Compiled:
     template: Any  # an _Expression or a jinja2 Template; None when unsafe
 
 
+def nesting(source: str) -> int:
+    """The deepest nesting of ``(``, ``[`` and ``{`` in ``source`` (pure; a closer with nothing
+    open is ignored)."""
+    depth = deepest = 0
+    for char in source:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]}" and depth:
+            depth -= 1
+    return deepest
+
+
 @lru_cache(maxsize=8192)
 def _compile(source: str) -> _Compiled:
-    """Parse, check and compile ``source``; raises TemplateSyntaxError or RecursionError."""
+    """Parse, check and compile ``source``; raises TemplateSyntaxError or RecursionError
+    (nested deeper than :data:`MAX_NESTING`, or deep enough for this stack all the same)."""
+    if nesting(source) > MAX_NESTING:
+        raise RecursionError(f"nested deeper than {MAX_NESTING} levels")
     ast = _ENV.parse(source)
     variables = frozenset(meta.find_undeclared_variables(ast))
     # attribute access on literals is how sandbox escapes start; refuse it up front

@@ -7,6 +7,7 @@ it) and with the pure-Python one (the fallback), which enforce the limits differ
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import yaml
 
 from checkpointctl import yamlsource
 from checkpointctl.cli.main import main
+from checkpointctl.policy.templating import nesting
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -278,3 +280,28 @@ def test_hostile_inventory_tag(tmp_path: Path, capsys: Capsys, parser: str) -> N
     pol.write_text(HEADER + "spec: {}\n")
     err = _validate(capsys, pol, "-i", str(inv))
     assert f"checkpointctl: error: {inv}:2:9: all.vars: tag " in err
+
+
+def test_a_deep_template_is_refused_whatever_the_recursion_limit(
+    tmp_path: Path, capsys: Capsys
+) -> None:
+    """The refusal does not depend on the interpreter's recursion limit (a library or a test
+    runner may raise it) nor on how deep the caller's stack is."""
+    p = tmp_path / "nested.yml"
+    p.write_text(
+        HEADER + "spec:\n  containers:\n    - name: probe\n"
+        '      env: {X: "{{ ' + "[" * 150 + "1" + "]" * 150 + ' }}"}\n'
+    )
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(50_000)
+    try:
+        err = _validate(capsys, p)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert "spec.containers[0].env.X: template is nested too deeply" in err
+
+
+def test_nesting_counts_the_deepest_bracket() -> None:
+    assert nesting("{{ x }}") == 2
+    assert nesting("{{ (a + [b, {'c': (1)}]) }}") == 6
+    assert nesting(")))(") == 1
