@@ -14,6 +14,11 @@ escaping could not fetch or run anything. Every value goes through :func:`one_li
 HTML-escaped; secrets are ``<sensitive>`` by type (:mod:`checkpointctl.report.display`).
 Colours come from :data:`PALETTE`, whose pairs meet WCAG AA contrast (a unit test computes it
 from the page's CSS). Rendering is pure: the same data always gives the same bytes.
+
+The page is written in pieces (:func:`page_chunks`) from counts (:class:`RowTally`) and the
+parts that grow with the fleet, so a run's page can be fed host by host (:class:`RunPage`)
+and streamed by ``drift``/``check`` without the run in memory; :func:`render_html` is the
+same code fed a whole report.
 """
 
 from __future__ import annotations

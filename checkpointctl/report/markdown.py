@@ -12,7 +12,9 @@ A comment must fit (GitHub refuses comments over 65,536 characters), so a large 
 is capped: at most :data:`MAX_TABLE_ROWS` hosts in the table (hosts that need attention first,
 then in run order), at most :data:`MAX_CHANGE_ROWS` field rows per host, and details blocks only
 while the whole stays under :data:`MAX_CHARS`. Whatever is left out is counted in an
-"…and N more" line, and the JSON report always carries everything.
+"…and N more" line, and the JSON report always carries everything. The cap is also what lets
+the comment be streamed: a host's part is rendered once (:func:`markdown_host`) and only the
+hosts the table may still list are kept (:class:`Listing`).
 """
 
 from __future__ import annotations
