@@ -180,7 +180,9 @@ def _run_loaded(
             if options.audit_log is not None and options.audit_log.error:
                 warn(f"warning: {options.audit_log.error}")
         else:
-            if args.format in ("json", "junit", "text"):
+            from checkpointctl.report.stream import STREAMED
+
+            if args.format in STREAMED:  # every format: drift/check never hold the whole run
                 read: Literal["drift", "check"] = "check" if mode == "check" else "drift"
                 return _stream_read(args, read, hosts, result, connect, observer)
             run = api.check if mode == "check" else api.drift

@@ -14,6 +14,11 @@ escaping could not fetch or run anything. Every value goes through :func:`one_li
 HTML-escaped; secrets are ``<sensitive>`` by type (:mod:`checkpointctl.report.display`).
 Colours come from :data:`PALETTE`, whose pairs meet WCAG AA contrast (a unit test computes it
 from the page's CSS). Rendering is pure: the same data always gives the same bytes.
+
+The page is written in pieces (:func:`page_chunks`) from counts (:class:`RowTally`) and the
+parts that grow with the fleet, so a run's page can be fed host by host (:class:`RunPage`)
+and streamed by ``drift``/``check`` without the run in memory; :func:`render_html` is the
+same code fed a whole report.
 """
 
 from __future__ import annotations
@@ -21,25 +26,37 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import IO
 
 from checkpointctl.model import (
+    FORMAT_VERSION,
     Action,
     Change,
     DataCollection,
     FieldChange,
+    Finding,
     HostResult,
     HostStatus,
+    RunMode,
     RunReport,
 )
 from checkpointctl.model.health import HostHealth
 from checkpointctl.model.impact import ABSENT, FieldDelta, HostImpact, Impact, ResourceDelta
+from checkpointctl.model.provenance import DriftOrigin
 from checkpointctl.report.display import ARROW, field_symbol, format_value, one_line
 from checkpointctl.report.impact import compact, items_summary
 from checkpointctl.report.status import status_rows
-from checkpointctl.report.summary import change_headline, change_outcome, host_headline, plural
-from checkpointctl.report.summary import summary_line as run_summary_line
+from checkpointctl.report.summary import (
+    Tally,
+    change_headline,
+    change_outcome,
+    host_headline,
+    plural,
+)
 
 HTML_VALUE_CHARS = 200
 """Longer values are cut in the middle, as in the text report (JSON keeps them whole)."""
@@ -234,13 +251,21 @@ def _badge(label: str, tone: str) -> str:
     return f'<span class="badge t-{tone}">{esc(label)}</span>'
 
 
-def _table(caption: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+_TABLE_END = "</tbody></table>"
+
+
+def _table_start(caption: str, columns: Sequence[str]) -> str:
+    """A table up to its first body row (the rows, then :data:`_TABLE_END`, follow)."""
     head = "".join(f'<th scope="col">{esc(c)}</th>' for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return (
-        f"<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
-        f"<tbody>{body}</tbody></table>"
-    )
+    return f"<table><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead><tbody>"
+
+
+def _table_row(row: Sequence[str]) -> str:
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+
+
+def _table(caption: str, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    return _table_start(caption, columns) + "".join(_table_row(r) for r in rows) + _TABLE_END
 
 
 def _lines(text: str) -> str:
@@ -249,6 +274,50 @@ def _lines(text: str) -> str:
 
 
 # --- the page -------------------------------------------------------------------------------
+
+
+@dataclass
+class RowTally:
+    """What the page's summary, filters and captions need of its host rows, counted row by
+    row: a page streamed as its hosts finish keeps this, not the rows."""
+
+    rows: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    places: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Rows per location (:data:`NO_LOCATION` for none) and category."""
+    locations: set[str] = field(default_factory=set)
+    details: bool = False
+    """Some row has details (the page then has a details section)."""
+
+    def add(self, row: Row) -> None:
+        """Count one more row (in page order)."""
+        self.rows += 1
+        self.categories[row.category] = self.categories.get(row.category, 0) + 1
+        cell = self.places.setdefault(row.location or NO_LOCATION, {})
+        cell[row.category] = cell.get(row.category, 0) + 1
+        if row.location:
+            self.locations.add(row.location)
+        self.details = self.details or bool(row.details)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionParts:
+    """A section with a body, given in pieces."""
+
+    id: str
+    title: str
+    body: Iterable[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParts:
+    """The pieces of a page that grow with its hosts, in page order: the host table's rows
+    per category (:func:`host_row`), the details blocks (:func:`details_block`) and the
+    sections that have a body. Iterated once, when the page is written."""
+
+    groups: Mapping[str, Iterable[str]]
+    details: Iterable[str]
+    sections: Sequence[SectionParts]
 
 
 def _anchor(category: str) -> str:
@@ -270,10 +339,8 @@ def _count_link(category: Category, count: int, location: str | None = None) -> 
     )
 
 
-def _summary(page: Page) -> str:
-    counts: dict[str, int] = {}
-    for row in page.rows:
-        counts[row.category] = counts.get(row.category, 0) + 1
+def _summary(page: Page, tally: RowTally) -> str:
+    counts = tally.categories
     shown = _shown_categories(page, counts)
     tiles = []
     for c in shown:
@@ -292,22 +359,19 @@ def _summary(page: Page) -> str:
         '<h2 id="summary-title">Summary</h2>',
         f'<p class="headline">{esc(page.headline)}</p>',
         f'<ul class="tiles" aria-label="hosts by outcome">{"".join(tiles)}</ul>',
-        _by_location(page, shown),
+        _by_location(tally, shown),
         "</section>",
     ]
     return "".join(parts)
 
 
-def _by_location(page: Page, shown: Sequence[Category]) -> str:
-    if not any(r.location for r in page.rows):
+def _by_location(tally: RowTally, shown: Sequence[Category]) -> str:
+    if not tally.locations:
         return (
             '<p class="muted">Not grouped by location: no host in this report carries a '
             "location (the inventory variable <code>location</code> or <code>region</code>).</p>"
         )
-    places: dict[str, dict[str, int]] = {}
-    for row in page.rows:
-        cell = places.setdefault(row.location or NO_LOCATION, {})
-        cell[row.category] = cell.get(row.category, 0) + 1
+    places = tally.places
     rows = []
     for place in sorted(places):
         cells = [esc(place)]
@@ -319,13 +383,13 @@ def _by_location(page: Page, shown: Sequence[Category]) -> str:
     return _table("Hosts by location", ["location", *(c.label for c in shown), "hosts"], rows)
 
 
-def _filters(page: Page) -> str:
+def _filters(page: Page, tally: RowTally) -> str:
     statuses = "".join(
         f'<option value="{esc(c.key)}">{esc(c.label)}</option>'
         for c in page.categories
-        if any(r.category == c.key for r in page.rows)
+        if tally.categories.get(c.key)
     )
-    places = sorted({r.location for r in page.rows if r.location})
+    places = sorted(tally.locations)
     place_select = ""
     if places:
         options = "".join(f'<option value="{esc(p)}">{esc(p)}</option>' for p in places)
@@ -342,68 +406,70 @@ def _filters(page: Page) -> str:
     )
 
 
-def _host_table(page: Page) -> str:
-    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in page.columns)
-    groups = []
-    for c in page.categories:
-        members = [(i, r) for i, r in enumerate(page.rows) if r.category == c.key]
-        if not members:
-            continue
-        body = [
-            f'<tbody id="{_anchor(c.key)}"><tr class="group"><th colspan="{len(page.columns)}" '
-            f'scope="rowgroup">{esc(c.label)}: {plural(len(members), "host")}</th></tr>'
-        ]
-        for index, row in members:
-            name = esc(row.host)
-            if row.details:
-                name = f'<a href="#host-{index}">{name}</a>'
-            cells = "".join(f"<td>{cell}</td>" for cell in row.cells)
-            body.append(
-                f'<tr data-host="{esc(row.host)}" data-status="{esc(row.category)}" '
-                f'data-location="{esc(row.location or "")}"><th scope="row">{name}</th>'
-                f"{cells}</tr>"
-            )
-        body.append("</tbody>")
-        groups.append("".join(body))
+def host_row(index: int, row: Row) -> str:
+    """``row`` as the host table's ``tr`` (``index``: its place on the page)."""
+    name = esc(row.host)
+    if row.details:
+        name = f'<a href="#host-{index}">{name}</a>'
+    cells = "".join(f"<td>{cell}</td>" for cell in row.cells)
     return (
+        f'<tr data-host="{esc(row.host)}" data-status="{esc(row.category)}" '
+        f'data-location="{esc(row.location or "")}"><th scope="row">{name}</th>'
+        f"{cells}</tr>"
+    )
+
+
+def details_block(index: int, row: Row) -> str:
+    """``row``'s details ``article`` (``index``: its place on the page); only for a row with
+    details."""
+    return (
+        f'<article class="host-details" id="host-{index}" aria-labelledby="host-{index}-title">'
+        f'<h3 id="host-{index}-title">{esc(row.host)}</h3>{row.details}</article>'
+    )
+
+
+def _host_table(page: Page, tally: RowTally, groups: Mapping[str, Iterable[str]]) -> Iterator[str]:
+    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in page.columns)
+    yield (
         '<section id="hosts-section" aria-labelledby="hosts-title">'
         '<h2 id="hosts-title">Hosts</h2>'
-        f"{_filters(page)}"
-        f'<table id="hosts"><caption class="muted">{plural(len(page.rows), "host")}, grouped by '
-        f"outcome</caption><thead><tr>{head}</tr></thead>{''.join(groups)}</table></section>"
+        f"{_filters(page, tally)}"
+        f'<table id="hosts"><caption class="muted">{plural(tally.rows, "host")}, grouped by '
+        f"outcome</caption><thead><tr>{head}</tr></thead>"
     )
+    for c in page.categories:
+        members = tally.categories.get(c.key, 0)
+        if not members:
+            continue
+        yield (
+            f'<tbody id="{_anchor(c.key)}"><tr class="group"><th colspan="{len(page.columns)}" '
+            f'scope="rowgroup">{esc(c.label)}: {plural(members, "host")}</th></tr>'
+        )
+        yield from groups.get(c.key, ())
+        yield "</tbody>"
+    yield "</table></section>"
 
 
-def _details(page: Page) -> str:
-    blocks = [
-        f'<article class="host-details" id="host-{i}" aria-labelledby="host-{i}-title">'
-        f'<h3 id="host-{i}-title">{esc(r.host)}</h3>{r.details}</article>'
-        for i, r in enumerate(page.rows)
-        if r.details
-    ]
-    if not blocks:
-        return ""
-    return (
-        '<section id="details" aria-labelledby="details-title">'
-        f'<h2 id="details-title">Host details</h2>{"".join(blocks)}</section>'
-    )
+def _details(tally: RowTally, blocks: Iterable[str]) -> Iterator[str]:
+    if not tally.details:
+        return
+    yield '<section id="details" aria-labelledby="details-title"><h2 id="details-title">'
+    yield "Host details</h2>"
+    yield from blocks
+    yield "</section>"
 
 
-def fleet_page(page: Page) -> str:
-    """The whole HTML document for ``page``: summary, host table, details, sections."""
-    sections = [s for s in page.sections if s.body]
+def page_chunks(page: Page, tally: RowTally, parts: PageParts) -> Iterator[str]:
+    """The whole HTML document in pieces; the host rows and sections come from ``tally`` and
+    ``parts`` (``page.rows`` and ``page.sections`` are not read), so a page can be written
+    without its hosts in memory."""
     nav_items = [("summary", "Summary"), ("hosts-section", "Hosts")]
-    if any(r.details for r in page.rows):
+    if tally.details:
         nav_items.append(("details", "Host details"))
-    nav_items += [(s.id, s.title) for s in sections]
+    nav_items += [(s.id, s.title) for s in parts.sections]
     nav = "".join(f'<li><a href="#{i}">{esc(t)}</a></li>' for i, t in nav_items)
     notes = "".join(f'<p class="note t-warn" role="note">{esc(n)}</p>' for n in page.notes)
-    extra = "".join(
-        f'<section id="{s.id}" aria-labelledby="{s.id}-title">'
-        f'<h2 id="{s.id}-title">{esc(s.title)}</h2>{s.body}</section>'
-        for s in sections
-    )
-    return (
+    yield (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
@@ -413,14 +479,80 @@ def fleet_page(page: Page) -> str:
         f"<body><header><h1>{esc(page.title)}</h1>"
         f'<p class="about">{esc(page.about)}</p>'
         f'<nav aria-label="sections"><ul>{nav}</ul></nav></header>\n'
-        f"<main>{notes}{_summary(page)}\n{_host_table(page)}\n{_details(page)}\n{extra}</main>\n"
+        f"<main>{notes}{_summary(page, tally)}\n"
+    )
+    yield from _host_table(page, tally, parts.groups)
+    yield "\n"
+    yield from _details(tally, parts.details)
+    yield "\n"
+    for s in parts.sections:
+        yield f'<section id="{s.id}" aria-labelledby="{s.id}-title">'
+        yield f'<h2 id="{s.id}-title">{esc(s.title)}</h2>'
+        yield from s.body
+        yield "</section>"
+    yield (
+        "</main>\n"
         "<footer><p>Generated by checkpointctl. Secret values are shown as "
         "&lt;sensitive&gt;.</p></footer>\n"
         f"<script>{_SCRIPT}</script></body></html>\n"
     )
 
 
+def fleet_page(page: Page) -> str:
+    """The whole HTML document for ``page``: summary, host table, details, sections."""
+    tally = RowTally()
+    groups: dict[str, list[str]] = {}
+    details = []
+    for index, row in enumerate(page.rows):
+        tally.add(row)
+        groups.setdefault(row.category, []).append(host_row(index, row))
+        if row.details:
+            details.append(details_block(index, row))
+    sections = [SectionParts(s.id, s.title, (s.body,)) for s in page.sections if s.body]
+    return "".join(page_chunks(page, tally, PageParts(groups, details, sections)))
+
+
 # --- shared sections -------------------------------------------------------------------------
+
+_PRIVACY_INTRO = (
+    '<p class="muted">What each checkpoint may send off-site, as the policies set it '
+    "(<em>on</em>: sent; <em>off</em>: kept on the host).</p>"
+)
+
+
+def privacy_cells(
+    host: str,
+    location: str | None,
+    collection: DataCollection,
+    names: Sequence[str],
+    pending: bool | None = None,
+) -> list[str]:
+    """One container's row of the privacy table: ``names`` are the table's switch columns,
+    ``pending`` the "collection change pending" column (None: the table has none)."""
+    switches = dict(collection.settings)
+    cells = [esc(host), esc(location or ""), esc(collection.container), esc(collection.profile)]
+    for name in names:
+        if name not in switches:
+            cells.append('<span class="muted">-</span>')
+        elif switches[name]:
+            cells.append(_badge("on", "warn"))
+        else:
+            cells.append(_badge("off", "ok"))
+    if pending is not None:
+        cells.append("yes" if pending else "no")
+    return cells
+
+
+def privacy_body(
+    names: Sequence[str], rows: Iterable[Sequence[str]], pending: bool
+) -> Iterator[str]:
+    """The privacy section's body in pieces, from rows made by :func:`privacy_cells`."""
+    columns = ["host", "location", "container", "profile", *names]
+    if pending:
+        columns.append("collection change pending")
+    yield _PRIVACY_INTRO + _table_start("Data collection", columns)
+    yield from (_table_row(row) for row in rows)
+    yield _TABLE_END
 
 
 def privacy_section(
@@ -433,31 +565,20 @@ def privacy_section(
     changed), so a reader knows the host does not run these switches yet.
     """
     names = sorted({name for _, _, items in hosts for c in items for name, _ in c.settings})
-    rows = []
-    for host, location, items in hosts:
-        for c in items:
-            switches = dict(c.settings)
-            cells = [esc(host), esc(location or ""), esc(c.container), esc(c.profile)]
-            for name in names:
-                if name not in switches:
-                    cells.append('<span class="muted">-</span>')
-                elif switches[name]:
-                    cells.append(_badge("on", "warn"))
-                else:
-                    cells.append(_badge("off", "ok"))
-            if pending is not None:
-                cells.append("yes" if c.container in pending.get(host, frozenset()) else "no")
-            rows.append(cells)
+    rows = [
+        privacy_cells(
+            host,
+            location,
+            c,
+            names,
+            None if pending is None else c.container in pending.get(host, frozenset()),
+        )
+        for host, location, items in hosts
+        for c in items
+    ]
     if not rows:
         return Section("privacy", "Privacy", "")
-    columns = ["host", "location", "container", "profile", *names]
-    if pending is not None:
-        columns.append("collection change pending")
-    intro = (
-        '<p class="muted">What each checkpoint may send off-site, as the policies set it '
-        "(<em>on</em>: sent; <em>off</em>: kept on the host).</p>"
-    )
-    return Section("privacy", "Privacy", intro + _table("Data collection", columns, rows))
+    return Section("privacy", "Privacy", "".join(privacy_body(names, rows, pending is not None)))
 
 
 # --- run reports (drift, check, apply) ---------------------------------------------------------
@@ -557,52 +678,141 @@ def _run_row(report: RunReport, host: HostResult) -> Row:
     return Row(host.host, host.status.value, host.location, cells, _run_details(report, host))
 
 
-def _findings_section(report: RunReport) -> Section:
-    rows = [
-        [
-            esc(h.host),
-            f"<code>{esc(f.address)}</code>",
-            _badge(f.severity, _SEVERITY_TONES[f.severity]),
-            esc(f.message),
-        ]
-        for h in report.hosts
-        for f in h.findings
+def _finding_cells(host: HostResult, finding: Finding) -> list[str]:
+    return [
+        esc(host.host),
+        f"<code>{esc(finding.address)}</code>",
+        _badge(finding.severity, _SEVERITY_TONES[finding.severity]),
+        esc(finding.message),
     ]
-    if not rows:
-        return Section("findings", "Findings", "")
-    body = _table(
-        "Findings: things worth a look that checkpointctl does not change",
-        ["host", "resource", "severity", "message"],
-        rows,
-    )
-    return Section("findings", "Findings", body)
+
+
+def _pending_collection(host: HostResult) -> frozenset[str]:
+    """The containers whose collection file the run would change (or changed) on ``host``."""
+    return frozenset(c.address.split("/", 1)[1] for c in host.changes if c.kind == "collection")
 
 
 _MODE_TITLES = {"drift": "Drift report", "check": "Apply preview", "apply": "Apply report"}
+_RUN_COLUMNS = ("host", "location", "outcome", "changes", "resources", "findings", "error")
+_FINDINGS_CAPTION = "Findings: things worth a look that checkpointctl does not change"
+_FINDINGS_COLUMNS = ("host", "resource", "severity", "message")
+_READ = 1 << 16
+
+Spool = Callable[[], IO[str]]
+"""Makes an empty text spool a :class:`RunPage` writes its hosts' parts to."""
+
+
+class RunPage:
+    """A drift, check or apply page fed host by host (:meth:`add`, in report order).
+
+    Each host's table row, details and findings are rendered when it is added and written to
+    spools, one per part of the page; its privacy rows, whose columns depend on every host's
+    switches, are spooled as data and rendered at the end. What stays in memory is what the
+    head of the page needs of the whole run: the summary :class:`Tally`, the :class:`RowTally`
+    and the switch names. :func:`render_html` spools in memory;
+    :class:`checkpointctl.report.stream.ReportStream` spools to temporary files, so a fleet's
+    page costs the controller no more memory than one host's.
+    """
+
+    def __init__(
+        self,
+        mode: RunMode,
+        *,
+        fail_on: frozenset[DriftOrigin] | None = None,
+        format_version: str = FORMAT_VERSION,
+        spool: Spool = io.StringIO,
+    ) -> None:
+        self.tally = Tally(mode, fail_on)
+        self.rows = RowTally()
+        self._format_version = format_version
+        self._spool = spool
+        self._groups: dict[str, IO[str]] = {}
+        self._details = spool()
+        self._findings = spool()
+        self._has_findings = False
+        self._privacy = spool()
+        self._has_privacy = False
+        self._switches: set[str] = set()
+
+    def add(self, host: HostResult) -> None:
+        """Render ``host``'s parts now and count it; the result is not kept."""
+        alone = RunReport(mode=self.tally.mode, hosts=(host,), fail_on=self.tally.fail_on)
+        index = self.rows.rows
+        self.tally.add(host)
+        row = _run_row(alone, host)
+        self.rows.add(row)
+        group = self._groups.get(row.category)
+        if group is None:
+            group = self._groups[row.category] = self._spool()
+        group.write(host_row(index, row))
+        if row.details:
+            self._details.write(details_block(index, row))
+        for finding in host.findings:
+            self._findings.write(_table_row(_finding_cells(host, finding)))
+            self._has_findings = True
+        pending = _pending_collection(host)
+        for c in host.data_collection:
+            self._switches.update(name for name, _ in c.settings)
+            data = [host.host, host.location, c.container, c.profile, c.settings]
+            self._privacy.write(json.dumps([*data, c.container in pending]) + "\n")
+            self._has_privacy = True
+
+    def chunks(self, halted: str | None = None) -> Iterator[str]:
+        """The whole page in pieces (each call reads the spools from the start)."""
+        hosts = plural(self.tally.hosts, "host")
+        page = Page(
+            title=f"checkpointctl {_MODE_TITLES[self.tally.mode]}",
+            headline=self.tally.line(halted),
+            about=f"{self.tally.mode} over {hosts}; report format {self._format_version}; "
+            f"exit code {self.tally.exit_code(halted)}",
+            categories=RUN_CATEGORIES,
+            columns=_RUN_COLUMNS,
+            rows=(),
+            notes=(f"Halted: {halted}",) if halted else (),
+        )
+        sections = []
+        if self._has_findings:
+            findings = self._table_chunks(_FINDINGS_CAPTION, _FINDINGS_COLUMNS, self._findings)
+            sections.append(SectionParts("findings", "Findings", findings))
+        if self._has_privacy:
+            names = sorted(self._switches)
+            body = privacy_body(names, self._privacy_rows(names), pending=True)
+            sections.append(SectionParts("privacy", "Privacy", body))
+        groups = {key: _read(spool) for key, spool in self._groups.items()}
+        yield from page_chunks(page, self.rows, PageParts(groups, _read(self._details), sections))
+
+    def close(self) -> None:
+        """Drop the spools (a spool on disk is a temporary file, removed on close)."""
+        for spool in (*self._groups.values(), self._details, self._findings, self._privacy):
+            spool.close()
+
+    @staticmethod
+    def _table_chunks(caption: str, columns: Sequence[str], rows: IO[str]) -> Iterator[str]:
+        yield _table_start(caption, columns)
+        yield from _read(rows)
+        yield _TABLE_END
+
+    def _privacy_rows(self, names: Sequence[str]) -> Iterator[list[str]]:
+        self._privacy.seek(0)
+        for line in self._privacy:
+            host, location, container, profile, settings, pending = json.loads(line)
+            switches = tuple((name, on) for name, on in settings)
+            collection = DataCollection(container, profile, switches)
+            yield privacy_cells(host, location, collection, names, pending)
+
+
+def _read(spool: IO[str]) -> Iterator[str]:
+    spool.seek(0)
+    while chunk := spool.read(_READ):
+        yield chunk
 
 
 def render_html(report: RunReport) -> str:
-    """A drift, check or apply report as a self-contained HTML page."""
-    pending = {
-        h.host: frozenset(c.address.split("/", 1)[1] for c in h.changes if c.kind == "collection")
-        for h in report.hosts
-    }
-    privacy = privacy_section(
-        [(h.host, h.location, h.data_collection) for h in report.hosts], pending
-    )
-    notes = (f"Halted: {report.halted}",) if report.halted else ()
-    page = Page(
-        title=f"checkpointctl {_MODE_TITLES[report.mode]}",
-        headline=run_summary_line(report),
-        about=f"{report.mode} over {plural(len(report.hosts), 'host')}; report format "
-        f"{report.format_version}; exit code {report.exit_code}",
-        categories=RUN_CATEGORIES,
-        columns=("host", "location", "outcome", "changes", "resources", "findings", "error"),
-        rows=tuple(_run_row(report, h) for h in report.hosts),
-        sections=(_findings_section(report), privacy),
-        notes=notes,
-    )
-    return fleet_page(page)
+    """A drift, check or apply report as a self-contained HTML page (:class:`RunPage`)."""
+    page = RunPage(report.mode, fail_on=report.fail_on, format_version=report.format_version)
+    for host in report.hosts:
+        page.add(host)
+    return "".join(page.chunks(report.halted))
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -762,6 +972,7 @@ def render_impact_html(impact: Impact) -> str:
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "PALETTE",
+    "RunPage",
     "fleet_page",
     "render_html",
     "render_impact_html",

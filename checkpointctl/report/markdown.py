@@ -12,14 +12,18 @@ A comment must fit (GitHub refuses comments over 65,536 characters), so a large 
 is capped: at most :data:`MAX_TABLE_ROWS` hosts in the table (hosts that need attention first,
 then in run order), at most :data:`MAX_CHANGE_ROWS` field rows per host, and details blocks only
 while the whole stays under :data:`MAX_CHARS`. Whatever is left out is counted in an
-"…and N more" line, and the JSON report always carries everything.
+"…and N more" line, and the JSON report always carries everything. The cap is also what lets
+the comment be streamed: a host's part is rendered once (:func:`markdown_host`) and only the
+hosts the table may still list are kept (:class:`Listing`).
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from checkpointctl.model import Change, FieldChange, HostResult, HostStatus, RunReport
+from checkpointctl.model import Change, FieldChange, HostResult, HostStatus, RunMode, RunReport
 from checkpointctl.report.display import format_value, one_line, shorten
 from checkpointctl.report.provenance import accepted_text, origin_text
 from checkpointctl.report.summary import change_outcome, host_headline, summary_line
@@ -44,6 +48,7 @@ MAX_FINDINGS = 20
 MAX_CHARS = 60_000
 """Budget for the whole comment, safely under GitHub's 65,536-character limit."""
 _TRAILER_RESERVE = 400
+_T = TypeVar("_T")
 
 
 def md(text: str) -> str:
@@ -160,33 +165,76 @@ def _quiet(host: HostResult) -> bool:
     return host.status in _QUIET and not host.changes and not host.findings and not host.error
 
 
-def table_hosts(report: RunReport, limit: int = MAX_TABLE_ROWS) -> list[HostResult]:
-    """The hosts the table lists: all of them, or when over ``limit`` the ones that need
-    attention first, shown in run order (pure)."""
-    if len(report.hosts) <= limit:
-        return list(report.hosts)
-    ranked = sorted(range(len(report.hosts)), key=lambda i: (_quiet(report.hosts[i]), i))
-    keep = sorted(ranked[:limit])
-    return [report.hosts[i] for i in keep]
+@dataclass(frozen=True, slots=True)
+class MarkdownHost:
+    """One host's part of the comment, rendered: its table row and its details block."""
+
+    quiet: bool
+    row: str
+    details: tuple[str, ...]
+    """The ``<details>`` block's lines, empty when the host has nothing more to say."""
 
 
-def render_markdown(report: RunReport) -> str:
-    """The report as a Markdown document for a PR comment, ending with a newline.
+def markdown_host(report: RunReport, host: HostResult) -> MarkdownHost:
+    """``host``'s part (``report`` gives the mode only, so a one-host report will do)."""
+    row = _row([md(host.host), host.status.value, _changes_cell(report, host)])
+    wanted = host.changes or host.findings or host.error or host.accepted
+    details = tuple(_details(report, host)) if wanted else ()
+    return MarkdownHost(_quiet(host), row, details)
 
-    Never longer than :data:`MAX_CHARS` characters for any fleet (see the module docstring).
+
+class Listing(Generic[_T]):
+    """The hosts the table lists, chosen while the run goes: all of them, or when over
+    ``limit`` the ones that need attention first, shown in run order.
+
+    It keeps at most ``limit`` hosts needing attention and ``limit`` quiet ones, whatever the
+    fleet's size, so a streamed comment holds no more than the table can show.
     """
-    lines = [f"**checkpointctl {report.mode}:** {md(summary_line(report))}", ""]
-    listed = table_hosts(report)
-    rows = [[md(h.host), h.status.value, _changes_cell(report, h)] for h in listed]
-    lines += [*_table(["host", "status", "changes"], rows)]
-    left_out = len(report.hosts) - len(listed)
+
+    def __init__(self, limit: int = MAX_TABLE_ROWS) -> None:
+        self.limit = limit
+        self.total = 0
+        self.quiet = 0
+        self._loud: list[tuple[int, _T]] = []
+        self._calm: list[tuple[int, _T]] = []
+
+    def add(self, item: _T, quiet: bool) -> None:
+        """Offer the next host (in run order); ``quiet``: it needs nobody's attention."""
+        kept = self._calm if quiet else self._loud
+        if len(kept) < self.limit:
+            kept.append((self.total, item))
+        self.total += 1
+        self.quiet += quiet
+
+    def listed(self) -> list[_T]:
+        """The hosts the table lists, in run order."""
+        loud = self._loud[: self.limit]
+        chosen = loud + self._calm[: self.limit - len(loud)]
+        return [item for _, item in sorted(chosen, key=lambda pair: pair[0])]
+
+
+def table_hosts(report: RunReport, limit: int = MAX_TABLE_ROWS) -> list[HostResult]:
+    """The hosts the table lists (:class:`Listing`) of a whole report (pure)."""
+    listing: Listing[HostResult] = Listing(limit)
+    for host in report.hosts:
+        listing.add(host, _quiet(host))
+    return listing.listed()
+
+
+def markdown_document(mode: RunMode, summary: str, listing: Listing[MarkdownHost]) -> str:
+    """The comment from the run's summary line and the hosts ``listing`` kept, ending with a
+    newline; never longer than :data:`MAX_CHARS` characters (see the module docstring)."""
+    lines = [f"**checkpointctl {mode}:** {md(summary)}", ""]
+    listed = listing.listed()
+    lines += [_row(["host", "status", "changes"]), _row(["---"] * 3), *(h.row for h in listed)]
+    left_out = listing.total - len(listed)
     if left_out:
-        quiet = sum(_quiet(h) for h in report.hosts) - sum(_quiet(h) for h in listed)
+        quiet = listing.quiet - sum(h.quiet for h in listed)
         lines += ["", f"_…and {left_out} more hosts ({quiet} of them with nothing to report)._"]
     size = sum(len(line) + 1 for line in lines)
-    wanted = [h for h in listed if h.changes or h.findings or h.error or h.accepted]
+    wanted = [h for h in listed if h.details]
     for index, host in enumerate(wanted):
-        block = ["", *_details(report, host)]
+        block = ["", *host.details]
         block_size = sum(len(line) + 1 for line in block)
         if size + block_size > MAX_CHARS - _TRAILER_RESERVE:
             more = len(wanted) - index
@@ -199,3 +247,15 @@ def render_markdown(report: RunReport) -> str:
         lines += block
         size += block_size
     return "\n".join(lines) + "\n"
+
+
+def render_markdown(report: RunReport) -> str:
+    """The report as a Markdown document for a PR comment, ending with a newline.
+
+    Never longer than :data:`MAX_CHARS` characters for any fleet (see the module docstring).
+    """
+    listing: Listing[MarkdownHost] = Listing()
+    for host in report.hosts:
+        part = markdown_host(report, host)
+        listing.add(part, part.quiet)
+    return markdown_document(report.mode, summary_line(report), listing)

@@ -1,17 +1,24 @@
-"""A report written as its hosts finish: JSON, JUnit or text, the same bytes as :func:`render`.
+"""A report written as its hosts finish, in every format, the same bytes as :func:`render`.
 
 A fleet of ten thousand hosts should not cost the controller ten thousand results held until
 the end. :class:`ReportStream` renders each host's part the moment the engine hands it over
-(:func:`checkpointctl.engine.run.stream_fleet`, in the hosts' order) and keeps only the bytes,
-in a spool that stays in memory while small and moves to a temporary file past
-:data:`SPOOL_IN_MEMORY`, plus a :class:`~checkpointctl.report.summary.Tally` for what depends on
-the whole run (the exit code, the counts, the summary line). :meth:`ReportStream.chunks` then
-gives the document in pieces: the head that needs the tally (JSON's ``exit_code`` sorts before
-``hosts``, JUnit's totals are attributes of the root), the spooled hosts, the tail.
+(:func:`checkpointctl.engine.run.stream_fleet`, in the hosts' order) with the renderer's own
+per-host functions and keeps only the bytes, in a spool that stays in memory while small and
+moves to an unnamed temporary file past :data:`SPOOL_IN_MEMORY`, plus a
+:class:`~checkpointctl.report.summary.Tally` for what depends on the whole run (the exit code,
+the counts, the summary line). :meth:`ReportStream.chunks` then gives the document in pieces:
+the head that needs the tally (JSON's ``exit_code`` sorts before ``hosts``, JUnit's totals are
+attributes of the root, the HTML page's summary and filters come before its hosts), the
+spooled hosts, the tail.
+
+The HTML page spools each part that grows with the fleet (the host table's groups, the
+details, the findings, the privacy rows: :class:`~checkpointctl.report.html.RunPage`). The
+Markdown comment lists at most :data:`~checkpointctl.report.markdown.MAX_TABLE_ROWS` hosts, so
+it keeps only the hosts it may still list (:class:`~checkpointctl.report.markdown.Listing`)
+and needs no spool.
 
 The bytes equal :func:`checkpointctl.report.render` of the same report (tests pin it), so a
-streamed report and a rendered one are interchangeable for every reader. Markdown and HTML
-group hosts across the whole run and are not streamed (:data:`STREAMED`).
+streamed report and a rendered one are interchangeable for every reader.
 """
 
 from __future__ import annotations
@@ -20,17 +27,21 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import IO, Literal, Self
+from typing import IO, TYPE_CHECKING, Literal, Self
 
 from checkpointctl.model import HostResult, RunMode, RunReport, host_to_json, report_to_json
 from checkpointctl.model.provenance import DriftOrigin
 from checkpointctl.report.jsonfmt import render_json_value
+from checkpointctl.report.markdown import Listing, MarkdownHost, markdown_document, markdown_host
 from checkpointctl.report.recap import TITLE, host_recap, recap_line, recap_width
 from checkpointctl.report.summary import Tally
 from checkpointctl.report.text import host_text, recap_painter, summary_text
 
-StreamFormat = Literal["json", "junit", "text"]
-STREAMED: tuple[StreamFormat, ...] = ("json", "junit", "text")
+if TYPE_CHECKING:
+    from checkpointctl.report.html import RunPage
+
+StreamFormat = Literal["text", "json", "junit", "markdown", "html"]
+STREAMED: tuple[StreamFormat, ...] = ("text", "json", "junit", "markdown", "html")
 """The formats a report can be streamed in."""
 SPOOL_IN_MEMORY = 1 << 20
 """Bytes of rendered hosts kept in memory before the spool moves to a temporary file."""
@@ -65,6 +76,13 @@ class ReportStream:
         self._hosts: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
         self._recap: IO[bytes] = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115
         self._junit_totals: Counter[str] = Counter()
+        self._listing: Listing[MarkdownHost] = Listing()
+        self._page: RunPage | None = None
+        if fmt == "html":
+            # imported here: the page brings the status tables, which other formats never need
+            from checkpointctl.report.html import RunPage
+
+            self._page = RunPage(mode, fail_on=fail_on, spool=_text_spool)
 
     def add(self, host: HostResult) -> None:
         """Render ``host``'s part now and count it; the result is not kept."""
@@ -74,6 +92,11 @@ class ReportStream:
         if self.fmt == "json":
             text = render_json_value(host_to_json(host)).replace("\n", "\n" + _JSON_INDENT)
             self._put(self._hosts, ("" if first else ",\n") + _JSON_INDENT + text)
+        elif self.fmt == "markdown":
+            part = markdown_host(alone, host)
+            self._listing.add(part, part.quiet)
+        elif self._page is not None:
+            self._page.add(host)
         elif self.fmt == "junit":
             import xml.etree.ElementTree as ET
 
@@ -107,6 +130,11 @@ class ReportStream:
             yield from self._json(halted)
         elif self.fmt == "junit":
             yield from self._junit()
+        elif self.fmt == "markdown":
+            summary = self.tally.line(halted)
+            yield markdown_document(self.tally.mode, summary, self._listing).encode()
+        elif self._page is not None:
+            yield from (piece.encode() for piece in self._page.chunks(halted))
         else:
             yield from self._text(halted)
 
@@ -121,6 +149,8 @@ class ReportStream:
         """Drop the spools (a spool on disk is a temporary file, removed on close)."""
         self._hosts.close()
         self._recap.close()
+        if self._page is not None:
+            self._page.close()
 
     def __enter__(self) -> Self:
         return self
@@ -178,3 +208,11 @@ def _read(spool: IO[bytes]) -> Iterator[bytes]:
     spool.seek(0)
     while chunk := spool.read(_READ):
         yield chunk
+
+
+def _text_spool() -> IO[str]:
+    """An empty text spool for the HTML page's parts: in memory while small, then an unnamed
+    temporary file (mode 0600, gone when closed or when the process ends)."""
+    return tempfile.SpooledTemporaryFile(  # closed by RunPage.close
+        SPOOL_IN_MEMORY, mode="w+", encoding="utf-8", errors="surrogatepass", newline=""
+    )

@@ -26,6 +26,7 @@ FORMATS: dict[str, Callable[[RunReport], str]] = {
     "json": lambda r: render(r, "json"),
     "xml": lambda r: render(r, "junit"),
     "md": lambda r: render(r, "markdown"),
+    "html": lambda r: render(r, "html"),
 }
 
 
