@@ -148,10 +148,13 @@ def add_inventory_options(
     )
     p.add_argument(
         "--ansible-vault-password-file",
-        metavar="[ID@]FILE",
+        "--vault-id",
+        metavar="[ID@]FILE|[ID@]prompt",
         action="append",
-        help="password of the inventory's Ansible Vault values (or an executable printing it; "
-        "default $ANSIBLE_VAULT_PASSWORD_FILE, else a prompt on a terminal)",
+        help="password of the inventory's Ansible Vault values: a file, an executable printing "
+        "it, or 'prompt' (ask on the terminal); ID@ names the vault id it is for, as Ansible's "
+        "--vault-id; repeat for several (default $ANSIBLE_VAULT_PASSWORD_FILE, else a prompt "
+        "on a terminal)",
     )
     if ssh:
         add_ssh_config_option(p)

@@ -206,6 +206,10 @@ def read_password_file(path: str) -> bytes:
     return password
 
 
+PROMPT = "prompt"
+"""The password source Ansible's ``--vault-id`` spells ``prompt``: ask on the terminal."""
+
+
 def split_vault_id(value: str) -> tuple[str | None, str]:
     """``label@file`` → (label, file); a plain path has no label (Ansible's ``--vault-id``)."""
     label, sep, path = value.partition("@")
@@ -222,7 +226,9 @@ def passwords_from(
 ) -> VaultPasswords:
     """The passwords a command was given, the way our own vault finds its key.
 
-    1. Each ``--ansible-vault-password-file`` (``label@FILE`` gives the vault id).
+    1. Each ``--ansible-vault-password-file`` / ``--vault-id`` (``label@FILE`` gives the vault
+       id; ``prompt`` or ``label@prompt``, as with Ansible's ``--vault-id``, asks on the
+       terminal when a value first needs it, unless a file of that name exists).
     2. Else ``$ANSIBLE_VAULT_PASSWORD_FILE`` (Ansible's own variable).
     3. Else a prompt on first use, when ``interactive`` and stdin is a TTY.
     4. Else none: a vaulted value is then an error naming where it is.
@@ -230,7 +236,10 @@ def passwords_from(
     sources: list[tuple[str | None, PasswordSource]] = []
     for item in files or []:
         label, path = split_vault_id(item)
-        sources.append((label, _file_source(path)))
+        if path == PROMPT and not os.path.exists(path):
+            sources.append((label, _prompt_source(label)))
+        else:
+            sources.append((label, _file_source(path)))
     if not sources and env.get(ENV_PASSWORD_FILE):
         sources.append((None, _file_source(env[ENV_PASSWORD_FILE])))
     if not sources and interactive and sys.stdin is not None and sys.stdin.isatty():
@@ -242,9 +251,23 @@ def _file_source(path: str) -> PasswordSource:
     return lambda: read_password_file(path)
 
 
-def _prompt() -> bytes:
+def _prompt_source(label: str | None) -> PasswordSource:
+    """A password asked on the terminal when first needed; an error without a terminal (a
+    pipeline given ``label@prompt`` must fail, not wait on input that never comes)."""
+
+    def ask() -> bytes:
+        if sys.stdin is None or not sys.stdin.isatty():
+            named = f"{label}@{PROMPT}" if label else PROMPT
+            raise VaultError(f"--vault-id {named} needs a terminal to ask on")
+        return _prompt(label)
+
+    return ask
+
+
+def _prompt(label: str | None = None) -> bytes:
+    question = f"Ansible vault password ({label}): " if label else "Ansible vault password: "
     try:
-        entered = getpass.getpass("Ansible vault password: ")
+        entered = getpass.getpass(question)
     except EOFError:
         raise VaultError("no Ansible vault password entered") from None
     if not entered:

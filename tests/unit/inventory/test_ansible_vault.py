@@ -6,7 +6,10 @@ a decryption that passes here is one Ansible agrees with.
 
 from __future__ import annotations
 
+import os
+import pty
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +161,50 @@ def test_repr_shows_labels_never_passwords() -> None:
     passwords.decrypt(FILE_12)
     assert "prod-password" not in repr(passwords)
     assert "prod" in repr(passwords)
+
+
+_ASK_ON_A_TERMINAL = """
+import sys
+from checkpointctl.inventory.ansible_vault import passwords_from
+passwords = passwords_from(["prod@prompt"], env={})
+sys.stdout.write(passwords.decrypt(open(sys.argv[1]).read()).decode())
+"""
+
+
+def test_label_at_prompt_asks_on_the_terminal_when_a_value_needs_it(tmp_path: Path) -> None:
+    """``--vault-id prod@prompt``: a real pseudo-terminal, the question names the vault id."""
+    vaulted = tmp_path / "web1.yml"
+    vaulted.write_text(FILE_12)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        os.execv(sys.executable, [sys.executable, "-c", _ASK_ON_A_TERMINAL, str(vaulted)])
+    seen = b""
+    answered = False
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Ansible vault password (prod): " in seen:
+            os.write(fd, b"prod-password\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert answered
+    assert b"host_secret: h-1" in seen
+    assert b"prod-password" not in seen  # getpass does not echo it
+
+
+def test_label_at_prompt_without_a_terminal_is_an_error_not_a_wait() -> None:
+    passwords = passwords_from(["prod@prompt"], env={})
+    with pytest.raises(VaultError, match=r"--vault-id prod@prompt needs a terminal"):
+        passwords.decrypt(FILE_12)
+
+
+def test_a_file_named_prompt_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "prompt").write_text("prod-password\n")
+    monkeypatch.chdir(tmp_path)
+    assert passwords_from(["prod@prompt"], env={}).decrypt(FILE_12) == b"host_secret: h-1\n"

@@ -107,3 +107,15 @@ def test_render_merges_every_i_and_reads_group_vars_beside_the_policies(
     out = json.loads(capsys.readouterr().out)
     assert out["web1"]["firewall"]["table"] == "from_repo_group_vars"
     assert out["web2"]["firewall"]["table"] == "from_host"  # host vars beat any group_vars
+
+
+def test_vault_id_is_ansibles_spelling_of_the_password_option(capsys: Capsys) -> None:
+    """``--vault-id ID@FILE`` as users type it for Ansible; without the prod password the
+    prod-only value cannot be opened, so the option was read, not ignored."""
+    case = CORPUS / "14-vault-files"
+    argv = ["inventory", "-i", str(case / "hosts.yml"), "--host", "web1"]
+    argv += ["--vault-id", str(CORPUS / "vault-password")]
+    assert main([*argv, "--vault-id", f"prod@{CORPUS / 'vault-password-prod'}"]) == 0
+    assert "host_secret" in json.loads(capsys.readouterr().out)
+    assert main(argv) == 1
+    assert "vault id 'prod'" in capsys.readouterr().err
