@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from checkpointctl import __version__
@@ -27,9 +27,18 @@ from checkpointctl.cli.common import (
 
 if TYPE_CHECKING:
     import argparse
+    from datetime import date
 
+    from checkpointctl.cli.progress import ProgressObserver
     from checkpointctl.cli.startup import StartUp
+    from checkpointctl.engine.listen import Listening
+    from checkpointctl.engine.run import ApplyOptions, Connect, Rollout
+    from checkpointctl.engine.watch import Cycle
     from checkpointctl.inventory import Inventory
+    from checkpointctl.model import Host
+    from checkpointctl.model.provenance import DriftOrigin
+    from checkpointctl.policy.loader import LoadResult
+    from checkpointctl.spec import DesiredState
 
 # Everything else is imported where it is used: ``checkpointctl --version`` imports this module
 # and nothing more (the standard modules and ``errors`` cost as much as Python's own start-up;
@@ -94,7 +103,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rollout(args: argparse.Namespace) -> Any:
+def _rollout(args: argparse.Namespace) -> Rollout:
     from checkpointctl.engine.run import Rollout
     from checkpointctl.errors import CheckpointctlError
 
@@ -143,8 +152,8 @@ def _run_loaded(
     args: argparse.Namespace,
     mode: str,
     inventory: Inventory,
-    hosts: Any,
-    connect: Any,
+    hosts: Sequence[Host],
+    connect: Connect,
     start_up: StartUp,
 ) -> int:
     """Load the policies and run ``mode`` over ``hosts`` (connected through ``connect``);
@@ -209,7 +218,7 @@ def _run_loaded(
     return report.exit_code
 
 
-def _drift_options(args: argparse.Namespace) -> Any:
+def _drift_options(args: argparse.Namespace) -> ApplyOptions | None:
     """``--at`` and ``--fail-on`` as the engine's options (None when neither is given): the
     one place drift, and each cycle of ``drift --watch``, get how they are judged."""
     from checkpointctl.engine.run import ApplyOptions
@@ -224,10 +233,10 @@ def _drift_options(args: argparse.Namespace) -> Any:
 def _stream_read(
     args: argparse.Namespace,
     mode: Literal["drift", "check"],
-    hosts: Any,
-    result: Any,
-    connect: Any,
-    observer: Any,
+    hosts: Sequence[Host],
+    result: LoadResult,
+    connect: Connect,
+    observer: ProgressObserver | None,
 ) -> int:
     """drift/check with the report streamed to its writer as hosts finish
     (:mod:`checkpointctl.report.stream`): the same bytes as a rendered report, without holding
@@ -265,13 +274,17 @@ def _stream_read(
 
 
 def _watch(
-    args: argparse.Namespace, hosts: Sequence[Any], states: Any, connect: Any, observer: Any
+    args: argparse.Namespace,
+    hosts: Sequence[Host],
+    states: Mapping[str, DesiredState],
+    connect: Connect,
+    observer: ProgressObserver | None,
 ) -> int:
     """``drift --watch``: a report per cycle (the file rewritten, or stdout), a summary line
     per cycle on stderr; the exit code is the last cycle's."""
     from checkpointctl.duration import INTERVAL, DurationError, parse_seconds
-    from checkpointctl.engine.listen import Listening, listen_fleet
-    from checkpointctl.engine.watch import Cycle, watch_fleet
+    from checkpointctl.engine.listen import listen_fleet
+    from checkpointctl.engine.watch import watch_fleet
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.report import render, summary_line
 
@@ -335,7 +348,7 @@ def _watch(
     return report.exit_code
 
 
-def _listening_line(listening: Any, interval: float) -> str:
+def _listening_line(listening: Listening, interval: float) -> str:
     """``listening on N hosts; polling every Xs on M hosts: h1 (no inotifywait), …`` (every
     polled host named: the operator must know which hosts only poll)."""
     line = f"listening on {len(listening.listening)} hosts"
@@ -345,7 +358,7 @@ def _listening_line(listening: Any, interval: float) -> str:
     return line
 
 
-def _reread(cycle: Any) -> str:
+def _reread(cycle: Cycle) -> str:
     """``; change: h1 h2`` when a cycle read only some hosts (at most 5 named)."""
     if not cycle.reread:
         return f"; {cycle.cause.value}" if cycle.cause.value != "poll" else ""
@@ -354,7 +367,7 @@ def _reread(cycle: Any) -> str:
     return f"; {cycle.cause.value}: {names}{more}"
 
 
-def _observer(args: argparse.Namespace) -> Any:
+def _observer(args: argparse.Namespace) -> ProgressObserver | None:
     """Progress on a TTY (stderr), nothing otherwise: pipes and CI logs stay stable."""
     if not sys.stderr.isatty() or args.quiet:
         return None
@@ -365,7 +378,7 @@ def _observer(args: argparse.Namespace) -> Any:
     return ProgressObserver()
 
 
-def _origins(text: str) -> frozenset[Any]:
+def _origins(text: str) -> frozenset[DriftOrigin]:
     """``--fail-on``'s value: drift classes, comma-separated; an unknown one is an error."""
     import argparse
 
@@ -382,7 +395,7 @@ def _origins(text: str) -> frozenset[Any]:
     return frozenset(known[n] for n in names)
 
 
-def _day(text: str) -> Any:
+def _day(text: str) -> date:
     import argparse
     from datetime import date
 
