@@ -23,6 +23,7 @@ from concurrent.futures import Future
 
 from checkpointctl.model import Host
 from checkpointctl.transport.base import Transport
+from checkpointctl.transport.connect import load_transports
 
 Connect = Callable[[Host], Transport]
 
@@ -34,7 +35,10 @@ class HeadStart:
         self._connect = connect
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[Host, Future[Transport]]] = {}
-        for host in [h for h in hosts if h.refused is None][: max(0, width)]:
+        early = [h for h in hosts if h.refused is None][: max(0, width)]
+        # the threads' first imports must not race the caller's (see load_transports)
+        load_transports(early)
+        for host in early:
             future: Future[Transport] = Future()
             self._pending[host.name] = (host, future)
             # daemon threads: an error before the run (a bad policy) must not wait for a slow

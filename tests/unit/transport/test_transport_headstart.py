@@ -6,11 +6,16 @@ The connect function here records what it opened and can be held back with an ev
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from checkpointctl.errors import HostUnreachable
 from checkpointctl.model import Host
@@ -96,3 +101,60 @@ def test_closing_does_not_wait_for_a_slow_connect() -> None:
     opener.release.set()
     _wait_for(lambda: opener.closed == ["h1"])
     assert opener.closed == ["h1"]
+
+
+_FIRST_IMPORTS = r"""
+import sys, threading
+
+in_threads = []
+
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is not threading.main_thread():
+            in_threads.append(name)
+        return None
+
+
+sys.meta_path.insert(0, Spy())
+from checkpointctl.model import Host
+from checkpointctl.transport.connect import connect
+from checkpointctl.transport.headstart import HeadStart
+
+# a port nobody listens on: the connect fails at once, after its imports
+host = Host("h1", "127.0.0.1", port=1, connect_timeout=5.0, identity_file=sys.argv[1])
+with HeadStart(connect, [host], width=1) as early:
+    try:
+        early.connect(host)
+    except Exception as e:
+        print("connect:", type(e).__name__, e)
+print("imported in the head start's thread:", sorted(set(in_threads)))
+"""
+
+
+def test_the_head_starts_threads_import_nothing_the_caller_may_import_at_the_same_time(
+    tmp_path: Path,
+) -> None:
+    """The SSH stack's first import (paramiko, cryptography, importlib.metadata and
+    importlib.resources through them) happens in the caller's thread: done in a head-start
+    thread while the caller imported the policy stack, importlib's own module locks deadlocked
+    (``_DeadlockError``, a lab test's drift ended as an internal error). A fresh interpreter, so
+    nothing is imported yet."""
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    key.chmod(0o600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_IMPORTS, str(key)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "connect: HostUnreachable" in proc.stdout
+    assert "imported in the head start's thread: []" in proc.stdout, proc.stdout
