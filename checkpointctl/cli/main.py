@@ -188,21 +188,9 @@ def _run_loaded(
             )
             if options.audit_log is not None and options.audit_log.error:
                 warn(f"warning: {options.audit_log.error}")
-        else:
-            from checkpointctl.report.stream import STREAMED
-
-            if args.format in STREAMED:  # every format: drift/check never hold the whole run
-                read: Literal["drift", "check"] = "check" if mode == "check" else "drift"
-                return _stream_read(args, read, hosts, result, connect, observer)
-            run = api.check if mode == "check" else api.drift
-            report = run(
-                hosts,
-                result,
-                connect=connect,
-                forks=args.forks,
-                observer=observer,
-                options=_drift_options(args),
-            )
+        else:  # drift/check stream every format: they never hold the whole run
+            read: Literal["drift", "check"] = "check" if mode == "check" else "drift"
+            return _stream_read(args, read, hosts, result, connect, observer)
     finally:
         if observer is not None:
             observer.close()

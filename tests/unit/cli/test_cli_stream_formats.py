@@ -62,3 +62,18 @@ def test_drift_streams_the_rendered_report(
     capsys.readouterr()
     assert main([*drift, "--format", fmt]) == 1
     assert capsys.readouterr().out == expected
+
+
+@pytest.mark.parametrize("verb", ["drift", "apply"])
+def test_every_report_format_a_read_offers_is_streamed(verb: str) -> None:
+    """drift and ``apply --check`` always take the streamed path: a format they offer that the
+    stream could not write would fail at the end of a run, so none may exist."""
+    from checkpointctl.cli.main import _parser
+    from checkpointctl.report.stream import STREAMED
+
+    parser = _parser(verb)
+    sub = next(a for a in parser._actions if a.choices and verb in a.choices)
+    verb_parser = sub.choices[verb]  # type: ignore[index]
+    fmt = next(a for a in verb_parser._actions if "--format" in a.option_strings)
+    assert fmt.choices is not None
+    assert set(fmt.choices) <= set(STREAMED)
