@@ -102,6 +102,26 @@ def without_our_table(on_host: OnHost, host: str) -> Iterator[None]:
             on_host(host, ["nft", "-f", "-"], input=saved.stdout)
 
 
+def assert_one_shared_jump(on_host: OnHost, hosts: list[Host]) -> None:
+    """Connect to ``hosts`` at once: one jump connection opened for all of them, each host
+    seeing the bastion as its client, and that connection closed with the last of them."""
+    before = JUMPS.open_count()
+    with contextlib.ExitStack() as stack:
+        for h in hosts:
+            stack.enter_context(without_our_table(on_host, h.name))
+        opened = [connect(h) for h in hosts]
+        try:
+            assert JUMPS.open_count() == before + 1
+            seen = [
+                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
+            ]
+            assert seen == [BASTION_ADDRESS] * len(hosts)
+        finally:
+            for t in opened:
+                t.close()
+    assert JUMPS.open_count() == before
+
+
 def spec(management: str) -> FirewallSpec:
     return FirewallSpec(
         management_from=(management,),
@@ -461,19 +481,7 @@ def test_hosts_behind_one_bastion_share_its_connection(
     behind_bastion: LabInfo, on_host: OnHost
 ) -> None:
     names = [h.name for h in behind_bastion.light_hosts[:2]]
-    before = JUMPS.open_count()
-    with without_our_table(on_host, names[0]), without_our_table(on_host, names[1]):
-        opened = [connect(jump_host(behind_bastion, n)) for n in names]
-        try:
-            assert JUMPS.open_count() == before + 1
-            seen = [
-                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
-            ]
-            assert seen == [BASTION_ADDRESS] * len(names)
-        finally:
-            for t in opened:
-                t.close()
-    assert JUMPS.open_count() == before
+    assert_one_shared_jump(on_host, [jump_host(behind_bastion, n) for n in names])
 
 
 def test_commit_confirm_through_the_bastion_cannot_lock_it_out(
@@ -704,19 +712,7 @@ def test_the_outermost_jump_host_through_its_own_proxycommand(
         + f"Host lt-*\n    ProxyJump inner\n{common}"
     )
     settings = SshSettings(given=frozenset(), config_file=str(config))
-    before = JUMPS.open_count()
-    with without_our_table(on_host, hosts[0].name), without_our_table(on_host, hosts[1].name):
-        opened = [
-            connect(Host(name=h.name, address=h.name, connect_timeout=20.0, ssh=settings))
-            for h in hosts
-        ]
-        try:
-            assert JUMPS.open_count() == before + 1
-            seen = [
-                t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip() for t in opened
-            ]
-            assert seen == [BASTION_ADDRESS] * len(hosts)
-        finally:
-            for t in opened:
-                t.close()
-    assert JUMPS.open_count() == before
+    assert_one_shared_jump(
+        on_host,
+        [Host(name=h.name, address=h.name, connect_timeout=20.0, ssh=settings) for h in hosts],
+    )
