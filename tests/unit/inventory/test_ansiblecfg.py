@@ -405,3 +405,24 @@ def test_the_table_is_consistent() -> None:
     entries = [e for s in SETTINGS for e in s.ini]
     assert len(entries) == len(set(entries)), "a [section] key classified twice"
     assert all(s.why for s in SETTINGS if s.handling is Handling.REFUSED)
+
+
+def test_an_option_in_ssh_args_wins_as_on_ansibles_ssh_command_line(tmp_path: Path) -> None:
+    from checkpointctl.transport.ssh.route import resolve
+
+    config = _config(tmp_path, "[ssh_connection]\nssh_args = -o User=first -o Port=2200\n")
+    empty = _write(tmp_path / "ssh_config", "")
+    host = _inventory(
+        tmp_path,
+        config,
+        f"""\
+        all:
+          hosts:
+            cp1:
+              ansible_ssh_common_args: "-o User=second"
+              ansible_port: 22
+              ssh_config_file: {empty}
+        """,
+    )["cp1"]
+    target = resolve(host).target  # type: ignore[arg-type]
+    assert (target.user, target.port) == ("first", 2200)
