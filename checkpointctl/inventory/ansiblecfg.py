@@ -675,6 +675,7 @@ def _connection(reader: _Reader, transport: tuple[str, Origin] | None) -> Connec
         reader.refuse(
             method[1], f"{method[0]!r} is not supported (only sudo)", None, Scope.CONNECTION
         )
+        method = None  # refused: a listing shows the hosts without it
     become_user = reader.text("become_user")
     return ConnectionDefaults(
         user=user[0] if user and user[0] else None,

@@ -426,3 +426,11 @@ def test_an_option_in_ssh_args_wins_as_on_ansibles_ssh_command_line(tmp_path: Pa
     )["cp1"]
     target = resolve(host).target  # type: ignore[arg-type]
     assert (target.user, target.port) == ("first", 2200)
+
+
+def test_a_refused_connection_setting_does_not_stop_a_listing(tmp_path: Path) -> None:
+    config = _config(tmp_path, "[privilege_escalation]\nbecome = yes\nbecome_method = su\n")
+    (warning,) = config.check(strict=False)
+    assert "become_method" in str(warning)
+    host = _inventory(tmp_path, config, "all:\n  hosts:\n    cp1: {}\n")["cp1"]
+    assert host.become is not None  # type: ignore[attr-defined]
