@@ -34,7 +34,7 @@ def _no_ansible_config_of_the_machine(
     ``ANSIBLE_*``; see ``inventory/ansiblecfg.py``). A unit test must not depend on the
     machine's or the developer's, so each one starts with an empty config and none of the
     variables; a test about the config sets its own."""
-    from checkpointctl.inventory.ansiblecfg import SETTINGS
+    from checkpointctl.inventory.ansible_settings import SETTINGS
 
     empty = tmp_path_factory.getbasetemp() / "empty-ansible.cfg"
     if not empty.exists():

@@ -19,14 +19,9 @@ import yaml
 from checkpointctl.cli.main import main
 from checkpointctl.errors import InventoryError, Severity
 from checkpointctl.inventory import load_inventory
+from checkpointctl.inventory.ansible_settings import SETTINGS, Handling
 from checkpointctl.inventory.ansible_vault import passwords_from
-from checkpointctl.inventory.ansiblecfg import (
-    SETTINGS,
-    AnsibleConfig,
-    Handling,
-    find_config_file,
-    read_ansible_config,
-)
+from checkpointctl.inventory.ansiblecfg import AnsibleConfig, find_config_file, read_ansible_config
 from checkpointctl.inventory.listing import listing
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
