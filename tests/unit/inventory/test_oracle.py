@@ -8,10 +8,11 @@ package.
 
 Each case in ``corpus/`` is a folder with ``case.yml``: ``sources`` (the ``-i`` in order; none:
 the config's ``inventory``), optionally ``playbook_dir``, ``vault: true`` (use the corpus vault
-passwords), ``ansible_cfg`` (an Ansible config file in the case, given to both as
-``ANSIBLE_CONFIG``), ``env`` (more environment variables for both, e.g.
-``ANSIBLE_HASH_BEHAVIOUR``) and ``error`` (both must refuse it; ours must say this). Same
-hosts, same groups (direct hosts and children, in order), same variables for every host.
+passwords; ``vault: config``: the case's config names them, for both), ``ansible_cfg`` (an
+Ansible config file in the case, given to both as ``ANSIBLE_CONFIG``), ``env`` (more
+environment variables for both, e.g. ``ANSIBLE_HASH_BEHAVIOUR``) and ``error`` (both must
+refuse it; ours must say this). Same hosts, same groups (direct hosts and children, in
+order), same variables for every host.
 
 What we normalise, and why (everything else must be equal as printed):
 
@@ -36,7 +37,7 @@ import yaml
 
 from checkpointctl.errors import InventoryError
 from checkpointctl.inventory import load_inventory
-from checkpointctl.inventory.ansible_vault import VaultPasswords
+from checkpointctl.inventory.ansible_vault import VaultPasswords, passwords_from
 from checkpointctl.inventory.ansiblecfg import read_ansible_config
 from checkpointctl.inventory.listing import listing
 from checkpointctl.model import JSONValue, Secret
@@ -89,7 +90,7 @@ def _ansible_args(case: dict[str, object]) -> list[str]:
         args += ["-i", str(source)]
     if case.get("playbook_dir"):
         args += ["--playbook-dir", str(case["playbook_dir"])]
-    if case.get("vault"):
+    if case.get("vault") is True:
         args += ["--vault-id", f"prod@{CORPUS / 'vault-password-prod'}"]
         args += ["--vault-id", f"default@{CORPUS / 'vault-password'}"]
     return [*args, "--list"]
@@ -165,9 +166,11 @@ def _ours(name: str, case: dict[str, object], base_env: dict[str, str]) -> dict[
     playbook = folder / str(case["playbook_dir"]) if case.get("playbook_dir") else None
     passwords = VaultPasswords(
         [(label, (lambda pw=pw: pw.encode())) for label, pw in PASSWORDS]
-        if case.get("vault")
+        if case.get("vault") is True
         else []
     )
+    if case.get("vault") == "config":
+        passwords = passwords_from(None, config=config.vault)
     inventory = load_inventory(
         sources, passwords=passwords, playbook_dir=playbook, strict=False, config=config
     )
@@ -182,9 +185,10 @@ def test_the_corpus_is_big_enough() -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_same_hosts_groups_and_variables_as_ansible_inventory(
-    name: str, oracle: dict[str, dict[str, object]], home: Path
+    name: str, oracle: dict[str, dict[str, object]], home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = _case(name)
+    monkeypatch.chdir(CORPUS / name)  # where the oracle ran: relative vault-id paths
     theirs = oracle[name]
     if case.get("error"):
         assert theirs["rc"] != 0, f"ansible-inventory accepted {name}, which we refuse"
