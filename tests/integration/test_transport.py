@@ -340,6 +340,39 @@ def test_several_known_hosts_files_accept_a_key_listed_by_any(
     assert empty.read_text() == ""
 
 
+def test_a_known_hosts_file_named_by_tokens_and_chosen_by_match_exec(
+    lab: LabInfo, full: str, tmp_path: Path
+) -> None:
+    """An ssh_config as operators write it: ``UserKnownHostsFile "…/known dir/known_%h"`` (a
+    quoted path with a space, one file per host) in a ``Match exec`` block, which applies only
+    while its command exits 0; otherwise the host's own block names an empty file."""
+    address = lab.host(full).address
+    folder = tmp_path / "known dir"
+    folder.mkdir()
+    (folder / f"known_{address}").write_text(lab.known_hosts.read_text())
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    flag = tmp_path / "on-the-vpn"
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f'Match originalhost {full} exec "test -e {flag}"\n'
+        f'    UserKnownHostsFile "{folder}/known_%h"\n'
+        f"Host {full}\n"
+        f"    HostName {address}\n"
+        "    User root\n"
+        f"    IdentityFile {lab.identity_file}\n"
+        "    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {empty}\n"
+        "    StrictHostKeyChecking yes\n"
+    )
+    host = Host(full, full, ssh=SshSettings(given=frozenset(), config_file=str(config)))
+    with pytest.raises(HostKeyError, match=f"not in {re.escape(str(empty))}"):
+        connect(host)
+    flag.touch()
+    with closing(connect(host)) as t:
+        assert t.run(["true"]).ok
+
+
 # -- failures to connect ------------------------------------------------------------------------
 
 
