@@ -320,7 +320,7 @@ def resolve(host: Host) -> Route:
     given = Given(
         hostname=cli.get("hostname"),
         user=cli.get("user") or (host.user if settings.is_given("user") else None),
-        port=host.port if settings.is_given("port") and "port" not in cli else None,
+        port=_given_port(cli.get("port"), host.port if settings.is_given("port") else None),
         jump=cli_jump,
     )
     config = lookup(path, lookup_name, host.name, given)
@@ -424,6 +424,14 @@ def resolve(host: Host) -> Route:
     ):
         raise TransportError(f"{host.name}: jump host loop via {jumps[-1].label}")
     return Route(target, jumps)
+
+
+def _given_port(option: str | None, field: int | None) -> int | None:
+    """The port ``Match exec``'s ``%p`` sees before the file is read: ``-o Port``, else the
+    inventory's (a malformed ``-o Port`` is refused later, with the other options)."""
+    if option is not None:
+        return int(option) if option.isdigit() else None
+    return field
 
 
 def _name_only(name: str) -> TokenValues:

@@ -159,3 +159,17 @@ def test_the_same_result_as_ssh_G(tmp_path: Path, name: str, flag_exists: bool) 
     assert route.target.known_hosts == (ssh["userknownhostsfile"],)
     assert (route.target.port, route.target.user) == (int(ssh["port"]), ssh["user"])
     assert route.target.connect_timeout == (7.0 if ssh.get("connecttimeout") == "7" else 10.0)
+
+
+def test_match_exec_sees_the_inventorys_port_user_and_jump(tmp_path: Path) -> None:
+    """The inventory plays ssh's command line, which is known before the file is read."""
+    out = tmp_path / "out"
+    settings = settings_for(tmp_path, f'Match exec "echo %n %p %r %j >> {out}"\n    Port 2201\n')
+    given = SshSettings(
+        given=frozenset({"port", "user"}),
+        config_file=settings.config_file,
+        options=(("proxyjump", "ops@gw"),),
+    )
+    resolve(Host("cp-1", "cp-1", port=2222, user="deploy", ssh=given))
+    # the jump host is looked up too (ssh runs `ssh -W … gw` for it), with its own values
+    assert out.read_text() == "cp-1 2222 deploy ops@gw\ngw 22 ops\n"
