@@ -261,13 +261,15 @@ class _Value:
         return self.args[0]
 
     def expanded(self, text: str, values: TokenValues, owner: str) -> str:
-        """``text`` (this option's value or one of its words) with its tokens expanded.
+        """``text`` (this option's value or one of its words) with its tokens expanded (a
+        ProxyCommand is run by a shell: see :func:`expand`'s ``for_shell``).
 
         Raises:
-            TransportError: a token the keyword does not accept, or an unset ``${VAR}``.
+            TransportError: a token the keyword does not accept, an unset ``${VAR}``, or a
+                value the shell would interpret in a ProxyCommand.
         """
         try:
-            return expand(self.key, text, values)
+            return expand(self.key, text, values, for_shell=self.key == "proxycommand")
         except TokenError as e:
             raise TransportError(f"{owner}: {self.source}: {e}") from None
 

@@ -49,11 +49,6 @@ ACCUMULATE = frozenset({"identityfile", "certificatefile"})
 UNSUPPORTED_CRITERIA = frozenset({"localnetwork", "command", "sessiontype", "version"})
 _NO_ARGUMENT = frozenset({"all", "canonical", "final"})
 _WITH_ARGUMENT = frozenset({"host", "originalhost", "user", "localuser", "tagged", "exec"})
-#: Characters a host name, address or user must not hold to be put into a ``Match exec``
-#: command (OpenSSH's ``valid_hostname``/``valid_ruser`` refuse the same, and controls).
-_SHELL_SPECIAL = frozenset("'`\"$\\;&<>|(){}")
-
-
 class ConfigError(TransportError):
     """The ssh_config cannot be read or used; the message names the file and line."""
 
@@ -389,7 +384,7 @@ def _match(block: Block, name: str, given: Given, options: Options, final: bool)
         elif criterion.name == "exec":
             if not result:
                 continue  # ssh skips the command once an earlier criterion failed
-            passed = _exec(arg, _exec_values(name, given, options, where), where)
+            passed = _exec(arg, _exec_values(name, given, options), where)
         else:
             if not result:
                 continue
@@ -403,10 +398,8 @@ def _match(block: Block, name: str, given: Given, options: Options, final: bool)
     return result
 
 
-def _exec_values(name: str, given: Given, options: Options, where: str) -> TokenValues:
-    """The token values of a ``Match exec`` command: the host as known so far, each checked
-    to hold no shell metacharacter (they come from the inventory, the command from the
-    operator's config)."""
+def _exec_values(name: str, given: Given, options: Options) -> TokenValues:
+    """The token values of a ``Match exec`` command: the host as known so far."""
     host = _resolved_host(name, given, options)
     port_text = _first(options, "port")
     port = given.port or (int(port_text) if port_text and port_text.isdigit() else 22)
@@ -415,21 +408,13 @@ def _exec_values(name: str, given: Given, options: Options, where: str) -> Token
     jump = given.jump or (jump_setting[0].text if jump_setting else "")
     if jump.lower() == "none":
         jump = ""
-    for label, value in (("host", host), ("name", name), ("user", user), ("ProxyJump", jump)):
-        if value.startswith("-") or any(
-            c in _SHELL_SPECIAL or c.isspace() or not c.isprintable() for c in value
-        ):
-            raise ConfigError(
-                f"{where}: Match exec: the {label} {value!r} holds a character the shell "
-                "would interpret; it is not put into a command"
-            )
     return TokenValues(host=host, original=name, port=port, remote_user=user, jump=jump)
 
 
 def _exec(command: str, values: TokenValues, where: str) -> bool:
     """Run a ``Match exec`` command as ssh does; True when it exits 0."""
     try:
-        text = expand("match exec", command, values)
+        text = expand("match exec", command, values, for_shell=True)
     except TokenError as e:
         raise ConfigError(f"{where}: {e}") from None
     shell = os.environ.get("SHELL") or "/bin/sh"

@@ -111,13 +111,30 @@ class TokenError(TransportError):
     """A value holds a token its keyword does not accept, or an unset ``${VAR}`` (named)."""
 
 
-def expand(keyword: str, text: str, values: TokenValues) -> str:
+#: Tokens whose values come from the inventory (names, addresses, users, jump specs).
+_FROM_INVENTORY = frozenset("hnkrj")
+#: Characters such a value must not hold to go into a command a shell runs (OpenSSH refuses
+#: host and user names with them since 9.6; control characters and whitespace too).
+_SHELL_SPECIAL = frozenset("'`\"$\\;&<>|(){}")
+
+
+def shell_safe(value: str) -> bool:
+    """Whether ``value`` can be put into a shell command line as a word of its own."""
+    return not value.startswith("-") and not any(
+        c in _SHELL_SPECIAL or c.isspace() or not c.isprintable() for c in value
+    )
+
+
+def expand(keyword: str, text: str, values: TokenValues, *, for_shell: bool = False) -> str:
     """``text`` of ``keyword`` with its tokens (and ``${VAR}``, where the keyword takes them)
-    expanded; a path keyword's leading ``~`` first, as ssh does.
+    expanded; a path keyword's leading ``~`` first, as ssh does. ``for_shell``: the result is
+    a command a shell will run (Match exec, ProxyCommand), so a value from the inventory that
+    the shell would interpret is refused rather than put into it.
 
     Raises:
-        TokenError: a token the keyword does not accept, ``%`` at the end, or an unset
-            ``${VAR}``; the message names the token and the keyword.
+        TokenError: a token the keyword does not accept, ``%`` at the end, an unset
+            ``${VAR}``, or (``for_shell``) an unsafe value; the message names the token and
+            the keyword.
     """
     tokens, variables = ACCEPTED[keyword]
     if tokens is TokenSet.PATH and keyword != "match exec":
@@ -151,7 +168,13 @@ def expand(keyword: str, text: str, values: TokenValues) -> str:
                 f"{_name(keyword)} {text}: token %{letter} is not accepted here "
                 f"(ssh_config(5) TOKENS: {_name(keyword)} accepts {accepted})"
             )
-        out.append(values.value(letter))
+        value = values.value(letter)
+        if for_shell and letter in _FROM_INVENTORY and not shell_safe(value):
+            raise TokenError(
+                f"{_name(keyword)} {text}: %{letter} is {value!r}, which holds a character "
+                "the shell would interpret; it is not put into the command"
+            )
+        out.append(value)
         i += 2
     return "".join(out)
 
