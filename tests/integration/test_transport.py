@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -371,6 +372,32 @@ def test_a_known_hosts_file_named_by_tokens_and_chosen_by_match_exec(
     flag.touch()
     with closing(connect(host)) as t:
         assert t.run(["true"]).ok
+
+
+def test_a_proxycommand_with_a_quoted_path_runs_as_ssh_runs_it(
+    lab: LabInfo, full: str, tmp_path: Path
+) -> None:
+    """``ProxyCommand "…/my tools/hop" … -W %h:%p …``: the quoted program path with a space is
+    one word (the command runs with the user's shell, as ssh runs it); OpenSSH's client,
+    under that name, forwards to the host through its own sshd."""
+    address = lab.host(full).address
+    tools = tmp_path / "my tools"
+    tools.mkdir()
+    (tools / "hop").symlink_to(shutil.which("ssh") or "/usr/bin/ssh")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {full}\n"
+        f"    HostName {address}\n"
+        "    User root\n"
+        f"    IdentityFile {lab.identity_file}\n"
+        f"    UserKnownHostsFile {lab.known_hosts}\n"
+        f'    ProxyCommand "{tools}/hop" -F /dev/null -i {lab.identity_file} -o BatchMode=yes '
+        f"-o UserKnownHostsFile={lab.known_hosts} -W %h:%p %r@%h  # through its own sshd\n"
+    )
+    host = Host(full, full, ssh=SshSettings(given=frozenset(), config_file=str(config)))
+    with closing(connect(host)) as t:
+        seen = t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip()
+    assert seen == address  # the forwarded connection comes from the host itself
 
 
 # -- failures to connect ------------------------------------------------------------------------
