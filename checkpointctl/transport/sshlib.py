@@ -2,8 +2,9 @@
 
 paramiko imports ``invoke`` (a task runner, with heavy imports: ``unittest.mock``, ``asyncio``)
 only to run the commands of an ssh_config ``Match exec`` block, and goes without it when the
-import fails. checkpointctl never reads ssh_config, so every command that talks SSH would pay
-that start-up for nothing: the first import of paramiko here sees ``invoke`` as missing. The
+import fails. checkpointctl reads ssh_config with its own reader (which runs ``Match exec``
+itself: :mod:`checkpointctl.transport.ssh.sshconfig`), so every command that talks SSH would
+pay that start-up for nothing: the first import of paramiko here sees ``invoke`` as missing. The
 block lasts only for that import, so anything else in the process can still import ``invoke``.
 Every module of ours imports paramiko through this one.
 """

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -338,6 +339,65 @@ def test_several_known_hosts_files_accept_a_key_listed_by_any(
     ).stdout
     assert host_key_fingerprint(lab, address) in recorded
     assert empty.read_text() == ""
+
+
+def test_a_known_hosts_file_named_by_tokens_and_chosen_by_match_exec(
+    lab: LabInfo, full: str, tmp_path: Path
+) -> None:
+    """An ssh_config as operators write it: ``UserKnownHostsFile "…/known dir/known_%h"`` (a
+    quoted path with a space, one file per host) in a ``Match exec`` block, which applies only
+    while its command exits 0; otherwise the host's own block names an empty file."""
+    address = lab.host(full).address
+    folder = tmp_path / "known dir"
+    folder.mkdir()
+    (folder / f"known_{address}").write_text(lab.known_hosts.read_text())
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    flag = tmp_path / "on-the-vpn"
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f'Match originalhost {full} exec "test -e {flag}"\n'
+        f'    UserKnownHostsFile "{folder}/known_%h"\n'
+        f"Host {full}\n"
+        f"    HostName {address}\n"
+        "    User root\n"
+        f"    IdentityFile {lab.identity_file}\n"
+        "    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {empty}\n"
+        "    StrictHostKeyChecking yes\n"
+    )
+    host = Host(full, full, ssh=SshSettings(given=frozenset(), config_file=str(config)))
+    with pytest.raises(HostKeyError, match=f"not in {re.escape(str(empty))}"):
+        connect(host)
+    flag.touch()
+    with closing(connect(host)) as t:
+        assert t.run(["true"]).ok
+
+
+def test_a_proxycommand_with_a_quoted_path_runs_as_ssh_runs_it(
+    lab: LabInfo, full: str, tmp_path: Path
+) -> None:
+    """``ProxyCommand "…/my tools/hop" … -W %h:%p …``: the quoted program path with a space is
+    one word (the command runs with the user's shell, as ssh runs it); OpenSSH's client,
+    under that name, forwards to the host through its own sshd."""
+    address = lab.host(full).address
+    tools = tmp_path / "my tools"
+    tools.mkdir()
+    (tools / "hop").symlink_to(shutil.which("ssh") or "/usr/bin/ssh")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {full}\n"
+        f"    HostName {address}\n"
+        "    User root\n"
+        f"    IdentityFile {lab.identity_file}\n"
+        f"    UserKnownHostsFile {lab.known_hosts}\n"
+        f'    ProxyCommand "{tools}/hop" -F /dev/null -i {lab.identity_file} -o BatchMode=yes '
+        f"-o UserKnownHostsFile={lab.known_hosts} -W %h:%p %r@%h  # through its own sshd\n"
+    )
+    host = Host(full, full, ssh=SshSettings(given=frozenset(), config_file=str(config)))
+    with closing(connect(host)) as t:
+        seen = t.run(["sh", "-c", 'echo "${SSH_CONNECTION%% *}"']).text().strip()
+    assert seen == address  # the forwarded connection comes from the host itself
 
 
 # -- failures to connect ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import random
+import shlex
 import socket
 import threading
 import time
@@ -254,14 +255,20 @@ class _JumpStream:
 
 
 def _proxy_command(target: Endpoint, owner: str) -> paramiko.ProxyCommand:
-    """The ProxyCommand's process as the connection's socket (run by paramiko, split with
-    shlex, without a shell: the command comes from the operator's own ssh_config).
+    """The ProxyCommand's process as the connection's socket, started as ssh starts it:
+    ``exec COMMAND`` run by the user's shell (``$SHELL``, else /bin/sh), so its quotes, ``~``
+    and comments mean what they mean to ssh. The command is the operator's own ssh_config or
+    ``-o`` text; the inventory values its tokens stood for were checked to hold nothing a
+    shell interprets (:func:`checkpointctl.transport.ssh.tokens.expand`).
 
     Raises:
         HostUnreachable: the command could not be started.
     """
+    shell = os.environ.get("SHELL") or "/bin/sh"
+    # paramiko splits its argument with shlex: this joins the argv it is to run
+    argv = shlex.join([shell, "-c", f"exec {target.proxy_command or ''}"])
     try:
-        return paramiko.ProxyCommand(target.proxy_command or "")
+        return paramiko.ProxyCommand(argv)
     except (paramiko.SSHException, OSError) as e:
         raise HostUnreachable(f"{owner}: ProxyCommand failed to start: {e}") from e
 

@@ -1,11 +1,12 @@
 """Where an SSH connection goes and through what: the host, its jump hosts, its settings.
 
 Operators already describe their networks to OpenSSH: ``~/.ssh/config`` (or ``-F FILE``) with
-``Host``/``Match host`` blocks, and the inventory's ``ansible_ssh_common_args``. This module
-reads both (paramiko's :class:`~paramiko.config.SSHConfig` parses the file) and maps every option
-it meets explicitly: the supported ones onto an :class:`Endpoint`, a short list of harmless ones
-(logging, keepalives, multiplexing: nothing that changes whom we talk to or what we trust) is
-passed over, and any other option is an error naming the option and the file, never dropped.
+``Host``/``Match`` blocks, and the inventory's ``ansible_ssh_common_args``. This module reads both
+(:mod:`checkpointctl.transport.ssh.sshconfig` reads the file as ssh does, ``Match exec``
+included) and maps every option it meets explicitly: the supported ones onto an
+:class:`Endpoint`, a short list of harmless ones (logging, keepalives, multiplexing: nothing
+that changes whom we talk to or what we trust) is passed over, and any other option is an error
+naming the option and its file and line, never dropped.
 
 Precedence is OpenSSH's, with the inventory in the place of ssh's command line: ``-o`` options
 from the inventory's SSH arguments, then the inventory's own fields (address, port, user, key,
@@ -18,22 +19,34 @@ Jump hosts follow OpenSSH too. ``ssh`` reaches the target through ``ProxyJump a,
 for the first hop of that; or that first hop's own ProxyCommand, which makes it the outermost.
 A loop among those is an error naming it, and so is a route longer than :data:`MAX_JUMPS` hops.
 Every hop's host key is checked against its own known_hosts.
+
+Tokens (``%h``, ``%p``, ``%r``, ``%C``…, see :mod:`checkpointctl.transport.ssh.tokens`) are
+expanded here, once a hop's address, port and user are final, for each option as ssh_config(5)
+lists them: IdentityFile and UserKnownHostsFile (``${VAR}`` too, from the config or ``-o``;
+the inventory's own key and known_hosts fields are paths, read as written), HostName,
+ProxyCommand and ProxyJump. A jump host's tokens stand for the jump host.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
-import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.hostkeys import DEFAULT_KNOWN_HOSTS
+from checkpointctl.transport.ssh.sshconfig import (
+    ConfigError,
+    Given,
+    Options,
+    SshConfig,
+    argv_split,
+    parse_path,
+)
+from checkpointctl.transport.ssh.tokens import TokenError, TokenValues, expand
 from checkpointctl.transport.sshfiles import FileCache
-from checkpointctl.transport.sshlib import paramiko
 
 #: Read when the host names no ``-F`` file; a missing one is no error.
 DEFAULT_CONFIG = "~/.ssh/config"
@@ -127,11 +140,7 @@ class Route:
         return ""
 
 
-def _parse_config(path: str) -> paramiko.SSHConfig:
-    return paramiko.SSHConfig.from_path(path)
-
-
-CONFIGS: FileCache[paramiko.SSHConfig] = FileCache(_parse_config)
+CONFIGS: FileCache[SshConfig] = FileCache(parse_path)
 
 
 def config_path(host: Host) -> str | None:
@@ -149,36 +158,36 @@ def config_path(host: Host) -> str | None:
     return default if os.path.isfile(default) else None
 
 
-def lookup(path: str | None, name: str, owner: str) -> dict[str, str | list[str]]:
-    """The options ``path`` sets for ``name`` (lower-cased keys; ``identityfile`` a list).
+def lookup(path: str | None, name: str, owner: str, given: Given) -> Options:
+    """The settings ``path`` gives ``name`` (see :meth:`SshConfig.lookup`).
 
     Raises:
-        TransportError: the file cannot be read or parsed (a ``Match exec`` block, whose
-            commands checkpointctl does not run, included).
+        TransportError: the file cannot be read or used (a line ssh would refuse, a Match
+            criterion that cannot be evaluated, a ``Match exec`` that cannot run), named with
+            its file and line.
     """
     if path is None:
         return {}
     try:
-        found = CONFIGS.get(path).lookup(name)
-    except (OSError, paramiko.ConfigParseError, ImportError, TypeError) as e:
+        return CONFIGS.get(path).lookup(name, given)
+    except OSError as e:
         raise TransportError(f"{owner}: cannot use ssh_config {path}: {e}") from e
-    except paramiko.CouldNotCanonicalize as e:
-        raise TransportError(f"{owner}: ssh_config {path}: cannot canonicalize {e}") from e
-    return dict(found.items())
+    except ConfigError as e:
+        raise TransportError(f"{owner}: {e}") from e
 
 
-def check_options(options: Mapping[str, object], source: str, owner: str) -> None:
+def check_options(options: Iterable[tuple[str, str, str]], owner: str) -> None:
     """Refuse every option that is neither supported nor harmless (named, with its source).
+    ``options`` are ``(keyword, value, source)``.
 
     Raises:
         TransportError: the first such option, by name.
     """
-    for key, value in options.items():
+    for key, text, source in options:
         if key in SUPPORTED:
             continue
         if key in HARMLESS:
             allowed = HARMLESS[key]
-            text = value if isinstance(value, str) else " ".join(map(str, value))  # type: ignore[call-overload]
             if allowed is None or text.strip().lower() in allowed:
                 continue
             raise TransportError(
@@ -191,10 +200,13 @@ def check_options(options: Mapping[str, object], source: str, owner: str) -> Non
         )
 
 
-def _one(value: str | list[str] | None) -> str | None:
-    if isinstance(value, list):
-        return value[0] if value else None
-    return value
+def _config_options(options: Options, suffix: str) -> list[tuple[str, str, str]]:
+    """The settings of a lookup as :func:`check_options` takes them."""
+    return [
+        (key, " ".join(found[0].args), f"ssh_config {found[0].where}{suffix}")
+        for key, found in options.items()
+        if found
+    ]
 
 
 def _number(value: str, key: str, owner: str, source: str) -> float:
@@ -225,111 +237,158 @@ def _host_keys(value: str, owner: str, source: str) -> HostKeyPolicy:
     )
 
 
-def _expand_tokens(text: str, address: str, port: int, user: str) -> str:
-    """OpenSSH's ``%h %p %r %%`` in a ProxyCommand or ProxyJump from the command line."""
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "%" and i + 1 < len(text):
-            nxt = text[i + 1]
-            out.append({"h": address, "p": str(port), "r": user, "%": "%"}.get(nxt, ch + nxt))
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+@dataclass(frozen=True, slots=True)
+class _Value:
+    """One option's value and where it was set: a config line or the inventory's ``-o``."""
+
+    key: str
+    text: str
+    """As written (ProxyCommand and ProxyJump use it whole)."""
+    args: tuple[str, ...]
+    source: str
+
+    def one(self, owner: str) -> str:
+        """The single argument of a keyword that takes one (as ssh, more is an error).
+
+        Raises:
+            TransportError: no argument, or more than one.
+        """
+        if len(self.args) != 1 or not self.args[0]:
+            raise TransportError(
+                f"{owner}: {self.source}: {self.key} takes one argument, "
+                f"got {len(self.args)} ({self.text!r})"
+            )
+        return self.args[0]
+
+    def expanded(self, text: str, values: TokenValues, owner: str) -> str:
+        """``text`` (this option's value or one of its words) with its tokens expanded (a
+        ProxyCommand is run by a shell: see :func:`expand`'s ``for_shell``).
+
+        Raises:
+            TransportError: a token the keyword does not accept, an unset ``${VAR}``, or a
+                value the shell would interpret in a ProxyCommand.
+        """
+        try:
+            return expand(self.key, text, values, for_shell=self.key == "proxycommand")
+        except TokenError as e:
+            raise TransportError(f"{owner}: {self.source}: {e}") from None
 
 
-def _merged(
-    config: Mapping[str, str | list[str]], options: Sequence[tuple[str, str]]
-) -> dict[str, str | list[str]]:
-    """Config values overlaid by ``-o`` options (the first ``-o`` for a key wins, as in ssh;
-    ``IdentityFile`` accumulates, command line first)."""
-    merged: dict[str, str | list[str]] = dict(config)
-    seen: set[str] = set()
-    cli_identities: list[str] = []
-    for key, value in options:
-        if key == "identityfile":
-            cli_identities.append(value)
-            continue
-        if key in seen:
-            continue
-        seen.add(key)
-        merged[key] = value
-    if cli_identities:
-        existing = merged.get("identityfile", [])
-        merged["identityfile"] = cli_identities + (
-            existing if isinstance(existing, list) else [existing]
-        )
-    return merged
+def _from_config(options: Options, key: str, suffix: str) -> list[_Value]:
+    return [
+        _Value(key, s.text, s.args, f"ssh_config {s.where}{suffix}") for s in options.get(key, [])
+    ]
+
+
+def _from_cli(key: str, text: str) -> _Value:
+    """An inventory ``-o`` (or ``-i``, ``-J``…) value: its words split as ssh splits ``-o``."""
+    try:
+        args = tuple(argv_split(text)) if key == "userknownhostsfile" else (text,)
+    except ValueError as e:
+        raise TransportError(f"inventory ssh arguments: {key} {text!r}: {e}") from None
+    return _Value(key, text, args, "inventory ssh arguments")
+
+
+def _first_value(
+    cli: Mapping[str, str], config: Options, key: str, suffix: str = ""
+) -> _Value | None:
+    """``-o`` first, then the config (None: neither sets it)."""
+    if key in cli:
+        return _from_cli(key, cli[key])
+    found = _from_config(config, key, suffix)
+    return found[0] if found else None
+
+
+def _none(text: str | None) -> str | None:
+    """``none`` (any case) turns an option off."""
+    return None if text is None or text.strip().lower() == "none" else text
 
 
 def resolve(host: Host) -> Route:
     """The route to ``host`` (see the module docstring for precedence).
 
     Raises:
-        TransportError: an unsupported or malformed option (named, with its file), a jump host
-            spec that cannot be read, or both a ProxyJump and a ProxyCommand.
+        TransportError: an unsupported or malformed option (named, with its file and line),
+            a token an option does not accept, a jump host spec that cannot be read, or both
+            a ProxyJump and a ProxyCommand.
     """
     path = config_path(host)
     settings = host.ssh
     lookup_name = host.address if settings.is_given("address") else host.name
-    config = lookup(path, lookup_name, host.name)
-    source = f"ssh_config {path}" if path else "ssh options"
-    check_options(config, source, host.name)
-    check_options(dict(settings.options), "inventory ssh arguments", host.name)
-    opts = _merged(config, settings.options)
     cli: dict[str, str] = {}
-    for key, value in settings.options:  # the first -o for a key wins, as in ssh and _merged
-        cli.setdefault(key, value)
+    for key, value in settings.options:
+        cli.setdefault(key, value)  # as ssh's -o: the first one wins
+    cli_jump = cli.get("proxyjump") or (",".join(settings.jump) if settings.jump else None)
+    given = Given(
+        hostname=cli.get("hostname"),
+        user=cli.get("user") or (host.user if settings.is_given("user") else None),
+        port=_given_port(cli.get("port"), host.port if settings.is_given("port") else None),
+        jump=cli_jump,
+    )
+    config = lookup(path, lookup_name, host.name, given)
+    check_options(_config_options(config, ""), host.name)
+    check_options(((k, v, "inventory ssh arguments") for k, v in settings.options), host.name)
 
-    def pick(key: str, field: str) -> str | None:
-        """``-o`` option, else the inventory field if given (None: take the config's)."""
+    def pick(key: str, field: str) -> _Value | None:
+        """``-o`` option, else the config's unless the inventory field is given."""
         if key in cli:
-            return cli[key]
+            return _from_cli(key, cli[key])
         if settings.is_given(field):
             return None
-        return _one(opts.get(key))
+        found = _from_config(config, key, "")
+        return found[0] if found else None
 
-    # as ssh does with the name it was given: a HostName in a matching block replaces it
-    address = cli.get("hostname") or _one(config.get("hostname")) or lookup_name
-    port_text = pick("port", "port")
-    port = _port(port_text, host.name, source) if port_text else host.port
-    user = pick("user", "user") or host.user
+    # as ssh does with the name it was given: a HostName replaces it, its %h the name
+    hostname = _first_value(cli, config, "hostname")
+    address = lookup_name
+    if hostname is not None:
+        address = hostname.expanded(hostname.one(host.name), _name_only(lookup_name), host.name)
+    port_value = pick("port", "port")
+    port = (
+        _port(port_value.one(host.name), host.name, port_value.source) if port_value else host.port
+    )
+    user_value = pick("user", "user")
+    user = user_value.one(host.name) if user_value else host.user
+    jump_value = (
+        None if settings.jump and "proxyjump" not in cli else _first_value(cli, config, "proxyjump")
+    )
+    jump_text = _none(jump_value.text if jump_value else cli_jump) or ""
+    values = TokenValues(
+        host=address.lower(), original=lookup_name, port=port, remote_user=user, jump=jump_text
+    )
+
     identities: list[str] = []
-    if "identityfile" in cli:
-        identities.extend(v for k, v in settings.options if k == "identityfile")
+    for key, value in settings.options:
+        if key == "identityfile":
+            cli_id = _from_cli(key, value)
+            identities.append(cli_id.expanded(value, values, host.name))
     if host.identity_file:
-        identities.append(host.identity_file)
-    config_ids = config.get("identityfile")
-    if isinstance(config_ids, list):
-        identities.extend(config_ids)
-    elif isinstance(config_ids, str):
-        identities.append(config_ids)
-    identities = list(dict.fromkeys(os.path.expanduser(i) for i in identities))
-    only = str(_one(opts.get("identitiesonly")) or "no").strip().lower() == "yes"
-    known_text = pick("userknownhostsfile", "known_hosts")
+        identities.append(os.path.expanduser(host.identity_file))
+    for setting in _from_config(config, "identityfile", ""):
+        identities.append(setting.expanded(setting.one(host.name), values, host.name))
+    identities = list(dict.fromkeys(identities))
+    only_value = _first_value(cli, config, "identitiesonly")
+    only = only_value is not None and only_value.one(host.name).lower() == "yes"
+    known_value = pick("userknownhostsfile", "known_hosts")
     known = (
-        known_files(known_text, host.name, source)
-        if known_text is not None
+        known_files(known_value, values, host.name)
+        if known_value is not None
         else (os.path.expanduser(host.known_hosts or DEFAULT_KNOWN_HOSTS),)
     )
-    strict_text = _one(opts.get("stricthostkeychecking"))
+    strict_value = _first_value(cli, config, "stricthostkeychecking")
     host_keys: HostKeyPolicy = "accept-new" if host.trust_on_first_use else "strict"
-    if strict_text is not None:
-        host_keys = _host_keys(strict_text, host.name, source)
-    timeout_text = pick("connecttimeout", "connect_timeout")
+    if strict_value is not None:
+        host_keys = _host_keys(strict_value.one(host.name), host.name, strict_value.source)
+    timeout_value = pick("connecttimeout", "connect_timeout")
     timeout = (
-        _number(timeout_text, "ConnectTimeout", host.name, source)
-        if timeout_text
+        _number(timeout_value.one(host.name), "ConnectTimeout", host.name, timeout_value.source)
+        if timeout_value
         else host.connect_timeout
     )
-    proxy = _one(opts.get("proxycommand"))
-    if proxy is not None and proxy.strip().lower() == "none":
-        proxy = None
-    if proxy is not None and "proxycommand" in cli:
-        proxy = _expand_tokens(proxy, address, port, user)
+    proxy_value = _first_value(cli, config, "proxycommand")
+    proxy = _none(proxy_value.text if proxy_value else None)
+    if proxy is not None and proxy_value is not None:
+        proxy = proxy_value.expanded(proxy, values, host.name)
     target = Endpoint(
         label=host.name,
         address=address,
@@ -342,17 +401,18 @@ def resolve(host: Host) -> Route:
         connect_timeout=timeout,
         proxy_command=proxy,
     )
-    jump_text = cli.get("proxyjump")
     specs: tuple[str, ...]
     # the target's name starts a loop only when its own ssh_config block gave the ProxyJump
     trail: tuple[str, ...] = ()
-    if jump_text is not None:
-        specs = _split_jumps(_expand_tokens(jump_text, address, port, user))
-    elif settings.jump:
+    if settings.jump and "proxyjump" not in cli:
         specs = settings.jump
     else:
-        specs = _split_jumps(str(_one(opts.get("proxyjump")) or "none"))
-        trail = (lookup_name,)
+        text = _none(jump_value.text if jump_value else None)
+        specs = ()
+        if jump_value is not None and text is not None:
+            specs = _split_jumps(jump_value.expanded(text, values, host.name))
+        if "proxyjump" not in cli:
+            trail = (lookup_name,)
     if specs and proxy is not None:
         raise TransportError(
             f"{host.name}: both a ProxyJump ({', '.join(specs)}) and a ProxyCommand are set; "
@@ -368,54 +428,39 @@ def resolve(host: Host) -> Route:
     return Route(target, jumps)
 
 
-def known_files(text: str, owner: str, source: str) -> tuple[str, ...]:
-    """``UserKnownHostsFile``'s value: one or several files, separated by whitespace (quotes
-    keep a name with spaces whole), with ``~``, ``%d`` (home), ``%u`` (local user) and ``%%``
-    expanded as ssh expands them.
+def _given_port(option: str | None, field: int | None) -> int | None:
+    """The port ``Match exec``'s ``%p`` sees before the file is read: ``-o Port``, else the
+    inventory's (a malformed ``-o Port`` is refused later, with the other options)."""
+    if option is not None:
+        return int(option) if option.isdigit() else None
+    return field
+
+
+def _name_only(name: str) -> TokenValues:
+    """The values HostName's ``%h`` sees: the name as given (HostName takes only %h and %%)."""
+    return TokenValues(host=name, original=name, port=22, remote_user="")
+
+
+def known_files(value: _Value, values: TokenValues, owner: str) -> tuple[str, ...]:
+    """``UserKnownHostsFile``'s value: one or several files (the words as ssh splits them,
+    quotes keeping a name with spaces whole), each with ``~``, the tokens ssh_config(5) lists
+    for it and ``${VAR}`` expanded for this host.
 
     Raises:
-        TransportError: no file, unbalanced quotes, ``none`` (checkpointctl never talks to a
-            host whose key it cannot check), or another ``%`` token or a ``${VAR}`` (named).
+        TransportError: no file, ``none`` (checkpointctl never talks to a host whose key it
+            cannot check), an empty word, or a token or variable ssh would refuse (named).
     """
-    try:
-        words = shlex.split(text)
-    except ValueError as e:
-        raise TransportError(f"{owner}: {source}: UserKnownHostsFile {text!r}: {e}") from None
+    words = value.args
     if not words:
-        raise TransportError(f"{owner}: {source}: UserKnownHostsFile names no file")
+        raise TransportError(f"{owner}: {value.source}: UserKnownHostsFile names no file")
     if [w.lower() for w in words] == ["none"]:
         raise TransportError(
-            f"{owner}: {source}: UserKnownHostsFile none is not supported: checkpointctl "
+            f"{owner}: {value.source}: UserKnownHostsFile none is not supported: checkpointctl "
             "always checks host keys"
         )
-    return tuple(dict.fromkeys(_local_path(w, owner, source) for w in words))
-
-
-def _local_path(word: str, owner: str, source: str) -> str:
-    """A known_hosts path with its context-free tokens expanded (see :func:`known_files`)."""
-    if "${" in word:
-        raise TransportError(
-            f"{owner}: {source}: UserKnownHostsFile {word}: environment variables are not supported"
-        )
-    if "%" not in word:
-        return os.path.expanduser(word)
-    expansions = {"%%": "%", "%d": os.path.expanduser("~"), "%u": getpass.getuser()}
-    out: list[str] = []
-    i = 0
-    while i < len(word):
-        if word[i] != "%":
-            out.append(word[i])
-            i += 1
-            continue
-        piece = word[i : i + 2]
-        if piece not in expansions:
-            raise TransportError(
-                f"{owner}: {source}: UserKnownHostsFile {word}: token {piece} is not supported "
-                "(only %d, %u and %%)"
-            )
-        out.append(expansions[piece])
-        i += 2
-    return os.path.expanduser("".join(out))
+    if any(not w for w in words):
+        raise TransportError(f"{owner}: {value.source}: UserKnownHostsFile: an empty file name")
+    return tuple(dict.fromkeys(value.expanded(w, values, owner) for w in words))
 
 
 def _split_jumps(text: str) -> tuple[str, ...]:
@@ -465,10 +510,9 @@ def _jump_chain(
         TransportError: a spec or a jump host's block that cannot be used, a loop, or more
             than :data:`MAX_JUMPS` hops.
     """
-    first, own = _jump_settings(specs[0], path, owner, first=True)
+    first, name, own = _jump_endpoint(specs[0], path, target, owner, before=None)
     before: tuple[Endpoint, ...] = ()
     if own:
-        name = first.name
         if name in trail:
             loop = " -> ".join((*trail[trail.index(name) :], name))
             raise TransportError(f"{owner}: ProxyJump loop in ssh_config {path}: {loop}")
@@ -477,8 +521,11 @@ def _jump_chain(
         before = _jump_chain(own, path, target, owner, (*trail, name))
     chain = (
         *before,
-        first.endpoint(target),
-        *(_jump_settings(s, path, owner, first=False)[0].endpoint(target) for s in specs[1:]),
+        first,
+        *(
+            _jump_endpoint(s, path, target, owner, before=",".join(specs[: i + 1]))[0]
+            for i, s in enumerate(specs[1:])
+        ),
     )
     if len(chain) > MAX_JUMPS:
         raise _too_many(owner, tuple(hop.label for hop in chain))
@@ -492,89 +539,96 @@ def _too_many(owner: str, hops: tuple[str, ...]) -> TransportError:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _JumpSettings:
-    """A jump host as its spec and its own ssh_config block describe it; what they leave
-    unset comes from the target (see :meth:`endpoint`)."""
+def _jump_endpoint(
+    spec: str, path: str | None, target: Endpoint, owner: str, *, before: str | None
+) -> tuple[Endpoint, str, tuple[str, ...]]:
+    """A jump host as its spec and its own ssh_config block describe it, its name, and that
+    block's own ProxyJump hops (empty when it names none).
 
-    spec: str
-    name: str
-    address: str
-    port: int
-    user: str | None
-    identities: tuple[str, ...]
-    identities_only: bool
-    known_hosts: tuple[str, ...] | None
-    host_keys: HostKeyPolicy | None
-    connect_timeout: float | None
-    proxy_command: str | None = None
-    """Only on the first hop of a chain (see :func:`_jump_settings`)."""
+    ``before`` is None for the first hop of a ProxyJump list, which alone reaches its host by
+    its own ProxyJump or ProxyCommand; a later hop is reached through the hops ``before`` it,
+    as with OpenSSH (``ssh -J before -W …``: that ``-J`` is its ProxyJump, and its ``%j``). A
+    first hop with a ProxyCommand has no hop before it, so it is the outermost of the route:
+    its connection runs over the command's process.
 
-    def endpoint(self, target: Endpoint) -> Endpoint:
-        """The target's key, known_hosts and timeout fill in what the jump host's block
-        leaves unset (the user too: one account across a customer's hosts is the common
-        case)."""
-        return Endpoint(
-            label=self.spec,
-            address=self.address,
-            port=self.port,
-            user=self.user or target.user,
-            identities=self.identities or target.identities,
-            identities_only=self.identities_only or target.identities_only,
-            known_hosts=self.known_hosts or target.known_hosts,
-            host_keys=self.host_keys or target.host_keys,
-            connect_timeout=self.connect_timeout or target.connect_timeout,
-            proxy_command=self.proxy_command,
-        )
-
-
-def _jump_settings(
-    spec: str, path: str | None, owner: str, *, first: bool
-) -> tuple[_JumpSettings, tuple[str, ...]]:
-    """A jump host's spec read with its ssh_config block, and that block's own ProxyJump
-    hops (empty when it names none). Only the ``first`` hop of a ProxyJump list reaches its
-    host by its own ProxyJump or ProxyCommand; the later ones are reached through the hops
-    before them, as with OpenSSH. A first hop with a ProxyCommand has no hop before it, so
-    it is the outermost of the route: its connection runs over the command's process.
+    What the block leaves unset comes from the target: its user (one account across a
+    customer's hosts is the common case), key, known_hosts, host key policy and timeout.
+    The block's tokens stand for the jump host: its address, name, port and user.
 
     Raises:
-        TransportError: a malformed spec or value, an unsupported option, or both a
+        TransportError: a malformed spec or value, an unsupported option or token, or both a
             ProxyJump and a ProxyCommand in the jump host's block.
     """
     try:
-        user, name, port = parse_jump_spec(spec)
+        spec_user, name, spec_port = parse_jump_spec(spec)
     except ValueError as e:
         raise TransportError(f"{owner}: {e}") from None
-    config = lookup(path, name, owner)
-    source = f"ssh_config {path} (jump host {name})"
-    check_options(config, source, owner)
-    own = _split_jumps(str(_one(config.get("proxyjump")) or "none"))
-    proxy = _one(config.get("proxycommand")) if first else None
-    if proxy is not None and proxy.strip().lower() == "none":
-        proxy = None
-    if proxy is not None and own:
-        raise TransportError(
-            f"{owner}: {source}: both a ProxyJump ({', '.join(own)}) and a ProxyCommand are "
-            "set; use one"
+    config = lookup(path, name, owner, Given(user=spec_user, port=spec_port, jump=before))
+    suffix = f" (jump host {name})"
+    check_options(_config_options(config, suffix), owner)
+
+    def first_value(key: str) -> _Value | None:
+        found = _from_config(config, key, suffix)
+        return found[0] if found else None
+
+    own_value = first_value("proxyjump") if before is None else None
+    own_text = _none(own_value.text if own_value else None)
+    proxy_value = first_value("proxycommand") if before is None else None
+    proxy = _none(proxy_value.text if proxy_value else None)
+    hostname = first_value("hostname")
+    address = hostname.expanded(hostname.one(owner), _name_only(name), owner) if hostname else name
+    port_value = first_value("port")
+    port = spec_port or (
+        _port(port_value.one(owner), owner, port_value.source) if port_value else 22
+    )
+    user_value = first_value("user")
+    user = spec_user or (user_value.one(owner) if user_value else target.user)
+    values = TokenValues(
+        host=address.lower(),
+        original=name,
+        port=port,
+        remote_user=user,
+        jump=(before if before is not None else own_text) or "",
+    )
+    own = (
+        _split_jumps(own_value.expanded(own_text, values, owner))
+        if own_value is not None and own_text
+        else ()
+    )
+    if proxy is not None and proxy_value is not None:
+        if own:
+            raise TransportError(
+                f"{owner}: {proxy_value.source}: both a ProxyJump ({', '.join(own)}) and a "
+                "ProxyCommand are set; use one"
+            )
+        proxy = proxy_value.expanded(proxy, values, owner)
+    identities = tuple(
+        dict.fromkeys(
+            v.expanded(v.one(owner), values, owner)
+            for v in _from_config(config, "identityfile", suffix)
         )
-    config_port = _one(config.get("port"))
-    ids = config.get("identityfile")
-    known = _one(config.get("userknownhostsfile"))
-    strict = _one(config.get("stricthostkeychecking"))
-    timeout = _one(config.get("connecttimeout"))
-    settings = _JumpSettings(
-        spec=spec,
-        name=name,
-        address=str(_one(config.get("hostname")) or name),
-        port=port or (_port(config_port, owner, source) if config_port else 22),
-        user=user or _one(config.get("user")),
-        identities=tuple(
-            os.path.expanduser(i) for i in (ids if isinstance(ids, list) else [ids] if ids else [])
-        ),
-        identities_only=str(_one(config.get("identitiesonly")) or "no").lower() == "yes",
-        known_hosts=known_files(known, owner, source) if known else None,
-        host_keys=_host_keys(strict, owner, source) if strict else None,
-        connect_timeout=_number(timeout, "ConnectTimeout", owner, source) if timeout else None,
+    )
+    known_value = first_value("userknownhostsfile")
+    strict_value = first_value("stricthostkeychecking")
+    timeout_value = first_value("connecttimeout")
+    only_value = first_value("identitiesonly")
+    endpoint = Endpoint(
+        label=spec,
+        address=address,
+        port=port,
+        user=user,
+        identities=identities or target.identities,
+        identities_only=(only_value is not None and only_value.one(owner).lower() == "yes")
+        or target.identities_only,
+        known_hosts=known_files(known_value, values, owner) if known_value else target.known_hosts,
+        host_keys=_host_keys(strict_value.one(owner), owner, strict_value.source)
+        if strict_value
+        else target.host_keys,
+        connect_timeout=_number(
+            timeout_value.one(owner), "ConnectTimeout", owner, timeout_value.source
+        )
+        if timeout_value
+        else target.connect_timeout,
         proxy_command=proxy,
     )
-    return settings, own
+    return endpoint, name, own

@@ -216,21 +216,31 @@ def test_accept_new_records_in_the_first_file_only(
     assert first.read_text() == line(NAME, keys["e"])
 
 
-def test_context_free_tokens_are_expanded_and_the_others_named(
+def test_tokens_and_variables_are_expanded_and_the_others_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("USER", "ops")
     monkeypatch.setenv("LOGNAME", "ops")
+    monkeypatch.setenv("KH", "/srv/kh")
+    monkeypatch.delenv("NO_SUCH_KH", raising=False)
     cfg = tmp_path / "ssh_config"
     settings = SshSettings(given=frozenset(), config_file=str(cfg))
-    cfg.write_text("Host cp-1\n    UserKnownHostsFile %d/.ssh/kh /etc/kh-%u 100%%\n")
+    cfg.write_text(
+        "Host cp-1\n    UserKnownHostsFile %d/.ssh/kh /etc/kh-%u 100%% /kh/%h:%p ${KH}/%r\n"
+    )
     home = tmp_path / "home"
-    assert resolve(Host("cp-1", "cp-1", ssh=settings)).target.known_hosts == (
+    assert resolve(Host("cp-1", "cp-1", user="root", ssh=settings)).target.known_hosts == (
         f"{home}/.ssh/kh",
         "/etc/kh-ops",
         "100%",
+        "/kh/cp-1:22",
+        "/srv/kh/root",
     )
-    for value, named in (("/kh/%h", "token %h"), ("${HOME}/kh", "environment variables")):
+    for value, named in (
+        ("/kh/%f", r"ssh_config .*ssh_config:2: UserKnownHostsFile /kh/%f: token %f is not"),
+        ("${NO_SUCH_KH}/kh", r"environment variable \$\{NO_SUCH_KH\} is not set"),
+        ("/kh/100%", "a lone % at the end"),
+    ):
         cfg.write_text(f"Host cp-1\n    UserKnownHostsFile {value}\n")
         with pytest.raises(TransportError, match=named):
             resolve(Host("cp-1", "cp-1", ssh=settings))
