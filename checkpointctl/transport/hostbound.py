@@ -5,20 +5,27 @@ that is all it can do: sshd does not signal a command that runs without a termin
 command runs on, orphaned, until it ends by itself (an ``apt-get -s upgrade`` that ``status``
 gave up on, a ``sleep``, a hung ``docker``). Through ``sudo`` it is the same, one process deeper.
 So every command the SSH transport runs with a timeout is started under coreutils ``timeout``
-on the host: ``timeout -k KILL_AFTER SECONDS argv...`` (an argv, never shell text), inside
-``sudo`` when the transport escalates, so the bound runs as the command's own user and can kill
-it. At SECONDS the host sends the command's process group SIGTERM, and SIGKILL
-:data:`KILL_AFTER` seconds later if it is still there; the controller waits that long plus
-:data:`ANSWER_SLACK` for the answer (:func:`controller_wait`), so by the time it stops waiting
-the command is gone from the host. The kept shell and the batch script are bounded the same way
-(:mod:`~checkpointctl.transport.shellserver`, :mod:`~checkpointctl.transport.batch`).
+on the host, ``timeout -k KILL_AFTER SECONDS argv...``, inside ``sudo`` when the transport
+escalates, so the bound runs as the command's own user and can kill it. ``timeout`` puts the
+command in a process group of its own; at SECONDS it sends that group SIGTERM, and SIGKILL
+:data:`KILL_AFTER` seconds later if the command is still there. One gap remains in ``timeout``
+alone: it exits as soon as its own child does, so a grandchild that ignores SIGTERM (or takes
+its time) outlives it. So ``timeout`` runs under a small fixed shell script (:data:`BOUND_SCRIPT`,
+every value a positional parameter, argv never becomes shell text) that waits for it and, when
+the bound fired, kills whatever is left of its process group. The controller waits the bound,
+:data:`KILL_AFTER` and :data:`ANSWER_SLACK` for the answer (:func:`controller_wait`), so by the
+time it stops waiting nothing of the command is left on the host. The batch script is bounded as
+one command; the kept shell does the same for each request itself
+(:mod:`~checkpointctl.transport.shellserver`). A process that left the group on purpose
+(``setsid``, as the firewall's rollback timer does) is not the command's any more and is left
+alone.
 
 A command the host's bound ended is recognised by its status, not its message: ``timeout``
-answers 124 when SIGTERM ended the command, and when SIGKILL was needed it kills itself with
-the command (137 from a shell above it, no status at all, -1, when sshd ran it directly). Those
-statuses also belong to commands that end on their own (an OOM kill is 137), so a status counts
-as a timeout only when the controller has waited at least SECONDS: ``timeout`` cannot fire
-earlier, and the host started counting after the controller did (:func:`timed_out`).
+answers 124 when SIGTERM ended the command, 137 when SIGKILL was needed (it kills itself with
+the command, and the script reports it). A command can end with those statuses on its own too
+(an OOM kill is 137), so a status counts as a timeout only when the controller has waited at
+least SECONDS: ``timeout`` cannot fire earlier, and the host started counting after the
+controller did (:func:`timed_out`).
 
 A host without ``timeout`` (every Debian, Ubuntu and RHEL has it: coreutils) cannot bound a
 command, so no command is run there unbounded: the transport finds out with :data:`PROBE` when a
@@ -40,9 +47,8 @@ ANSWER_SLACK = 5.0
 starts on the host after the controller starts counting (a channel, sshd's fork, ``sudo``) and
 its status still has to travel back."""
 
-TIMED_OUT_STATUSES = frozenset({124, 137, -1})
-"""Exit statuses of a command ended by ``timeout``: 124 (SIGTERM sufficed), 137 (SIGKILL, seen
-by a shell above it), -1 (SIGKILL, and sshd reports the signal instead of a status)."""
+TIMED_OUT_STATUSES = frozenset({124, 137})
+"""Exit statuses of a command ended by ``timeout``: 124 (SIGTERM sufficed), 137 (SIGKILL)."""
 
 CANNOT_RUN_STATUSES = frozenset({126, 127})
 """What a shell answers when ``timeout`` is not on the PATH or not executable (126/127), and
@@ -67,17 +73,43 @@ def seconds_text(seconds: float) -> str:
     return f"{max(seconds, MIN_SECONDS):.3f}".rstrip("0").rstrip(".")
 
 
+BOUND_SCRIPT = """k=$1 s=$2
+shift 2
+exec 4<&0
+timeout -k "$k" "$s" "$@" <&4 4<&- &
+p=$!
+exec 4<&-
+wait "$p"
+c=$?
+case $c in 124|137) kill -s KILL -- "-$p" 2>/dev/null;; esac
+exit "$c"
+"""
+"""Fixed text, run as ``sh -c BOUND_SCRIPT sh KILL_AFTER SECONDS ARGV...``: ``timeout`` runs
+ARGV in the background (the only way to learn its pid, which is its process group's id), with
+the script's own stdin (a background job's would otherwise be ``/dev/null``); once it has ended
+with a timeout's status, whatever is left in its group is killed. The script's status is
+``timeout``'s: ARGV's own, or :data:`TIMED_OUT_STATUSES`, or 127 when ``timeout`` is not there."""
+
+
 def bounded(argv: Sequence[str], seconds: float) -> tuple[str, ...]:
     """``argv`` run under the host's bound of ``seconds`` (see the module docstring).
 
     ``timeout`` stops reading options at its first operand (the duration, a plain number), so
     argv's own arguments are never taken as its options.
     """
-    return ("timeout", "-k", seconds_text(KILL_AFTER), seconds_text(seconds), *argv)
+    return ("sh", "-c", BOUND_SCRIPT, "sh", seconds_text(KILL_AFTER), seconds_text(seconds), *argv)
 
 
 #: The command that tells whether the host can bound commands: the bound itself, around ``true``.
 PROBE: tuple[str, ...] = bounded(("true",), PROBE_SECONDS)
+#: How messages name :data:`PROBE` (its script is not worth showing).
+PROBE_SHOWN: tuple[str, ...] = (
+    "timeout",
+    "-k",
+    seconds_text(KILL_AFTER),
+    seconds_text(PROBE_SECONDS),
+    "true",
+)
 
 
 def controller_wait(seconds: float) -> float:
@@ -99,10 +131,12 @@ def did_not_finish(host: str, label: str, seconds: float) -> str:
 
 __all__ = [
     "ANSWER_SLACK",
+    "BOUND_SCRIPT",
     "CANNOT_RUN_STATUSES",
     "KILL_AFTER",
     "PROBE",
     "PROBE_SECONDS",
+    "PROBE_SHOWN",
     "TIMED_OUT_STATUSES",
     "bounded",
     "controller_wait",

@@ -18,8 +18,9 @@ sent here (:func:`encodable`); the caller runs it in a session of its own. Reque
 one at a time, in order.
 
 A request is bounded on the host like any other command (:mod:`~checkpointctl.transport.hostbound`):
-the server runs it in a child shell under ``timeout -k KILL_AFTER <seconds>``, which reads the
-request, runs its commands through the batch's runner and frames their results. So a steady
+the server runs it in a child shell under ``timeout -k KILL_AFTER <seconds>`` (in the background,
+to know its process group, with the server's stdin), which reads the request, runs its commands
+through the batch's runner and frames their results. So a steady
 request costs the host ``timeout``, a ``sh``, one ``dd`` (the argv) and the commands: no new
 session, no file. The frame token reaches the child in its environment, never its argv (``ps``
 shows argv to everyone), and the child takes it out of the environment before running anything.
@@ -74,23 +75,33 @@ SERVER_SETUP = (
 field=${seps%?}
 command=${seps#?}
 set -f
+exec 4<&0
 child="""
     + shlex.quote(REQUEST_CHILD)
     + "\n"
 )
-"""Fixed text: what a shell needs before it can answer requests (the token is in ``$t``). The
-child's text is a constant, quoted once here."""
+"""Fixed text: what a shell needs before it can answer requests (the token is in ``$t``; fd 4
+is its stdin, for the requests it runs in the background). The child's text is a constant,
+quoted once here."""
 
 REQUEST = (
     r"""t=$t timeout -k """
     + seconds_text(KILL_AFTER)
-    + r""" "$tmo" sh -c "$child" sh "$alen" "$field" "$command"
+    + r""" "$tmo" sh -c "$child" sh "$alen" "$field" "$command" <&4 4<&- &
+p=$!
+wait "$p"
 c=$?
-[ "$c" -eq 0 ] || exit "$c"
+case $c in
+0) ;;
+124|137) kill -s KILL -- "-$p" 2>/dev/null; exit "$c";;
+*) exit "$c";;
+esac
 """
 )
 """Fixed text: answer one request of ``$alen`` argv bytes within ``$tmo`` seconds (see the
-module docstring), or end the server with the status of the bound that stopped it."""
+module docstring), or end the server with the status of the bound that stopped it, after
+killing what is left of the request's process group, as
+:data:`~checkpointctl.transport.hostbound.BOUND_SCRIPT` does for one command."""
 
 SERVER_SCRIPT = (
     "IFS= read -r t || exit 125\n"

@@ -26,7 +26,7 @@ from checkpointctl.transport.base import (
     HeldShell,
 )
 from checkpointctl.transport.batch import batchable
-from checkpointctl.transport.hostbound import PROBE_SECONDS
+from checkpointctl.transport.hostbound import PROBE_SECONDS, PROBE_SHOWN
 from checkpointctl.transport.shellserver import encodable
 from checkpointctl.transport.ssh import exec as ssh_exec
 from checkpointctl.transport.ssh.bound import HostBound
@@ -165,9 +165,9 @@ class SshTransport:
             bound=False,
         )
 
-    def _run_bound_probe(self, argv: tuple[str, ...]) -> tuple[tuple[str, ...], CommandResult]:
+    def _run_bound_probe(self, argv: tuple[str, ...]) -> CommandResult:
         """Run the bound's probe (see :mod:`.bound`) as commands run, through sudo if any."""
-        result = ssh_exec.run_command(
+        return ssh_exec.run_command(
             self.connection,
             self.host.name,
             self._where,
@@ -179,7 +179,6 @@ class SshTransport:
             sudo=self._sudo,
             bound=False,
         )
-        return (self._sudo.argv(argv) if self._sudo else argv), result
 
     def _prove_bound(self) -> None:
         """After a failure: probe the host's ``timeout`` if no command has proven it yet.
@@ -187,7 +186,8 @@ class SshTransport:
         Raises:
             HostBoundMissing: the host has none (this connection then runs nothing more).
         """
-        self._bound.prove(self._run_bound_probe)
+        shown = self._sudo.argv(PROBE_SHOWN) if self._sudo else PROBE_SHOWN
+        self._bound.prove(self._run_bound_probe, " ".join(shown))
 
     def _run_as_root(self, argv: Sequence[str], stdin: bytes | None) -> CommandResult:
         return self.run(argv, stdin=stdin, timeout=60.0, check=False)
