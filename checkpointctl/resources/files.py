@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from checkpointctl.model import FieldChange
 from checkpointctl.transport import safepath
-from checkpointctl.transport.base import Transport
+from checkpointctl.transport.base import Transport, Watch
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
 
@@ -86,13 +86,14 @@ def parse_stat_output(paths: Sequence[str], text: str) -> dict[str, FileState]:
 def stat_command(paths: Sequence[str]) -> Command:
     """The one command :func:`stat_files` runs (for a batch of reads), once the directories of
     ``paths`` passed the safe-path check (refused with :data:`~safepath.UNSAFE_EXIT` if not)."""
-    return safepath.guard_files(Command(("sh", "-c", _STAT_SCRIPT, "sh", *paths)), paths)
+    command = Command(("sh", "-c", _STAT_SCRIPT, "sh", *paths), watch=Watch(paths=tuple(paths)))
+    return safepath.guard_files(command, paths)
 
 
 def glob_command(pattern: str) -> Command:
     """The command listing the existing files matching a glob on the host (for finding
     orphans, in a batch of reads); the pattern is ours."""
-    return Command(("sh", "-c", _GLOB_SCRIPT, "sh", pattern))
+    return Command(("sh", "-c", _GLOB_SCRIPT, "sh", pattern), watch=Watch(globs=(pattern,)))
 
 
 def parse_glob_output(text: str) -> list[str]:

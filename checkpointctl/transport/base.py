@@ -62,12 +62,32 @@ def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class Watch:
+    """The files whose metadata covers a read command's answer: while none of them changed
+    (same inode, size, type, mode, owner, modification and change times) and none of
+    ``absent`` exists, the command would answer what it answered before
+    (:mod:`~checkpointctl.transport.readmemo`). ``Watch()`` covers an answer that depends on
+    no file at all, only on the connection (its ``SSH_CONNECTION``)."""
+
+    paths: tuple[str, ...] = ()
+    """Paths as they are (never expanded): each, and every directory on its way."""
+    globs: tuple[str, ...] = ()
+    """Patterns expanded on the host: every match, and every directory on its way."""
+    absent: tuple[str, ...] = ()
+    """Paths whose presence means the answer depends on more than files (a process that may
+    be alive or not): while one exists, the command is run every time."""
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
-    """One command of a batch: its argv, its stdin (None: empty) and its timeout."""
+    """One command of a batch: its argv, its stdin (None: empty), its timeout and, for a read
+    whose answer depends only on files, the files that cover it (None: it may change with
+    nothing on disk changing, such as ``nft list ruleset``; it is run every time)."""
 
     argv: tuple[str, ...]
     stdin: bytes | None = None
     timeout: float = 60.0
+    watch: Watch | None = None
 
     @classmethod
     def of(

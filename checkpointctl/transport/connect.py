@@ -55,4 +55,3 @@ def load_transports(hosts: Iterable[Host]) -> None:
         import encodings.idna  # noqa: F401  # what the socket module loads for a host's name
 
         import checkpointctl.transport.ssh  # noqa: F401  # imported for its side effect
-

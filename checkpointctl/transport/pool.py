@@ -32,6 +32,7 @@ from checkpointctl.transport.base import (
     NewConnections,
     Transport,
 )
+from checkpointctl.transport.readmemo import ReadMemo
 
 Connect = Callable[[Host], Transport]
 
@@ -53,7 +54,7 @@ class ConnectionPool:
 
     def __init__(self, connect: Connect) -> None:
         self._connect = connect
-        self._idle: dict[str, Transport] = {}
+        self._idle: dict[str, tuple[Transport, ReadMemo]] = {}
         self._lock = threading.Lock()
         self.connects = 0
 
@@ -67,31 +68,39 @@ class ConnectionPool:
         with self._lock:
             idle = self._idle.pop(host.name, None)
         if idle is not None:
-            if is_alive(idle) and idle.host == host:
-                return PooledTransport(self, idle)
-            _close_quietly(idle)
+            transport, memo = idle
+            if is_alive(transport) and transport.host == host:
+                return PooledTransport(self, transport, memo)
+            _close_quietly(transport)
         transport = self._connect(host)
         transport.keep_shell()  # kept connections run their batches in one kept shell
         with self._lock:
             self.connects += 1
-        return PooledTransport(self, transport)
+        return PooledTransport(self, transport, ReadMemo())
 
-    def give_back(self, transport: Transport) -> None:
-        """Keep ``transport`` for the next run, or close it when its connection is gone."""
+    def give_back(self, transport: Transport, memo: ReadMemo) -> None:
+        """Keep ``transport`` (and the last answers of its reads) for the next run, or close it
+        when its connection is gone."""
         if not is_alive(transport):
             _close_quietly(transport)
             return
         with self._lock:
             old = self._idle.pop(transport.host.name, None)
-            self._idle[transport.host.name] = transport
-        if old is not None and old is not transport:
-            _close_quietly(old)
+            self._idle[transport.host.name] = (transport, memo)
+        if old is not None and old[0] is not transport:
+            _close_quietly(old[0])
+
+    @property
+    def memo_hits(self) -> int:
+        """Requests of the idle connections answered from their :class:`ReadMemo`."""
+        with self._lock:
+            return sum(memo.hits for _, memo in self._idle.values())
 
     def close(self) -> None:
         """Close every idle connection (the pool can still be used afterwards)."""
         with self._lock:
             idle, self._idle = list(self._idle.values()), {}
-        for transport in idle:
+        for transport, _ in idle:
             _close_quietly(transport)
 
 
@@ -104,12 +113,14 @@ class PooledTransport:
     """A transport on loan from a :class:`ConnectionPool`: ``close()`` returns it to the pool.
 
     Everything else goes to the real transport, so batching, the kept shell and the host lock
-    work exactly as on a fresh connection.
+    work exactly as on a fresh connection; a batch's file-backed reads may be answered from the
+    connection's :class:`~checkpointctl.transport.readmemo.ReadMemo`.
     """
 
-    def __init__(self, pool: ConnectionPool, transport: Transport) -> None:
+    def __init__(self, pool: ConnectionPool, transport: Transport, memo: ReadMemo) -> None:
         self._pool = pool
         self._transport: Transport | None = transport
+        self._memo = memo
         self.host = transport.host
 
     @property
@@ -129,7 +140,7 @@ class PooledTransport:
         return self.inner.run(argv, stdin=stdin, timeout=timeout, check=check)
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
-        return self.inner.run_many(commands)
+        return self._memo.run_many(self.inner.run_many, commands)
 
     def spawn(self, argv: Sequence[str]) -> HostProcess:
         return self.inner.spawn(argv)
@@ -172,4 +183,4 @@ class PooledTransport:
         """Give the transport back to the pool (once; later calls do nothing)."""
         transport, self._transport = self._transport, None
         if transport is not None:
-            self._pool.give_back(transport)
+            self._pool.give_back(transport, self._memo)

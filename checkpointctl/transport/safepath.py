@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from checkpointctl.errors import ResourceError
-from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.base import CommandResult, Transport, Watch
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
 
@@ -300,15 +300,17 @@ shell, no ``exec``), then the script with its own positional parameters."""
 
 def guarded(command: Command, directories: Sequence[str]) -> Command:
     """``command`` run only once every directory on the path of each of ``directories`` passed
-    the check (same stdin and timeout); refused with :data:`UNSAFE_EXIT` otherwise. A ``sh -c``
-    script gets the check at its start (one shell, as before); any other argv is run by the
-    check's shell with ``exec``."""
+    the check (same stdin, timeout and watch: a watch covers every directory on the way of its
+    paths, which is what the check reads); refused with :data:`UNSAFE_EXIT` otherwise. A
+    ``sh -c`` script gets the check at its start (one shell, as before); any other argv is run
+    by the check's shell with ``exec``."""
     argv = command.argv
     dirs = (str(len(directories)), *directories)
     if len(argv) >= 4 and argv[0] == "sh" and argv[1] == "-c":
         inline = ("sh", "-c", _INLINE_GUARD + argv[2], argv[3], *dirs, *argv[4:])
-        return Command(inline, command.stdin, command.timeout)
-    return Command(("sh", "-c", _GUARD, "sh", *dirs, *argv), command.stdin, command.timeout)
+        return Command(inline, command.stdin, command.timeout, command.watch)
+    argv = ("sh", "-c", _GUARD, "sh", *dirs, *argv)
+    return Command(argv, command.stdin, command.timeout, command.watch)
 
 
 def guard_files(command: Command, files: Sequence[str]) -> Command:
@@ -529,7 +531,9 @@ def survey_command(
     """One command that checks ``root``, its subdirectories and ``directories``, and looks for
     a rollback timer's files left without their timer (for a batch of reads)."""
     argv = ("sh", "-c", _SURVEY, "sh", root, *timer_files, timer_name, *directories)
-    return Command(argv)
+    # the timer's liveness is a process, not a file: with its files there, read every time
+    watch = Watch(paths=(root, *directories), globs=(f"{root}/*",), absent=timer_files)
+    return Command(argv, watch=watch)
 
 
 def parse_survey(host: str, result: CommandResult) -> Survey:

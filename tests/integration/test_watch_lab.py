@@ -13,14 +13,21 @@ import os
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
+from checkpointctl import api
 from checkpointctl.lab import LabInfo
+from checkpointctl.transport.connect import connect
+from checkpointctl.transport.pool import ConnectionPool
 
 pytestmark = pytest.mark.lab
+
+OnHost = Callable[..., "subprocess.CompletedProcess[str]"]
 
 POLICY = """\
 apiVersion: checkpointctl/v1
@@ -88,3 +95,70 @@ def test_watch_reuses_the_connection_and_reports_the_same(lab: LabInfo, tmp_path
     [result] = report["hosts"]
     assert result["host"] == host.name
     assert result["status"] in ("in-sync", "drift")
+
+
+def test_a_kept_connection_answers_unchanged_reads_from_memory_and_still_sees_changes(
+    lab: LabInfo, tmp_path: Path, on_host: OnHost
+) -> None:
+    """Cycles over one pool, as ``drift --watch --poll`` runs them: once the host's files have
+    been quiet for the racy window, its file reads are answered from memory (the pool counts
+    it) and every report equals the first; a directory made world-writable by hand and a chain
+    added to our table by hand (nft is read every cycle) are each in the very next report."""
+    if not lab.light_hosts:
+        pytest.skip("needs a light lab host")
+    host = lab.light_hosts[0]
+    doc = yaml.safe_load(lab.inventory.read_text())
+    inv = {
+        "all": {
+            "vars": doc["all"]["vars"],
+            "children": {"watched": {"hosts": {host.name: {"address": host.address}}}},
+        }
+    }
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inv))
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "watch.yml").write_text(POLICY)
+    inventory = api.load_inventory(str(tmp_path / "inventory.yml"))
+    states = api.load_policies([tmp_path / "policies"], inventory)
+    pool = ConnectionPool(connect)
+
+    def cycle() -> str:
+        report = json.loads(
+            api.render_report(api.drift(inventory, states, connect=pool.connect), "json")
+        )
+        for result in report["hosts"]:
+            del result["seconds"]  # the only field that differs from run to run
+        return json.dumps(report, sort_keys=True)
+
+    hostile = "/etc/checkpoint/cpmemo"
+    had_table = on_host(host.name, ["nft", "list", "table", "inet", "checkpointctl"], check=False)
+    try:
+        first = cycle()
+        deadline = time.monotonic() + 30
+        while pool.memo_hits == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            assert cycle() == first
+        assert pool.memo_hits > 0, "a quiet host's reads were never answered from memory"
+
+        on_host(host.name, ["install", "-d", "-m", "0777", hostile])
+        made = cycle()
+        assert hostile in made
+        assert hostile not in first
+        on_host(host.name, ["rmdir", hostile])
+        assert cycle() == first
+
+        hits = pool.memo_hits
+        time.sleep(2.5)  # the directory's parent is quiet again: its reads may be kept
+        assert cycle() == first
+        on_host(host.name, ["nft", "add", "table", "inet", "checkpointctl"])
+        on_host(host.name, ["nft", "add", "chain", "inet", "checkpointctl", "cpmemo"])
+        chained = cycle()
+        assert "cpmemo" in chained
+        assert "cpmemo" not in first
+        assert pool.memo_hits > hits, "the files were quiet: only nft should have run"
+    finally:
+        pool.close()
+        on_host(host.name, ["rmdir", hostile], check=False)
+        if had_table.returncode == 0:
+            on_host(host.name, ["nft", "delete", "chain", "inet", "checkpointctl", "cpmemo"])
+        else:
+            on_host(host.name, ["nft", "delete", "table", "inet", "checkpointctl"], check=False)

@@ -38,10 +38,15 @@ from checkpointctl.model import Action, Change, FieldChange, Finding, Host, Plan
 from checkpointctl.model.jsondoc import JSONObject, as_list, as_object, as_strs, as_text
 from checkpointctl.resources.batched import BatchedResource, ReadPlan
 from checkpointctl.spec import OWNER_LABEL, DesiredState
-from checkpointctl.transport.base import CommandResult, DockerApi, Transport
+from checkpointctl.transport.base import CommandResult, DockerApi, Transport, Watch
 from checkpointctl.transport.batch import Command
 
 DOCKER_SOCKET = "/var/run/docker.sock"
+SOCKET_PROBE = Command(
+    ("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET), watch=Watch((DOCKER_SOCKET,))
+)
+"""Whether the host has a Docker engine: the shell's own test, inside a batch no process
+(:data:`~checkpointctl.transport.framing.RUNNER`); its answer is the socket's, a file's."""
 OWNED = {OWNER_LABEL: "true"}
 OWNER_FILTER = {"label": [f"{OWNER_LABEL}=true"]}
 ENGINE_NETWORKS = frozenset({"bridge", "host", "none", "default"})
@@ -200,9 +205,7 @@ def staying_users(
     own that no policy wants, which the containers resource deletes before the remove phase)."""
     keep = {s.name for s in desired.containers}
     return [
-        u.name
-        for u in actual.users
-        if _uses(u, kind, name) and (not u.managed or u.name in keep)
+        u.name for u in actual.users if _uses(u, kind, name) and (not u.managed or u.name in keep)
     ]
 
 
@@ -342,8 +345,7 @@ class _ObjectsResource(BatchedResource[ObjectTarget, ObjectsActual, bool]):
         have no engine at all): the shell's own test of the engine's socket."""
         if self.phase is Phase.CREATE or desired.containers:
             return ReadPlan(context=False)
-        probe = Command(("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET))
-        return ReadPlan((probe,), context=True)
+        return ReadPlan((SOCKET_PROBE,), context=True)
 
     def read_finish(
         self,

@@ -45,7 +45,7 @@ from checkpointctl.resources.containers.diff import (
     diff_containers,
 )
 from checkpointctl.resources.containers.images import check_gate, pull_verified
-from checkpointctl.resources.containers.objects import ObjectKind, ensure_object
+from checkpointctl.resources.containers.objects import SOCKET_PROBE, ObjectKind, ensure_object
 from checkpointctl.resources.containers.parse import (
     ContainerActual,
     ContainersActual,
@@ -60,7 +60,6 @@ from checkpointctl.resources.updaters import (
 )
 from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState
 from checkpointctl.transport.base import CommandResult, DockerApi, Transport
-from checkpointctl.transport.batch import Command
 
 NEXT_SUFFIX = "--next"
 OLD_SUFFIX = "--old"
@@ -95,9 +94,7 @@ class ContainersResource(BatchedResource[ContainerTarget, ContainersActual, None
         whether the host has an engine at all: a host with no engine has no containers."""
         if desired.containers:
             return ReadPlan(context=None)
-        # the shell's own test: inside a batch it starts no process (transport.framing.RUNNER)
-        probe = Command(("sh", "-c", '[ -S "$1" ]', "sh", DOCKER_SOCKET))
-        return ReadPlan((probe,), context=None)
+        return ReadPlan((SOCKET_PROBE,), context=None)
 
     def read_finish(
         self,

@@ -54,7 +54,7 @@ from checkpointctl.spec import (
     DesiredState,
 )
 from checkpointctl.transport import safepath
-from checkpointctl.transport.base import CommandResult, Transport
+from checkpointctl.transport.base import CommandResult, Transport, Watch
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
 from checkpointctl.transport.safepath import Violation
@@ -447,7 +447,8 @@ def read_command(
     script = safepath.CHECK_FUNCTION + _READ_SCRIPT
     want = "" if manifest is None else hashlib.sha256(manifest).hexdigest()
     argv = ("sh", "-c", script, "sh", directory, want, str(len(dirs)), *dirs, *files)
-    return Command(argv), key
+    watch = Watch(paths=(directory, *files), globs=(f"{directory}/*",))
+    return Command(argv, watch=watch), key
 
 
 def finish_keyed_read(

@@ -65,7 +65,7 @@ from checkpointctl.resources.firewall.parse import parse_ruleset
 from checkpointctl.resources.paths import ROLLBACK_FILE, ROLLBACK_PID_FILE, ROLLBACK_TIMER_NAME
 from checkpointctl.spec import DesiredState, FirewallSpec
 from checkpointctl.transport import safepath
-from checkpointctl.transport.base import ByteStream, CommandResult, NewConnections, Transport
+from checkpointctl.transport.base import ByteStream, CommandResult, NewConnections, Transport, Watch
 from checkpointctl.transport.batch import Command
 
 __all__ = [
@@ -173,7 +173,8 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
         table and resolves the policy's host names."""
         commands = [Command(LIST_RULESET)]
         if desired.firewall is not None and self._guarded_host(host):
-            commands.append(Command(PRINT_SSH_CONNECTION))
+            # the connection's own address: the same for as long as the connection lives
+            commands.append(Command(PRINT_SSH_CONNECTION, watch=Watch()))
         return ReadPlan(tuple(commands), context=None)
 
     def read_finish(
