@@ -92,16 +92,23 @@ def test_a_command_that_times_out_is_ended_on_the_host(
     assert transport.run(["echo", "still usable"]).stdout == b"still usable\n"
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        'trap "" TERM; sleep "$1"; echo not reached',  # inherited by the sleep: SIGKILL needed
+        '(trap "" TERM; sleep "$1" 2>/dev/null) & sleep "$1"',  # only a grandchild ignores it
+    ],
+)
 def test_a_command_that_ignores_sigterm_is_killed(
-    transport: SshTransport, on_host: OnHost, host_name: str, marks: list[str]
+    transport: SshTransport, on_host: OnHost, host_name: str, marks: list[str], script: str
 ) -> None:
-    """SIGTERM ignored (inherited by the ``sleep`` too): the host's SIGKILL ends both, and the
-    controller still reports a timeout, not a failure or an unreachable host."""
+    """SIGTERM ignored: the host's SIGKILL ends it, and the controller still reports a timeout,
+    not a failure or an unreachable host. In the second case ``timeout``'s own child dies of
+    SIGTERM and ``timeout`` exits with it: what is left of its group is killed after it."""
     mark = marker()
     marks.append(mark)
-    script = f'trap "" TERM; sleep {mark}; echo not reached'
     with pytest.raises(CommandTimedOut):
-        transport.run(["sh", "-c", script], timeout=1, check=False)
+        transport.run(["sh", "-c", script, "sh", mark], timeout=1, check=False)
     assert still_running(on_host, host_name, mark) == []
 
 
