@@ -34,6 +34,7 @@ from checkpointctl.gitops.scangate import attach_scan_verdicts
 from checkpointctl.inventory import Inventory
 from checkpointctl.inventory import load_inventory as _load_inventory
 from checkpointctl.inventory.ansible_vault import VaultPasswords
+from checkpointctl.inventory.ansiblecfg import NO_CONFIG, AnsibleConfig, read_ansible_config
 from checkpointctl.model import (
     Action,
     Change,
@@ -70,6 +71,7 @@ __all__ = [
     "DEFAULT_POLICY_PATHS",
     "FORMATS",
     "Action",
+    "AnsibleConfig",
     "ApplyOptions",
     "Change",
     "CheckpointctlError",
@@ -107,6 +109,7 @@ __all__ = [
     "load_inventory",
     "load_policies",
     "location_health",
+    "read_ansible_config",
     "read_report",
     "read_status",
     "recap",
@@ -135,12 +138,15 @@ def load_inventory(
     playbook_dir: str | os.PathLike[str] | None = None,
     passwords: VaultPasswords | None = None,
     ssh_config: str | os.PathLike[str] | None = None,
+    ansible_config: AnsibleConfig | None = None,
 ) -> Inventory:
     """One or several inventory sources, in order, as Ansible reads them (YAML, INI, folders,
     ``group_vars``/``host_vars``; ``playbook_dir``: the policy repository, whose
     ``group_vars``/``host_vars`` apply too). ``passwords`` open Ansible-vaulted values.
     ``ssh_config`` is the ssh_config file (``ssh -F``) of every host whose inventory names
-    none (else ``~/.ssh/config``).
+    none (else ``~/.ssh/config``). ``ansible_config``: the Ansible config to apply
+    (``read_ansible_config()`` reads the one in effect, as the CLI does; its ``check`` raises
+    what it refuses); None: Ansible's defaults, whatever the machine has.
 
     Raises:
         CheckpointctlError: every problem, naming file:line:col where known.
@@ -151,7 +157,8 @@ def load_inventory(
         else [os.fspath(s) for s in sources]
     )
     base = None if playbook_dir is None else os.fspath(playbook_dir)
-    inventory = _load_inventory(names, passwords=passwords, playbook_dir=base)
+    config = NO_CONFIG if ansible_config is None else ansible_config
+    inventory = _load_inventory(names, passwords=passwords, playbook_dir=base, config=config)
     if ssh_config is not None:
         inventory = inventory.with_ssh_config(os.fspath(ssh_config))
     return inventory

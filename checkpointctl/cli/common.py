@@ -44,16 +44,26 @@ def write_output(text: str, path: str | None) -> None:
 def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
     """The inventory of every ``-i`` (in order), with the Ansible vault passwords given and
     ``group_vars``/``host_vars`` beside the policy repository (as Ansible reads them beside
-    the playbook), and ``-F``'s ssh_config for the hosts that name none. ``strict``: see
+    the playbook), and ``-F``'s ssh_config for the hosts that name none. The Ansible config in
+    effect (``ansible.cfg``, ``ANSIBLE_*``) is read as Ansible reads it: its ``inventory`` is
+    the ``-i`` when none is given, and what it changes is honoured or refused (see
+    :mod:`checkpointctl.inventory.ansiblecfg`). ``strict``: see
     :func:`checkpointctl.inventory.load_inventory`."""
     from pathlib import Path
 
     from checkpointctl.errors import CheckpointctlError
     from checkpointctl.inventory import load_inventory
     from checkpointctl.inventory.ansible_vault import passwords_from
+    from checkpointctl.inventory.ansiblecfg import read_ansible_config
 
-    if not args.inventory:
-        raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
+    config = read_ansible_config()
+    for diagnostic in config.check(strict=strict):
+        warn(str(diagnostic))
+    sources = args.inventory or list(config.inventory)
+    if not sources:
+        raise CheckpointctlError(
+            "this command needs an inventory: -i INVENTORY (or `inventory` in ansible.cfg)"
+        )
     playbook_dir = getattr(args, "playbook_dir", None)
     paths = getattr(args, "paths", None)
     if playbook_dir is None and paths is not None:
@@ -61,10 +71,12 @@ def inventory_of(args: argparse.Namespace, *, strict: bool = True) -> Inventory:
         if first.exists():
             playbook_dir = str(first.resolve().parent if first.is_dir() else first.parent.parent)
     passwords = passwords_from(
-        getattr(args, "ansible_vault_password_file", None), interactive=sys.stdin.isatty()
+        getattr(args, "ansible_vault_password_file", None),
+        interactive=sys.stdin.isatty(),
+        config=config.vault,
     )
     inventory = load_inventory(
-        args.inventory, passwords=passwords, playbook_dir=playbook_dir, strict=strict
+        sources, passwords=passwords, playbook_dir=playbook_dir, strict=strict, config=config
     )
     ssh_config = getattr(args, "ssh_config", None)
     if ssh_config is not None:
@@ -144,7 +156,7 @@ def add_inventory_options(
         required=required,
         help=help_text
         or "Ansible inventory: YAML or INI file, directory, or executable script; "
-        "repeat to merge several in order",
+        "repeat to merge several in order (default: `inventory` in ansible.cfg)",
     )
     p.add_argument(
         "--ansible-vault-password-file",

@@ -83,8 +83,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from checkpointctl import api
     from checkpointctl.cli.common import inventory_of
 
-    if not args.inventory:
-        raise CheckpointctlError("this command needs an inventory: -i INVENTORY")
     inventory = inventory_of(args)
     hosts = inventory.select(args.limit)
     pulls = _pull_hosts(args, hosts) if args.from_source else None

@@ -45,17 +45,23 @@ def _decrypt_if_key(args: argparse.Namespace) -> Any:
 
 def _cmd_impact(args: argparse.Namespace) -> int:
     from checkpointctl import api
-    from checkpointctl.cli.common import DEFAULT_PATHS, write_output
+    from checkpointctl.cli.common import DEFAULT_PATHS, warn, write_output
     from checkpointctl.gitops import gitrev, snapshot
     from checkpointctl.gitops.impact import compare
     from checkpointctl.inventory.ansible_vault import passwords_from
+    from checkpointctl.inventory.ansiblecfg import read_ansible_config
 
     if not args.inventory:
         raise CheckpointctlError("impact needs an inventory: -i INVENTORY")
     paths = list(args.paths or DEFAULT_PATHS)
-    passwords = passwords_from(args.ansible_vault_password_file, interactive=sys.stdin.isatty())
+    config = read_ansible_config()
+    for diagnostic in config.check(strict=False):  # impact connects to no host
+        warn(str(diagnostic))
+    passwords = passwords_from(
+        args.ansible_vault_password_file, interactive=sys.stdin.isatty(), config=config.vault
+    )
     sources = snapshot.Sources(
-        gitrev.toplevel(_start_dir(paths)), tuple(paths), tuple(args.inventory), passwords
+        gitrev.toplevel(_start_dir(paths)), tuple(paths), tuple(args.inventory), passwords, config
     )
     decrypt = _decrypt_if_key(args)
     base = snapshot.at_revision(sources, args.base, decrypt)

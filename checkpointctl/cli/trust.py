@@ -621,7 +621,7 @@ def register(sub: Any) -> None:
         "push-bundle", help="signed push: send a bundle over SSH for each host's agent to verify"
     )
     p.add_argument("bundle", metavar="BUNDLE")
-    add_inventory_options(p, required=True, ssh=True)
+    add_inventory_options(p, ssh=True)
     p.add_argument("--limit", metavar="PATTERN")
     p.add_argument("--forks", type=int, default=20)
     p.add_argument(

@@ -19,6 +19,7 @@ from checkpointctl.errors import Diagnostic, InventoryError, PolicyError
 from checkpointctl.gitops import gitrev
 from checkpointctl.inventory import load_inventory
 from checkpointctl.inventory.ansible_vault import VaultPasswords
+from checkpointctl.inventory.ansiblecfg import NO_CONFIG, AnsibleConfig
 from checkpointctl.policy.build import Decrypt
 from checkpointctl.policy.loader import load_desired
 from checkpointctl.spec import state_to_data
@@ -48,6 +49,8 @@ class Sources:
     inventory: tuple[str, ...]
     passwords: VaultPasswords | None = None
     """The Ansible vault passwords of the inventories' vaulted values."""
+    config: AnsibleConfig = NO_CONFIG
+    """The Ansible config in effect where the command runs (hash behaviour, plugins)."""
 
 
 def _remap(diags: Sequence[Diagnostic], tmp: Path, rev: str) -> list[Diagnostic]:
@@ -68,9 +71,13 @@ def _render(
     passwords: VaultPasswords | None,
     decrypt: Decrypt | None,
     today: date | None,
+    config: AnsibleConfig,
 ) -> dict[str, HostData]:
     inventory = load_inventory(
-        list(inventory_paths), passwords=passwords, playbook_dir=_playbook_dir(policy_paths)
+        list(inventory_paths),
+        passwords=passwords,
+        playbook_dir=_playbook_dir(policy_paths),
+        config=config,
     )
     result = load_desired(list(policy_paths), inventory, decrypt=decrypt, today=today)
     if result.errors:
@@ -93,7 +100,7 @@ def working_tree(sources: Sources, decrypt: Decrypt | None) -> Side:
     if not expand_paths(paths):
         notes.append(f"no policy files under {', '.join(sources.policy_paths)} in the working tree")
         return Side("working tree", None, {}, tuple(notes))
-    states = _render(paths, sources.inventory, sources.passwords, decrypt, None)
+    states = _render(paths, sources.inventory, sources.passwords, decrypt, None, sources.config)
     return Side("working tree", None, states)
 
 
@@ -146,7 +153,7 @@ def at_revision(
             return Side(label, commit, {}, tuple(notes))
         when = today or gitrev.commit_date(root, commit)
         try:
-            states = _render(paths, inventory, sources.passwords, decrypt, when)
+            states = _render(paths, inventory, sources.passwords, decrypt, when, sources.config)
         except InventoryError as exc:
             raise InventoryError(_remap(exc.items, tmp, ref)) from None
         except PolicyError as exc:

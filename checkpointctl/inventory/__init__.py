@@ -10,7 +10,9 @@ accepted beside Ansible's. Modules:
 ``sources`` (load_inventory) · ``yaml_source`` · ``ini`` · ``dynamic`` · ``vars_dirs`` ·
 ``ansible_vault`` · ``data`` (groups and hosts as sources build them) · ``merge``
 (precedence) · ``hosts`` (connection settings) · ``ranges`` · ``patterns`` (``--limit``) ·
-``listing`` (``ansible-inventory --list``) · ``model`` (:class:`Inventory`).
+``listing`` (``ansible-inventory --list``) · ``model`` (:class:`Inventory`) · ``ansiblecfg``
+(``ansible.cfg`` and ``ANSIBLE_*``, as Ansible reads them) · ``ansible_settings`` (which of
+its settings are honoured, refused or irrelevant).
 """
 
 from __future__ import annotations

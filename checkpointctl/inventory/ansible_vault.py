@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from checkpointctl.errors import VaultError
+from checkpointctl.inventory.ansiblecfg import VaultDefaults
 
 HEADER = "$ANSIBLE_VAULT"
 ENV_PASSWORD_FILE = "ANSIBLE_VAULT_PASSWORD_FILE"  # noqa: S105  (a variable's name)
@@ -223,6 +224,7 @@ def passwords_from(
     *,
     env: Mapping[str, str] = os.environ,
     interactive: bool = False,
+    config: VaultDefaults | None = None,
 ) -> VaultPasswords:
     """The passwords a command was given, the way our own vault finds its key.
 
@@ -232,18 +234,36 @@ def passwords_from(
     2. Else ``$ANSIBLE_VAULT_PASSWORD_FILE`` (Ansible's own variable).
     3. Else a prompt on first use, when ``interactive`` and stdin is a TTY.
     4. Else none: a vaulted value is then an error naming where it is.
+
+    With ``config`` (the Ansible config's vault settings, which already read
+    ``$ANSIBLE_VAULT_PASSWORD_FILE``), as Ansible combines them instead: the config's
+    ``vault_identity_list``, then the command line's, then its ``vault_password_file``, and a
+    prompt with ``ask_vault_pass`` (or, when there is nothing else, on a terminal).
     """
-    sources: list[tuple[str | None, PasswordSource]] = []
-    for item in files or []:
-        label, path = split_vault_id(item)
-        if path == PROMPT and not os.path.exists(path):
-            sources.append((label, _prompt_source(label)))
-        else:
-            sources.append((label, _file_source(path)))
+    if config is not None:
+        return _as_ansible_does(files or [], config, interactive)
+    sources = [_vault_id_source(item) for item in files or []]
     if not sources and env.get(ENV_PASSWORD_FILE):
         sources.append((None, _file_source(env[ENV_PASSWORD_FILE])))
     if not sources and interactive and sys.stdin is not None and sys.stdin.isatty():
         sources.append((None, _prompt))
+    return VaultPasswords(sources)
+
+
+def _vault_id_source(item: str) -> tuple[str | None, PasswordSource]:
+    """``[label@]FILE`` or ``[label@]prompt``, as ``--vault-id`` takes it."""
+    label, path = split_vault_id(item)
+    if path == PROMPT and not os.path.exists(path):
+        return label, _prompt_source(label)
+    return label, _file_source(path)
+
+
+def _as_ansible_does(files: list[str], config: VaultDefaults, interactive: bool) -> VaultPasswords:
+    sources = [_vault_id_source(item) for item in (*config.identity_list, *files)]
+    if config.password_file:
+        sources.append((config.identity, _file_source(config.password_file)))
+    if config.ask or (not sources and interactive and sys.stdin is not None and sys.stdin.isatty()):
+        sources.append((config.identity, _prompt_source(config.identity)))
     return VaultPasswords(sources)
 
 

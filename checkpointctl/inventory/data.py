@@ -17,6 +17,28 @@ from dataclasses import dataclass, field
 
 from checkpointctl.errors import Diagnostic, InventoryError, Location
 
+
+def merge_hash(low: dict[str, object], high: dict[str, object]) -> dict[str, object]:
+    """``high`` merged into ``low`` recursively (dictionaries merge, anything else, lists
+    included, is replaced): Ansible's ``hash_behaviour = merge``. Neither is changed."""
+    merged = dict(low)
+    for key, value in high.items():
+        below = merged.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            merged[key] = merge_hash(below, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def combine(
+    low: dict[str, object], high: dict[str, object], merge_hashes: bool
+) -> dict[str, object]:
+    """``high`` over ``low``: replacing values of the same name, or merging dictionaries
+    (``merge_hashes``, see :func:`merge_hash`)."""
+    return merge_hash(low, high) if merge_hashes else {**low, **high}
+
+
 ALL = "all"
 UNGROUPED = "ungrouped"
 PRIORITY_VAR = "ansible_group_priority"
@@ -49,7 +71,10 @@ class HostData:
 class InventoryData:
     """Groups and hosts of all sources, with Ansible's operations on them."""
 
-    def __init__(self) -> None:
+    def __init__(self, merge_hashes: bool = False) -> None:
+        self.merge_hashes = merge_hashes
+        """``hash_behaviour = merge``: a dictionary set again on a group or host is merged
+        into the one it has (Ansible's ``set_variable``), not replaced."""
         self.groups: dict[str, GroupData] = {}
         self.hosts: dict[str, HostData] = {}
         self.add_group(ALL)
@@ -123,10 +148,17 @@ class InventoryData:
                     [Diagnostic(f"{PRIORITY_VAR} of group {group!r} must be an integer")]
                 ) from None
             return
-        g.vars[key] = value
+        self._set(g.vars, key, value)
 
     def set_host_var(self, host: str, key: str, value: object) -> None:
-        self.hosts[host].vars[key] = value
+        self._set(self.hosts[host].vars, key, value)
+
+    def _set(self, variables: dict[str, object], key: str, value: object) -> None:
+        old = variables.get(key)
+        if self.merge_hashes and isinstance(old, dict) and isinstance(value, dict):
+            variables[key] = merge_hash(old, value)
+        else:
+            variables[key] = value
 
     # --- reading -----------------------------------------------------------------------------
 

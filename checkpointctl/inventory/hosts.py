@@ -15,6 +15,13 @@ variables that change *how* Ansible would reach a host but that checkpointctl do
 they stay in the host's variables, and :func:`unsupported_settings` names each one so loading
 refuses the host (connecting otherwise than the inventory asks would reach the wrong machine or
 fail obscurely). Inert ones (``ansible_python_interpreter``) are left alone.
+
+The Ansible config's connection settings (``remote_user``, ``remote_port``,
+``private_key_file``, ``timeout``, ``transport``, ``[ssh_connection]`` arguments,
+``[privilege_escalation]``; see :mod:`ansiblecfg`) are the lowest layer, below every inventory
+variable, as in Ansible; they are not host variables (``--list`` does not print them).
+``ssh_args`` go before every other SSH argument, as Ansible puts them first on ssh's command
+line (where the first value of an option wins).
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from pathlib import Path
 from typing import Literal
 
 from checkpointctl.errors import Diagnostic, InventoryError, Location
+from checkpointctl.inventory.ansiblecfg import ConnectionDefaults
 from checkpointctl.inventory.merge import Layer
 from checkpointctl.model import INVENTORY_FIELDS, Host, Secret
-from checkpointctl.model.access import host_access
+from checkpointctl.model.access import host_access, parse_ssh_args
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "address": ("address", "ansible_host", "ansible_ssh_host"),
@@ -107,14 +115,20 @@ def build_host(
     groups: frozenset[str],
     base: Path,
     where: Location | None,
+    defaults: ConnectionDefaults | None = None,
 ) -> Host:
-    """The Host for ``name``; raises InventoryError naming the host and setting."""
+    """The Host for ``name``; raises InventoryError naming the host and setting.
+    ``defaults``: the Ansible config's connection settings (the lowest layer)."""
+    config_vars = defaults.as_variables() if defaults is not None else {}
+    if config_vars:
+        layers = [config_vars, *layers]
+    access_vars = {**config_vars, **variables}
 
     def fail(message: str, hint: str | None = None) -> InventoryError:
         return InventoryError([Diagnostic(message, where, name, hint=hint)])
 
     def get(setting: str) -> object:
-        if not any(key in variables for key in ALIASES[setting]):
+        if not any(key in access_vars for key in ALIASES[setting]):
             return None
         value = pick(layers, setting)
         if isinstance(value, Secret):
@@ -155,9 +169,16 @@ def build_host(
         raise fail(f"port {port} out of range")
     address, user = get("address"), get("user")
     try:
-        ssh, become = host_access(variables)
+        ssh, become = host_access(access_vars)
     except ValueError as e:
         raise fail(str(e)) from None
+    if defaults is not None and defaults.ssh_args:
+        first = parse_ssh_args(defaults.ssh_args, "ssh_args")  # checked when the config was read
+        ssh = dataclasses.replace(
+            ssh,
+            options=first.options + ssh.options,
+            config_file=ssh.config_file or first.config_file,
+        )
     given = frozenset(f for f in INVENTORY_FIELDS if get(f) is not None)
     return Host(
         name=name,

@@ -13,8 +13,16 @@ From lowest to highest (Ansible's documented order, ``VARIABLE_PRECEDENCE``'s de
    inventory source; 9. beside the playbook.
 
 A later layer replaces an earlier one's value of the same name whole (Ansible's default
-``hash_behaviour=replace``: dictionaries are not merged). Each layer is kept separately, so
-connection settings can be resolved level by level (see :mod:`hosts`).
+``hash_behaviour = replace``: dictionaries are not merged). With ``hash_behaviour = merge``
+(``ansible.cfg`` or ``$ANSIBLE_HASH_BEHAVIOUR``, see :mod:`ansiblecfg`) a dictionary is merged
+recursively into the same name's dictionary of the layers below, key by key; any other value
+(lists included) still replaces. Ansible combines that way wherever it combines variables:
+in :mod:`data` and :mod:`vars_dirs` within one layer, and here between layers. A merge is not
+associative (a dictionary, then a string, then a dictionary), so the layers are combined in
+Ansible's own nesting: each numbered level above is combined on its own first (and a level
+read beside several sources, source by source), then the levels in order. The layers are
+also kept one by one, so connection settings can be resolved layer by layer (see
+:mod:`hosts`).
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from checkpointctl.inventory.data import ALL, InventoryData
+from checkpointctl.inventory.data import ALL, InventoryData, combine
 from checkpointctl.inventory.vars_dirs import VarsFiles
 
 Layer = dict[str, object]
+Level = list[list[Layer]]
+"""One precedence level: for each source it is read beside (one, for a level not read from
+files), that source's layers in order (a file's, a group's or the host's variables)."""
 
 
 @dataclass(frozen=True)
@@ -53,53 +64,59 @@ class FileLayers:
         self.inventory = list(dirs.inventory)
         self.play = [dirs.playbook] if dirs.playbook is not None else []
         self.files = files
-        self._groups: dict[str, tuple[Layer, Layer]] = {}
+        self._cache: dict[tuple[str, str], tuple[list[list[Layer]], list[Layer]]] = {}
 
-    def group(self, name: str) -> tuple[Layer, Layer]:
-        """(beside the inventory sources, beside the playbook) for group ``name``."""
-        if name not in self._groups:
-            self._groups[name] = (
-                self.files.vars_of(self.inventory, "group_vars", name),
-                self.files.vars_of(self.play, "group_vars", name),
+    def of(self, kind: str, name: str) -> tuple[list[list[Layer]], list[Layer]]:
+        """``kind`` (``group_vars``/``host_vars``) of ``name``: for each inventory source its
+        files' layers, and the files' layers beside the playbook."""
+        key = (kind, name)
+        if key not in self._cache:
+            self._cache[key] = (
+                [self.files.layers_of(base, kind, name) for base in self.inventory],
+                [layer for base in self.play for layer in self.files.layers_of(base, kind, name)],
             )
-        return self._groups[name]
-
-    def per_source(self, name: str) -> list[Layer]:
-        """Group ``name``'s files beside each inventory source, one layer per source."""
-        return [self.files.vars_of([base], "group_vars", name) for base in self.inventory]
-
-    def host(self, name: str) -> tuple[Layer, Layer]:
-        return (
-            self.files.vars_of(self.inventory, "host_vars", name),
-            self.files.vars_of(self.play, "host_vars", name),
-        )
+        return self._cache[key]
 
 
-def host_layers(
+def host_levels(
     data: InventoryData, host: str, layers_of: FileLayers
-) -> tuple[list[str], list[Layer]]:
-    """The host's groups (in precedence order, without ``all``) and its variable layers,
-    lowest precedence first."""
+) -> tuple[list[str], list[Level]]:
+    """The host's groups (in precedence order, without ``all``) and its variables' precedence
+    levels, lowest first (see the module docstring)."""
     groups = sorted_groups(data, data.host_groups(host))
-    all_inv, all_play = layers_of.group(ALL)
-    layers: list[Layer] = [data.groups[ALL].vars]
-    layers.extend(data.groups[g].vars for g in groups)
-    layers += [all_inv, all_play]
-    if len(layers_of.inventory) > 1:
-        # source by source, each source's groups in order (Ansible's loop nesting)
-        per_group = [layers_of.per_source(g) for g in groups]
-        for i in range(len(layers_of.inventory)):
-            layers.extend(layer[i] for layer in per_group)
-    else:
-        layers.extend(layers_of.group(g)[0] for g in groups)
-    layers.extend(layers_of.group(g)[1] for g in groups)
-    layers.append(data.hosts[host].vars)
-    layers.extend(layers_of.host(host))
-    return groups, [layer for layer in layers if layer]
+    all_inv, all_play = layers_of.of("group_vars", ALL)
+    group_files = [layers_of.of("group_vars", g) for g in groups]
+    host_inv, host_play = layers_of.of("host_vars", host)
+    sources = range(len(layers_of.inventory))
+    levels: list[Level] = [
+        [[data.groups[ALL].vars]],
+        [[data.groups[g].vars for g in groups]],
+        all_inv,
+        [all_play],
+        [[layer for inv, _ in group_files for layer in inv[i]] for i in sources],
+        [[layer for _, play in group_files for layer in play]],
+        [[data.hosts[host].vars]],
+        host_inv,
+        [host_play],
+    ]
+    return groups, levels
 
 
-def flatten(layers: list[Layer]) -> dict[str, object]:
+def layers(levels: list[Level]) -> list[Layer]:
+    """Every non-empty layer, lowest precedence first."""
+    return [layer for level in levels for source in level for layer in source if layer]
+
+
+def flatten(levels: list[Level], merge_hashes: bool = False) -> dict[str, object]:
+    """The host's variables: each source's layers combined, then each level's sources, then
+    the levels, in Ansible's nesting (which matters only when merging dictionaries)."""
     merged: dict[str, object] = {}
-    for layer in layers:
-        merged.update(layer)
+    for level in levels:
+        combined: dict[str, object] = {}
+        for source in level:
+            part: dict[str, object] = {}
+            for layer in source:
+                part = combine(part, layer, merge_hashes)
+            combined = combine(combined, part, merge_hashes)
+        merged = combine(merged, combined, merge_hashes)
     return merged

@@ -26,11 +26,12 @@ from pathlib import Path
 from checkpointctl.errors import Diagnostic, InventoryError, Location, Severity
 from checkpointctl.inventory import ranges
 from checkpointctl.inventory.ansible_vault import VaultPasswords, is_vaulted
+from checkpointctl.inventory.ansiblecfg import NO_CONFIG, AnsibleConfig
 from checkpointctl.inventory.data import ALL, UNGROUPED, InventoryData
 from checkpointctl.inventory.dynamic import read_listing, read_script
 from checkpointctl.inventory.hosts import build_host, unsupported_settings
 from checkpointctl.inventory.ini import read_ini
-from checkpointctl.inventory.merge import FileLayers, VarsDirs, flatten, host_layers
+from checkpointctl.inventory.merge import FileLayers, VarsDirs, flatten, host_levels, layers
 from checkpointctl.inventory.model import GroupNode, Inventory
 from checkpointctl.inventory.values import TAGS, as_secrets, decrypt_file
 from checkpointctl.inventory.vars_dirs import VarsFiles
@@ -58,16 +59,35 @@ def _parse_yaml(text: str, path: str) -> list[Document]:
 
 
 class _Loader:
-    def __init__(self, passwords: VaultPasswords) -> None:
+    def __init__(self, passwords: VaultPasswords, config: AnsibleConfig) -> None:
         self.passwords = passwords
-        self.data = InventoryData()
+        self.config = config
+        self.data = InventoryData(config.merge_hashes)
         self.seen_dirs: set[Path] = set()
+
+    def plugin(self, name: str, source: str) -> None:
+        """Refuse a source whose inventory plugin the Ansible config does not enable: Ansible
+        would not read it (``[inventory] enable_plugins``)."""
+        if name in self.config.enabled_plugins:
+            return
+        origin = self.config.enabled_plugins_origin
+        raise InventoryError(
+            [
+                Diagnostic(
+                    f"Ansible would not read this source: its config does not enable the "
+                    f"{name!r} inventory plugin ({origin})",
+                    Location(source, 1, 1),
+                    hint=f"add {name} to enable_plugins, or give another source",
+                )
+            ]
+        )
 
     def source(self, source: str) -> Path | None:
         """Read one ``-i`` source; returns where its group_vars/host_vars are looked for."""
         path = Path(source)
         if not path.exists():
             if "," in source:
+                self.plugin("host_list", source)
                 self.host_list(source)
                 return None
             raise InventoryError(
@@ -111,6 +131,7 @@ class _Loader:
     def file(self, path: Path) -> None:
         name = str(path)
         if os.access(path, os.X_OK):
+            self.plugin("script", name)
             read_script(name, self.data, self.passwords)
             return
         try:
@@ -124,8 +145,10 @@ class _Loader:
         if ext in YAML_EXTENSIONS or not ext:
             docs = _parse_yaml(text, name) if ext else self._maybe_yaml(text, name)
             if docs is not None:
+                self.plugin("yaml", name)
                 self.yaml(docs, name, secret)
                 return
+        self.plugin("ini", name)
         read_ini(text, name, self.data, secret=secret)
 
     def _maybe_yaml(self, text: str, name: str) -> list[Document] | None:
@@ -183,12 +206,16 @@ def load_inventory(
     passwords: VaultPasswords | None = None,
     playbook_dir: str | Path | None = None,
     strict: bool = True,
+    config: AnsibleConfig = NO_CONFIG,
 ) -> Inventory:
     """Load one or several inventory sources (in order) into one inventory.
 
     ``playbook_dir`` is where ``group_vars``/``host_vars`` beside the "playbook" are read
     (the policy repository). With ``strict`` (every command that may connect), a connection
-    variable we cannot honour yet is an error; without it (listing), a warning.
+    variable we cannot honour yet is an error; without it (listing), a warning. ``config``:
+    the Ansible configuration in effect (:func:`~checkpointctl.inventory.ansiblecfg.
+    read_ansible_config`): its hash behaviour, enabled plugins and connection defaults (its
+    refusals are the caller's to check, with :meth:`AnsibleConfig.check`).
 
     Raises:
         InventoryError: every problem, with file:line:col where known.
@@ -196,7 +223,7 @@ def load_inventory(
     names = [sources] if isinstance(sources, str) else list(sources)
     if not names:
         raise InventoryError([Diagnostic("no inventory given: -i INVENTORY")])
-    loader = _Loader(passwords if passwords is not None else VaultPasswords([]))
+    loader = _Loader(passwords if passwords is not None else VaultPasswords([]), config)
     bases: list[Path] = []
     for name in names:
         base = loader.source(name)
@@ -212,8 +239,8 @@ def load_inventory(
     members: dict[str, set[str]] = {g: set() for g in data.groups}
     folders: dict[str, Path] = {}  # a source's folder, which relative key paths start from
     for hname, hdata in data.hosts.items():
-        groups, layers = host_layers(data, hname, layers_of)
-        merged = flatten(layers)
+        groups, levels = host_levels(data, hname, layers_of)
+        merged = flatten(levels, config.merge_hashes)
         for setting in unsupported_settings(merged):
             diag = Diagnostic(
                 f"{setting} is not supported yet",
@@ -236,7 +263,11 @@ def load_inventory(
             folders[path] = Path(path).resolve().parent if path else Path.cwd()
         base = folders[path]
         try:
-            hosts.append(build_host(hname, layers, variables, all_groups, base, where))
+            hosts.append(
+                build_host(
+                    hname, layers(levels), variables, all_groups, base, where, config.connection
+                )
+            )
         except InventoryError as exc:
             errors.extend(exc.items)
     if errors:

@@ -4,9 +4,9 @@ For a group (or host) named N, Ansible looks in ``<dir>/group_vars`` (``host_var
 first of ``N``, ``N.yml``, ``N.yaml``, ``N.json`` that exists; if that is a directory, every
 file inside it (recursively, in name order, skipping hidden files, ``~`` backups and names
 with another extension; subdirectories with a dot in their name are skipped) is read in turn,
-later files overwriting earlier ones' keys. Files are YAML (JSON being YAML), may hold
-``!vault`` values, and may be vault-encrypted as a whole. An empty file adds nothing; a file
-that is not a mapping is an error.
+later files overwriting earlier ones' keys (or merged into them: see :mod:`merge`). Files
+are YAML (JSON being YAML), may hold ``!vault`` values, and may be vault-encrypted as a
+whole. An empty file adds nothing; a file that is not a mapping is an error.
 """
 
 from __future__ import annotations
@@ -112,11 +112,7 @@ class VarsFiles:
             out[key] = as_secrets(value) if secret else value
         return out
 
-    def vars_of(self, bases: list[Path], kind: str, name: str) -> dict[str, object]:
-        """The merged variables of group or host ``name`` from ``<base>/<kind>`` of each base
-        in order (``kind`` is ``group_vars`` or ``host_vars``)."""
-        merged: dict[str, object] = {}
-        for base in bases:
-            for path in self.files_of(base / kind, name):
-                merged.update(self.load(path))
-        return merged
+    def layers_of(self, base: Path, kind: str, name: str) -> list[dict[str, object]]:
+        """The variables of group or host ``name`` in ``<base>/<kind>`` (``kind`` is
+        ``group_vars`` or ``host_vars``), one mapping per file, in the order they apply."""
+        return [self.load(path) for path in self.files_of(base / kind, name)]

@@ -3,7 +3,10 @@
 Runs with the oracle venv's Python (ansible-core is GPL: it is never imported by
 checkpointctl nor installed in its venv). Importing ansible costs about a second, so this
 imports it once and forks one child per case. Input (stdin): a JSON list of jobs
-``{"cwd": DIR, "args": [...], "passwords": [[LABEL|null, PASSWORD], ...]}``; output (stdout):
+``{"cwd": DIR, "args": [...], "passwords": [[LABEL|null, PASSWORD], ...], "env": {...}}``
+(``env``, optional: variables to add, such as ``ANSIBLE_CONFIG``; ansible reads its
+configuration when imported, so such a job runs ``ansible-inventory`` as a process of its
+own instead of a fork); output (stdout):
 a JSON list of ``{"rc": N, "list": DOC|null, "stderr": TEXT}``. In ``list``, vaulted values
 (which ansible-inventory prints as ciphertext, ``{"__ansible_vault": …}``) are replaced by
 their plaintext, decrypted with ansible's own VaultLib, so the test compares plaintexts.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import typing as t
@@ -36,7 +40,22 @@ def run(job: dict) -> dict:
         return _run(job, out, err)
 
 
+def _own_process(job: dict, out: t.IO[bytes], err: t.IO[bytes]) -> int:
+    command = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    done = subprocess.run(
+        [command, *job["args"]],
+        cwd=job["cwd"],
+        env={**os.environ, **job["env"]},
+        stdout=out,
+        stderr=err,
+        check=False,
+    )
+    return done.returncode
+
+
 def _run(job: dict, out: t.IO[bytes], err: t.IO[bytes]) -> dict:
+    if job.get("env"):
+        return _result(job, _own_process(job, out, err), out, err)
     pid = os.fork()
     if pid == 0:  # child: one ansible-inventory run
         os.chdir(job["cwd"])
@@ -56,7 +75,10 @@ def _run(job: dict, out: t.IO[bytes], err: t.IO[bytes]) -> dict:
         sys.stderr.flush()
         os._exit(code)
     _, status = os.waitpid(pid, 0)
-    rc = os.waitstatus_to_exitcode(status)
+    return _result(job, os.waitstatus_to_exitcode(status), out, err)
+
+
+def _result(job: dict, rc: int, out: t.IO[bytes], err: t.IO[bytes]) -> dict:
     out.seek(0)
     err.seek(0)
     text = out.read().decode()

@@ -280,7 +280,9 @@ def resolve(host: Host) -> Route:
     check_options(config, source, host.name)
     check_options(dict(settings.options), "inventory ssh arguments", host.name)
     opts = _merged(config, settings.options)
-    cli = dict(settings.options)
+    cli: dict[str, str] = {}
+    for key, value in settings.options:  # the first -o for a key wins, as in ssh and _merged
+        cli.setdefault(key, value)
 
     def pick(key: str, field: str) -> str | None:
         """``-o`` option, else the inventory field if given (None: take the config's)."""

@@ -6,10 +6,13 @@ venv is missing, and skips with the reason if it cannot be installed), is run as
 process (``tests/oracle/ansible_inventory_oracle.py``), and is never imported here or by the
 package.
 
-Each case in ``corpus/`` is a folder with ``case.yml``: ``sources`` (the ``-i`` in order),
-optionally ``playbook_dir``, ``vault: true`` (use the corpus vault passwords) and ``error``
-(both must refuse it; ours must say this). Same hosts, same groups (direct hosts and children,
-in order), same variables for every host.
+Each case in ``corpus/`` is a folder with ``case.yml``: ``sources`` (the ``-i`` in order; none:
+the config's ``inventory``), optionally ``playbook_dir``, ``vault: true`` (use the corpus vault
+passwords; ``vault: config``: the case's config names them, for both), ``ansible_cfg`` (an
+Ansible config file in the case, given to both as ``ANSIBLE_CONFIG``), ``env`` (more
+environment variables for both, e.g. ``ANSIBLE_HASH_BEHAVIOUR``) and ``error`` (both must
+refuse it; ours must say this). Same hosts, same groups (direct hosts and children, in
+order), same variables for every host.
 
 What we normalise, and why (everything else must be equal as printed):
 
@@ -34,7 +37,8 @@ import yaml
 
 from checkpointctl.errors import InventoryError
 from checkpointctl.inventory import load_inventory
-from checkpointctl.inventory.ansible_vault import VaultPasswords
+from checkpointctl.inventory.ansible_vault import VaultPasswords, passwords_from
+from checkpointctl.inventory.ansiblecfg import read_ansible_config
 from checkpointctl.inventory.listing import listing
 from checkpointctl.model import JSONValue, Secret
 
@@ -70,20 +74,43 @@ def _unwrap(value: object) -> object:
     return value
 
 
+def _case_env(name: str, case: dict[str, object]) -> dict[str, str]:
+    """The environment variables a case adds: its ``env`` and its ``ansible_cfg``."""
+    extra = case.get("env") or {}
+    assert isinstance(extra, dict)
+    env = {str(k): str(v) for k, v in extra.items()}
+    if case.get("ansible_cfg"):
+        env["ANSIBLE_CONFIG"] = str(CORPUS / name / str(case["ansible_cfg"]))
+    return env
+
+
 def _ansible_args(case: dict[str, object]) -> list[str]:
     args: list[str] = []
     for source in case["sources"]:  # type: ignore[attr-defined]
         args += ["-i", str(source)]
     if case.get("playbook_dir"):
         args += ["--playbook-dir", str(case["playbook_dir"])]
-    if case.get("vault"):
+    if case.get("vault") is True:
         args += ["--vault-id", f"prod@{CORPUS / 'vault-password-prod'}"]
         args += ["--vault-id", f"default@{CORPUS / 'vault-password'}"]
     return [*args, "--list"]
 
 
 @pytest.fixture(scope="module")
-def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, object]]:
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home folder with an empty Ansible config: no machine or user configuration."""
+    folder = tmp_path_factory.mktemp("ansible-home")
+    (folder / "ansible.cfg").write_text("")
+    return folder
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    """What both sides read the configuration from when a case names none."""
+    return {"HOME": str(home), "ANSIBLE_CONFIG": str(home / "ansible.cfg")}
+
+
+@pytest.fixture(scope="module")
+def oracle(home: Path) -> dict[str, dict[str, object]]:
     """ansible-inventory's answer for every case (one oracle process for all of them)."""
     if not (VENV / "bin" / "ansible-inventory").exists():
         setup = subprocess.run(
@@ -96,12 +123,9 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, obje
         )
         if setup.returncode != 0:
             pytest.skip(f"ansible-core (the test oracle) could not be installed: {setup.stderr}")
-    home = tmp_path_factory.mktemp("ansible-home")
-    (home / "ansible.cfg").write_text("")
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "ANSIBLE_CONFIG": str(home / "ansible.cfg"),  # no machine or user configuration
+        **_base_env(home),
         "ANSIBLE_HOME": str(home),
         "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
         "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",  # a source it cannot read fails the run
@@ -117,6 +141,7 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, obje
                 "cwd": str(CORPUS / name),
                 "args": _ansible_args(case),
                 "passwords": [[label, pw] for label, pw in PASSWORDS] if case.get("vault") else [],
+                "env": _case_env(name, case),
             }
         )
     done = subprocess.run(
@@ -132,16 +157,23 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, obje
     return dict(zip(CASES, answers, strict=True))
 
 
-def _ours(name: str, case: dict[str, object]) -> dict[str, JSONValue]:
+def _ours(name: str, case: dict[str, object], base_env: dict[str, str]) -> dict[str, JSONValue]:
     folder = CORPUS / name
-    sources = [str(folder / s) for s in case["sources"]]  # type: ignore[attr-defined]
+    config = read_ansible_config({**base_env, **_case_env(name, case)}, folder)
+    config.check(strict=False)
+    given = [str(folder / s) for s in case["sources"]]  # type: ignore[attr-defined]
+    sources = given or list(config.inventory)
     playbook = folder / str(case["playbook_dir"]) if case.get("playbook_dir") else None
     passwords = VaultPasswords(
         [(label, (lambda pw=pw: pw.encode())) for label, pw in PASSWORDS]
-        if case.get("vault")
+        if case.get("vault") is True
         else []
     )
-    inventory = load_inventory(sources, passwords=passwords, playbook_dir=playbook, strict=False)
+    if case.get("vault") == "config":
+        passwords = passwords_from(None, config=config.vault)
+    inventory = load_inventory(
+        sources, passwords=passwords, playbook_dir=playbook, strict=False, config=config
+    )
     return listing(inventory, _reveal)
 
 
@@ -153,17 +185,18 @@ def test_the_corpus_is_big_enough() -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_same_hosts_groups_and_variables_as_ansible_inventory(
-    name: str, oracle: dict[str, dict[str, object]]
+    name: str, oracle: dict[str, dict[str, object]], home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = _case(name)
+    monkeypatch.chdir(CORPUS / name)  # where the oracle ran: relative vault-id paths
     theirs = oracle[name]
     if case.get("error"):
         assert theirs["rc"] != 0, f"ansible-inventory accepted {name}, which we refuse"
         with pytest.raises(InventoryError, match=str(case["error"])):
-            _ours(name, case)
+            _ours(name, case, _base_env(home))
         return
     assert theirs["rc"] == 0, theirs["stderr"]
     expected = _unwrap(theirs["list"])
     assert isinstance(expected, dict)
     expected["_meta"].pop("profile", None)
-    assert _ours(name, case) == expected
+    assert _ours(name, case, _base_env(home)) == expected
