@@ -103,6 +103,17 @@ class HostUnreachable(TransportError):
     """Connecting to a host failed or timed out."""
 
 
+class CommandTimedOut(TransportError):
+    """A command did not finish within its timeout: the controller stopped waiting, or the
+    host's own bound (coreutils ``timeout``) ended it. Either way it no longer runs."""
+
+
+class HostBoundMissing(TransportError):
+    """The host cannot bound a command's run time (no usable coreutils ``timeout``), so no
+    command with a timeout is run there: one that outlived the controller's wait would be left
+    running on the host."""
+
+
 class HostKeyError(TransportError):
     """A host presented a key that is unknown or differs from the one recorded in known_hosts."""
 

@@ -76,7 +76,7 @@ printf '%s\n' "$owner" >"$o" || exit 1
 """
     + SERVER_SETUP
     + r"""echo held
-while IFS= read -r word; do
+while IFS=' ' read -r word tmo; do
   case $word in
   record)
     IFS= read -r last || exit 0

@@ -165,9 +165,14 @@ class CommandRunner(Protocol):
     ) -> CommandResult:
         """Run argv on the host; with ``check`` a non-zero exit raises ``CommandFailed``.
 
+        ``timeout`` bounds the command on the host itself, not only the wait for it: once
+        ``CommandTimedOut`` is raised, nothing of the command runs there any more (see
+        :mod:`~checkpointctl.transport.hostbound`).
+
         Raises:
             CommandFailed: ``check`` and a non-zero exit (the host was reached).
-            TransportError: the command did not finish in time or the host cannot be reached.
+            CommandTimedOut: the command did not finish within ``timeout`` seconds.
+            TransportError: the host cannot be reached, or cannot bound commands.
         """
         ...
 
@@ -176,10 +181,12 @@ class BatchRunner(Protocol):
     """Runs several commands as one unit, in as few round trips as the transport can."""
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
-        """One result per command, in order, as ``run(check=False)`` would return it.
+        """One result per command, in order, as ``run(check=False)`` would return it. The batch
+        is bounded on the host to the sum of its commands' timeouts.
 
         Raises:
-            TransportError: the host could not be reached or a command timed out.
+            CommandTimedOut: the batch did not finish within that sum.
+            TransportError: the host could not be reached.
         """
         ...
 

@@ -18,11 +18,12 @@ import threading
 import time
 from collections.abc import Sequence
 
-from checkpointctl.errors import TransportError
+from checkpointctl.errors import CommandTimedOut, TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import Command, CommandResult, DockerClient, FileStat, HeldShell
 from checkpointctl.transport.batch import run_each
 from checkpointctl.transport.command import check_argv, describe, finish
+from checkpointctl.transport.hostbound import did_not_finish
 from checkpointctl.transport.process import keep_tail, split_line
 
 #: The local Docker engine. Fixed on purpose: the lab's hosts have their own at this path too.
@@ -66,13 +67,16 @@ class LocalTransport:
         """Run argv (no shell) and collect its output.
 
         The command gets ``stdin`` (or an empty stdin) and runs in its own process group, so a
-        timeout kills everything it started, not only the first process. A missing or
+        timeout kills everything it started, not only the first process: here the controller
+        is on the host, so its own wait is the host's bound (the SSH transport needs
+        :mod:`~checkpointctl.transport.hostbound` for that). A missing or
         non-executable program is reported like a shell would (exit 127 / 126), so callers see
         the same result as over SSH.
 
         Raises:
             CommandFailed: ``check`` and a non-zero exit.
-            TransportError: the command did not finish within ``timeout`` seconds.
+            CommandTimedOut: the command did not finish within ``timeout`` seconds (its process
+                group has been killed).
         """
         args = check_argv(argv)
         try:
@@ -93,9 +97,7 @@ class LocalTransport:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            raise TransportError(
-                f"{self.host.name}: `{describe(args)}` did not finish within {timeout:g}s"
-            ) from None
+            raise CommandTimedOut(did_not_finish(self.host.name, describe(args), timeout)) from None
         except BaseException:  # Ctrl-C or anything else: leave no orphaned command behind
             _kill_group(proc)
             raise

@@ -559,33 +559,41 @@ def test_a_read_that_fails_on_a_reachable_host_is_a_failure_not_unreachable(
 
 # -- the host lock's held shell, adopted by the transport ----------------------------------------
 
-#: Prints the command line of the process that started the shell running the command.
-PARENT = ("sh", "-c", 'tr "\\0" " " </proc/$PPID/cmdline')
+#: Prints the command lines of the shell's ancestors, one a line, its parent first.
+ANCESTORS = (
+    "sh",
+    "-c",
+    'p=$PPID; while [ "$p" -gt 1 ]; do tr "\\0" " " </proc/$p/cmdline; echo; '
+    "read -r _ _ _ p _ </proc/$p/stat; done",
+)
 
 
 def test_batches_run_in_the_held_lock_shell_while_it_is_lent(
     ssh: SshTransport, full: str, on_host: OnHost
 ) -> None:
-    """While the lock lends its shell, a batch runs inside it (its shell's parent is the
-    ``flock`` holding the lock), not in a session of its own; once the lock takes it back,
-    batches get their own session again and the lock still answers."""
+    """While the lock lends its shell, a batch runs inside it (the ``flock`` holding the lock
+    is an ancestor of its shell: the request's own shell runs under the host's bound), not in a
+    session of its own; once the lock takes it back, batches get their own session again and
+    the lock still answers."""
     from checkpointctl.engine.lock import LockPaths, acquire, current_owner
 
     state = f"/tmp/test-transport-lock-{uuid.uuid4().hex[:8]}"
-    batch = [Command(PARENT), Command(("echo", "second"))]
+    batch = [Command(ANCESTORS), Command(("echo", "second"))]
     lock = acquire(ssh, current_owner(), paths=LockPaths.under(state))
     try:
         assert lock.lend_shell() is True
-        parent, second = ssh.run_many(batch)
-        assert parent.ok
-        assert parent.text().startswith("flock "), parent.text()
+        ancestors, second = ssh.run_many(batch)
+        assert ancestors.ok
+        chain = ancestors.text().splitlines()
+        assert chain[0].startswith("timeout "), chain
+        assert any(line.startswith("flock ") for line in chain), chain
         assert second.stdout == b"second\n"
         problems = lock.write_records(b'{"r": 1}', b'{"a": 1}', release=True)
         assert problems == []
     finally:
         lock.release()
-    parent, second = ssh.run_many(batch)
-    assert "flock" not in parent.text()
+    ancestors, second = ssh.run_many(batch)
+    assert not any(line.startswith("flock ") for line in ancestors.text().splitlines())
     assert second.stdout == b"second\n"
     assert on_host(full, ["cat", f"{state}/last-apply.json"]).stdout == '{"r": 1}\n'
     on_host(full, ["rm", "-rf", state])

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 
-from checkpointctl.errors import CommandFailed, HostUnreachable, TransportError
+from checkpointctl.errors import CommandFailed, CommandTimedOut, HostUnreachable, TransportError
 from checkpointctl.model import Become, Host
 from checkpointctl.transport.base import (
     ByteStream,
@@ -26,8 +26,10 @@ from checkpointctl.transport.base import (
     HeldShell,
 )
 from checkpointctl.transport.batch import batchable
+from checkpointctl.transport.hostbound import PROBE_SECONDS, PROBE_SHOWN
 from checkpointctl.transport.shellserver import encodable
 from checkpointctl.transport.ssh import exec as ssh_exec
+from checkpointctl.transport.ssh.bound import HostBound
 from checkpointctl.transport.ssh.connect import open_client, where
 from checkpointctl.transport.ssh.exec import SshProcess
 from checkpointctl.transport.ssh.privilege import Sudo, probe
@@ -76,6 +78,8 @@ class SshTransport:
         self._become: Become | None = None
         """Set while the sudo rule is assumed, not yet proven (see :meth:`become`)."""
         self._root_files: RootFiles | None = None
+        self._bound = HostBound(self._where)
+        """Whether the host can bound commands (coreutils ``timeout``): see :mod:`.bound`."""
         self._docker: DockerClient | None = None
         self._keep_shell = False
         self._shell: ShellSession | None = None
@@ -158,7 +162,32 @@ class SshTransport:
             timeout=self.host.connect_timeout + 20.0,
             check=False,
             channel_timeout=self.host.connect_timeout,
+            bound=False,
         )
+
+    def _run_bound_probe(self, argv: tuple[str, ...]) -> CommandResult:
+        """Run the bound's probe (see :mod:`.bound`) as commands run, through sudo if any."""
+        return ssh_exec.run_command(
+            self.connection,
+            self.host.name,
+            self._where,
+            argv,
+            stdin=None,
+            timeout=PROBE_SECONDS + self.host.connect_timeout,
+            check=False,
+            channel_timeout=self.host.connect_timeout,
+            sudo=self._sudo,
+            bound=False,
+        )
+
+    def _prove_bound(self) -> None:
+        """After a failure: probe the host's ``timeout`` if no command has proven it yet.
+
+        Raises:
+            HostBoundMissing: the host has none (this connection then runs nothing more).
+        """
+        shown = self._sudo.argv(PROBE_SHOWN) if self._sudo else PROBE_SHOWN
+        self._bound.prove(self._run_bound_probe, " ".join(shown))
 
     def _run_as_root(self, argv: Sequence[str], stdin: bytes | None) -> CommandResult:
         return self.run(argv, stdin=stdin, timeout=60.0, check=False)
@@ -207,15 +236,18 @@ class SshTransport:
         timeout: float = 60.0,
         check: bool = True,
     ) -> CommandResult:
-        """Run argv on the host in a new channel of the shared connection (see
-        :func:`~checkpointctl.transport.ssh.exec.run_command`).
+        """Run argv on the host in a new channel of the shared connection, bounded on the host
+        to ``timeout`` seconds (see :func:`~checkpointctl.transport.ssh.exec.run_command`).
 
         Raises:
             CommandFailed: ``check`` and a non-zero exit.
-            TransportError: the command did not finish within ``timeout`` seconds, or the host
-                refused another channel.
+            CommandTimedOut: the command did not finish within ``timeout`` seconds (it no
+                longer runs on the host).
+            HostBoundMissing: the host cannot bound commands (no coreutils ``timeout``).
+            TransportError: the host refused another channel.
             HostUnreachable: the connection broke.
         """
+        self._bound.require()
         try:
             result = ssh_exec.run_command(
                 self.connection,
@@ -228,13 +260,19 @@ class SshTransport:
                 channel_timeout=self.host.connect_timeout,
                 sudo=self._sudo,
             )
-        except (CommandFailed, TransportError):
+        except CommandFailed:
+            self._prove_sudo()
+            self._prove_bound()
+            raise
+        except TransportError:
             self._prove_sudo()
             raise
         if result.ok:
             self._become = None
+            self._bound.succeeded()
         else:
             self._prove_sudo()
+            self._prove_bound()
         return result
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
@@ -242,13 +280,17 @@ class SshTransport:
         none at all in a kept or adopted shell.
 
         Results are unchecked, as ``run(check=False)`` returns them. A command with a large
-        stdin runs on its own channel.
+        stdin runs on its own channel. The batch, or the kept shell's request, is bounded on
+        the host to the sum of the commands' timeouts.
 
         Raises:
-            TransportError: the batch did not finish within the sum of the commands' timeouts,
-                or its output was cut short.
+            CommandTimedOut: the batch did not finish within the sum of the commands' timeouts
+                (nothing of it runs on the host any more).
+            HostBoundMissing: the host cannot bound commands (no coreutils ``timeout``).
+            TransportError: the batch's output was cut short.
             HostUnreachable: the connection broke.
         """
+        self._bound.require()
         results: dict[int, CommandResult] = {}
         batch = [i for i, c in enumerate(commands) if batchable(c)]
         chosen = [commands[i] for i in batch]
@@ -256,6 +298,7 @@ class SshTransport:
         if shell is not None:
             timeout = sum(c.timeout for c in chosen)
             results.update(zip(batch, shell.call(chosen, timeout), strict=True))
+            self._bound.succeeded()
         elif len(chosen) > 1:
             try:
                 parsed = ssh_exec.run_batch(
@@ -266,10 +309,15 @@ class SshTransport:
                     channel_timeout=self.host.connect_timeout,
                     sudo=self._sudo,
                 )
-            except TransportError:
+            except (CommandTimedOut, HostUnreachable):
                 self._prove_sudo()
                 raise
-            self._become = None  # the batch's frames came back: sudo ran it
+            except TransportError:
+                self._prove_sudo()
+                self._prove_bound()
+                raise
+            self._become = None  # the batch's frames came back: sudo and the bound ran it
+            self._bound.succeeded()
             results.update(zip(batch, parsed, strict=True))
         for i, c in enumerate(commands):
             if i not in results:

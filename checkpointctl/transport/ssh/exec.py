@@ -24,7 +24,8 @@ import shlex
 import time
 from collections.abc import Sequence
 
-from checkpointctl.errors import HostUnreachable, TransportError
+from checkpointctl.errors import CommandTimedOut, HostUnreachable, TransportError
+from checkpointctl.transport import hostbound
 from checkpointctl.transport.base import Command, CommandResult
 from checkpointctl.transport.batch import batch_argv, parse_batch_output
 from checkpointctl.transport.command import check_argv, describe, finish
@@ -48,6 +49,18 @@ def command_line(argv: Sequence[str]) -> str:
         TypeError, ValueError: argv is not a non-empty sequence of NUL-free strings.
     """
     return shlex.join(check_argv(argv))
+
+
+def remote_argv(
+    argv: Sequence[str], *, timeout: float, sudo: Sudo | None, bound: bool = True
+) -> tuple[str, ...]:
+    """What the host runs for argv (pure): under the host's bound of ``timeout`` seconds
+    (:func:`~checkpointctl.transport.hostbound.bounded`), inside ``sudo`` when given, so the
+    bound runs as the become user and its signals reach the command itself (``timeout`` outside
+    ``sudo`` could signal only ``sudo``, which cannot pass SIGKILL on)."""
+    args = check_argv(argv)
+    inner = hostbound.bounded(args, timeout) if bound else args
+    return sudo.argv(inner) if sudo is not None else inner
 
 
 def open_channel(connection: paramiko.Transport, where: str, timeout: float) -> paramiko.Channel:
@@ -79,36 +92,45 @@ def run_command(
     check: bool,
     channel_timeout: float,
     sudo: Sudo | None = None,
+    bound: bool = True,
 ) -> CommandResult:
     """Run argv in a new channel of ``connection`` (through ``sudo`` when given; the result
     names argv as given).
 
     stdout and stderr are read while ``stdin`` is being sent, so neither side can stall the
-    other however much they write. ``timeout`` bounds the whole command; on expiry the channel
-    is closed. A command killed by a signal reports exit status -1.
+    other however much they write. ``timeout`` bounds the whole command on the host itself
+    (``bound``, see :mod:`~checkpointctl.transport.hostbound`: coreutils ``timeout`` inside
+    ``sudo``), and the controller waits for it that long plus the host's grace; whoever gives
+    up first, the command is reported as timed out and no longer runs on the host. Only the
+    probes that find out whether sudo and the bound work run unbounded (``bound=False``): each
+    runs a command that cannot hang (``true``). A command killed by a signal reports exit
+    status -1.
 
     Raises:
         CommandFailed: ``check`` and a non-zero exit.
-        TransportError: the command did not finish within ``timeout`` seconds, or the host
-            refused another channel.
+        CommandTimedOut: the command did not finish within ``timeout`` seconds.
+        TransportError: the host refused another channel.
         HostUnreachable: the connection broke.
     """
     args = check_argv(argv)
-    line = command_line(sudo.argv(args) if sudo else args)
+    line = command_line(remote_argv(args, timeout=timeout, sudo=sudo, bound=bound))
     if sudo is not None:
         stdin = sudo.stdin(stdin)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + (hostbound.controller_wait(timeout) if bound else timeout)
     chan = open_channel(connection, where, min(timeout, channel_timeout))
     try:
         chan.exec_command(line)
         out, err = _exchange(chan, stdin or b"", deadline)
         if out is None or err is None:
-            raise TransportError(f"{host}: `{describe(args)}` did not finish within {timeout:g}s")
+            raise CommandTimedOut(hostbound.did_not_finish(host, describe(args), timeout))
         rc = chan.recv_exit_status()
     except (paramiko.SSHException, EOFError, OSError) as e:
         raise HostUnreachable(f"{where}: connection lost running `{describe(args)}`: {e}") from e
     finally:
         chan.close()
+    if bound and hostbound.timed_out(rc, time.monotonic() - started, timeout):
+        raise CommandTimedOut(hostbound.did_not_finish(host, describe(args), timeout))
     return finish(host, CommandResult(args, rc, out, err), check=check)
 
 
@@ -122,11 +144,13 @@ def run_batch(
     sudo: Sudo | None = None,
 ) -> list[CommandResult]:
     """Run ``commands`` as one batch script in one channel (under one ``sudo`` when given);
-    their results, unchecked.
+    their results, unchecked. The script runs under the host's bound of the sum of the
+    commands' timeouts (see :func:`run_command`), so a command of it that hangs is ended on the
+    host with every command after it.
 
     Raises:
-        TransportError: the batch did not finish within the sum of the commands' timeouts, or
-            its output was cut short.
+        CommandTimedOut: the batch did not finish within the sum of the commands' timeouts.
+        TransportError: its output was cut short.
         HostUnreachable: the connection broke.
     """
     token = new_token()

@@ -15,7 +15,8 @@ import select
 import time
 from collections.abc import Sequence
 
-from checkpointctl.errors import HostUnreachable, TransportError
+from checkpointctl.errors import CommandTimedOut, HostBoundMissing, HostUnreachable, TransportError
+from checkpointctl.transport import hostbound
 from checkpointctl.transport.base import Command, CommandResult
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.shellserver import (
@@ -38,6 +39,8 @@ class ShellSession:
         self._token = token
         self._buf = bytearray(unread)
         self.usable = True
+        self._request: tuple[float, float] | None = None
+        """When the request in flight was sent and its bound, to judge how the server ended."""
 
     @classmethod
     def start(
@@ -98,29 +101,66 @@ class ShellSession:
             return
         if self._chan.eof_received or self._chan.closed:
             self.usable = False
-            raise HostUnreachable(f"{self._where}: the kept shell ended")
+            self._raise_ended(deadline)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             self.usable = False
+            if self._request is not None:
+                raise CommandTimedOut(
+                    hostbound.did_not_finish(
+                        self._where, "the kept shell's request", self._request[1]
+                    )
+                )
             raise TransportError(f"{self._where}: the kept shell did not answer in time")
         select.select([self._chan], [], [], min(remaining, 1.0))
+
+    def _raise_ended(self, deadline: float) -> None:
+        """The server ended: say why, from its exit status (see
+        :mod:`~checkpointctl.transport.shellserver`).
+
+        Raises:
+            CommandTimedOut: the host's bound ended the request in flight.
+            HostBoundMissing: the server could not run ``timeout``.
+            HostUnreachable: it ended otherwise.
+        """
+        ended = self._chan.status_event.wait(max(0.0, deadline - time.monotonic()))
+        status = self._chan.exit_status if ended else -1
+        if self._request is not None:
+            sent, seconds = self._request
+            if ended and hostbound.timed_out(status, time.monotonic() - sent, seconds):
+                raise CommandTimedOut(
+                    hostbound.did_not_finish(self._where, "the kept shell's request", seconds)
+                )
+            if ended and status in hostbound.CANNOT_RUN_STATUSES:
+                raise HostBoundMissing(
+                    f"{self._where}: the kept shell cannot bound its commands: `timeout` "
+                    f"exited {status} (not on the PATH?)"
+                )
+        raise HostUnreachable(f"{self._where}: the kept shell ended")
 
     def _fill_line(self, deadline: float) -> None:
         while b"\n" not in self._buf:
             self._recv(deadline)
 
     def call(self, commands: Sequence[Command], timeout: float) -> list[CommandResult]:
-        """Run ``commands`` in the server; their results (unchecked).
+        """Run ``commands`` in the server, bounded on the host to ``timeout`` seconds; their
+        results (unchecked).
 
         Raises:
             HostUnreachable: the channel or the connection ended (nothing is retried: the
                 commands may have run).
-            TransportError: no answer within ``timeout`` (the session is then given up).
+            CommandTimedOut: the request did not finish within ``timeout`` seconds: the host's
+                bound ended it, or no answer came within the controller's wait (the session
+                is then given up).
+            HostBoundMissing: the server cannot run ``timeout``.
         """
-        deadline = time.monotonic() + timeout
+        sent = time.monotonic()
+        deadline = sent + hostbound.controller_wait(timeout)
+        self._request = (sent, timeout)
         argvs = [c.argv for c in commands]
         try:
-            self._chan.sendall(encode_request([(c.argv, c.stdin) for c in commands]))
+            request = encode_request([(c.argv, c.stdin) for c in commands], timeout=timeout)
+            self._chan.sendall(request)
             while True:
                 try:
                     decoded = decode_response(argvs, bytes(self._buf), self._token)
@@ -130,6 +170,7 @@ class ShellSession:
                 if decoded is not None:
                     results, used = decoded
                     del self._buf[:used]
+                    self._request = None
                     return results
                 self._recv(deadline)
         except (paramiko.SSHException, EOFError, OSError) as e:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from checkpointctl.errors import CommandFailed, TransportError
+from checkpointctl.errors import CommandFailed, CommandTimedOut, TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.base import FileStat, Transport
 from checkpointctl.transport.command import stderr_tail
@@ -78,7 +78,7 @@ def test_run_timeout_raises_and_kills_the_process_group(
 ) -> None:
     pidfile = tmp_path / "child.pid"
     script = f"sleep 30 & echo $! > {pidfile}; wait"
-    with pytest.raises(TransportError, match=r"did not finish within 0\.5s"):
+    with pytest.raises(CommandTimedOut, match=r"did not finish within 0\.5s"):
         local.run(["/bin/sh", "-c", script], timeout=0.5)
     child = int(pidfile.read_text())
     # The background sleep was in the command's process group, so it was killed too. SIGKILL

@@ -7,6 +7,7 @@ script in a channel); each answer is compared with the same command run on its o
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult
 from checkpointctl.transport.framing import new_token
+from checkpointctl.transport.hostbound import CANNOT_RUN_STATUSES, KILL_AFTER, TIMED_OUT_STATUSES
 from checkpointctl.transport.local import LocalTransport
 from checkpointctl.transport.shellserver import (
     READY,
@@ -39,6 +41,8 @@ CASES: list[tuple[tuple[str, ...], bytes | None]] = [
     (("sh", "-c", 'printf "%s|" "$@"', "sh", *HOSTILE), b"stdin too"),
     # run in a subshell of the server, whose IFS is 0x01 and globbing off between requests
     (("sh", "-c", 'for w in $1; do echo "$w"; done; set -- /*; echo "$#${t-}"', "sh", "a b"), None),
+    # the frame token reaches the request's shell in its environment, and no command's
+    (("printenv", "t"), None),
 ]
 
 
@@ -54,13 +58,18 @@ class Server:
         self.proc.stdin.flush()
         assert self.proc.stdout.readline() == READY
 
+    def send(
+        self, commands: list[tuple[tuple[str, ...], bytes | None]], timeout: float = 60
+    ) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(encode_request(commands, timeout=timeout))
+        self.proc.stdin.flush()
+
     def call_many(
         self, commands: list[tuple[tuple[str, ...], bytes | None]]
     ) -> list[CommandResult]:
-        assert self.proc.stdin is not None
         assert self.proc.stdout is not None
-        self.proc.stdin.write(encode_request(commands))
-        self.proc.stdin.flush()
+        self.send(commands)
         argvs = [argv for argv, _ in commands]
         buf = b""
         while True:
@@ -130,7 +139,7 @@ def test_separator_bytes_are_refused() -> None:
     assert not encodable(["a\x01b"])
     assert not encodable(["a\x02b"])
     with pytest.raises(ValueError, match="0x01"):
-        encode_request([(("a\x01b",), None)])
+        encode_request([(("a\x01b",), None)], timeout=60)
 
 
 def test_partial_answers_wait_for_more() -> None:
@@ -149,3 +158,74 @@ def test_partial_answers_wait_for_more() -> None:
         decode_response([("x",)], f"\n{token} 1 oops\n\n{token}\n".encode(), token)
     with pytest.raises(ValueError, match="frame of command 2"):
         decode_response([("x",)], f"\n{token} 2 0\n\n{token}\n".encode(), token)
+
+
+# -- the host's bound on a request ---------------------------------------------------------------
+
+
+def running(mark: str) -> list[int]:
+    """This machine's processes whose command line holds ``mark`` (zombies have none)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if mark.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def mark() -> str:
+    """A ``sleep`` duration nothing else runs with: the command's name tag."""
+    return f"97.{secrets.randbelow(10**6):06d}"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        'sleep "$1"',  # SIGTERM ends it
+        'trap "" TERM; sleep "$1"; echo not reached',  # ignored, inherited by the sleep
+        '(trap "" TERM; sleep "$1" 2>/dev/null) & sleep "$1"',  # a grandchild ignores it
+    ],
+)
+def test_a_request_that_outlives_its_bound_is_ended_with_the_server(script: str) -> None:
+    """Whatever the request started is gone when the server answers the bound's status (and
+    ends: its stdin may still hold the rest of the request), through the eval'd ``sh -c`` form
+    of the runner."""
+    tag = mark()
+    server = Server()
+    try:
+        server.send([(("true",), None), (("sh", "-c", script, "sh", tag), None)], timeout=0.5)
+        assert server.proc.wait(30 + KILL_AFTER) in TIMED_OUT_STATUSES
+        assert running(tag) == []
+    finally:
+        server.proc.kill()
+        for pid in running(tag):
+            os.kill(pid, 9)
+
+
+def test_an_exec_d_command_that_outlives_its_bound_is_ended() -> None:
+    tag = mark()
+    server = Server()
+    try:
+        server.send([(("sleep", tag), None)], timeout=0.5)
+        assert server.proc.wait(30) == 124
+        assert running(tag) == []
+    finally:
+        server.proc.kill()
+        for pid in running(tag):
+            os.kill(pid, 9)
+
+
+def test_a_server_without_timeout_ends_instead_of_running_unbounded(tmp_path: Path) -> None:
+    """A host whose PATH has no ``timeout`` (a directory holding only what the server itself
+    needs stands in for one): the first request ends the server with a status that says the
+    bound could not run, and its command never ran."""
+    for tool in ("sh", "dd", "touch"):
+        (tmp_path / tool).symlink_to(f"/bin/{tool}")
+    server = Server(env={"PATH": str(tmp_path)})
+    server.send([(("touch", str(tmp_path / "ran")), None)])
+    assert server.proc.wait(30) in CANNOT_RUN_STATUSES
+    assert not (tmp_path / "ran").exists()
