@@ -48,7 +48,7 @@ from checkpointctl.spec import STATE_DIR
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import HeldShell, HostProcess, Transport
 from checkpointctl.transport.framing import new_token
-from checkpointctl.transport.shellserver import REQUEST, SERVER_SETUP
+from checkpointctl.transport.shellserver import BOUNDED_REQUEST, SERVER_SETUP
 
 LOCK_FILE = f"{STATE_DIR}/lock"
 OWNER_FILE = f"{STATE_DIR}/lock-owner.json"
@@ -94,7 +94,7 @@ while IFS=' ' read -r word tmo; do
   *)
     alen=$word
 """
-    + REQUEST
+    + BOUNDED_REQUEST
     + """    ;;
   esac
 done

@@ -167,7 +167,8 @@ class CommandRunner(Protocol):
 
         ``timeout`` bounds the command on the host itself, not only the wait for it: once
         ``CommandTimedOut`` is raised, nothing of the command runs there any more (see
-        :mod:`~checkpointctl.transport.hostbound`).
+        :mod:`~checkpointctl.transport.hostbound`; a kept shell's request on a connection that
+        died meanwhile ends with its commands).
 
         Raises:
             CommandFailed: ``check`` and a non-zero exit (the host was reached).
@@ -182,7 +183,8 @@ class BatchRunner(Protocol):
 
     def run_many(self, commands: Sequence[Command]) -> list[CommandResult]:
         """One result per command, in order, as ``run(check=False)`` would return it. The batch
-        is bounded on the host to the sum of its commands' timeouts.
+        is bounded on the host to the sum of its commands' timeouts (a kept shell's request: its
+        process group is killed when that sum has passed).
 
         Raises:
             CommandTimedOut: the batch did not finish within that sum.

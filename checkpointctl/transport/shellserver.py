@@ -5,9 +5,10 @@ user's login shell (which may read start-up files) before our command even begin
 connection (``drift --watch``) pays that on every cycle. The shell server is started once, in
 one channel; its first line of stdin is the session's frame token, then it runs each request:
 
-request:  ``<argv bytes> <seconds>\\n``, then every command as its stdin length and its
-          argv, each field followed by the byte 0x01 and each command by the byte 0x02, then
-          the commands' stdin one after the other. ``<seconds>`` bounds the request on the host.
+request:  ``<argv bytes>\\n`` (the held shell: ``<argv bytes> <seconds>\\n``, its bound on
+          the host), then every command as its stdin length and its argv, each field followed
+          by the byte 0x01 and each command by the byte 0x02, then the commands' stdin one after
+          the other.
 response: each command's stdout and frame end, numbered from 1
           (:mod:`~checkpointctl.transport.framing`), exactly as the command batch answers.
 
@@ -17,17 +18,27 @@ and the script is fixed. An argument holding 0x01 or 0x02 cannot be framed this 
 sent here (:func:`encodable`); the caller runs it in a session of its own. Requests are answered
 one at a time, in order.
 
-A request is bounded on the host like any other command (:mod:`~checkpointctl.transport.hostbound`):
-the server runs it in a child shell under ``timeout -k KILL_AFTER <seconds>`` (in the background,
-to know its process group, with the server's stdin), which reads the request, runs its commands
-through the batch's runner and frames their results. So a steady
-request costs the host ``timeout``, a ``sh``, one ``dd`` (the argv) and the commands: no new
-session, no file. The frame token reaches the child in its environment, never its argv (``ps``
-shows argv to everyone), and the child takes it out of the environment before running anything.
-When the bound ends a request, or ``timeout`` cannot run, the server ends with that status
-(:data:`~checkpointctl.transport.hostbound.TIMED_OUT_STATUSES`,
-:data:`~checkpointctl.transport.hostbound.CANNOT_RUN_STATUSES`): its stdin may hold the rest of
-the request, so it could not answer another one, and the client gives the session up anyway.
+Two servers speak this protocol, and their requests are bounded differently:
+
+- the kept shell (:data:`SERVER_SCRIPT`, ``drift --watch``) runs a request in itself, so a steady
+  request costs the host one ``dd`` (the argv) and the commands: no new session, no process of
+  its own. It says ``ready PGID`` when it starts: its process group, which holds it and all it
+  runs (an SSH session's command leads a group of its own; under ``sudo``, sudo's). When a
+  request outlives its timeout, the controller kills that group through a new channel
+  (:class:`~checkpointctl.transport.ssh.shell.ShellSession`) and gives the session up: nothing
+  of the request runs on, and a watch cycle pays nothing for the bound. (A connection that dies
+  mid-request cannot send the kill: the request then ends when its commands do, and the server
+  at the end of its input.)
+- the host lock's held shell (:mod:`~checkpointctl.engine.lock`) runs each request in a child
+  shell under ``timeout -k KILL_AFTER <seconds>`` (:data:`BOUNDED_REQUEST`, in the background,
+  to know its process group, with the server's stdin), bounded on the host like any other
+  command (:mod:`~checkpointctl.transport.hostbound`): killing its group from outside would end
+  the lock itself. The frame token reaches the child in its environment, never its argv (``ps``
+  shows argv to everyone), and the child takes it out of the environment before running
+  anything. When the bound ends a request, or ``timeout`` cannot run, the server ends with that
+  status (:data:`~checkpointctl.transport.hostbound.TIMED_OUT_STATUSES`,
+  :data:`~checkpointctl.transport.hostbound.CANNOT_RUN_STATUSES`): its stdin may hold the rest
+  of the request, so it could not answer another one, and the client gives the session up.
 """
 
 from __future__ import annotations
@@ -41,15 +52,8 @@ from checkpointctl.transport.hostbound import KILL_AFTER, seconds_text
 
 FIELD = b"\x01"
 COMMAND = b"\x02"
-READY = b"ready\n"
 
-REQUEST_CHILD = (
-    r"""k=$t; unset t; t=$k
-alen=$1 field=$2 command=$3
-set -f
-"""
-    + RUNNER
-    + r"""req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null) ||
+IN_PROCESS = r"""req=$(dd bs="$alen" count=1 iflag=fullblock 2>/dev/null) ||
   req=$(dd bs=1 count="$alen" 2>/dev/null)
 k=0
 IFS=$command
@@ -59,32 +63,47 @@ for cmd in $req; do
   k=$((k + 1))
   r "$k" "$@"
 done
-exit 0
 """
-)
-"""Fixed text: the child shell that answers one request (see the module docstring); ``$1`` is
-the request's argv length, ``$2`` and ``$3`` the field and command separators, ``$t`` in its
-environment the frame token, which it makes an ordinary variable again (not passed on to the
-commands). A request's argv is read with one ``dd``: ``iflag=fullblock`` reads exactly ``alen``
-bytes in a few calls; a ``dd`` without it refuses the flag before reading anything, and the
-request is read one byte per call instead (exact on every POSIX ``dd``, slow for a large
-request)."""
+"""Fixed text: read one request of ``$alen`` argv bytes and run its commands through the batch's
+runner, framing their results (``$t`` the token, ``$field``/``$command`` the separators). A
+request's argv is read with one ``dd``: ``iflag=fullblock`` reads exactly ``alen`` bytes in a
+few calls; a ``dd`` without it refuses the flag before reading anything, and the request is
+read one byte per call instead (exact on every POSIX ``dd``, slow for a large request). It sets
+the positional parameters: a script that needs its own saves them first."""
 
-SERVER_SETUP = (
-    r"""seps=$(printf '\001\002')
+REQUEST_CHILD = (
+    r"""k=$t; unset t; t=$k
+alen=$1 field=$2 command=$3
+set -f
+"""
+    + RUNNER
+    + IN_PROCESS
+    + "exit 0\n"
+)
+"""Fixed text: the held shell's child that answers one request (see the module docstring);
+``$1`` is the request's argv length, ``$2`` and ``$3`` the field and command separators, ``$t``
+in its environment the frame token, which it makes an ordinary variable again (not passed on to
+the commands)."""
+
+SEPARATORS = r"""seps=$(printf '\001\002')
 field=${seps%?}
 command=${seps#?}
 set -f
-exec 4<&0
+"""
+"""Fixed text: the field and command separators, and no globbing."""
+
+SERVER_SETUP = (
+    SEPARATORS
+    + r"""exec 4<&0
 child="""
     + shlex.quote(REQUEST_CHILD)
     + "\n"
 )
-"""Fixed text: what a shell needs before it can answer requests (the token is in ``$t``; fd 4
-is its stdin, for the requests it runs in the background). The child's text is a constant,
-quoted once here."""
+"""Fixed text: what the held shell needs before it can answer requests (the token is in ``$t``;
+fd 4 is its stdin, for the requests it runs in the background). The child's text is a
+constant, quoted once here."""
 
-REQUEST = (
+BOUNDED_REQUEST = (
     r"""t=$t timeout -k """
     + seconds_text(KILL_AFTER)
     + r""" "$tmo" sh -c "$child" sh "$alen" "$field" "$command" <&4 4<&- &
@@ -98,19 +117,43 @@ case $c in
 esac
 """
 )
-"""Fixed text: answer one request of ``$alen`` argv bytes within ``$tmo`` seconds (see the
-module docstring), or end the server with the status of the bound that stopped it, after
+"""Fixed text: the held shell answers one request of ``$alen`` argv bytes within ``$tmo``
+seconds (see the module docstring), or ends with the status of the bound that stopped it, after
 killing what is left of the request's process group, as
 :data:`~checkpointctl.transport.hostbound.BOUND_SCRIPT` does for one command."""
 
+PROCESS_GROUP = r"""g=
+if IFS= read -r g 2>/dev/null </proc/$$/stat; then set -- $g; g=$5; fi
+"""
+"""Fixed text: ``$g``, this shell's process group from procfs (a builtin ``read``, no process;
+field 5 of ``stat``, after a command name that is ``sh`` or ``dash``, without spaces); empty
+where there is no procfs."""
+
 SERVER_SCRIPT = (
     "IFS= read -r t || exit 125\n"
-    + SERVER_SETUP
-    + "echo ready\nwhile IFS=' ' read -r alen tmo; do\n"
-    + REQUEST
-    + "done\n"
+    + PROCESS_GROUP
+    + SEPARATORS
+    + RUNNER
+    + 'echo "ready $g"\nwhile IFS= read -r alen; do\n'
+    + IN_PROCESS
+    + "IFS=' '\ndone\n"
 )
-"""Fixed text: the loop described in the module docstring."""
+"""Fixed text: the kept shell's loop described in the module docstring."""
+
+
+def parse_ready(line: bytes) -> int | None:
+    """The kept shell's first line → its process group, or None where the host has no procfs
+    (pure). A group of 1 or less is never one to kill: None too.
+
+    Raises:
+        ValueError: it is not the server's ``ready`` line.
+    """
+    word, _, group = line.rstrip(b"\n").partition(b" ")
+    if word != b"ready" or not line.endswith(b"\n"):
+        raise ValueError("not the kept shell's ready line")
+    if not group.isdigit() or int(group) <= 1:
+        return None
+    return int(group)
 
 
 def encodable(argv: Sequence[str]) -> bool:
@@ -119,10 +162,11 @@ def encodable(argv: Sequence[str]) -> bool:
 
 
 def encode_request(
-    commands: Sequence[tuple[Sequence[str], bytes | None]], *, timeout: float
+    commands: Sequence[tuple[Sequence[str], bytes | None]], *, bound: float | None
 ) -> bytes:
-    """The bytes of one request running ``commands`` (argv, stdin) in order, bounded on the
-    host to ``timeout`` seconds (pure).
+    """The bytes of one request running ``commands`` (argv, stdin) in order (pure); ``bound``:
+    the held shell's bound on the host, in seconds (None for the kept shell, whose requests the
+    controller bounds).
 
     Raises:
         ValueError: an argument holds a separator (check :func:`encodable` first).
@@ -137,7 +181,8 @@ def encode_request(
         parts.append(b"".join(a.encode("utf-8", "surrogateescape") + FIELD for a in fields))
         stdins.append(data)
     args = COMMAND.join(parts) + COMMAND
-    return f"{len(args)} {seconds_text(timeout)}\n".encode() + args + b"".join(stdins)
+    head = f"{len(args)}" if bound is None else f"{len(args)} {seconds_text(bound)}"
+    return f"{head}\n".encode() + args + b"".join(stdins)
 
 
 def decode_response(

@@ -343,6 +343,26 @@ class SshTransport:
 
     # -- shells -----------------------------------------------------------------------------
 
+    def _kill_group(self, group: int) -> None:
+        """Kill process group ``group`` on the host (the kept shell's, when a request outlived
+        its timeout), as the shell's user, in a channel of its own.
+
+        Raises:
+            TransportError: the channel could not run it.
+        """
+        ssh_exec.run_command(
+            self.connection,
+            self.host.name,
+            self._where,
+            ("kill", "-s", "KILL", "--", f"-{group}"),
+            stdin=None,
+            timeout=self.host.connect_timeout + 10.0,
+            check=False,
+            channel_timeout=self.host.connect_timeout,
+            sudo=self._sudo,
+            bound=False,
+        )
+
     def keep_shell(self) -> bool:
         """Run command batches through one long-lived shell on the host from now on (see
         :mod:`checkpointctl.transport.shellserver`): for connections kept across runs, whose
@@ -391,6 +411,7 @@ class SshTransport:
                     self.connection,
                     self._where,
                     timeout=self.host.connect_timeout,
+                    kill_group=self._kill_group,
                     sudo=self._sudo,
                 )
             except TransportError:

@@ -13,32 +13,52 @@ from __future__ import annotations
 import contextlib
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from checkpointctl.errors import CommandTimedOut, HostBoundMissing, HostUnreachable, TransportError
 from checkpointctl.transport import hostbound
 from checkpointctl.transport.base import Command, CommandResult
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.shellserver import (
-    READY,
     SERVER_SCRIPT,
     decode_response,
     encode_request,
+    parse_ready,
 )
 from checkpointctl.transport.ssh.exec import CHUNK, SshProcess, command_line, open_channel
 from checkpointctl.transport.ssh.privilege import Sudo
 from checkpointctl.transport.sshlib import paramiko
 
+KillGroup = Callable[[int], None]
+"""Kills a process group on the host through a channel of its own (the kept shell's bound)."""
+
 
 class ShellSession:
-    """One shell server's channel, one request at a time."""
+    """One shell server's channel, one request at a time.
 
-    def __init__(self, where: str, chan: paramiko.Channel, token: str, unread: bytes = b"") -> None:
+    A kept shell's request that outlives its timeout is ended by the controller: ``kill_group``
+    kills the server's process group (which it named in its ``ready`` line) and the session is
+    given up. A borrowed (held) shell bounds its requests on the host itself (see
+    :mod:`~checkpointctl.transport.shellserver`)."""
+
+    def __init__(
+        self,
+        where: str,
+        chan: paramiko.Channel,
+        token: str,
+        unread: bytes = b"",
+        *,
+        kill_group: KillGroup | None = None,
+    ) -> None:
         self._where = where
         self._chan = chan
         self._token = token
         self._buf = bytearray(unread)
         self.usable = True
+        self._kill_group = kill_group
+        """None: the server bounds requests itself (the held shell)."""
+        self._group: int | None = None
+        """The kept shell's process group, from its ``ready`` line (None: unknown)."""
         self._request: tuple[float, float] | None = None
         """When the request in flight was sent and its bound, to judge how the server ended."""
 
@@ -49,10 +69,12 @@ class ShellSession:
         where: str,
         *,
         timeout: float,
+        kill_group: KillGroup,
         sudo: Sudo | None = None,
     ) -> ShellSession:
         """Start a shell server in a new channel (under one ``sudo`` when given) and wait for
-        its ``ready``.
+        its ``ready``; ``kill_group`` ends its process group when a request outlives its
+        timeout.
 
         Raises:
             TransportError: it did not start (no channel, no answer).
@@ -66,15 +88,16 @@ class ShellSession:
         except (paramiko.SSHException, EOFError, OSError) as e:
             chan.close()
             raise TransportError(f"{where}: cannot start a shell: {e}") from e
-        session = cls(where, chan, token)
+        session = cls(where, chan, token, kill_group=kill_group)
         try:
             session._fill_line(time.monotonic() + timeout)
+            session._group = parse_ready(bytes(session._buf))
+        except ValueError:
+            session.close()
+            raise TransportError(f"{where}: the shell did not start") from None
         except TransportError:
             session.close()
             raise
-        if bytes(session._buf) != READY:
-            session.close()
-            raise TransportError(f"{where}: the shell did not start")
         session._buf.clear()
         return session
 
@@ -106,6 +129,7 @@ class ShellSession:
         if remaining <= 0:
             self.usable = False
             if self._request is not None:
+                self._end_request()
                 raise CommandTimedOut(
                     hostbound.did_not_finish(
                         self._where, "the kept shell's request", self._request[1]
@@ -113,6 +137,15 @@ class ShellSession:
                 )
             raise TransportError(f"{self._where}: the kept shell did not answer in time")
         select.select([self._chan], [], [], min(remaining, 1.0))
+
+    def _end_request(self) -> None:
+        """A kept shell's request outlived its timeout: kill the server's process group (the
+        server, the request and whatever it started), so nothing of it runs on. Without a
+        known group (no procfs) it is only given up."""
+        if self._kill_group is None or self._group is None:
+            return
+        with contextlib.suppress(TransportError):  # the timeout is the error to report
+            self._kill_group(self._group)
 
     def _raise_ended(self, deadline: float) -> None:
         """The server ended: say why, from its exit status (see
@@ -125,7 +158,7 @@ class ShellSession:
         """
         ended = self._chan.status_event.wait(max(0.0, deadline - time.monotonic()))
         status = self._chan.exit_status if ended else -1
-        if self._request is not None:
+        if self._request is not None and self._kill_group is None:
             sent, seconds = self._request
             if ended and hostbound.timed_out(status, time.monotonic() - sent, seconds):
                 raise CommandTimedOut(
@@ -133,7 +166,7 @@ class ShellSession:
                 )
             if ended and status in hostbound.CANNOT_RUN_STATUSES:
                 raise HostBoundMissing(
-                    f"{self._where}: the kept shell cannot bound its commands: `timeout` "
+                    f"{self._where}: the held shell cannot bound its commands: `timeout` "
                     f"exited {status} (not on the PATH?)"
                 )
         raise HostUnreachable(f"{self._where}: the kept shell ended")
@@ -143,8 +176,9 @@ class ShellSession:
             self._recv(deadline)
 
     def call(self, commands: Sequence[Command], timeout: float) -> list[CommandResult]:
-        """Run ``commands`` in the server, bounded on the host to ``timeout`` seconds; their
-        results (unchecked).
+        """Run ``commands`` in the server within ``timeout`` seconds (a held shell's bound on
+        the host; a kept shell's process group is killed when they pass); their results
+        (unchecked).
 
         Raises:
             HostUnreachable: the channel or the connection ended (nothing is retried: the
@@ -155,11 +189,13 @@ class ShellSession:
             HostBoundMissing: the server cannot run ``timeout``.
         """
         sent = time.monotonic()
-        deadline = sent + hostbound.controller_wait(timeout)
+        kept = self._kill_group is not None
+        deadline = sent + (timeout if kept else hostbound.controller_wait(timeout))
         self._request = (sent, timeout)
         argvs = [c.argv for c in commands]
         try:
-            request = encode_request([(c.argv, c.stdin) for c in commands], timeout=timeout)
+            pairs = [(c.argv, c.stdin) for c in commands]
+            request = encode_request(pairs, bound=None if kept else timeout)
             self._chan.sendall(request)
             while True:
                 try:

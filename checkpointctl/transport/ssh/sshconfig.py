@@ -49,6 +49,8 @@ ACCUMULATE = frozenset({"identityfile", "certificatefile"})
 UNSUPPORTED_CRITERIA = frozenset({"localnetwork", "command", "sessiontype", "version"})
 _NO_ARGUMENT = frozenset({"all", "canonical", "final"})
 _WITH_ARGUMENT = frozenset({"host", "originalhost", "user", "localuser", "tagged", "exec"})
+
+
 class ConfigError(TransportError):
     """The ssh_config cannot be read or used; the message names the file and line."""
 

@@ -261,7 +261,7 @@ def test_the_held_shell_answers_command_batches_under_the_lock(tmp_path: Path) -
         (("cat",), b"it's $(id)"),
         (("sh", "-c", 'printf "%s" "$1"; exit 3', "sh", "a\nb"), None),
     ]
-    proc.stdin.write(encode_request(commands, timeout=60))
+    proc.stdin.write(encode_request(commands, bound=60))
     proc.stdin.flush()
     buf = b""
     while (decoded := decode_response([c for c, _ in commands], buf, token)) is None:

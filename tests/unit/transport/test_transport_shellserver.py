@@ -1,7 +1,9 @@
 """The kept shell: requests on stdin, framed answers on stdout, identical to running alone.
 
 The server script runs for real under the local ``sh`` (the SSH transport starts this same
-script in a channel); each answer is compared with the same command run on its own.
+script in a channel); each answer is compared with the same command run on its own. The host
+lock's held shell (``engine.lock.HELD_SCRIPT``) answers the same requests, each bounded on the
+host: its bound is tested here on the real script too.
 """
 
 from __future__ import annotations
@@ -9,22 +11,24 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from checkpointctl.engine.lock import HELD, HELD_SCRIPT
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.hostbound import CANNOT_RUN_STATUSES, KILL_AFTER, TIMED_OUT_STATUSES
 from checkpointctl.transport.local import LocalTransport
 from checkpointctl.transport.shellserver import (
-    READY,
     SERVER_SCRIPT,
     decode_response,
     encodable,
     encode_request,
+    parse_ready,
 )
 
 HOSTILE = ["it's", 'say "hi"', "$(touch /tmp/pwned)", "; exit 9", "a\nb\n", "", " x ", "*", "$@"]
@@ -47,22 +51,36 @@ CASES: list[tuple[tuple[str, ...], bytes | None]] = [
 
 
 class Server:
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    """The kept shell's script (``held``: the host lock's, which bounds its requests)."""
+
+    def __init__(self, env: dict[str, str] | None = None, *, held: Path | None = None) -> None:
         self.token = new_token()
+        self.held = held is not None
+        argv = ["sh", "-c", SERVER_SCRIPT]
+        if held is not None:
+            argv = ["sh", "-c", HELD_SCRIPT, "sh", *(str(held / f) for f in ("o", "r", "a"))]
         self.proc = subprocess.Popen(
-            ["sh", "-c", SERVER_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True
         )
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         self.proc.stdin.write(self.token.encode() + b"\n")
         self.proc.stdin.flush()
-        assert self.proc.stdout.readline() == READY
+        if held is None:
+            # its own process group: the one the controller would kill
+            assert parse_ready(self.proc.stdout.readline()) == self.proc.pid
+            return
+        assert self.proc.stdout.readline() == b"locked\n"
+        self.proc.stdin.write(b"{}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline() == b"\n"  # no owner record before ours
+        assert self.proc.stdout.readline() == HELD
 
     def send(
         self, commands: list[tuple[tuple[str, ...], bytes | None]], timeout: float = 60
     ) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(encode_request(commands, timeout=timeout))
+        self.proc.stdin.write(encode_request(commands, bound=timeout if self.held else None))
         self.proc.stdin.flush()
 
     def call_many(
@@ -139,7 +157,7 @@ def test_separator_bytes_are_refused() -> None:
     assert not encodable(["a\x01b"])
     assert not encodable(["a\x02b"])
     with pytest.raises(ValueError, match="0x01"):
-        encode_request([(("a\x01b",), None)], timeout=60)
+        encode_request([(("a\x01b",), None)], bound=None)
 
 
 def test_partial_answers_wait_for_more() -> None:
@@ -160,7 +178,40 @@ def test_partial_answers_wait_for_more() -> None:
         decode_response([("x",)], f"\n{token} 2 0\n\n{token}\n".encode(), token)
 
 
-# -- the host's bound on a request ---------------------------------------------------------------
+def test_the_ready_line_names_the_process_group_to_kill() -> None:
+    assert parse_ready(b"ready 4242\n") == 4242
+    assert parse_ready(b"ready \n") is None  # no procfs: nothing to kill
+    assert parse_ready(b"ready 1\n") is None  # never init's group
+    with pytest.raises(ValueError, match="ready"):
+        parse_ready(b"held\n")
+    with pytest.raises(ValueError, match="ready"):
+        parse_ready(b"ready 42")  # cut short
+
+
+def test_a_kept_shell_holds_the_whole_request_in_its_process_group() -> None:
+    """What the controller's kill of the named group ends: the server and everything its
+    request started (here a command still running when the group is killed)."""
+    tag = mark()
+    server = Server()
+    try:
+        server.send([(("sh", "-c", 'sleep "$1"', "sh", tag), None)])
+        deadline = time.monotonic() + 10
+        while not running(tag) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert running(tag)
+        os.killpg(server.proc.pid, 9)
+        assert server.proc.wait(10) == -9
+        deadline = time.monotonic() + 10
+        while running(tag) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert running(tag) == []
+    finally:
+        server.proc.kill()
+        for pid in running(tag):
+            os.kill(pid, 9)
+
+
+# -- the held shell's bound on a request ---------------------------------------------------------
 
 
 def running(mark: str) -> list[int]:
@@ -190,12 +241,14 @@ def mark() -> str:
         '(trap "" TERM; sleep "$1" 2>/dev/null) & sleep "$1"',  # a grandchild ignores it
     ],
 )
-def test_a_request_that_outlives_its_bound_is_ended_with_the_server(script: str) -> None:
+def test_a_request_that_outlives_its_bound_is_ended_with_the_server(
+    script: str, tmp_path: Path
+) -> None:
     """Whatever the request started is gone when the server answers the bound's status (and
     ends: its stdin may still hold the rest of the request), through the eval'd ``sh -c`` form
     of the runner."""
     tag = mark()
-    server = Server()
+    server = Server(held=tmp_path)
     try:
         server.send([(("true",), None), (("sh", "-c", script, "sh", tag), None)], timeout=0.5)
         assert server.proc.wait(30 + KILL_AFTER) in TIMED_OUT_STATUSES
@@ -206,9 +259,9 @@ def test_a_request_that_outlives_its_bound_is_ended_with_the_server(script: str)
             os.kill(pid, 9)
 
 
-def test_an_exec_d_command_that_outlives_its_bound_is_ended() -> None:
+def test_an_exec_d_command_that_outlives_its_bound_is_ended(tmp_path: Path) -> None:
     tag = mark()
-    server = Server()
+    server = Server(held=tmp_path)
     try:
         server.send([(("sleep", tag), None)], timeout=0.5)
         assert server.proc.wait(30) == 124
@@ -223,9 +276,11 @@ def test_a_server_without_timeout_ends_instead_of_running_unbounded(tmp_path: Pa
     """A host whose PATH has no ``timeout`` (a directory holding only what the server itself
     needs stands in for one): the first request ends the server with a status that says the
     bound could not run, and its command never ran."""
-    for tool in ("sh", "dd", "touch"):
-        (tmp_path / tool).symlink_to(f"/bin/{tool}")
-    server = Server(env={"PATH": str(tmp_path)})
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("sh", "dd", "touch", "tr"):
+        (tools / tool).symlink_to(f"/bin/{tool}")
+    server = Server(env={"PATH": str(tools)}, held=tmp_path)
     server.send([(("touch", str(tmp_path / "ran")), None)])
     assert server.proc.wait(30) in CANNOT_RUN_STATUSES
     assert not (tmp_path / "ran").exists()
