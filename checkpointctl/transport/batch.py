@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from checkpointctl.errors import TransportError
 from checkpointctl.transport.base import Command, CommandResult, CommandRunner, Transport
-from checkpointctl.transport.framing import RUNNER, split_frames
+from checkpointctl.transport.framing import PROCESS_GROUP, RUNNER, process_group, split_frames
 
 #: Commands with more stdin than this go on their own: ``dd bs=1`` reads one byte per call.
 MAX_BATCH_STDIN = 64 * 1024
@@ -56,8 +56,10 @@ def run_each(runner: CommandRunner, commands: Sequence[Command]) -> list[Command
 
 # -- the batch script (pure) -------------------------------------------------------------------
 
-_PREAMBLE = "IFS= read -r t || exit 125\n" + RUNNER
-"""Fixed text: the frame token from the first line of stdin, then the shared runner ``r``
+_PREAMBLE = "IFS= read -r t || exit 125\n" + PROCESS_GROUP + 'printf "%s\\n" "$g"\n' + RUNNER
+"""Fixed text: the frame token from the first line of stdin, the script's process group as the
+first line of its output (:data:`~checkpointctl.transport.framing.PROCESS_GROUP`: what the
+controller kills when the batch outlives its timeout), then the shared runner ``r``
 (:data:`~checkpointctl.transport.framing.RUNNER`). A batch costs the host its commands, and a
 ``dd`` and a ``cat`` per command with stdin: nothing else, and no file."""
 
@@ -98,15 +100,24 @@ def batchable(command: Command) -> bool:
     return len(command.stdin or b"") <= MAX_BATCH_STDIN
 
 
+def batch_group(stdout: bytes) -> int | None:
+    """The process group the batch script named on its first line, from as much of its output
+    as arrived (None: not arrived, or none named) (pure)."""
+    line, newline, _ = stdout.partition(b"\n")
+    return process_group(line) if newline else None
+
+
 def parse_batch_output(
     host: str, commands: Sequence[Command], result: CommandResult, token: str
 ) -> list[CommandResult]:
-    """The per-command results framed in the batch script's stdout with ``token`` (pure).
+    """The per-command results framed in the batch script's stdout with ``token``, after its
+    process group's line (pure).
 
     Raises:
         TransportError: the output is cut short or not in the script's format.
     """
-    results, _, problem = split_frames([c.argv for c in commands], result.stdout, token)
+    _, _, framed = result.stdout.partition(b"\n")
+    results, _, problem = split_frames([c.argv for c in commands], framed, token)
     if problem is None and len(results) < len(commands):
         problem = "output shorter than announced"
     if problem is not None:
@@ -122,6 +133,7 @@ __all__ = [
     "MAX_BATCH_STDIN",
     "Command",
     "batch_argv",
+    "batch_group",
     "batch_script",
     "batchable",
     "parse_batch_output",

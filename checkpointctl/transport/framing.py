@@ -60,6 +60,27 @@ every POSIX ``dd``) whose rest is drained by ``cat``, so a command that reads le
 share cannot leave bytes for the next one; no file is written."""
 
 
+PROCESS_GROUP = r"""g=
+if IFS= read -r g 2>/dev/null </proc/$$/stat; then
+  g=${g##*) }; g=${g#* }; g=${g#* }; g=${g%% *}
+else
+  g=
+fi
+"""
+"""Fixed text: ``$g``, this shell's process group, field 5 of ``/proc/$$/stat`` (after the
+command name in parentheses, the state and the parent's pid), read with the builtin ``read``
+and cut with parameter expansions: no process, and the positional parameters untouched. Empty
+where there is no procfs. An SSH session's command leads a process group of its own (under
+``sudo``, sudo's), so this group holds the script and everything it starts: what the controller
+kills when the script outlives its timeout."""
+
+
+def process_group(text: bytes) -> int | None:
+    """A process group a script named (:data:`PROCESS_GROUP`'s ``$g``), or None when it named
+    none or one never to kill (init's, or 0) (pure)."""
+    return int(text) if text.isdigit() and int(text) > 1 else None
+
+
 def new_token() -> str:
     """A fresh frame token: 128 random bits, as hex (no shell or regex metacharacter)."""
     return secrets.token_hex(16)

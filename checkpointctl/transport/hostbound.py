@@ -14,10 +14,12 @@ its time) outlives it. So ``timeout`` runs under a small fixed shell script (:da
 every value a positional parameter, argv never becomes shell text) that waits for it and, when
 the bound fired, kills whatever is left of its process group. The controller waits the bound,
 :data:`KILL_AFTER` and :data:`ANSWER_SLACK` for the answer (:func:`controller_wait`), so by the
-time it stops waiting nothing of the command is left on the host. The batch script is bounded as
-one command; the host lock's held shell does the same for each request itself, and the kept
-shell's requests are ended by the controller, which kills the kept shell's process group
-(:mod:`~checkpointctl.transport.shellserver`). A process that left the group on purpose
+time it stops waiting nothing of the command is left on the host. The host lock's held shell
+does the same for each request itself (:mod:`~checkpointctl.transport.shellserver`). The
+command batch and the kept shell, the reads of every drift and watch cycle, start no process
+for their bound: they name their process group first
+(:data:`~checkpointctl.transport.framing.PROCESS_GROUP`) and the controller kills it when they
+outlive their timeout. A process that left the group on purpose
 (``setsid``, as the firewall's rollback timer does) is not the command's any more and is left
 alone.
 

@@ -47,7 +47,7 @@ import shlex
 from collections.abc import Sequence
 
 from checkpointctl.transport.base import CommandResult
-from checkpointctl.transport.framing import RUNNER, split_frames
+from checkpointctl.transport.framing import PROCESS_GROUP, RUNNER, process_group, split_frames
 from checkpointctl.transport.hostbound import KILL_AFTER, seconds_text
 
 FIELD = b"\x01"
@@ -122,13 +122,6 @@ seconds (see the module docstring), or ends with the status of the bound that st
 killing what is left of the request's process group, as
 :data:`~checkpointctl.transport.hostbound.BOUND_SCRIPT` does for one command."""
 
-PROCESS_GROUP = r"""g=
-if IFS= read -r g 2>/dev/null </proc/$$/stat; then set -- $g; g=$5; fi
-"""
-"""Fixed text: ``$g``, this shell's process group from procfs (a builtin ``read``, no process;
-field 5 of ``stat``, after a command name that is ``sh`` or ``dash``, without spaces); empty
-where there is no procfs."""
-
 SERVER_SCRIPT = (
     "IFS= read -r t || exit 125\n"
     + PROCESS_GROUP
@@ -142,8 +135,7 @@ SERVER_SCRIPT = (
 
 
 def parse_ready(line: bytes) -> int | None:
-    """The kept shell's first line → its process group, or None where the host has no procfs
-    (pure). A group of 1 or less is never one to kill: None too.
+    """The kept shell's first line → its process group, or None where it named none (pure).
 
     Raises:
         ValueError: it is not the server's ``ready`` line.
@@ -151,9 +143,7 @@ def parse_ready(line: bytes) -> int | None:
     word, _, group = line.rstrip(b"\n").partition(b" ")
     if word != b"ready" or not line.endswith(b"\n"):
         raise ValueError("not the kept shell's ready line")
-    if not group.isdigit() or int(group) <= 1:
-        return None
-    return int(group)
+    return process_group(group)
 
 
 def encodable(argv: Sequence[str]) -> bool:

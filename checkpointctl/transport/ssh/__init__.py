@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Callable, Sequence
 
-from checkpointctl.errors import CommandFailed, CommandTimedOut, HostUnreachable, TransportError
+from checkpointctl.errors import CommandFailed, HostUnreachable, TransportError
 from checkpointctl.model import Become, Host
 from checkpointctl.transport.base import (
     ByteStream,
@@ -280,17 +280,17 @@ class SshTransport:
         none at all in a kept or adopted shell.
 
         Results are unchecked, as ``run(check=False)`` returns them. A command with a large
-        stdin runs on its own channel. The batch, or the kept shell's request, is bounded on
-        the host to the sum of the commands' timeouts.
+        stdin runs on its own channel. When the batch, or the kept shell's request, outlives
+        the sum of the commands' timeouts, its process group is killed on the host (the held
+        shell bounds its requests itself); neither needs the host's ``timeout``.
 
         Raises:
             CommandTimedOut: the batch did not finish within the sum of the commands' timeouts
-                (nothing of it runs on the host any more).
-            HostBoundMissing: the host cannot bound commands (no coreutils ``timeout``).
+                (nothing of it runs on the host any more, unless the connection died).
+            HostBoundMissing: a command run on its own, and the host cannot bound commands.
             TransportError: the batch's output was cut short.
             HostUnreachable: the connection broke.
         """
-        self._bound.require()
         results: dict[int, CommandResult] = {}
         batch = [i for i, c in enumerate(commands) if batchable(c)]
         chosen = [commands[i] for i in batch]
@@ -298,7 +298,6 @@ class SshTransport:
         if shell is not None:
             timeout = sum(c.timeout for c in chosen)
             results.update(zip(batch, shell.call(chosen, timeout), strict=True))
-            self._bound.succeeded()
         elif len(chosen) > 1:
             try:
                 parsed = ssh_exec.run_batch(
@@ -307,17 +306,13 @@ class SshTransport:
                     self._where,
                     chosen,
                     channel_timeout=self.host.connect_timeout,
+                    kill_group=self._kill_group,
                     sudo=self._sudo,
                 )
-            except (CommandTimedOut, HostUnreachable):
-                self._prove_sudo()
-                raise
             except TransportError:
                 self._prove_sudo()
-                self._prove_bound()
                 raise
-            self._become = None  # the batch's frames came back: sudo and the bound ran it
-            self._bound.succeeded()
+            self._become = None  # the batch's frames came back: sudo ran it
             results.update(zip(batch, parsed, strict=True))
         for i, c in enumerate(commands):
             if i not in results:

@@ -22,12 +22,12 @@ import contextlib
 import select
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from checkpointctl.errors import CommandTimedOut, HostUnreachable, TransportError
 from checkpointctl.transport import hostbound
 from checkpointctl.transport.base import Command, CommandResult
-from checkpointctl.transport.batch import batch_argv, parse_batch_output
+from checkpointctl.transport.batch import batch_argv, batch_group, parse_batch_output
 from checkpointctl.transport.command import check_argv, describe, finish
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.process import keep_tail, split_line
@@ -141,12 +141,17 @@ def run_batch(
     commands: Sequence[Command],
     *,
     channel_timeout: float,
+    kill_group: Callable[[int], None],
     sudo: Sudo | None = None,
 ) -> list[CommandResult]:
     """Run ``commands`` as one batch script in one channel (under one ``sudo`` when given);
-    their results, unchecked. The script runs under the host's bound of the sum of the
-    commands' timeouts (see :func:`run_command`), so a command of it that hangs is ended on the
-    host with every command after it.
+    their results, unchecked.
+
+    The batch starts no process for its bound (a cold drift pays nothing for it): when it
+    outlives the sum of the commands' timeouts, ``kill_group`` kills the process group the
+    script named on its first line (the script, the command that hangs and everything it
+    started) through a new channel. A batch on a connection that died meanwhile ends with its
+    commands.
 
     Raises:
         CommandTimedOut: the batch did not finish within the sum of the commands' timeouts.
@@ -156,18 +161,25 @@ def run_batch(
     token = new_token()
     argv, stdin = batch_argv(commands, token)
     timeout = sum(c.timeout for c in commands)
-    raw = run_command(
-        connection,
-        host,
-        where,
-        argv,
-        stdin=stdin,
-        timeout=timeout,
-        check=False,
-        channel_timeout=channel_timeout,
-        sudo=sudo,
-    )
-    return parse_batch_output(host, commands, raw, token)
+    line = command_line(remote_argv(argv, timeout=timeout, sudo=sudo, bound=False))
+    data = (sudo.stdin(stdin) if sudo is not None else stdin) or b""
+    chan = open_channel(connection, where, min(timeout, channel_timeout))
+    arrived: list[bytes] = []
+    try:
+        chan.exec_command(line)
+        out, err = _exchange(chan, data, time.monotonic() + timeout, arrived)
+        if out is None or err is None:
+            group = batch_group(b"".join(arrived))
+            if group is not None:
+                with contextlib.suppress(TransportError):  # the timeout is what to report
+                    kill_group(group)
+            raise CommandTimedOut(hostbound.did_not_finish(host, "the command batch", timeout))
+        rc = chan.recv_exit_status()
+    except (paramiko.SSHException, EOFError, OSError) as e:
+        raise HostUnreachable(f"{where}: connection lost running the command batch: {e}") from e
+    finally:
+        chan.close()
+    return parse_batch_output(host, commands, CommandResult(tuple(argv), rc, out, err), token)
 
 
 def spawn(
@@ -283,17 +295,18 @@ class SshProcess:
 
 
 def _exchange(
-    chan: paramiko.Channel, stdin: bytes, deadline: float
+    chan: paramiko.Channel, stdin: bytes, deadline: float, out: list[bytes] | None = None
 ) -> tuple[bytes, bytes] | tuple[None, None]:
     """Send stdin, collect stdout/stderr until output ends and the exit status is in.
 
-    Returns (None, None) when ``deadline`` passes first.
+    Returns (None, None) when ``deadline`` passes first; what stdout had sent by then is in
+    ``out`` when given.
 
     Waits with ``select`` on the channel (paramiko signals its buffers through a pipe), sending
     stdin in chunks only as the window allows so a command that writes before it reads cannot
     deadlock against us.
     """
-    out: list[bytes] = []
+    out = [] if out is None else out
     err: list[bytes] = []
     pending = memoryview(stdin)
     if not pending:

@@ -6,6 +6,7 @@ same argv as one command line), and every result is compared with the same comma
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from checkpointctl.transport.batch import (
     MAX_BATCH_STDIN,
     Command,
     batch_argv,
+    batch_group,
     batchable,
     parse_batch_output,
     run_many,
@@ -176,3 +178,28 @@ def test_command_of_checks_argv() -> None:
     with pytest.raises(ValueError, match="NUL"):
         Command.of(["echo", "a\0b"])
     assert Command.of(["echo", "x"]).argv == ("echo", "x")
+
+
+def test_a_batch_names_its_process_group_first_and_it_holds_every_command() -> None:
+    """What the controller kills when a batch outlives its timeout: the group the script names
+    on its first line, which is its own and that of the commands it runs (a process of its own
+    session here, as an SSH session's command is)."""
+    token = new_token()
+    argv, stdin = batch_argv([Command(("sh", "-c", "ps -o pgid= $$")), Command(("true",))], token)
+    proc = subprocess.run(argv, input=stdin, capture_output=True, start_new_session=True)
+    first, _, _ = proc.stdout.partition(b"\n")
+    group = batch_group(proc.stdout)
+    assert group is not None
+    assert first == str(group).encode()
+    [mine, _] = parse_batch_output(
+        "ctl", [Command(("sh", "-c", "ps -o pgid= $$")), Command(("true",))], raw(argv, proc), token
+    )
+    assert int(mine.stdout) == group  # the command runs in the group the script named
+    assert batch_group(b"") is None  # nothing arrived yet
+    assert batch_group(b"12") is None  # the line is not whole
+    assert batch_group(b"\n") is None  # no procfs: none named
+    assert batch_group(b"1\n") is None  # never init's group
+
+
+def raw(argv: Sequence[str], proc: subprocess.CompletedProcess[bytes]) -> CommandResult:
+    return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
