@@ -3,11 +3,12 @@
 Over SSH, closing a channel does not stop its command (sshd does not signal a command without a
 terminal), so every timed command is bounded on the host with coreutils ``timeout``
 (:mod:`checkpointctl.transport.hostbound`), except a command batch and the kept shell's
-requests, whose process group the controller kills through a new channel. Each test runs a command that outlives its timeout
-through one path of the SSH transport (one command, a batch, the kept shell, the host lock's
-held shell), as root and as the unprivileged lab user with sudo, and then looks for it on the
-host with ``ps`` run inside the host's namespaces (``on_host``), not through the transport under
-test. Each command carries a number nothing else on the host has, so what ``ps`` finds is it.
+requests, whose process group the controller kills through a new channel. Each test runs a
+command that outlives its timeout through one path of the SSH transport (one command, a batch,
+the kept shell, the host lock's held shell), as root and as the unprivileged lab user with sudo,
+and then looks for it on the host with ``ps`` run inside the host's namespaces (``on_host``),
+not through the transport under test. Each command carries a number nothing else on the host
+has, so what ``ps`` finds is it.
 """
 
 from __future__ import annotations
