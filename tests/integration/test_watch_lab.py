@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from checkpointctl import api
-from checkpointctl.lab import LabInfo
+from checkpointctl.lab import LabHost, LabInfo
 from checkpointctl.transport.connect import connect
 from checkpointctl.transport.pool import ConnectionPool
 
@@ -44,7 +44,9 @@ spec:
 """
 
 
-def test_watch_reuses_the_connection_and_reports_the_same(lab: LabInfo, tmp_path: Path) -> None:
+def watched_host(lab: LabInfo, tmp_path: Path) -> LabHost:
+    """The first light host, alone in ``tmp_path/inventory.yml`` (the lab's variables, group
+    ``watched``), with :data:`POLICY` in ``tmp_path/policies``."""
     if not lab.light_hosts:
         pytest.skip("needs a light lab host")
     host = lab.light_hosts[0]
@@ -58,6 +60,11 @@ def test_watch_reuses_the_connection_and_reports_the_same(lab: LabInfo, tmp_path
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inv))
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "watch.yml").write_text(POLICY)
+    return host
+
+
+def test_watch_reuses_the_connection_and_reports_the_same(lab: LabInfo, tmp_path: Path) -> None:
+    host = watched_host(lab, tmp_path)
     out = tmp_path / "report.json"
     ctl = str(Path(sys.executable).parent / "checkpointctl")
     proc = subprocess.run(
@@ -104,19 +111,7 @@ def test_a_kept_connection_answers_unchanged_reads_from_memory_and_still_sees_ch
     been quiet for the racy window, its file reads are answered from memory (the pool counts
     it) and every report equals the first; a directory made world-writable by hand and a chain
     added to our table by hand (nft is read every cycle) are each in the very next report."""
-    if not lab.light_hosts:
-        pytest.skip("needs a light lab host")
-    host = lab.light_hosts[0]
-    doc = yaml.safe_load(lab.inventory.read_text())
-    inv = {
-        "all": {
-            "vars": doc["all"]["vars"],
-            "children": {"watched": {"hosts": {host.name: {"address": host.address}}}},
-        }
-    }
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inv))
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "watch.yml").write_text(POLICY)
+    host = watched_host(lab, tmp_path)
     inventory = api.load_inventory(str(tmp_path / "inventory.yml"))
     states = api.load_policies([tmp_path / "policies"], inventory)
     pool = ConnectionPool(connect)

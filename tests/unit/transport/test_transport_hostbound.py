@@ -5,11 +5,11 @@ what one connection learns about a host without ``timeout``."""
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 from pathlib import Path
 
 import pytest
+from host_procs import mark, running
 
 from checkpointctl.errors import HostBoundMissing
 from checkpointctl.transport.base import CommandResult
@@ -80,25 +80,6 @@ def test_a_status_is_a_timeout_only_once_the_bound_can_have_fired() -> None:
 
 
 # -- the script, run for real -------------------------------------------------------------------
-
-
-def mark() -> str:
-    """A ``sleep`` duration nothing else runs with: the command's name tag."""
-    return f"97.{secrets.randbelow(10**6):06d}"
-
-
-def running(tag: str) -> list[int]:
-    """This machine's processes whose command line holds ``tag`` (zombies have none)."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if tag.encode() in cmdline:
-                found.append(int(entry.name))
-    return found
 
 
 def run_bounded(

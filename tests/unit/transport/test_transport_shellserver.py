@@ -9,13 +9,13 @@ host: its bound is tested here on the real script too.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from host_procs import mark, running
 
 from checkpointctl.engine.lock import HELD, HELD_SCRIPT
 from checkpointctl.model import Host
@@ -212,25 +212,6 @@ def test_a_kept_shell_holds_the_whole_request_in_its_process_group() -> None:
 
 
 # -- the held shell's bound on a request ---------------------------------------------------------
-
-
-def running(mark: str) -> list[int]:
-    """This machine's processes whose command line holds ``mark`` (zombies have none)."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if mark.encode() in cmdline:
-                found.append(int(entry.name))
-    return found
-
-
-def mark() -> str:
-    """A ``sleep`` duration nothing else runs with: the command's name tag."""
-    return f"97.{secrets.randbelow(10**6):06d}"
 
 
 @pytest.mark.parametrize(
