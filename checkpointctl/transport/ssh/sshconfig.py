@@ -37,7 +37,7 @@ import getpass
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpointctl.errors import TransportError
@@ -314,32 +314,29 @@ def pattern_matches(text: str, pattern: str) -> bool:
     return _pattern_regex(pattern).fullmatch(text) is not None
 
 
-def host_patterns_match(patterns: Sequence[str], name: str) -> bool:
-    """A ``Host`` line: some pattern matches and no ``!pattern`` does."""
+def _patterns_match(patterns: Iterable[str], text: str) -> bool:
+    """Some pattern matches ``text`` and no ``!pattern`` does (OpenSSH's rule for a list)."""
     matched = False
     for pattern in patterns:
-        if pattern.startswith("!"):
-            if pattern_matches(name, pattern[1:]):
-                return False
-        elif pattern_matches(name, pattern):
-            matched = True
-    return matched
-
-
-def pattern_list_matches(text: str, patterns: str, *, lower: bool) -> bool:
-    """OpenSSH's ``match_pattern_list``: comma-separated patterns, ``!`` negates (a negated
-    match fails the whole list); ``lower``: compared without case (host names)."""
-    matched = False
-    if lower:
-        text = text.lower()
-    for raw in patterns.split(","):
-        pattern = raw.lower() if lower else raw
         if pattern.startswith("!"):
             if pattern_matches(text, pattern[1:]):
                 return False
         elif pattern_matches(text, pattern):
             matched = True
     return matched
+
+
+def host_patterns_match(patterns: Sequence[str], name: str) -> bool:
+    """A ``Host`` line: some pattern matches and no ``!pattern`` does."""
+    return _patterns_match(patterns, name)
+
+
+def pattern_list_matches(text: str, patterns: str, *, lower: bool) -> bool:
+    """OpenSSH's ``match_pattern_list``: comma-separated patterns, ``!`` negates (a negated
+    match fails the whole list); ``lower``: compared without case (host names)."""
+    if lower:
+        return _patterns_match(patterns.lower().split(","), text.lower())
+    return _patterns_match(patterns.split(","), text)
 
 
 def _first(options: Mapping[str, list[Setting]], key: str) -> str | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
+from ssh_oracle import ssh_g
 
 from checkpointctl.errors import TransportError
 from checkpointctl.model import Host, SshSettings
@@ -147,14 +147,7 @@ def test_the_same_result_as_ssh_G(tmp_path: Path, name: str, flag_exists: bool) 
         flag.touch()
     settings = settings_for(tmp_path, ORACLE.format(flag=flag))
     assert settings.config_file is not None
-    printed = subprocess.run(
-        ["ssh", "-F", settings.config_file, "-G", name],
-        capture_output=True,
-        text=True,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    ).stdout
-    ssh = dict(line.split(" ", 1) for line in printed.splitlines() if " " in line)
+    ssh = ssh_g(settings.config_file, name)
     route = resolve(Host(name, name, user="root", ssh=settings))
     assert route.target.known_hosts == (ssh["userknownhostsfile"],)
     assert (route.target.port, route.target.user) == (int(ssh["port"]), ssh["user"])

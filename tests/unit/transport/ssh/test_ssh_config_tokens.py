@@ -12,10 +12,10 @@ import hashlib
 import os
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
+from ssh_oracle import ssh_g
 
 from checkpointctl.errors import TransportError
 from checkpointctl.model import Host, SshSettings
@@ -175,14 +175,7 @@ ORACLE_CONFIGS = [
 def test_the_same_files_as_ssh_G(tmp_path: Path, text: str, name: str) -> None:
     settings = config(tmp_path, text)
     assert settings.config_file is not None
-    printed = subprocess.run(
-        ["ssh", "-F", settings.config_file, "-G", name],
-        capture_output=True,
-        text=True,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    ).stdout
-    ssh = dict(line.split(" ", 1) for line in printed.splitlines() if " " in line)
+    ssh = ssh_g(settings.config_file, name)
     route = resolve(Host(name, name, user=os.environ.get("USER", "root"), ssh=settings))
     # ssh -G prints the files space-separated (so the quoting case is compared joined)
     assert " ".join(route.target.known_hosts) == ssh["userknownhostsfile"]
