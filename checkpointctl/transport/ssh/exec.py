@@ -93,9 +93,11 @@ def run_command(
     channel_timeout: float,
     sudo: Sudo | None = None,
     bound: bool = True,
+    label: str | None = None,
+    on_timeout: Callable[[bytes], None] | None = None,
 ) -> CommandResult:
     """Run argv in a new channel of ``connection`` (through ``sudo`` when given; the result
-    names argv as given).
+    names argv as given, messages name it ``label``, by default its first words).
 
     stdout and stderr are read while ``stdin`` is being sent, so neither side can stall the
     other however much they write. ``timeout`` bounds the whole command on the host itself
@@ -103,8 +105,9 @@ def run_command(
     ``sudo``), and the controller waits for it that long plus the host's grace; whoever gives
     up first, the command is reported as timed out and no longer runs on the host. Only the
     probes that find out whether sudo and the bound work run unbounded (``bound=False``): each
-    runs a command that cannot hang (``true``). A command killed by a signal reports exit
-    status -1.
+    runs a command that cannot hang (``true``), and the command batch, which ``on_timeout``
+    ends instead: it is given the stdout that arrived before the controller stopped waiting.
+    A command killed by a signal reports exit status -1.
 
     Raises:
         CommandFailed: ``check`` and a non-zero exit.
@@ -116,21 +119,25 @@ def run_command(
     line = command_line(remote_argv(args, timeout=timeout, sudo=sudo, bound=bound))
     if sudo is not None:
         stdin = sudo.stdin(stdin)
+    shown = label or describe(args)
     started = time.monotonic()
     deadline = started + (hostbound.controller_wait(timeout) if bound else timeout)
     chan = open_channel(connection, where, min(timeout, channel_timeout))
+    arrived: list[bytes] = []
     try:
         chan.exec_command(line)
-        out, err = _exchange(chan, stdin or b"", deadline)
+        out, err = _exchange(chan, stdin or b"", deadline, arrived)
         if out is None or err is None:
-            raise CommandTimedOut(hostbound.did_not_finish(host, describe(args), timeout))
+            if on_timeout is not None:
+                on_timeout(b"".join(arrived))
+            raise CommandTimedOut(hostbound.did_not_finish(host, shown, timeout))
         rc = chan.recv_exit_status()
     except (paramiko.SSHException, EOFError, OSError) as e:
-        raise HostUnreachable(f"{where}: connection lost running `{describe(args)}`: {e}") from e
+        raise HostUnreachable(f"{where}: connection lost running `{shown}`: {e}") from e
     finally:
         chan.close()
     if bound and hostbound.timed_out(rc, time.monotonic() - started, timeout):
-        raise CommandTimedOut(hostbound.did_not_finish(host, describe(args), timeout))
+        raise CommandTimedOut(hostbound.did_not_finish(host, shown, timeout))
     return finish(host, CommandResult(args, rc, out, err), check=check)
 
 
@@ -160,26 +167,28 @@ def run_batch(
     """
     token = new_token()
     argv, stdin = batch_argv(commands, token)
-    timeout = sum(c.timeout for c in commands)
-    line = command_line(remote_argv(argv, timeout=timeout, sudo=sudo, bound=False))
-    data = (sudo.stdin(stdin) if sudo is not None else stdin) or b""
-    chan = open_channel(connection, where, min(timeout, channel_timeout))
-    arrived: list[bytes] = []
-    try:
-        chan.exec_command(line)
-        out, err = _exchange(chan, data, time.monotonic() + timeout, arrived)
-        if out is None or err is None:
-            group = batch_group(b"".join(arrived))
-            if group is not None:
-                with contextlib.suppress(TransportError):  # the timeout is what to report
-                    kill_group(group)
-            raise CommandTimedOut(hostbound.did_not_finish(host, "the command batch", timeout))
-        rc = chan.recv_exit_status()
-    except (paramiko.SSHException, EOFError, OSError) as e:
-        raise HostUnreachable(f"{where}: connection lost running the command batch: {e}") from e
-    finally:
-        chan.close()
-    return parse_batch_output(host, commands, CommandResult(tuple(argv), rc, out, err), token)
+
+    def end_group(arrived: bytes) -> None:
+        group = batch_group(arrived)
+        if group is not None:
+            with contextlib.suppress(TransportError):  # the timeout is what to report
+                kill_group(group)
+
+    raw = run_command(
+        connection,
+        host,
+        where,
+        argv,
+        stdin=stdin,
+        timeout=sum(c.timeout for c in commands),
+        check=False,
+        channel_timeout=channel_timeout,
+        sudo=sudo,
+        bound=False,
+        label="the command batch",
+        on_timeout=end_group,
+    )
+    return parse_batch_output(host, commands, raw, token)
 
 
 def spawn(
