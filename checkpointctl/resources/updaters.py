@@ -81,7 +81,7 @@ def parse_updaters(text: str) -> tuple[AutoUpdater, ...]:
 
 
 def read_command() -> Command:
-    return Command(("sh", "-c", _SCRIPT, "sh", PULL))
+    return Command(("sh", "-c", _SCRIPT, "sh", PULL), read_only=True)
 
 
 def findings_for(updaters: Sequence[AutoUpdater]) -> list[Finding]:

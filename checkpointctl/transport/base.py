@@ -12,7 +12,8 @@ shell: :meth:`KeptShell.keep_shell` answers False). Callers never probe an objec
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import posixpath
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -78,6 +79,41 @@ class Watch:
     be alive or not): while one exists, the command is run every time."""
 
 
+def _with_directories(paths: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for path in paths:
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        prefix = "" if path.startswith("/") else "."
+        for part in parts:
+            prefix = f"{prefix}/{part}"
+            out.append(prefix)
+    return list(dict.fromkeys(out))
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The directories of ``pattern`` before its first wildcard (pure)."""
+    head = pattern
+    for i, ch in enumerate(pattern):
+        if ch in "*?[":
+            head = pattern[:i]
+            break
+    return posixpath.dirname(head) if head != pattern else pattern
+
+
+def watched(watches: Iterable[Watch]) -> tuple[list[str], list[str]]:
+    """Everything ``watches`` cover, for one ``stat`` on the host (pure; the same watches give
+    the same answer, whatever their order): the plain paths (every path, absent one and
+    pattern's directory, each with every directory on its way), then the patterns."""
+    paths: list[str] = []
+    globs: list[str] = []
+    for watch in watches:
+        paths.extend(watch.paths)
+        paths.extend(watch.absent)
+        paths.extend(_literal_prefix(g) for g in watch.globs)
+        globs.extend(watch.globs)
+    return _with_directories(sorted(set(paths))), sorted(set(globs))
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """One command of a batch: its argv, its stdin (None: empty), its timeout and, for a read
@@ -88,6 +124,19 @@ class Command:
     stdin: bytes | None = None
     timeout: float = 60.0
     watch: Watch | None = None
+    shares_stat: bool = False
+    """Its script asks ``stat`` only about paths its watch covers, through the safe-path
+    check's lookup (``cp_st``): a batch may answer them from the one ``stat`` it runs for all
+    such commands (:mod:`~checkpointctl.transport.statshare`)."""
+    read_only: bool = False
+    """It changes nothing on the host, though no watch covers its answer (``nft list``). Every
+    command with a watch changes nothing either; any other command ends what a batch's shared
+    ``stat`` may answer."""
+
+    @property
+    def changes_nothing(self) -> bool:
+        """Whether the host's files are as they were after this command (by its contract)."""
+        return self.read_only or self.watch is not None
 
     @classmethod
     def of(

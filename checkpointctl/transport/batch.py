@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from checkpointctl.errors import TransportError
+from checkpointctl.transport import statshare
 from checkpointctl.transport.base import Command, CommandResult, CommandRunner, Transport
 from checkpointctl.transport.framing import PROCESS_GROUP, RUNNER, process_group, split_frames
 
@@ -68,13 +69,23 @@ def _ref(i: int) -> str:
     return f'"${{{i}}}"'
 
 
-def batch_script(shape: Sequence[int]) -> str:
+def batch_script(shape: Sequence[int], shared: int = 0, drop_before: int | None = None) -> str:
     """The script for commands of ``shape[k]`` arguments each: one ``r`` call per command whose
     arguments are positional references only (``"${7}"``); the values are never in the text,
-    which is made of the fixed preamble, command numbers and parameter numbers."""
+    which is made of the fixed preamble, command numbers and parameter numbers.
+
+    With ``shared`` > 0 the first ``shared`` parameters are ``cp_pf``'s, which runs first
+    (:mod:`~checkpointctl.transport.statshare`); its answer is dropped before command number
+    ``drop_before`` (counted from 1), the first that may change the host."""
     lines = [_PREAMBLE]
     pos = 1
+    if shared:
+        refs = " ".join(_ref(i) for i in range(1, shared + 1))
+        lines.append(f"{statshare.PREFETCH_FUNCTION}cp_pf {refs}\n")
+        pos += shared
     for number, count in enumerate(shape, 1):
+        if shared and number == drop_before:
+            lines.append("unset cp_ps cp_pl\n")
         refs = " ".join(_ref(i) for i in range(pos, pos + count + 1))
         lines.append(f"r {number} {refs}\n")
         pos += count + 1
@@ -83,15 +94,19 @@ def batch_script(shape: Sequence[int]) -> str:
 
 def batch_argv(commands: Sequence[Command], token: str) -> tuple[list[str], bytes]:
     """The one command (argv) and the stdin that run ``commands`` on a POSIX host, framing
-    their results with ``token`` (see :func:`~checkpointctl.transport.framing.new_token`)."""
-    params: list[str] = []
+    their results with ``token`` (see :func:`~checkpointctl.transport.framing.new_token`).
+    Reads that share a ``stat`` get one, before the first command
+    (:mod:`~checkpointctl.transport.statshare`)."""
+    params = statshare.prefetch_params(commands)
+    shared = len(params)
     stdin: list[bytes] = [token.encode() + b"\n"]
     for c in commands:
         data = c.stdin or b""
         params.append(str(len(data)))
         params.extend(c.argv)
         stdin.append(data)
-    script = batch_script([len(c.argv) for c in commands])
+    drop_before = next((k for k, c in enumerate(commands, 1) if not c.changes_nothing), None)
+    script = batch_script([len(c.argv) for c in commands], shared, drop_before)
     return ["sh", "-c", script, "sh", *params], b"".join(stdin)
 
 

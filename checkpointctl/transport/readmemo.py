@@ -27,11 +27,10 @@ Nothing here knows what the commands read: only argv, answers and paths. A host 
 from __future__ import annotations
 
 import enum
-import posixpath
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from checkpointctl.transport.base import Command, CommandResult, Watch
+from checkpointctl.transport.base import Command, CommandResult, Watch, watched
 
 RACY_SECONDS = 2.0
 """An answer read within this long of the last change of a file it depends on is not kept."""
@@ -73,39 +72,10 @@ class Probe(enum.Enum):
     """Not the answer of GNU ``stat`` on Linux: the memo is turned off for this connection."""
 
 
-def _with_directories(paths: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for path in paths:
-        parts = [p for p in path.split("/") if p not in ("", ".")]
-        prefix = "" if path.startswith("/") else "."
-        for part in parts:
-            prefix = f"{prefix}/{part}"
-            out.append(prefix)
-    return list(dict.fromkeys(out))
-
-
-def _literal_prefix(pattern: str) -> str:
-    """The directories of ``pattern`` before its first wildcard (pure)."""
-    head = pattern
-    for i, ch in enumerate(pattern):
-        if ch in "*?[":
-            head = pattern[:i]
-            break
-    return posixpath.dirname(head) if head != pattern else pattern
-
-
 def probe_command(watches: Iterable[Watch]) -> Command:
     """The one ``stat`` covering every path of ``watches`` (pure; the same watches give the
     same command, whatever their order)."""
-    paths: list[str] = []
-    globs: list[str] = []
-    for watch in watches:
-        paths.extend(watch.paths)
-        paths.extend(watch.absent)
-        paths.extend(_literal_prefix(g) for g in watch.globs)
-        globs.extend(watch.globs)
-    plain = _with_directories(sorted(set(paths)))
-    patterns = sorted(set(globs))
+    plain, patterns = watched(watches)
     return Command(("sh", "-c", _PROBE_SCRIPT, "sh", str(len(plain)), *plain, *patterns))
 
 

@@ -18,11 +18,12 @@ in a checked directory.
 
 The checks run *inside* the commands that already touch the files (one fixed POSIX ``sh``
 function, :data:`CHECK_FUNCTION`, prepended to their scripts, one ``stat`` for every directory
-of a call), so they cost no round trip: a read is wrapped by :func:`guarded` and still travels in
-the host's one batch. A violation is never gone through: the command stops with
-:data:`UNSAFE_EXIT` and prints ``unsafe <problem> <value> <path>`` lines, which
-:func:`refusal` turns into typed :class:`Violation` values. Every value reaches the scripts as a
-positional parameter; the script text is fixed.
+of a call, or one ``stat`` the reads of a batch share, see
+:mod:`~checkpointctl.transport.statshare`), so they cost no round trip: a read is wrapped by
+:func:`guarded` and still travels in the host's one batch. A violation is never gone through:
+the command stops with :data:`UNSAFE_EXIT` and prints ``unsafe <problem> <value> <path>``
+lines, which :func:`refusal` turns into typed :class:`Violation` values. Every value reaches the
+scripts as a positional parameter; the script text is fixed.
 
 Pull mode uses the same scripts through the local transport. Code that touches the machine it runs
 on without a transport (the agent's own records, the trust store) checks with
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from checkpointctl.errors import ResourceError
+from checkpointctl.transport import statshare
 from checkpointctl.transport.base import CommandResult, Transport, Watch
 from checkpointctl.transport.batch import Command
 from checkpointctl.transport.command import finish
@@ -50,7 +52,8 @@ DIR_MODE = 0o755
 TEMP_PREFIX = ".checkpointctl-"
 """Names of the temporary files a write makes beside its target (dot files: never listed)."""
 
-CHECK_FUNCTION = r"""cp_chk() {
+CHECK_FUNCTION = (
+    r"""cp_chk() {
   cp_n=$1; shift
   cp_k=$#
   cp_i=0
@@ -81,7 +84,7 @@ cp_chks() {
   shift "$cp_n"
   cp_m=$((cp_k - cp_n))
   [ $# -gt 0 ] || return 0
-  cp_o=$(stat -c '%f %u %a %g %n' -- "$@" 2>/dev/null)
+  cp_st "$@"
   cp_meta=
   cp_bad=0
   cp_i=0
@@ -119,10 +122,14 @@ cp_mk() {
   cp_chk 1 "$1"
 }
 """
+    + statshare.LOOKUP_FUNCTION
+)
 """Fixed text. ``cp_chk N DIR...`` checks every directory on the path of each of the first ``N``
-arguments (absent ones are fine: nothing below them exists) with one ``stat`` and prints a line
-per violation; non-zero when there is one (the arguments after the ``N`` are not its business: it
-is ``cp_chks`` with none of them). ``cp_mk DIR`` checks, creates what is missing (0755, by root),
+arguments (absent ones are fine: nothing below them exists) with one ``stat`` (``cp_st``: a
+read that sets ``cp_shared=1`` may be answered from its batch's shared ``stat``, see
+:mod:`~checkpointctl.transport.statshare`) and prints a line per violation; non-zero when there
+is one (the arguments after the ``N`` are not its business: it is ``cp_chks`` with none of them).
+``cp_mk DIR`` checks, creates what is missing (0755, by root),
 and checks again. ``cp_chks N DIR... FILE...`` is ``cp_chk`` that also gives the ``mode uid gid``
 of each FILE (one line each, in order, in ``$cp_meta``) from the same ``stat``: a read needs its
 directories checked and its files' metadata, and one ``stat`` process serves both. The FILE lines
@@ -490,7 +497,8 @@ def repair_directory(transport: Transport, violation: Violation) -> None:
 
 _SURVEY = (
     CHECK_FUNCTION
-    + r"""root=$1 rb=$2 pf=$3 tn=$4; shift 4
+    + r"""cp_shared=1
+root=$1 rb=$2 pf=$3 tn=$4; shift 4
 for e in "$root"/*; do
   if [ -d "$e" ] || [ -L "$e" ]; then set -- "$@" "$e"; fi
 done
@@ -533,7 +541,7 @@ def survey_command(
     argv = ("sh", "-c", _SURVEY, "sh", root, *timer_files, timer_name, *directories)
     # the timer's liveness is a process, not a file: with its files there, read every time
     watch = Watch(paths=(root, *directories), globs=(f"{root}/*",), absent=timer_files)
-    return Command(argv, watch=watch)
+    return Command(argv, watch=watch, shares_stat=True)
 
 
 def parse_survey(host: str, result: CommandResult) -> Survey:

@@ -102,7 +102,8 @@ _UNKNOWN_SECRET = Secret(b"\x00actual value not read")
 # whole read. When nothing at all is at the directory's path and there is no file to read, there
 # is nothing to check either (no read goes through any directory): the answer is "0 0" without a
 # process, the common case of a host with no secret files.
-_READ_SCRIPT = r"""dir=$1; want=$2; gn=$3; shift 3
+_READ_SCRIPT = r"""cp_shared=1
+dir=$1; want=$2; gn=$3; shift 3
 nl='
 '
 n=$#
@@ -448,7 +449,7 @@ def read_command(
     want = "" if manifest is None else hashlib.sha256(manifest).hexdigest()
     argv = ("sh", "-c", script, "sh", directory, want, str(len(dirs)), *dirs, *files)
     watch = Watch(paths=(directory, *files), globs=(f"{directory}/*",))
-    return Command(argv, watch=watch), key
+    return Command(argv, watch=watch, shares_stat=True), key
 
 
 def finish_keyed_read(

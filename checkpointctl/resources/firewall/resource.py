@@ -171,7 +171,7 @@ class FirewallResource(BatchedResource[FirewallPlan, FirewallActual, None]):
 
         The read (:meth:`read_finish` of their results) lists the ruleset, picks out our
         table and resolves the policy's host names."""
-        commands = [Command(LIST_RULESET)]
+        commands = [Command(LIST_RULESET, read_only=True)]
         if desired.firewall is not None and self._guarded_host(host):
             # the connection's own address: the same for as long as the connection lives
             commands.append(Command(PRINT_SSH_CONNECTION, watch=Watch()))
