@@ -1,9 +1,10 @@
 """Where an SSH connection goes and through what: the host, its jump hosts, its settings.
 
-Operators already describe their networks to OpenSSH: ``~/.ssh/config`` (or ``-F FILE``) with
-``Host``/``Match`` blocks, and the inventory's ``ansible_ssh_common_args``. This module reads both
-(:mod:`checkpointctl.transport.ssh.sshconfig` reads the file as ssh does, ``Match exec``
-included) and maps every option it meets explicitly: the supported ones onto an
+Operators already describe their networks to OpenSSH: ``~/.ssh/config`` and
+``/etc/ssh/ssh_config`` (or ``-F FILE`` alone) with ``Host``/``Match`` blocks, and the
+inventory's ``ansible_ssh_common_args``. This module reads both
+(:mod:`checkpointctl.transport.ssh.sshconfig` reads the files as ssh does, ``Include`` and
+``Match exec`` included) and maps every option it meets explicitly: the supported ones onto an
 :class:`Endpoint`, a short list of harmless ones (logging, keepalives, multiplexing: nothing
 that changes whom we talk to or what we trust) is passed over, and any other option is an error
 naming the option and its file and line, never dropped.
@@ -29,6 +30,7 @@ ProxyCommand and ProxyJump. A jump host's tokens stand for the jump host.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,11 +40,13 @@ from checkpointctl.errors import TransportError
 from checkpointctl.model import Host
 from checkpointctl.transport.hostkeys import DEFAULT_KNOWN_HOSTS
 from checkpointctl.transport.ssh.sshconfig import (
+    SYSTEM_CONFIG,
     ConfigError,
     Given,
     Options,
     SshConfig,
     argv_split,
+    combine,
     parse_path,
 )
 from checkpointctl.transport.ssh.tokens import TokenError, TokenValues, expand
@@ -87,6 +91,8 @@ HARMLESS: Mapping[str, frozenset[str] | None] = {
     "forwardx11": frozenset({"no"}),
     "forwardx11trusted": None,
     "globalknownhostsfile": None,
+    "gssapiauthentication": None,
+    "gssapidelegatecredentials": None,
     "hashknownhosts": None,
     "loglevel": None,
     "passwordauthentication": None,
@@ -143,8 +149,9 @@ class Route:
 CONFIGS: FileCache[SshConfig] = FileCache(parse_path)
 
 
-def config_path(host: Host) -> str | None:
-    """The ssh_config file for ``host``: its ``-F`` file, else ``~/.ssh/config`` if present.
+def config_paths(host: Host) -> tuple[str, ...]:
+    """The ssh_config files for ``host``, in the order ssh reads them: its ``-F`` file alone,
+    else ``~/.ssh/config`` and then the system's :data:`SYSTEM_CONFIG`, those that exist.
 
     Raises:
         TransportError: the host names a file that does not exist.
@@ -153,27 +160,39 @@ def config_path(host: Host) -> str | None:
         path = os.path.expanduser(host.ssh.config_file)
         if not os.path.isfile(path):
             raise TransportError(f"{host.name}: ssh_config file {path} does not exist")
-        return path
-    default = os.path.expanduser(DEFAULT_CONFIG)
-    return default if os.path.isfile(default) else None
+        return (path,)
+    found = (os.path.expanduser(DEFAULT_CONFIG), SYSTEM_CONFIG)
+    return tuple(p for p in found if os.path.isfile(p))
 
 
-def lookup(path: str | None, name: str, owner: str, given: Given) -> Options:
-    """The settings ``path`` gives ``name`` (see :meth:`SshConfig.lookup`).
+def lookup(paths: Sequence[str], name: str, owner: str, given: Given) -> Options:
+    """The settings ``paths``, read one after the other, give ``name`` (see
+    :meth:`SshConfig.lookup`).
 
     Raises:
-        TransportError: the file cannot be read or used (a line ssh would refuse, a Match
+        TransportError: a file cannot be read or used (a line ssh would refuse, a Match
             criterion that cannot be evaluated, a ``Match exec`` that cannot run), named with
             its file and line.
     """
-    if path is None:
+    configs: list[SshConfig] = []
+    for path in paths:
+        try:
+            configs.append(CONFIGS.get(path))
+        except OSError as e:
+            raise TransportError(f"{owner}: cannot use ssh_config {path}: {e}") from e
+        except ConfigError as e:
+            raise TransportError(f"{owner}: {e}") from e
+    if not configs:
         return {}
     try:
-        return CONFIGS.get(path).lookup(name, given)
-    except OSError as e:
-        raise TransportError(f"{owner}: cannot use ssh_config {path}: {e}") from e
+        return _combined(tuple(configs)).lookup(name, given)
     except ConfigError as e:
         raise TransportError(f"{owner}: {e}") from e
+
+
+@functools.lru_cache(maxsize=8)
+def _combined(configs: tuple[SshConfig, ...]) -> SshConfig:
+    return combine(configs)
 
 
 def check_options(options: Iterable[tuple[str, str, str]], owner: str) -> None:
@@ -312,7 +331,7 @@ def resolve(host: Host) -> Route:
             a token an option does not accept, a jump host spec that cannot be read, or both
             a ProxyJump and a ProxyCommand.
     """
-    path = config_path(host)
+    paths = config_paths(host)
     settings = host.ssh
     lookup_name = host.address if settings.is_given("address") else host.name
     cli: dict[str, str] = {}
@@ -325,7 +344,7 @@ def resolve(host: Host) -> Route:
         port=_given_port(cli.get("port"), host.port if settings.is_given("port") else None),
         jump=cli_jump,
     )
-    config = lookup(path, lookup_name, host.name, given)
+    config = lookup(paths, lookup_name, host.name, given)
     check_options(_config_options(config, ""), host.name)
     check_options(((k, v, "inventory ssh arguments") for k, v in settings.options), host.name)
 
@@ -418,7 +437,7 @@ def resolve(host: Host) -> Route:
             f"{host.name}: both a ProxyJump ({', '.join(specs)}) and a ProxyCommand are set; "
             "use one"
         )
-    jumps = _jump_chain(specs, path, target, host.name, trail) if specs else ()
+    jumps = _jump_chain(specs, paths, target, host.name, trail) if specs else ()
     if jumps and (jumps[-1].address, jumps[-1].port, jumps[-1].user) == (
         target.address,
         target.port,
@@ -500,7 +519,11 @@ def parse_jump_spec(spec: str) -> tuple[str | None, str, int | None]:
 
 
 def _jump_chain(
-    specs: Sequence[str], path: str | None, target: Endpoint, owner: str, trail: tuple[str, ...]
+    specs: Sequence[str],
+    paths: Sequence[str],
+    target: Endpoint,
+    owner: str,
+    trail: tuple[str, ...],
 ) -> tuple[Endpoint, ...]:
     """The hops of ``ProxyJump specs`` (outermost first), preceded by the hops of the first
     one's own ProxyJump, recursively (see the module docstring). ``trail`` names the hosts
@@ -510,20 +533,21 @@ def _jump_chain(
         TransportError: a spec or a jump host's block that cannot be used, a loop, or more
             than :data:`MAX_JUMPS` hops.
     """
-    first, name, own = _jump_endpoint(specs[0], path, target, owner, before=None)
+    first, name, own = _jump_endpoint(specs[0], paths, target, owner, before=None)
     before: tuple[Endpoint, ...] = ()
     if own:
         if name in trail:
             loop = " -> ".join((*trail[trail.index(name) :], name))
-            raise TransportError(f"{owner}: ProxyJump loop in ssh_config {path}: {loop}")
+            where = ", ".join(paths)
+            raise TransportError(f"{owner}: ProxyJump loop in ssh_config {where}: {loop}")
         if len(trail) > MAX_JUMPS:
             raise _too_many(owner, (*trail, name))
-        before = _jump_chain(own, path, target, owner, (*trail, name))
+        before = _jump_chain(own, paths, target, owner, (*trail, name))
     chain = (
         *before,
         first,
         *(
-            _jump_endpoint(s, path, target, owner, before=",".join(specs[: i + 1]))[0]
+            _jump_endpoint(s, paths, target, owner, before=",".join(specs[: i + 1]))[0]
             for i, s in enumerate(specs[1:])
         ),
     )
@@ -540,7 +564,7 @@ def _too_many(owner: str, hops: tuple[str, ...]) -> TransportError:
 
 
 def _jump_endpoint(
-    spec: str, path: str | None, target: Endpoint, owner: str, *, before: str | None
+    spec: str, paths: Sequence[str], target: Endpoint, owner: str, *, before: str | None
 ) -> tuple[Endpoint, str, tuple[str, ...]]:
     """A jump host as its spec and its own ssh_config block describe it, its name, and that
     block's own ProxyJump hops (empty when it names none).
@@ -563,7 +587,7 @@ def _jump_endpoint(
         spec_user, name, spec_port = parse_jump_spec(spec)
     except ValueError as e:
         raise TransportError(f"{owner}: {e}") from None
-    config = lookup(path, name, owner, Given(user=spec_user, port=spec_port, jump=before))
+    config = lookup(paths, name, owner, Given(user=spec_user, port=spec_port, jump=before))
     suffix = f" (jump host {name})"
     check_options(_config_options(config, suffix), owner)
 

@@ -22,6 +22,12 @@ a match; it runs ``Match exec`` only through ``invoke``; and it keeps no line nu
   is the operator's own config text, never a value from an inventory or a policy; the host's
   name, address and user are substituted into it only when they hold no shell metacharacter
   (OpenSSH refuses such names too);
+- ``Include`` splices the files it names in where it stands (patterns in lexical order,
+  relative paths from ``~/.ssh``, or ``/etc/ssh`` in the system's file); inside a ``Host`` or
+  ``Match`` block its blocks apply only where that block does, and the block's own state is
+  back after it (its line is not evaluated twice: :attr:`Block.within`, :attr:`Block.same_as`),
+  as ``readconf.c`` does; deeper than :data:`MAX_INCLUDE_DEPTH` is an error. An included file
+  is read once with the file that names it: a change to it alone is seen by the next run;
 - the first value of a keyword wins, ``IdentityFile`` and ``CertificateFile`` accumulate;
   ``Match final`` asks for a second pass in which ``Host`` lines match the resolved HostName
   and ``final``/``canonical`` are true.
@@ -34,15 +40,24 @@ from __future__ import annotations
 
 import functools
 import getpass
+import glob
 import os
 import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checkpointctl.errors import TransportError
 from checkpointctl.transport.ssh.tokens import TokenError, TokenValues, expand
 
+#: Relative ``Include`` paths of a user's file (``-F`` too) are read from here.
+USER_DIR = "~/.ssh"
+#: The system-wide file ssh reads after the user's, unless given ``-F``.
+SYSTEM_CONFIG = "/etc/ssh/ssh_config"
+#: Relative ``Include`` paths of the system's file are read from here.
+SYSTEM_DIR = "/etc/ssh"
+#: ``readconf.c``'s ``READCONF_MAX_DEPTH``: includes nested deeper are an error.
+MAX_INCLUDE_DEPTH = 16
 #: Keywords whose every line adds a value (the others: the first value wins).
 ACCUMULATE = frozenset({"identityfile", "certificatefile"})
 #: ``Match`` criteria ssh knows that checkpointctl cannot evaluate as ssh would.
@@ -92,6 +107,12 @@ class Block:
     """``Host`` patterns; None for a ``Match`` block."""
     criteria: tuple[Criterion, ...] = ()
     settings: tuple[Setting, ...] = ()
+    within: tuple[int, ...] = ()
+    """The blocks (indexes in the config) whose ``Include`` brought this block in: it applies
+    only where they all did (an inactive block's includes are never evaluated)."""
+    same_as: int | None = None
+    """The block this one continues after an ``Include`` line: active exactly when that one
+    was, its ``Host``/``Match`` line not evaluated again (a ``Match exec`` runs once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +155,18 @@ class SshConfig:
         return options
 
     def _apply(self, name: str, given: Given, options: Options, *, final: bool) -> None:
+        active_at: list[bool] = []
         for block in self.blocks:
             host_line_name = _resolved_host(name, given, options).lower() if final else name
-            if block.hosts is not None:
+            if block.same_as is not None:
+                active = active_at[block.same_as]
+            elif not all(active_at[i] for i in block.within):
+                active = False
+            elif block.hosts is not None:
                 active = host_patterns_match(block.hosts, host_line_name)
             else:
                 active = _match(block, name, given, options, final)
+            active_at.append(active)
             if not active:
                 continue
             for setting in block.settings:
@@ -151,67 +178,130 @@ class SshConfig:
                     seen.append(setting)
 
 
-def parse_text(text: str, path: str) -> SshConfig:
-    """``text`` read as the ssh_config file ``path``.
+def parse_text(text: str, path: str, include_dir: str = USER_DIR) -> SshConfig:
+    """``text`` read as the ssh_config file ``path``; ``Include`` reads the files it names
+    (relative ones in ``include_dir``: ``~/.ssh`` for a user's file, ``/etc/ssh`` for the
+    system's, as ssh does).
 
     Raises:
         ConfigError: a line ssh would refuse (unbalanced quotes, a keyword without argument,
-            a malformed ``Host`` or ``Match`` line), named with ``path:line``.
+            a malformed ``Host`` or ``Match`` line), an included file that cannot be read, or
+            includes nested deeper than :data:`MAX_INCLUDE_DEPTH`, named with ``path:line``.
     """
-    blocks: list[Block] = []
-    start = 0
-    hosts: tuple[str, ...] | None = ("*",)
-    criteria: tuple[Criterion, ...] = ()
-    settings: list[Setting] = []
-    final_pass = False
-    for number, raw in enumerate(text.splitlines(), 1):
-        parts = split_line(raw)
-        if parts is None:
-            continue
-        written, rest = parts
-        keyword = written.lower()
-        where = f"{path}:{number}"
-        if not rest:
-            raise ConfigError(f"ssh_config {where}: no argument after keyword {written}")
-        try:
-            args = tuple(argv_split(rest))
-        except ValueError as e:
-            raise ConfigError(f"ssh_config {where}: {written} {rest}: {e}") from None
-        if keyword in ("host", "match"):
-            blocks.append(_block(path, start, hosts, criteria, settings))
-            start, settings = number, []
-            if keyword == "host":
-                if not args or any(not a for a in args):
-                    raise ConfigError(f"ssh_config {where}: Host needs non-empty patterns")
-                hosts, criteria = args, ()
-            else:
-                hosts, criteria = None, _criteria(args, where)
-                final_pass |= any(c.name == "final" and not c.negate for c in criteria)
-            continue
-        settings.append(Setting(keyword, args, _value_text(keyword, rest), path, number))
-    blocks.append(_block(path, start, hosts, criteria, settings))
-    return SshConfig(path, tuple(blocks), final_pass)
+    reader = _Reader(include_dir)
+    reader.read(text, path, (), 0)
+    return SshConfig(path, tuple(reader.blocks), reader.final_pass)
+
+
+class _Reader:
+    """The blocks of a file and of the files it includes, in the order ssh reads them."""
+
+    def __init__(self, include_dir: str) -> None:
+        self.include_dir = include_dir
+        self.blocks: list[Block] = []
+        self.final_pass = False
+
+    def read(self, text: str, path: str, within: tuple[int, ...], depth: int) -> None:
+        start = 0
+        hosts: tuple[str, ...] | None = ("*",)
+        criteria: tuple[Criterion, ...] = ()
+        settings: list[Setting] = []
+        same_as: int | None = None
+
+        def close() -> int:
+            self.blocks.append(
+                Block(path, start, hosts, criteria, tuple(settings), within, same_as)
+            )
+            return len(self.blocks) - 1
+
+        for number, raw in enumerate(text.splitlines(), 1):
+            parts = split_line(raw)
+            if parts is None:
+                continue
+            written, rest = parts
+            keyword = written.lower()
+            where = f"{path}:{number}"
+            if not rest:
+                raise ConfigError(f"ssh_config {where}: no argument after keyword {written}")
+            try:
+                args = tuple(argv_split(rest))
+            except ValueError as e:
+                raise ConfigError(f"ssh_config {where}: {written} {rest}: {e}") from None
+            if keyword in ("host", "match"):
+                close()
+                start, settings, same_as = number, [], None
+                if keyword == "host":
+                    if not args or any(not a for a in args):
+                        raise ConfigError(f"ssh_config {where}: Host needs non-empty patterns")
+                    hosts, criteria = args, ()
+                else:
+                    hosts, criteria = None, _criteria(args, where)
+                    self.final_pass |= any(c.name == "final" and not c.negate for c in criteria)
+                continue
+            if keyword == "include":
+                closed = close()
+                root = same_as if same_as is not None else closed
+                for included in self._included(args, where, depth):
+                    self.read(_read_included(included, where), included, (*within, root), depth + 1)
+                settings, same_as = [], root
+                continue
+            settings.append(Setting(keyword, args, _value_text(keyword, rest), path, number))
+        close()
+
+    def _included(self, args: Sequence[str], where: str, depth: int) -> list[str]:
+        """The files an ``Include`` line names, each pattern's matches in lexical order."""
+        if depth + 1 > MAX_INCLUDE_DEPTH:
+            raise ConfigError(
+                f"ssh_config {where}: Include nested more than {MAX_INCLUDE_DEPTH} deep"
+            )
+        files: list[str] = []
+        for arg in args:
+            pattern = os.path.expanduser(arg)
+            if not os.path.isabs(pattern):
+                pattern = os.path.join(os.path.expanduser(self.include_dir), pattern)
+            files.extend(sorted(glob.glob(pattern)))
+        return files
+
+
+def _read_included(path: str, where: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError(f"ssh_config {where}: Include {path}: {e.strerror or e}") from None
 
 
 def parse_path(path: str) -> SshConfig:
-    """The ssh_config file at ``path``.
+    """The ssh_config file at ``path`` (the system's, :data:`SYSTEM_CONFIG`, includes
+    relative paths from ``/etc/ssh``; any other from ``~/.ssh``).
 
     Raises:
         OSError: it cannot be read.
         ConfigError: see :func:`parse_text`.
     """
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        return parse_text(f.read(), path)
+        text = f.read()
+    return parse_text(text, path, SYSTEM_DIR if path == SYSTEM_CONFIG else USER_DIR)
 
 
-def _block(
-    path: str,
-    start: int,
-    hosts: tuple[str, ...] | None,
-    criteria: tuple[Criterion, ...],
-    settings: list[Setting],
-) -> Block:
-    return Block(path, start, hosts, criteria, tuple(settings))
+def combine(configs: Sequence[SshConfig]) -> SshConfig:
+    """Files read one after the other as one config, as ssh reads the user's file and then the
+    system's: the first value of a keyword wins across them (pure)."""
+    if len(configs) == 1:
+        return configs[0]
+    blocks: list[Block] = []
+    for config in configs:
+        shift = len(blocks)
+        blocks.extend(
+            replace(
+                b,
+                within=tuple(i + shift for i in b.within),
+                same_as=None if b.same_as is None else b.same_as + shift,
+            )
+            for b in config.blocks
+        )
+    path = configs[0].path if configs else ""
+    return SshConfig(path, tuple(blocks), any(c.final_pass for c in configs))
 
 
 def split_line(raw: str) -> tuple[str, str] | None:
