@@ -45,13 +45,17 @@ from checkpointctl.transport.command import finish
 KIND = "updater"
 PULL = r"docker(-| )compose([^|;&]*)? pull|docker( image)? pull|watchtower"
 """An extended regular expression for a line that pulls images."""
-_SCRIPT = r"""grep -s -H -n -E -e "$1" -- /etc/crontab /etc/cron.d/* /etc/cron.hourly/* \
+_SCRIPT = r"""exec grep -s -H -n -E -e "$1" -- /etc/crontab /etc/cron.d/* /etc/cron.hourly/* \
   /etc/cron.daily/* /var/spool/cron/crontabs/* /etc/systemd/system/*.service \
   /etc/systemd/system/*.timer
-exit 0
 """
 """One ``grep`` over every crontab and unit (``-s``: a pattern matching no file is silent),
-so a drift pays one process for it, however many files a host has."""
+so a drift pays one process for it, however many files a host has; ``exec``: not a shell
+waiting for it as well."""
+ANSWERS = frozenset({0, 1, 2})
+"""``grep``'s exit statuses that are answers: lines found, none, and a file it could not read
+(a pattern that matched no file is such a file). Any other status (126, 127: no ``grep`` to
+run) is a failed read, never "no updater"."""
 _LINE = re.compile(r"^(/[^:\n]+):(\d+):(.*)$")
 EXCERPT = 100
 
@@ -78,6 +82,17 @@ def parse_updaters(text: str) -> tuple[AutoUpdater, ...]:
         excerpt = "".join(ch if ch.isprintable() else "?" for ch in m.group(3).strip())
         out.append(AutoUpdater(m.group(1), int(m.group(2)), excerpt[:EXCERPT]))
     return tuple(sorted(out, key=lambda u: (u.path, u.line)))
+
+
+def answer(host: str, result: CommandResult) -> str:
+    """The read's output when its exit status is one of :data:`ANSWERS`.
+
+    Raises:
+        CommandFailed: any other status.
+    """
+    if result.rc not in ANSWERS:
+        finish(host, result, check=True)  # raises: the status is not 0
+    return result.text()
 
 
 def read_command() -> Command:
@@ -216,7 +231,7 @@ class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]
         plan: ReadPlan[None],
         results: Sequence[CommandResult],
     ) -> tuple[AutoUpdater, ...]:
-        return parse_updaters(finish(transport.host.name, results[0], check=True).text())
+        return parse_updaters(answer(transport.host.name, results[0]))
 
     def diff(self, desired: DesiredState, actual: tuple[AutoUpdater, ...]) -> list[Planned[Never]]:
         return []
@@ -229,11 +244,13 @@ class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]
 
 
 __all__ = [
+    "ANSWERS",
     "VENDOR_REPOSITORIES",
     "AutoUpdater",
     "AutoUpdatersResource",
     "ContainerUpdater",
     "ContainerUpdaterKind",
+    "answer",
     "container_updater_findings",
     "container_updaters",
     "findings_for",

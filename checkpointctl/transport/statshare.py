@@ -23,7 +23,9 @@ A write's check always runs its own ``stat``, right before the write.
 Names with a newline are never given to the shared ``stat`` (its answer is read line by line), so
 each of its lines is one name's. A line is taken for a path only when it ends in the path and
 what comes before is four fields of digits: a longer name ending in `` PATH`` would leave a ``/``
-there, as every name given is absolute.
+there, as every name given is absolute. The shared answer lives in shell variables; one the
+command's environment sets is trusted as much as that environment's ``PATH``, which already
+names the ``stat`` every check runs.
 """
 
 from __future__ import annotations

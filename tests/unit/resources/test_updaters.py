@@ -7,21 +7,28 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from checkpointctl.model import JSONValue
+import pytest
+
+from checkpointctl.errors import CommandFailed
+from checkpointctl.model import Host, JSONValue
 from checkpointctl.model.jsondoc import JSONObject
 from checkpointctl.policy.vendors import PROFILES
 from checkpointctl.resources.containers.parse import parse_actual
 from checkpointctl.resources.updaters import (
+    ANSWERS,
     PULL,
     VENDOR_REPOSITORIES,
     ContainerUpdaterKind,
+    answer,
     container_updater_findings,
     container_updaters,
     findings_for,
     parse_updaters,
+    read_command,
     repository_of,
 )
 from checkpointctl.spec import OWNER_LABEL
+from checkpointctl.transport.local import LocalTransport
 
 CRON = "0 * * * * root cd /opt/uptrends && docker-compose pull && docker-compose up -d"
 
@@ -55,6 +62,21 @@ def test_the_pattern_matches_pulls_and_not_other_docker_use(tmp_path: Path) -> N
     ).stdout  # fmt: skip
     assert [u.line for u in parse_updaters(out)] == [1, 2, 3, 4]
     assert re.search(PULL, "docker ps") is None
+
+
+def test_the_read_runs_grep_itself_and_a_missing_grep_is_a_failed_read(tmp_path: Path) -> None:
+    """On this machine's own crontabs and units: grep's statuses 0-2 are answers (2: a pattern
+    of the script that matched no file); with no grep to run, the read fails instead of
+    answering "no updater"."""
+    local = LocalTransport(Host(name="here", address="localhost", connection="local"))
+    argv = list(read_command().argv)
+    found = local.run(argv, check=False)
+    assert found.rc in ANSWERS
+    assert parse_updaters(answer("here", found)) == parse_updaters(found.text())
+    no_grep = local.run(["env", f"PATH={tmp_path}", "/bin/sh", *argv[1:]], check=False)
+    assert no_grep.rc == 127
+    with pytest.raises(CommandFailed):
+        answer("here", no_grep)
 
 
 def _container(
