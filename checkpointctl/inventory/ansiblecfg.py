@@ -21,7 +21,8 @@ a warning) —, ``~/.ansible.cfg``, ``/etc/ansible/ansible.cfg``. Reading it: Py
 ``configparser`` as Ansible configures it (``#`` and ``;`` start a comment line, ``;`` after
 a space starts an inline comment, keys are case-insensitive, no ``%`` interpolation), values
 unquoted; an ``ANSIBLE_*`` variable wins over the file for the setting it names. Relative
-paths in the file are relative to the file's folder, ``~`` and ``$VAR`` are expanded.
+paths in the file are relative to the file's folder, ``~`` and ``$VAR`` are expanded, and
+``{{CWD}}`` in a path setting is the current directory (Ansible's ``resolve_path``).
 """
 
 from __future__ import annotations
@@ -165,6 +166,16 @@ def _expand(path: str, base: Path) -> str:
     """A path as Ansible resolves it: ``~`` and ``$VAR`` expanded, relative to ``base``."""
     full = os.path.expanduser(os.path.expandvars(path))
     return os.path.normpath(full if os.path.isabs(full) else os.path.join(base, full))
+
+
+CWD = "{{CWD}}"
+"""Ansible's magic in a path setting: the current directory, put in before anything else."""
+
+
+def _setting_path(reader: _Reader, value: str, origin: Origin) -> str:
+    """A path setting as Ansible's ``resolve_path`` resolves it: :data:`CWD` replaced by the
+    current directory, then :func:`_expand` from the setting's base."""
+    return _expand(value.replace(CWD, str(reader.cwd)), origin.base)
 
 
 def find_config_file(env: Mapping[str, str], cwd: Path) -> tuple[Path | None, list[Diagnostic]]:
@@ -356,7 +367,7 @@ def _inventory(reader: _Reader) -> tuple[str, ...]:
     if found is None:
         return ()
     value, origin = found
-    return tuple(_expand(p.strip(), origin.base) for p in value.split(",") if p.strip())
+    return tuple(_setting_path(reader, p.strip(), origin) for p in value.split(",") if p.strip())
 
 
 def _plugins(reader: _Reader) -> tuple[frozenset[str], Origin | None]:
@@ -420,7 +431,7 @@ def _connection(reader: _Reader, transport: tuple[str, Origin] | None) -> Connec
     return ConnectionDefaults(
         user=user[0] if user and user[0] else None,
         port=port[0] if port else None,
-        identity_file=_expand(key[0], key[1].base) if key and key[0] else None,
+        identity_file=_setting_path(reader, key[0], key[1]) if key and key[0] else None,
         connect_timeout=float(timeout[0]) if timeout else None,
         connection=connection,
         ssh_args=_ssh_args(reader, "ssh_args"),
@@ -441,7 +452,7 @@ def _vault(reader: _Reader) -> VaultDefaults:
         identity_list=tuple(unquote(i.strip()) for i in identities[0].split(",") if i.strip())
         if identities
         else (),
-        password_file=_expand(password_file[0], password_file[1].base)
+        password_file=_setting_path(reader, *password_file)
         if password_file and password_file[0]
         else None,
         identity=identity[0].strip() if identity and identity[0].strip() else None,
