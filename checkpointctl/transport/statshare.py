@@ -39,10 +39,10 @@ STAT_FORMAT = "%f %u %a %g %n"
 
 PREFETCH_FUNCTION = r"""cp_pf() {
   cp_n=$1; shift
-  cp_k=$#
   cp_i=0
   cp_pl='
 '
+  cp_l=
   cp_s=$IFS
   IFS=
   for cp_a do
@@ -65,10 +65,10 @@ PREFETCH_FUNCTION = r"""cp_pf() {
   cp_s=$IFS
   IFS='
 '
-  set -- ${cp_l-}
+  set -- $cp_l
   IFS=$cp_s
   set +f
-  cp_pl="$cp_pl${cp_l-}"
+  cp_pl="$cp_pl$cp_l"
   cp_ps=
   if [ $# -gt 0 ]; then
     cp_ps=$(stat -c '%f %u %a %g %n' -- "$@" 2>/dev/null)
@@ -76,7 +76,7 @@ PREFETCH_FUNCTION = r"""cp_pf() {
   cp_ps="
 $cp_ps
 "
-  unset cp_n cp_k cp_i cp_a cp_f cp_s cp_l
+  unset cp_n cp_i cp_a cp_f cp_s cp_l
 }
 """
 """Fixed text, defined in a batch that shares its ``stat``. ``cp_pf N PATH... PATTERN...``: the N

@@ -30,8 +30,8 @@ ProxyCommand and ProxyJump. A jump host's tokens stand for the jump host.
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -190,9 +190,26 @@ def lookup(paths: Sequence[str], name: str, owner: str, given: Given) -> Options
         raise TransportError(f"{owner}: {e}") from e
 
 
-@functools.lru_cache(maxsize=8)
+_COMBINED: dict[tuple[int, ...], tuple[tuple[SshConfig, ...], SshConfig]] = {}
+_COMBINED_LOCK = threading.Lock()
+
+
 def _combined(configs: tuple[SshConfig, ...]) -> SshConfig:
-    return combine(configs)
+    """:func:`combine` once per set of parsed files (the cache holds the files it was made
+    of, so their ids stay theirs; keyed by id: hashing a big config per host would cost more
+    than combining it)."""
+    if len(configs) == 1:
+        return configs[0]
+    key = tuple(id(c) for c in configs)
+    with _COMBINED_LOCK:
+        hit = _COMBINED.get(key)
+        if hit is not None:
+            return hit[1]
+        combined = combine(configs)
+        if len(_COMBINED) >= 8:
+            _COMBINED.clear()
+        _COMBINED[key] = (configs, combined)
+        return combined
 
 
 def check_options(options: Iterable[tuple[str, str, str]], owner: str) -> None:
