@@ -144,9 +144,10 @@ def load_inventory(
     ``group_vars``/``host_vars``; ``playbook_dir``: the policy repository, whose
     ``group_vars``/``host_vars`` apply too). ``passwords`` open Ansible-vaulted values.
     ``ssh_config`` is the ssh_config file (``ssh -F``) of every host whose inventory names
-    none (else ``~/.ssh/config``). ``ansible_config``: the Ansible config to apply
-    (``read_ansible_config()`` reads the one in effect, as the CLI does; its ``check`` raises
-    what it refuses); None: Ansible's defaults, whatever the machine has.
+    none (else ``~/.ssh/config``, then ``/etc/ssh/ssh_config``). ``ansible_config``: the
+    Ansible config to apply (``read_ansible_config()`` reads the one in effect, as the CLI
+    does; its ``check`` raises what it refuses); None: Ansible's defaults, whatever the machine
+    has.
 
     Raises:
         CheckpointctlError: every problem, naming file:line:col where known.

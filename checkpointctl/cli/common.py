@@ -179,6 +179,6 @@ def add_ssh_config_option(p: argparse.ArgumentParser) -> None:
         "--ssh-config",
         metavar="FILE",
         help="OpenSSH client config file for every host whose inventory names none (default: "
-        "~/.ssh/config); a host's own `-F` in ansible_ssh_common_args or its ssh_config_file "
-        "variable wins for that host",
+        "~/.ssh/config, then /etc/ssh/ssh_config); a host's own `-F` in "
+        "ansible_ssh_common_args or its ssh_config_file variable wins for that host",
     )

@@ -101,7 +101,8 @@ class SshSettings:
 
     given: frozenset[str] | None = None
     config_file: str | None = None
-    """``-F FILE``; None reads ``~/.ssh/config`` when it exists."""
+    """``-F FILE``; None reads ``~/.ssh/config`` and then ``/etc/ssh/ssh_config``, those that
+    exist."""
     options: tuple[tuple[str, str], ...] = ()
     """``-o Key=Value`` options (lower-cased keys), in order; like ssh's command line, they win
     over the config file."""
