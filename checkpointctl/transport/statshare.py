@@ -34,9 +34,6 @@ from collections.abc import Sequence
 
 from checkpointctl.transport.base import Command, watched
 
-STAT_FORMAT = "%f %u %a %g %n"
-"""What the safe-path check reads of each path: raw mode (hex), owner, access bits, group, name."""
-
 PREFETCH_FUNCTION = r"""cp_pf() {
   cp_n=$1; shift
   cp_i=0
