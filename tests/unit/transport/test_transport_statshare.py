@@ -97,6 +97,18 @@ def _keyless(out: bytes) -> bytes:
     return b"\n".join(line for line in out.split(b"\n") if len(line.split(b"  ")[0]) != 64)
 
 
+def _refused_as_alone(t: LocalTransport, root: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    """The reads batched, checked against each read alone: the credentials read refused, every
+    answer the same; the survey's violations as (path, problem)."""
+    commands = _reads(root)
+    shared = _batched(t, commands, env)
+    assert shared[2].rc == safepath.UNSAFE_EXIT
+    alone = _alone(t, commands, env)
+    assert [_keyless(r.stdout) for r in shared] == [_keyless(o) for o in alone]
+    survey = safepath.parse_survey("here", shared[0])
+    return [(v.path, v.problem.value) for v in survey.violations]
+
+
 def test_the_reads_of_a_batch_share_one_stat_and_answer_as_each_alone(
     local: LocalTransport, root: Path, counted: tuple[dict[str, str], Path]
 ) -> None:
@@ -126,14 +138,9 @@ def test_an_unsafe_directory_is_found_from_the_shared_answer(
         elsewhere = root.parent / "elsewhere"
         creds.rename(elsewhere)
         creds.symlink_to(elsewhere)
-    commands = _reads(root)
-    shared = _batched(local, commands, env)
-    assert _calls(log) == 1
-    survey = safepath.parse_survey("here", shared[0])
-    assert [(v.path, v.problem.value) for v in survey.violations] == [(str(creds), how)]
-    assert shared[2].rc == safepath.UNSAFE_EXIT
-    alone = _alone(local, commands, env)
-    assert [_keyless(r.stdout) for r in shared] == [_keyless(o) for o in alone]
+    found = _refused_as_alone(local, root, env)
+    assert _calls(log) == 1 + 3  # the shared one, then each read alone
+    assert found == [(str(creds), how)]
 
 
 def test_names_the_host_chose_change_no_answer(
@@ -147,16 +154,11 @@ def test_names_the_host_chose_change_no_answer(
     for name in ("f\n41ed 0 755 0 x", "41ed 0 755 0 credentials", "a b", "*", "[c]"):
         (creds / name).write_text("hostile\n")
         (root / name).mkdir()
-    commands = _reads(root)
-    shared = _batched(local, commands, env)
+    found = _refused_as_alone(local, root, env)
     # the survey checks every directory of the root, the one whose name holds a newline too:
     # that name was never given to the shared stat, so the survey runs its own
-    assert _calls(log) == 2
-    survey = safepath.parse_survey("here", shared[0])
-    assert (str(creds), "mode") in [(v.path, v.problem.value) for v in survey.violations]
-    assert shared[2].rc == safepath.UNSAFE_EXIT
-    alone = _alone(local, commands, env)
-    assert [_keyless(r.stdout) for r in shared] == [_keyless(o) for o in alone]
+    assert _calls(log) == 2 + 3
+    assert (str(creds), "mode") in found
 
 
 def test_a_command_that_may_change_the_host_ends_the_shared_answer(
