@@ -45,6 +45,7 @@ from checkpointctl.model.jsondoc import JSONObject, as_text
 from checkpointctl.resources.containers.parse import ContainersActual
 from checkpointctl.resources.credentials.resource import EXPIRY_WARNING, days_left
 from checkpointctl.resources.updaters import (
+    answer,
     container_updaters,
     parse_updaters,
     read_command,
@@ -329,7 +330,7 @@ def read_host(
         updaters: tuple[str, ...] = in_containers
         try:
             found = transport.run(list(read_command().argv), check=False)
-            updaters += tuple(u.describe() for u in parse_updaters(found.text()))
+            updaters += tuple(u.describe() for u in parse_updaters(answer(host.name, found)))
         except CheckpointctlError as exc:
             errors.append(f"auto-updaters: {exc}")
         seen = HostHealth(

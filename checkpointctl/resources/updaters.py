@@ -222,6 +222,11 @@ class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]
     kind: ClassVar[str] = KIND
 
     def read_plan(self, host: Host, desired: DesiredState) -> ReadPlan[None]:
+        """The crontabs' and units' ``grep`` on a host whose policy runs containers; none on
+        one that runs none: with no image pinned there, a job that pulls images replaces
+        nothing the policy holds (and ``status`` still lists it)."""
+        if not desired.containers:
+            return ReadPlan(context=None)
         return ReadPlan((read_command(),), context=None)
 
     def read_finish(
@@ -231,6 +236,8 @@ class AutoUpdatersResource(BatchedResource[Never, tuple[AutoUpdater, ...], None]
         plan: ReadPlan[None],
         results: Sequence[CommandResult],
     ) -> tuple[AutoUpdater, ...]:
+        if not plan.commands:
+            return ()
         return parse_updaters(answer(transport.host.name, results[0]))
 
     def diff(self, desired: DesiredState, actual: tuple[AutoUpdater, ...]) -> list[Planned[Never]]:

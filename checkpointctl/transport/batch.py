@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from checkpointctl.errors import TransportError
 from checkpointctl.transport import statshare
 from checkpointctl.transport.base import Command, CommandResult, CommandRunner, Transport
+from checkpointctl.transport.checkfunction import runner_form
 from checkpointctl.transport.framing import PROCESS_GROUP, RUNNER, process_group, split_frames
 
 #: Commands with more stdin than this go on their own: ``dd bs=1`` reads one byte per call.
@@ -96,14 +97,16 @@ def batch_argv(commands: Sequence[Command], token: str) -> tuple[list[str], byte
     """The one command (argv) and the stdin that run ``commands`` on a POSIX host, framing
     their results with ``token`` (see :func:`~checkpointctl.transport.framing.new_token`).
     Reads that share a ``stat`` get one, before the first command
-    (:mod:`~checkpointctl.transport.statshare`)."""
+    (:mod:`~checkpointctl.transport.statshare`); a script that starts with the safe-path check
+    goes without it, which the runner defines once
+    (:func:`~checkpointctl.transport.checkfunction.runner_form`)."""
     params = statshare.prefetch_params(commands)
     shared = len(params)
     stdin: list[bytes] = [token.encode() + b"\n"]
     for c in commands:
         data = c.stdin or b""
         params.append(str(len(data)))
-        params.extend(c.argv)
+        params.extend(runner_form(c.argv))
         stdin.append(data)
     drop_before = next((k for k, c in enumerate(commands, 1) if not c.changes_nothing), None)
     script = batch_script([len(c.argv) for c in commands], shared, drop_before)

@@ -22,8 +22,11 @@ import secrets
 from collections.abc import Sequence
 
 from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.checkfunction import CHECK_FUNCTION
 
-RUNNER = """exec 3>&1
+RUNNER = (
+    CHECK_FUNCTION
+    + """exec 3>&1
 v="t i n c e k req cmd alen field command seps word o rec aud owner last line v"
 r() {
   i=$1; n=$2; shift 2
@@ -46,7 +49,10 @@ r() {
   printf '\\n%s %s %s\\n%s\\n%s\\n' "$t" "$i" "$c" "$e" "$t"
 }
 """
+)
 """Fixed shell text shared by the command batch and the kept shell. Expects the token in ``$t``.
+It starts with the safe-path check's functions, which the scripts it runs then need not carry
+(:mod:`~checkpointctl.transport.checkfunction`).
 
 ``r I N ARGV...`` runs ARGV with the next N bytes of the script's stdin, its stdout straight to
 the stream and its stderr captured, then writes command I's frame end. A program runs through

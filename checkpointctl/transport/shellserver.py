@@ -47,6 +47,7 @@ import shlex
 from collections.abc import Sequence
 
 from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.checkfunction import runner_form
 from checkpointctl.transport.framing import PROCESS_GROUP, RUNNER, process_group, split_frames
 from checkpointctl.transport.hostbound import KILL_AFTER, seconds_text
 
@@ -154,7 +155,9 @@ def encodable(argv: Sequence[str]) -> bool:
 def encode_request(
     commands: Sequence[tuple[Sequence[str], bytes | None]], *, bound: float | None
 ) -> bytes:
-    """The bytes of one request running ``commands`` (argv, stdin) in order (pure); ``bound``:
+    """The bytes of one request running ``commands`` (argv, stdin) in order (pure; a script
+    that starts with the safe-path check goes without it, see
+    :func:`~checkpointctl.transport.checkfunction.runner_form`); ``bound``:
     the held shell's bound on the host, in seconds (None for the kept shell, whose requests the
     controller bounds).
 
@@ -167,7 +170,7 @@ def encode_request(
         if not encodable(argv):
             raise ValueError("an argument holds the byte 0x01 or 0x02; run it in a session")
         data = stdin or b""
-        fields = [str(len(data)), *argv]
+        fields = [str(len(data)), *runner_form(argv)]
         parts.append(b"".join(a.encode("utf-8", "surrogateescape") + FIELD for a in fields))
         stdins.append(data)
     args = COMMAND.join(parts) + COMMAND

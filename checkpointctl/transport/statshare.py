@@ -1,10 +1,11 @@
 """One ``stat`` per batch for every safe-path check of its reads.
 
 Each read that goes through a checked directory (the path survey, the credentials and secret
-files reads) runs the safe-path check (:data:`~checkpointctl.transport.safepath.CHECK_FUNCTION`),
-and the check runs a ``stat`` of every directory on the way and of the files it reads. On a host
-a process costs more than anything else a read does, and a cold drift's batch had three of them
-asking about mostly the same directories.
+files reads) runs the safe-path check
+(:data:`~checkpointctl.transport.checkfunction.CHECK_FUNCTION`), and the check runs a ``stat``
+of every directory on the way and of the files it reads. On a host a process costs more than
+anything else a read does, and a cold drift's batch had three of them asking about mostly the
+same directories.
 
 So a batch holding such reads (:attr:`~checkpointctl.transport.base.Command.shares_stat`) first
 runs one ``stat`` over everything their watches cover

@@ -56,6 +56,7 @@ from checkpointctl.spec import (
 from checkpointctl.transport import safepath
 from checkpointctl.transport.base import CommandResult, Transport, Watch
 from checkpointctl.transport.batch import Command
+from checkpointctl.transport.checkfunction import CHECK_FUNCTION
 from checkpointctl.transport.command import finish
 from checkpointctl.transport.safepath import Violation
 
@@ -445,7 +446,7 @@ def read_command(
     key = secrets.token_hex(32)
     files = sorted(set(outside))
     dirs = sorted({directory, *(posixpath.dirname(f) for f in files)})
-    script = safepath.CHECK_FUNCTION + _READ_SCRIPT
+    script = CHECK_FUNCTION + _READ_SCRIPT
     want = "" if manifest is None else hashlib.sha256(manifest).hexdigest()
     argv = ("sh", "-c", script, "sh", directory, want, str(len(dirs)), *dirs, *files)
     watch = Watch(paths=(directory, *files), globs=(f"{directory}/*",))

@@ -18,6 +18,7 @@ from checkpointctl.resources.updaters import (
     ANSWERS,
     PULL,
     VENDOR_REPOSITORIES,
+    AutoUpdatersResource,
     ContainerUpdaterKind,
     answer,
     container_updater_findings,
@@ -27,7 +28,8 @@ from checkpointctl.resources.updaters import (
     read_command,
     repository_of,
 )
-from checkpointctl.spec import OWNER_LABEL
+from checkpointctl.spec import OWNER_LABEL, ContainerSpec, DesiredState, ImageRef
+from checkpointctl.transport.base import CommandResult
 from checkpointctl.transport.local import LocalTransport
 
 CRON = "0 * * * * root cd /opt/uptrends && docker-compose pull && docker-compose up -d"
@@ -142,3 +144,24 @@ def test_repository_of_drops_tag_digest_and_docker_hubs_long_form() -> None:
     assert repository_of("docker.io/checkly/agent:2@sha256:" + "0" * 64) == "checkly/agent"
     assert repository_of("10.213.0.1:5000/standin/x:v1") == "10.213.0.1:5000/standin/x"
     assert repository_of("10.213.0.1:5000/standin/x") == "10.213.0.1:5000/standin/x"
+
+
+def test_the_crontab_read_runs_only_where_the_policy_runs_containers(tmp_path: Path) -> None:
+    """A host whose policy pins no image has nothing a job that pulls images could replace:
+    its drift runs no ``grep``; a host with a container runs it, and its answer is parsed."""
+    host = Host(name="here", address="localhost", connection="local")
+    resource = AutoUpdatersResource()
+    bare = DesiredState(host="here")
+    assert resource.read_plan(host, bare).commands == ()
+    assert resource.read(LocalTransport(host), bare) == ()
+    probe = ContainerSpec(name="probe", image=ImageRef("registry.lab/probe", "sha256:" + "1" * 64))
+    with_container = DesiredState(host="here", containers=(probe,))
+    plan = resource.read_plan(host, with_container)
+    assert plan.commands == (read_command(),)
+    job = tmp_path / "job"
+    job.write_text(CRON + "\n")
+    found = subprocess.run(["grep", "-H", "-n", "-E", "-e", PULL, str(job)], capture_output=True,
+                           check=False)  # fmt: skip
+    result = CommandResult(plan.commands[0].argv, found.returncode, found.stdout, b"")
+    actual = resource.read_finish(LocalTransport(host), with_container, plan, [result])
+    assert [(u.path, u.line) for u in actual] == [(str(job), 1)]

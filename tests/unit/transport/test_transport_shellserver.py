@@ -20,10 +20,12 @@ from host_procs import mark, running
 from checkpointctl.engine.lock import HELD, HELD_SCRIPT
 from checkpointctl.model import Host
 from checkpointctl.transport.base import CommandResult
+from checkpointctl.transport.checkfunction import CHECK_FUNCTION
 from checkpointctl.transport.framing import new_token
 from checkpointctl.transport.hostbound import CANNOT_RUN_STATUSES, KILL_AFTER, TIMED_OUT_STATUSES
 from checkpointctl.transport.local import LocalTransport
 from checkpointctl.transport.shellserver import (
+    FIELD,
     SERVER_SCRIPT,
     decode_response,
     encodable,
@@ -47,6 +49,10 @@ CASES: list[tuple[tuple[str, ...], bytes | None]] = [
     (("sh", "-c", 'for w in $1; do echo "$w"; done; set -- /*; echo "$#${t-}"', "sh", "a b"), None),
     # the frame token reaches the request's shell in its environment, and no command's
     (("printenv", "t"), None),
+    # the safe-path check, which the server defines once (sent without it): a safe directory
+    # and a link
+    (("sh", "-c", CHECK_FUNCTION + 'cp_chk 1 "$1"; echo "$?"', "sh", "/usr/bin"), None),
+    (("sh", "-c", CHECK_FUNCTION + 'cp_chk 1 "$1"; echo "$?"', "sh", "/proc/self"), None),
 ]
 
 
@@ -121,6 +127,16 @@ def test_answers_equal_commands_run_alone(server: Server) -> None:
         assert (got.rc, got.stdout) == (want.rc, want.stdout), argv
         if argv[0] == "sh" and "err" in argv[2]:
             assert got.stderr == b"err"  # a frame holds stderr without its trailing newlines
+
+
+def test_a_script_that_starts_with_the_check_function_is_sent_without_it() -> None:
+    """The request carries the script's own text only; the answers above show the server's
+    functions stand in for it."""
+    argv = CASES[-1][0]
+    request = encode_request([(argv, None)], bound=None)
+    assert argv[2].encode() not in request
+    assert b"cp_chks() {" not in request
+    assert 'cp_chk 1 "$1"; echo "$?"'.encode() + FIELD in request
 
 
 def test_a_request_of_many_commands_answers_each(server: Server) -> None:

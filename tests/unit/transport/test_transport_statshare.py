@@ -116,6 +116,9 @@ def test_the_reads_of_a_batch_share_one_stat_and_answer_as_each_alone(
     commands = _reads(root)
     shared = _batched(local, commands, env)
     assert _calls(log) == 1
+    # three reads start with the safe-path check; the batch defines it once, in its runner
+    assert sum("cp_chks() {" in a for c in commands for a in c.argv) == 3
+    assert sum(a.count("cp_chks() {") for a in batch_argv(commands, new_token())[0]) == 1
     assert [r.rc for r in shared] == [0, 0, 0, 0]
     alone = _alone(local, commands, env)
     assert _calls(log) == 1 + 3  # each read alone runs its own
