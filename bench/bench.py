@@ -186,6 +186,7 @@ class Bench:
                 "--threads",
                 "50",
                 *(["--tcp-nodelay"] if self.args.floor_tcp_nodelay else []),
+                *(["--aead"] if self.args.floor_aead else []),
                 *extra,
             ],
             host_pids=self.host_pids(f),
@@ -702,6 +703,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--floor-tcp-nodelay",
         action="store_true",
         help="give the floor checkpointctl's TCP socket options (TCP_NODELAY, quick ACKs)",
+    )
+    ap.add_argument(
+        "--floor-aead",
+        action="store_true",
+        help="give the floor checkpointctl's cipher order (AES-GCM first)",
     )
     ap.add_argument(
         "--ansible-n",

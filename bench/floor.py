@@ -24,9 +24,12 @@ With ``--user U --sudo`` it logs in as U and runs each command under ``sudo -n``
 With ``--tcp-nodelay`` its TCP connections (to the hosts, or to the bastion) get the socket
 options checkpointctl sets (``TCP_NODELAY`` and quick acknowledgements, see
 ``checkpointctl/transport/ssh/tcp.py``): the floor with the same sockets, for comparison.
+With ``--aead`` its connections offer AES-GCM first, as checkpointctl's do
+(``checkpointctl/transport/ssh/ciphers.py``); without it, paramiko's own order (aes128-ctr with
+hmac-sha2-256 against OpenSSH).
 
 Usage: python bench/floor.py FLEET.json EXPECTED.json [--threads 50] [--one-session]
-    [--jump ADDR] [--user U] [--sudo] [--tcp-nodelay]
+    [--jump ADDR] [--user U] [--sudo] [--tcp-nodelay] [--aead]
 Prints one JSON line: {"drift": [...], "errors": {...}}.
 """
 
@@ -45,6 +48,7 @@ import paramiko
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import FIND_META, FIND_SHA, LIST_TABLE, Expected, compare
 
+from checkpointctl.transport.ssh.ciphers import new_transport
 from checkpointctl.transport.ssh.jumps import JumpSocket
 
 MARK = "--8<-- cpbench --8<--"
@@ -80,6 +84,7 @@ def run(client: paramiko.SSHClient, argv: list[str]) -> str:
 
 
 NODELAY = False
+AEAD = False
 
 
 def login(
@@ -107,6 +112,7 @@ def login(
         banner_timeout=60,
         auth_timeout=60,
         sock=sock,  # type: ignore[arg-type]  # send, recv, settimeout, close: all paramiko uses
+        transport_factory=new_transport if AEAD else None,
     )
     return client
 
@@ -150,12 +156,14 @@ def main() -> int:
     ap.add_argument("--user", default="root")
     ap.add_argument("--sudo", action="store_true", help="run each command under sudo -n")
     ap.add_argument("--tcp-nodelay", action="store_true", help="checkpointctl's TCP socket options")
+    ap.add_argument("--aead", action="store_true", help="offer AES-GCM first, as checkpointctl")
     ap.add_argument(
         "--one-session", action="store_true", help="the three reads as one exec per host"
     )
     args = ap.parse_args()
-    global NODELAY
+    global NODELAY, AEAD
     NODELAY = args.tcp_nodelay
+    AEAD = args.aead
     fleet = json.loads(Path(args.fleet).read_text())
     e = json.loads(Path(args.expected).read_text())
     exp = Expected(e["meta"], e["sha256"], e["table"])

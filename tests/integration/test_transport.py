@@ -115,6 +115,13 @@ def host_key_fingerprint(lab: LabInfo, address: str) -> str:
 # -- commands and files -------------------------------------------------------------------------
 
 
+def test_the_hosts_openssh_and_the_controller_agree_on_aes_gcm(ssh: SshTransport) -> None:
+    """Offered first (transport/ssh/ciphers.py), and Debian's sshd offers it: the connection
+    carries no separate MAC for paramiko to check in Python."""
+    assert ssh.connection.local_cipher == "aes128-gcm@openssh.com"
+    assert ssh.connection.remote_cipher == "aes128-gcm@openssh.com"  # type: ignore[attr-defined]
+
+
 def test_hostile_argv_reaches_the_remote_program_unchanged(ssh: SshTransport) -> None:
     result = ssh.run(["printf", "%s\\0", *HOSTILE_ARGS])
     assert result.stdout.decode().split("\0")[:-1] == HOSTILE_ARGS

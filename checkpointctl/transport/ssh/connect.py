@@ -32,6 +32,7 @@ from checkpointctl.transport.hostkeys import (
     known_hosts_name,
     tofu_without_file_message,
 )
+from checkpointctl.transport.ssh.ciphers import new_transport
 from checkpointctl.transport.ssh.jumps import JUMPS, Connector, JumpSocket
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.ssh.route import Endpoint, Route, resolve
@@ -322,6 +323,7 @@ def _connect_endpoint(
             banner_timeout=limit,
             auth_timeout=limit,
             channel_timeout=limit,
+            transport_factory=new_transport,  # AES-GCM offered first
             # paramiko reads and writes its socket with send, recv, settimeout and close only,
             # which a JumpSocket has
             sock=cast("socket.socket", sock) if isinstance(sock, JumpSocket) else sock,

@@ -136,7 +136,7 @@ def test_a_script_that_starts_with_the_check_function_is_sent_without_it() -> No
     request = encode_request([(argv, None)], bound=None)
     assert argv[2].encode() not in request
     assert b"cp_chks() {" not in request
-    assert 'cp_chk 1 "$1"; echo "$?"'.encode() + FIELD in request
+    assert b'cp_chk 1 "$1"; echo "$?"' + FIELD in request
 
 
 def test_a_request_of_many_commands_answers_each(server: Server) -> None:
