@@ -71,10 +71,9 @@ class KnownHosts:
     what ``lookup`` answers.
     """
 
-    def __init__(self, keys: paramiko.HostKeys) -> None:
-        # paramiko's parsed lines, in file order (HostKeys has no public accessor for them)
-        entries: list[HostKeyEntry] = list(keys._entries)  # type: ignore[attr-defined]
-        self._entries = entries
+    def __init__(self, entries: Sequence[HostKeyEntry]) -> None:
+        """``entries``: the file's parsed lines, in file order."""
+        self._entries = list(entries)
         self._by_name: dict[str, list[int]] = {}
         self._hashed: list[int] = []
         for index, entry in enumerate(entries):
@@ -106,11 +105,36 @@ class KnownHosts:
         )
 
 
-def _load_known_hosts(path: str) -> KnownHosts:
-    return KnownHosts(paramiko.HostKeys(filename=path))
+def load_known_hosts(path: str) -> KnownHosts:
+    """The file at ``path``, each line parsed as paramiko's ``HostKeys.load`` parses it (blank
+    lines, comments, lines of an unknown key type and unparsable lines skipped; a key that is
+    not base64 too, as ``ssh`` skips it, where paramiko's load gives up on the whole file).
+
+    ``HostKeys.load`` also looks every line's names up among all the lines before it, to drop a
+    name listed again with the same key: quadratic, ~50 million name comparisons in Python for
+    a fleet's 10,000-line file. A name listed again changes nothing :meth:`KnownHosts.keys_for`
+    answers (the first line of each key type counts), so no such look-up is made here.
+
+    Raises:
+        OSError: the file cannot be read.
+        UnicodeDecodeError: it is not UTF-8 text.
+    """
+    entries: list[HostKeyEntry] = []
+    with open(path, encoding="utf-8") as f:
+        for number, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+            except (paramiko.SSHException, paramiko.hostkeys.InvalidHostKey):
+                continue  # as ssh does; paramiko's load raises InvalidHostKey (bad base64)
+            if entry is not None:
+                entries.append(entry)
+    return KnownHosts(entries)
 
 
-KNOWN_HOSTS: FileCache[KnownHosts] = FileCache(_load_known_hosts)
+KNOWN_HOSTS: FileCache[KnownHosts] = FileCache(load_known_hosts)
 IDENTITIES: FileCache[paramiko.PKey] = FileCache(paramiko.PKey.from_path)
 
 
@@ -141,7 +165,7 @@ def known_keys(files: Sequence[str], name: str) -> tuple[KnownKey, ...]:
             continue
         try:
             entries = KNOWN_HOSTS.get(path).keys_for(name)
-        except (OSError, paramiko.SSHException) as e:
+        except (OSError, ValueError, paramiko.SSHException) as e:  # ValueError: not UTF-8
             raise UnreadableKnownHosts(f"cannot read known_hosts {path}: {e}") from e
         found.extend(KnownKey(path, key_type, key) for key_type, key in entries.items())
     return tuple(found)

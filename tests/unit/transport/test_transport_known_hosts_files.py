@@ -163,7 +163,7 @@ def test_each_file_is_parsed_once_for_every_host(
 
     def load(path: str) -> sshfiles.KnownHosts:
         parsed.append(path)
-        return sshfiles.KnownHosts(paramiko.HostKeys(filename=path))
+        return sshfiles.load_known_hosts(path)
 
     monkeypatch.setattr(sshfiles, "KNOWN_HOSTS", FileCache(load))
     for i in range(1, 6):

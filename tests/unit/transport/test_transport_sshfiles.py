@@ -12,10 +12,10 @@ import pytest
 from checkpointctl.transport.ssh.keys import load_identities
 from checkpointctl.transport.sshfiles import (
     FileCache,
-    KnownHosts,
     add_known_keys,
     encrypted_key_file,
     identity_key,
+    load_known_hosts,
 )
 
 
@@ -92,7 +92,9 @@ def test_identity_key_is_parsed_or_left_to_paramiko(tmp_path: Path) -> None:
     assert [k.get_base64() for k in opened.keys] == [_line("x", tmp_path / "locked").split()[2]]
 
 
-def test_indexed_lookup_answers_as_paramiko_does(tmp_path: Path) -> None:
+def test_indexed_lookup_answers_as_paramiko_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Plain names, hashed names (``HashKnownHosts``), several names on a line, two lines of
     one key type for a name (the first wins) and a name listed nowhere: the index gives what
     paramiko's own ``lookup`` gives."""
@@ -104,12 +106,35 @@ def test_indexed_lookup_answers_as_paramiko_does(tmp_path: Path) -> None:
         _line("10.0.0.1,[10.0.0.1]:2222", tmp_path / "a")
         + _line(hashed, tmp_path / "b")
         + _line("10.0.0.1", tmp_path / "c")
-        + "# a comment\n"
+        + "# a comment\n\n"
         + _line("10.0.0.7,other", tmp_path / "d")
+        + _line("other,10.0.0.8", tmp_path / "d")  # a name listed again with the same key
+        + "10.0.0.9 ssh-unknown-type AAAA\n"
+        + "lonely-field\n"
     )
     parsed = paramiko.HostKeys(filename=str(path))
-    indexed = KnownHosts(parsed)
-    for name in ("10.0.0.1", "[10.0.0.1]:2222", "10.0.0.7", "other", "10.0.0.9", hashed):
+    with path.open("a") as f:  # skipped, as ssh skips it (paramiko's load gives up)
+        f.write("10.0.0.9 ssh-ed25519 not+base64!\n")
+    looked_up = 0
+    paramikos_lookup = paramiko.HostKeys.lookup
+
+    def counted(self: paramiko.HostKeys, hostname: str) -> paramiko.hostkeys.SubDict | None:
+        nonlocal looked_up
+        looked_up += 1
+        return paramikos_lookup(self, hostname)
+
+    monkeypatch.setattr(paramiko.HostKeys, "lookup", counted)
+    indexed = load_known_hosts(str(path))
+    assert looked_up == 0  # no line is looked up among the lines before it
+    for name in (
+        "10.0.0.1",
+        "[10.0.0.1]:2222",
+        "10.0.0.7",
+        "other",
+        "10.0.0.8",
+        "10.0.0.9",
+        hashed,
+    ):
         theirs = parsed.lookup(name)
         want = {t: theirs[t].get_base64() for t in theirs} if theirs else {}
         assert {t: k.get_base64() for t, k in indexed.keys_for(name).items()} == want, name
