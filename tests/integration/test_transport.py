@@ -28,7 +28,7 @@ from checkpointctl.lab import LabInfo, exec_argv
 from checkpointctl.model import Host, SshSettings
 from checkpointctl.transport.base import Command, FileStat
 from checkpointctl.transport.connect import connect
-from checkpointctl.transport.ssh import SshTransport
+from checkpointctl.transport.ssh import KEPT_WAKE, SshTransport
 
 pytestmark = pytest.mark.lab
 
@@ -120,6 +120,18 @@ def test_the_hosts_openssh_and_the_controller_agree_on_aes_gcm(ssh: SshTransport
     carries no separate MAC for paramiko to check in Python."""
     assert ssh.connection.local_cipher == "aes128-gcm@openssh.com"
     assert ssh.connection.remote_cipher == "aes128-gcm@openssh.com"  # type: ignore[attr-defined]
+
+
+def test_a_kept_connection_wakes_rarely_and_still_closes_at_once(ssh: SshTransport) -> None:
+    """A kept connection's reader thread waits up to KEPT_WAKE (60 s) between wake-ups, yet
+    close() ends it at once: nothing waits for a wake-up."""
+    ssh.keep_shell()
+    assert ssh.run(["echo", "kept"]).stdout == b"kept\n"
+    connection = ssh.connection
+    assert connection.sock.gettimeout() == KEPT_WAKE  # type: ignore[union-attr]
+    ssh.close()
+    connection.join(5)
+    assert not connection.is_alive()
 
 
 def test_hostile_argv_reaches_the_remote_program_unchanged(ssh: SshTransport) -> None:

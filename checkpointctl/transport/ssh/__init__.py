@@ -38,9 +38,12 @@ from checkpointctl.transport.ssh.sftp import SftpFiles
 from checkpointctl.transport.ssh.shell import ShellSession
 from checkpointctl.transport.sshlib import paramiko
 
-KEPT_WAKE = 10.0
+KEPT_WAKE = 60.0
 """Seconds between the idle wake-ups of a kept connection's reader thread (paramiko's own is
-0.1 s: 10 wake-ups a second per connection, the controller's main idle cost in a watch)."""
+0.1 s: 10 wake-ups a second per connection, the controller's main idle cost in a watch), and
+between its keepalives (the reader thread sends them when it wakes; 60 s is what
+``ServerAliveInterval`` is usually set to, well inside the idle timeouts of NAT and stateful
+firewalls). Nothing waits on a wake-up: closing closes the socket, which ends the wait."""
 
 
 class SshTransport:
@@ -364,10 +367,12 @@ class SshTransport:
         every batch would otherwise start a new session.
 
         A kept connection is idle most of its life: its reader thread (paramiko's) then wakes
-        every :data:`KEPT_WAKE` seconds instead of every 0.1 s to look for its own closing."""
+        every :data:`KEPT_WAKE` seconds instead of every 0.1 s to look for its own closing, and
+        sends a keepalive as often."""
         self._keep_shell = True
         with contextlib.suppress(OSError, AttributeError):
             self.connection.sock.settimeout(KEPT_WAKE)
+            self.connection.set_keepalive(int(KEPT_WAKE))
         return True
 
     def adopt_shell(self, shell: HeldShell) -> bool:
