@@ -106,14 +106,16 @@ what root put there)."""
 
 
 def runner_form(argv: Sequence[str]) -> tuple[str, ...]:
-    """``argv`` as a runner sends it: ``sh -c SCRIPT ...`` whose SCRIPT starts with
-    :data:`CHECK_FUNCTION` without it (the runner's shell defines it), anything else as it is
-    (pure). Only that exact fixed prefix is cut: the rest of the script and every argument are
-    sent unchanged."""
+    """``argv`` as a runner sends it: ``sh -c SCRIPT`` or ``sh -c SCRIPT sh ARGS...`` (the
+    forms the runner evaluates in a subshell of its own shell, rather than starting ``sh``)
+    whose SCRIPT starts with :data:`CHECK_FUNCTION` without it (that shell defines it),
+    anything else as it is (pure). Only that exact fixed prefix is cut: the rest of the script
+    and every argument are sent unchanged."""
     if (
         len(argv) >= 3
         and argv[0] == "sh"
         and argv[1] == "-c"
+        and (len(argv) == 3 or argv[3] == "sh")
         and argv[2].startswith(CHECK_FUNCTION)
     ):
         return (argv[0], argv[1], argv[2][len(CHECK_FUNCTION) :], *argv[3:])

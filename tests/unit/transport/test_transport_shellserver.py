@@ -53,6 +53,8 @@ CASES: list[tuple[tuple[str, ...], bytes | None]] = [
     # and a link
     (("sh", "-c", CHECK_FUNCTION + 'cp_chk 1 "$1"; echo "$?"', "sh", "/usr/bin"), None),
     (("sh", "-c", CHECK_FUNCTION + 'cp_chk 1 "$1"; echo "$?"', "sh", "/proc/self"), None),
+    # ... but a form the runner starts a new sh for keeps it
+    (("sh", "-c", CHECK_FUNCTION + 'cp_chk 1 "$0"; echo "$?"', "/usr/bin"), None),
 ]
 
 
@@ -132,11 +134,13 @@ def test_answers_equal_commands_run_alone(server: Server) -> None:
 def test_a_script_that_starts_with_the_check_function_is_sent_without_it() -> None:
     """The request carries the script's own text only; the answers above show the server's
     functions stand in for it."""
-    argv = CASES[-1][0]
+    argv = CASES[-2][0]
     request = encode_request([(argv, None)], bound=None)
     assert argv[2].encode() not in request
     assert b"cp_chks() {" not in request
     assert b'cp_chk 1 "$1"; echo "$?"' + FIELD in request
+    new_sh = CASES[-1][0]  # run as a program (a new sh): it must carry its functions
+    assert new_sh[2].encode() in encode_request([(new_sh, None)], bound=None)
 
 
 def test_a_request_of_many_commands_answers_each(server: Server) -> None:
