@@ -190,8 +190,16 @@ def _object_check(
         k: compile_check(s, accept=lenient.get(k, accept))
         for k, s in (schema.get("properties") or {}).items()
     }
-    extra_schema = schema.get("additionalProperties", True)  # False compiles to _never
-    extra = None if extra_schema is True else compile_check(extra_schema, accept=accept)
+    extra_schema = schema.get("additionalProperties", True)
+    extra: Check | None
+    if extra_schema is True:
+        extra = None
+    elif extra_schema is False:
+        # a key not listed is jsonschema's error on the object, whatever the key's value: a
+        # template string there (which ``accept`` lets through) is no excuse
+        extra = _never
+    else:
+        extra = compile_check(extra_schema, accept=accept)
     required = tuple(schema.get("required") or ())
     names = (
         compile_check(schema["propertyNames"], accept=accept) if "propertyNames" in schema else None

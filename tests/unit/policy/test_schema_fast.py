@@ -133,12 +133,13 @@ def test_every_single_swap(index: int) -> None:
             data = copy.deepcopy(seed)
             _parent(data, at)[at[-1]] = copy.deepcopy(value)
             _agrees(data)
-        for key in ("extra", "bad key", "{{ k }}"):  # a key of its own in every mapping
-            data = copy.deepcopy(seed)
-            target = _parent(data, at + ("",))
-            if isinstance(target, dict):
-                target[key] = "x"
-                _agrees(data)
+        for key in ("extra", "bad key", "{{ k }}"):  # a key of its own in every mapping,
+            for extra in ("x", "{{ region }}"):  # a template value no excuse for an unknown key
+                data = copy.deepcopy(seed)
+                target = _parent(data, at + ("",))
+                if isinstance(target, dict):
+                    target[key] = extra
+                    _agrees(data)
         data = copy.deepcopy(seed)  # and one key fewer
         if isinstance(_parent(data, at), dict):
             del _parent(data, at)[at[-1]]
