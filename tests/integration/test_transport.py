@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -124,14 +125,18 @@ def test_the_hosts_openssh_and_the_controller_agree_on_aes_gcm(ssh: SshTransport
 
 def test_a_kept_connection_wakes_rarely_and_still_closes_at_once(ssh: SshTransport) -> None:
     """A kept connection's reader thread waits up to KEPT_WAKE (60 s) between wake-ups, yet
-    close() ends it at once: nothing waits for a wake-up."""
+    close() ends it, and the TCP connection, at once: nothing waits for a wake-up (close()
+    alone wakes no blocked recv on Linux; the socket is shut down first)."""
     ssh.keep_shell()
     assert ssh.run(["echo", "kept"]).stdout == b"kept\n"
     connection = ssh.connection
     assert connection.sock.gettimeout() == KEPT_WAKE  # type: ignore[union-attr]
+    time.sleep(0.5)  # the reader thread is back in its recv, waiting
+    open_before = established_ssh_connections(ssh.host.address)
     ssh.close()
     connection.join(5)
     assert not connection.is_alive()
+    assert established_ssh_connections(ssh.host.address) == open_before - 1
 
 
 def test_hostile_argv_reaches_the_remote_program_unchanged(ssh: SshTransport) -> None:

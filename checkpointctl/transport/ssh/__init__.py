@@ -43,7 +43,8 @@ KEPT_WAKE = 60.0
 0.1 s: 10 wake-ups a second per connection, the controller's main idle cost in a watch), and
 between its keepalives (the reader thread sends them when it wakes; 60 s is what
 ``ServerAliveInterval`` is usually set to, well inside the idle timeouts of NAT and stateful
-firewalls). Nothing waits on a wake-up: closing closes the socket, which ends the wait."""
+firewalls). Nothing waits on a wake-up: closing shuts the socket down, which ends the wait
+(:meth:`SshTransport.close`)."""
 
 
 class SshTransport:
@@ -488,6 +489,19 @@ class SshTransport:
                 client.close()
             self._files.close()
         finally:
+            self._shut_socket()
             self._client.close()
             if self._on_close is not None:
                 self._on_close()
+
+    def _shut_socket(self) -> None:
+        """Shut the TCP connection down both ways before paramiko closes it: its reader thread,
+        blocked in ``recv`` (up to :data:`KEPT_WAKE` on a kept connection), returns at once and
+        the host sees the connection end now. On Linux ``close`` alone wakes no blocked
+        ``recv``, and the connection stays open until that ``recv`` returns. A jump channel or
+        a ProxyCommand is no socket: closing them ends their reads."""
+        transport = self._client.get_transport()
+        sock = transport.sock if transport is not None else None
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
